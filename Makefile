@@ -1,0 +1,41 @@
+# Developer entry points. `make run` and `make test` install what they need first.
+PYTHON ?= python3
+VENV := .venv
+UV := $(VENV)/bin/uv
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+.PHONY: install run test lint typecheck unit bench lock clean
+
+$(UV):
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet "uv==0.13.9"
+
+# Installs exactly what uv.lock pins (reproducible); re-runs only when the lock changes.
+$(VENV)/.synced: uv.lock pyproject.toml | $(UV)
+	$(UV) sync --frozen --python $(VENV)/bin/python
+	touch $@
+
+install: $(VENV)/.synced
+
+run: install
+	$(VENV)/bin/conectapro run
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy .
+
+test: lint
+	$(VENV)/bin/pytest
+
+unit: install
+	$(VENV)/bin/pytest tests/unit
+
+bench: install
+	$(VENV)/bin/python -m bench
+
+lock: $(UV)
+	$(UV) lock
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

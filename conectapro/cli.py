@@ -1,0 +1,129 @@
+"""The `conectapro` command line: one entry point for operators and developers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Iterator
+from typing import Annotated
+
+import structlog
+import typer
+
+from conectapro import service_table  # noqa: F401  (registers the services)
+from conectapro.infrastructure import running_stack, start_infrastructure
+from conectapro.logging import configure_logging
+from conectapro.services import SERVICES, Runtime, load
+from conectapro.settings import Settings
+
+app = typer.Typer(help="ConectaPro: customers and technicians in Chile, through WhatsApp.", no_args_is_help=True)
+log = structlog.get_logger("conectapro")
+
+
+def _settings() -> Settings:
+    try:
+        settings = Settings()
+    except ValueError as error:
+        typer.echo(f"configuration error: {error}", err=True)
+        raise typer.Exit(2) from error
+    configure_logging(settings.log_level, settings.log_format)
+    return settings
+
+
+@contextlib.contextmanager
+def database_for_command(settings: Settings) -> Iterator[str]:
+    """DATABASE_URL, else the running local stack's, else an embedded server for this command only."""
+    database_url, _ = running_stack(settings)
+    if database_url:
+        yield database_url
+        return
+    local = settings.model_copy(update={"nats_url": "unused"})
+    infra = start_infrastructure(local)
+    try:
+        yield infra.database_url
+    finally:
+        infra.stop()
+
+
+@app.command()
+def migrate() -> None:
+    """Apply the database migrations (idempotent; safe when two processes run it at once)."""
+    from eventstore.migrations import apply_migrations
+
+    settings = _settings()
+    with database_for_command(settings) as database_url:
+        applied = asyncio.run(apply_migrations(database_url))
+    typer.echo(f"migrations applied: {', '.join(applied) if applied else 'none (up to date)'}")
+
+
+@app.command()
+def run(
+    services: Annotated[
+        list[str] | None, typer.Argument(help="Services to start (default: all). Known: see `conectapro services`.")
+    ] = None,
+) -> None:
+    """Start the infrastructure (embedded unless DATABASE_URL / NATS_URL are set) and the services."""
+    settings = _settings()
+    chosen = services or list(SERVICES)
+    unknown = [name for name in chosen if name not in SERVICES]
+    if unknown:
+        typer.echo(f"unknown service(s): {', '.join(unknown)}; known: {', '.join(SERVICES) or 'none'}", err=True)
+        raise typer.Exit(2)
+    infra = start_infrastructure(settings)
+    try:
+        asyncio.run(_serve(Runtime(settings, infra.database_url, infra.nats_url), chosen))
+    finally:
+        infra.stop()
+
+
+@app.command("services")
+def list_services() -> None:
+    """List the services `conectapro run` knows."""
+    for name, target in SERVICES.items():
+        typer.echo(f"{name:14} {target}")
+
+
+async def _serve(runtime: Runtime, chosen: list[str]) -> None:
+    from eventstore.migrations import apply_migrations
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, runtime.stopping.set)
+    await apply_migrations(runtime.database_url)
+    tasks = {name: asyncio.create_task(load(name)(runtime), name=name) for name in chosen}
+    _announce(runtime, chosen)
+    stop_signal = asyncio.create_task(runtime.stopping.wait(), name="stop-signal")
+    # Any service ending on its own (a crash) stops the others: a half-running pipeline would lose work.
+    await asyncio.wait([stop_signal, *tasks.values()], return_when=asyncio.FIRST_COMPLETED)
+    runtime.stopping.set()
+    if tasks:
+        _, pending = await asyncio.wait(tasks.values(), timeout=15)
+        for task in pending:
+            task.cancel()
+    failed = [task for task in tasks.values() if task.done() and not task.cancelled() and task.exception()]
+    for task in failed:
+        log.error("service_failed", service=task.get_name(), error=repr(task.exception()))
+    if failed:
+        raise SystemExit(1)
+    log.info("stopped")
+
+
+def _announce(runtime: Runtime, chosen: list[str]) -> None:
+    lines = [
+        "ConectaPro is up.",
+        f"  PostgreSQL: {runtime.database_url}",
+        f"  NATS:       {runtime.nats_url}",
+        f"  services:   {', '.join(chosen) if chosen else 'none yet (infrastructure only)'}",
+        "Stop with Ctrl-C.",
+    ]
+    print("\n".join(lines), file=sys.stderr, flush=True)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""Structured logging: one JSON object per line, with secrets and phone numbers never printed whole."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import MutableMapping
+from typing import Any
+
+import structlog
+
+# Chilean mobiles are +56 9 XXXX XXXX; WhatsApp ids are digits only. Any run of 8+ digits is masked.
+_LONG_DIGITS = re.compile(r"\+?\d{8,15}")
+_SECRET_KEYS = ("secret", "token", "password", "authorization", "signature", "api_key")
+
+
+def mask_phone(value: str) -> str:
+    """'56912345678' → '569*****678': enough to tell numbers apart in logs, not enough to call."""
+    digits = value.lstrip("+")
+    if len(digits) < 7:
+        return "*" * len(digits)
+    return f"{digits[:3]}{'*' * (len(digits) - 6)}{digits[-3:]}"
+
+
+def mask_text(value: str) -> str:
+    return _LONG_DIGITS.sub(lambda match: mask_phone(match.group(0)), value)
+
+
+def _redact(value: Any, key: str = "") -> Any:
+    lowered = key.lower()
+    if any(word in lowered for word in _SECRET_KEYS):
+        return "[redacted]"
+    if isinstance(value, str):
+        return mask_text(value)
+    if isinstance(value, dict):
+        return {k: _redact(v, str(k)) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_redact(v, key) for v in value]
+    return value
+
+
+def redact_processor(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    for key, value in list(event_dict.items()):
+        event_dict[key] = _redact(value, key)
+    return event_dict
+
+
+class _CurrentStderr:
+    """Writes to whatever ``sys.stderr`` is at the time (pytest swaps it to capture output)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
+def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
+    renderer: Any = (
+        structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            redact_processor,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
+        logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()),  # type: ignore[arg-type]
+        cache_logger_on_first_use=True,
+    )
+    logging.basicConfig(level=level.upper(), stream=sys.stderr, format="%(levelname)s %(name)s %(message)s")

@@ -1,0 +1,5 @@
+"""Which services exist, in start order. Kept apart from services.py so that file stays generic."""
+
+from conectapro.services import register
+
+register("ingress", "ingress.service:serve")

@@ -1,0 +1,136 @@
+"""Event envelope, event payload base class and the registry of event types with upcasting.
+
+Every event type is a frozen pydantic model subclassing :class:`Event` with a past-tense ``TYPE`` and a
+``SCHEMA_VERSION``; subclasses register themselves. Stored events are read back through
+:func:`decode_event`, which first applies the upcasters registered for older schema versions: old events
+are upcast on read, never rewritten.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any, ClassVar
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Event(BaseModel):
+    """Base class of every event payload (the envelope's ``data``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    TYPE: ClassVar[str] = ""
+    SCHEMA_VERSION: ClassVar[int] = 1
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        if cls.TYPE:
+            register_event_type(cls)
+
+
+class EventMetadata(BaseModel):
+    """Why an event exists: the message or command that caused it, and when it was recorded."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    correlation_id: str
+    causation_id: str | None = None
+    trace_id: str | None = None
+    recorded_at: datetime
+
+
+class NewEvent(BaseModel):
+    """An event about to be appended: the store assigns the stream version and global position."""
+
+    model_config = ConfigDict(frozen=True)
+
+    event_id: UUID
+    type: str
+    schema_version: int = 1
+    data: dict[str, Any]
+    metadata: EventMetadata
+
+    @classmethod
+    def from_event(cls, event: Event, *, event_id: UUID, metadata: EventMetadata) -> NewEvent:
+        return cls(
+            event_id=event_id,
+            type=event.TYPE,
+            schema_version=event.SCHEMA_VERSION,
+            data=event.model_dump(mode="json"),
+            metadata=metadata,
+        )
+
+
+class RecordedEvent(BaseModel):
+    """An event as stored: the envelope of DESIGN.md plus its place in the global order."""
+
+    model_config = ConfigDict(frozen=True)
+
+    event_id: UUID
+    stream_id: str
+    stream_version: int = Field(ge=1)
+    type: str
+    schema_version: int
+    data: dict[str, Any]
+    metadata: EventMetadata
+    global_position: int
+    transaction_id: int = 0
+
+    def to_event(self) -> Event:
+        return decode_event(self.type, self.schema_version, self.data)
+
+
+Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+
+_EVENT_TYPES: dict[str, type[Event]] = {}
+# (type, from_version) -> function producing the data of version from_version + 1
+_UPCASTERS: dict[tuple[str, int], Upcaster] = {}
+
+
+class UnknownEventType(LookupError):
+    """A stored event whose type no code registers: a deployment error, never silently skipped."""
+
+
+def register_event_type(cls: type[Event]) -> None:
+    existing = _EVENT_TYPES.get(cls.TYPE)
+    if existing is not None and existing is not cls and existing.__qualname__ != cls.__qualname__:
+        raise ValueError(f"event type {cls.TYPE!r} registered twice ({existing!r}, {cls!r})")
+    _EVENT_TYPES[cls.TYPE] = cls
+
+
+def register_upcaster(event_type: str, from_version: int) -> Callable[[Upcaster], Upcaster]:
+    """Register how to turn ``data`` of ``from_version`` into ``from_version + 1``."""
+
+    def decorator(fn: Upcaster) -> Upcaster:
+        _UPCASTERS[(event_type, from_version)] = fn
+        return fn
+
+    return decorator
+
+
+def event_types() -> Mapping[str, type[Event]]:
+    return dict(_EVENT_TYPES)
+
+
+def upcast(event_type: str, schema_version: int, data: dict[str, Any]) -> dict[str, Any]:
+    cls = _EVENT_TYPES.get(event_type)
+    if cls is None:
+        raise UnknownEventType(event_type)
+    version = schema_version
+    while version < cls.SCHEMA_VERSION:
+        step = _UPCASTERS.get((event_type, version))
+        if step is None:
+            raise UnknownEventType(f"{event_type}: no upcaster from version {version}")
+        data = step(data)
+        version += 1
+    return data
+
+
+def decode_event(event_type: str, schema_version: int, data: dict[str, Any]) -> Event:
+    cls = _EVENT_TYPES.get(event_type)
+    if cls is None:
+        raise UnknownEventType(event_type)
+    return cls.model_validate(upcast(event_type, schema_version, data))

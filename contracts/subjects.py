@@ -1,0 +1,47 @@
+"""NATS subject and stream names, and the stable partitioning of inbound traffic.
+
+One customer's messages and delivery statuses always land in the same partition, so a consumer that
+processes each partition in order keeps that customer's order (DESIGN.md, Messaging).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+INBOUND_STREAM = "INBOUND"
+INBOUND_SUBJECT_PREFIX = "conectapro.inbound"
+INBOUND_SUBJECTS = f"{INBOUND_SUBJECT_PREFIX}.>"
+
+DEADLETTER_STREAM = "DEADLETTER"
+DEADLETTER_SUBJECT_PREFIX = "conectapro.deadletter"
+DEADLETTER_SUBJECTS = f"{DEADLETTER_SUBJECT_PREFIX}.>"
+DEADLETTER_INGRESS = f"{DEADLETTER_SUBJECT_PREFIX}.ingress"
+DEADLETTER_ORCHESTRATOR = f"{DEADLETTER_SUBJECT_PREFIX}.orchestrator"
+
+#: Key-value bucket of published dedupe keys (wamids, wamid:status, error hashes), expiring after days.
+DEDUPE_BUCKET = "ingress_seen"
+
+#: Core NATS request/reply subject of the optional LLM adapter (queue group below).
+LLM_UNDERSTAND_SUBJECT = "conectapro.llm.understand"
+LLM_QUEUE_GROUP = "llm_adapter"
+
+#: Commands sent back to the orchestrator (closer timers, operator actions).
+COMMANDS_SUBJECT_PREFIX = "conectapro.commands"
+
+#: Header naming the kind of an inbound envelope, so consumers can route before parsing the body.
+KIND_HEADER = "Conectapro-Kind"
+REASON_HEADER = "Conectapro-Reason"
+
+
+def partition_of(sender_key: str, partitions: int) -> int:
+    """Stable across processes and versions (unlike ``hash()``, which is salted per process)."""
+    digest = hashlib.blake2b(sender_key.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % partitions
+
+
+def inbound_subject(sender_key: str, partitions: int) -> str:
+    return f"{INBOUND_SUBJECT_PREFIX}.p{partition_of(sender_key, partitions)}"
+
+
+def inbound_partition_subject(partition: int) -> str:
+    return f"{INBOUND_SUBJECT_PREFIX}.p{partition}"

@@ -1,0 +1,127 @@
+"""Publishes normalized updates to JetStream, in payload order, deduplicated by their dedupe key."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import structlog
+from nats.aio.client import Client as NATS
+from nats.errors import Error as NatsError
+from nats.js import JetStreamContext
+from nats.js.api import PubAck
+
+from contracts.inbound import InboundEnvelope, dump_envelope
+from contracts.subjects import DEADLETTER_INGRESS, KIND_HEADER, REASON_HEADER, inbound_subject
+from ingress.dedupe import SeenIds
+
+log = structlog.get_logger(__name__)
+
+
+class BrokerUnavailable(RuntimeError):
+    """JetStream did not acknowledge in time: the request must fail so that Meta retries it."""
+
+
+@dataclass(frozen=True)
+class PublishReport:
+    published: int
+    duplicates: int
+
+
+class InboundPublisher:
+    def __init__(
+        self, nc: NATS, js: JetStreamContext, seen: SeenIds, *, partitions: int, ack_timeout: float = 3.0
+    ) -> None:
+        self._nc = nc
+        self._js = js
+        self._seen = seen
+        self._partitions = partitions
+        self._ack_timeout = ack_timeout
+        self._background: set[asyncio.Task[None]] = set()
+
+    @property
+    def connected(self) -> bool:
+        return self._nc.is_connected
+
+    async def publish(self, envelopes: Sequence[InboundEnvelope]) -> PublishReport:
+        """Publish every update not seen before; return only after JetStream acknowledged all of them."""
+        if not envelopes:
+            return PublishReport(0, 0)
+        self._require_connection()
+        # The same update can appear twice in one payload (Meta's examples reuse wamids): keep the first.
+        unique = list({envelope.dedupe_key: envelope for envelope in reversed(envelopes)}.values())[::-1]
+        try:
+            already_seen = await asyncio.wait_for(
+                self._seen.seen_many(e.dedupe_key for e in unique), timeout=self._ack_timeout
+            )
+        except (TimeoutError, NatsError) as error:
+            raise BrokerUnavailable(f"dedupe lookup failed: {error!r}") from error
+        fresh = [envelope for envelope, seen in zip(unique, already_seen, strict=True) if not seen]
+        acks = await self._publish_in_order(fresh)
+        newly_stored = [e.dedupe_key for e, ack in zip(fresh, acks, strict=True) if not ack.duplicate]
+        self._remember_in_background(newly_stored)
+        duplicates = len(envelopes) - len(newly_stored)
+        return PublishReport(published=len(newly_stored), duplicates=duplicates)
+
+    async def _publish_in_order(self, envelopes: Sequence[InboundEnvelope]) -> list[PubAck]:
+        # publish_async writes each message on the one connection in call order, so a sender's updates
+        # reach the stream in payload order, while the acknowledgements are awaited together.
+        futures: list[asyncio.Future[PubAck]] = []
+        try:
+            for envelope in envelopes:
+                futures.append(
+                    await self._js.publish_async(
+                        inbound_subject(envelope.sender_key, self._partitions),
+                        dump_envelope(envelope),
+                        headers={"Nats-Msg-Id": envelope.dedupe_key, KIND_HEADER: envelope.kind},
+                    )
+                )
+            return list(await asyncio.wait_for(asyncio.gather(*futures), timeout=self._ack_timeout))
+        except (TimeoutError, NatsError) as error:
+            for future in futures:
+                future.cancel()
+            raise BrokerUnavailable(f"JetStream publish not acknowledged: {error!r}") from error
+
+    async def dead_letter(self, body: bytes, reason: str) -> None:
+        """Park an authentic payload that cannot be parsed, so a person can look at it. Never dropped."""
+        self._require_connection()
+        digest = hashlib.sha256(body).hexdigest()
+        try:
+            await self._js.publish(
+                DEADLETTER_INGRESS,
+                body,
+                timeout=self._ack_timeout,
+                # Same bytes, same id: Meta's retries of one broken payload are stored once.
+                headers={"Nats-Msg-Id": f"ingress:{digest}", REASON_HEADER: reason[:1000]},
+            )
+        except (TimeoutError, NatsError) as error:
+            raise BrokerUnavailable(f"dead-letter publish not acknowledged: {error!r}") from error
+
+    def _require_connection(self) -> None:
+        if not self._nc.is_connected:
+            raise BrokerUnavailable("not connected to NATS")
+
+    def _remember_in_background(self, dedupe_keys: list[str]) -> None:
+        """Record the keys without holding the answer to Meta: the stream already has the messages.
+
+        If this record is lost (crash), JetStream's 10-minute duplicate window and the orchestrator's
+        inbox (the wamid is its idempotency key) still stop a retry from being handled twice.
+        """
+        if not dedupe_keys:
+            return
+        task = asyncio.create_task(self._remember(dedupe_keys))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _remember(self, dedupe_keys: list[str]) -> None:
+        try:
+            await self._seen.remember(dedupe_keys)
+        except (TimeoutError, NatsError) as error:
+            log.warning("dedupe_record_failed", count=len(dedupe_keys), error=repr(error))
+
+    async def drain(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*self._background, return_exceptions=True), timeout=5)

@@ -1,0 +1,254 @@
+"""The webhook against a real NATS JetStream: what is acknowledged is stored, once, in order."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
+
+from conectapro.embedded import EmbeddedNats
+from conectapro.jetstream import connect, ensure_topology
+from contracts.inbound import InboundMessage, normalize, parse_envelope
+from contracts.subjects import DEADLETTER_STREAM, INBOUND_STREAM, REASON_HEADER
+from contracts.whatsapp import WebhookPayload
+from ingress.app import IngressConfig, create_app
+from ingress.dedupe import SeenIds, kv_key
+from ingress.publisher import InboundPublisher
+from tests.fixtures_paths import json_files, shared_whatsapp_fixtures_dir
+from tests.whatsapp_builders import batch, signed, text_message
+
+SECRET = "test-app-secret-0123456789"
+VERIFY = "verify-token-abcdef"
+PARTITIONS = 4
+
+
+@dataclass
+class Ingress:
+    http: httpx.AsyncClient
+    js: JetStreamContext
+    publisher: InboundPublisher
+
+    async def post(self, payload: dict[str, object] | bytes) -> httpx.Response:
+        body, headers = signed(payload, SECRET)
+        return await self.http.post("/webhook", content=body, headers=headers)
+
+    async def stored(self, stream: str = INBOUND_STREAM) -> list[tuple[str, bytes, dict[str, str]]]:
+        """Every message in the stream: (subject, data, headers), in stream order."""
+        info = await self.js.stream_info(stream)
+        messages = []
+        for seq in range(info.state.first_seq, info.state.last_seq + 1) if info.state.messages else []:
+            raw = await self.js.get_msg(stream, seq)
+            messages.append((raw.subject or "", raw.data or b"", dict(raw.headers or {})))
+        return messages
+
+
+async def _ingress(nc: NATS) -> AsyncIterator[Ingress]:
+    js = nc.jetstream()
+    bucket = await ensure_topology(js)
+    publisher = InboundPublisher(nc, js, SeenIds(bucket), partitions=PARTITIONS, ack_timeout=1.5)
+    app = create_app(IngressConfig(app_secret=SECRET, verify_token=VERIFY), publisher)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ingress") as http:
+        yield Ingress(http, js, publisher)
+    await publisher.drain()
+
+
+@pytest.fixture
+async def ingress(nats_client: NATS) -> AsyncIterator[Ingress]:
+    async for ingress in _ingress(nats_client):
+        yield ingress
+
+
+def _all_fixture_files() -> list[Path]:
+    return json_files(shared_whatsapp_fixtures_dir()) + json_files(
+        Path(__file__).resolve().parents[1] / "fixtures" / "whatsapp"
+    )
+
+
+@pytest.mark.parametrize("fixture", _all_fixture_files(), ids=lambda p: p.name)
+async def test_every_fixture_goes_through_the_webhook_into_the_stream(ingress: Ingress, fixture: Path) -> None:
+    payload = json.loads(fixture.read_text())
+    expected_keys = list(dict.fromkeys(e.dedupe_key for e in normalize(WebhookPayload.model_validate(payload))))
+
+    response = await ingress.post(payload)
+
+    assert response.status_code == 200, response.text
+    stored = await ingress.stored()
+    assert [headers["Nats-Msg-Id"] for _, _, headers in stored] == expected_keys
+    for _, data, _ in stored:
+        parse_envelope(data)  # what is stored is a valid contract
+
+
+async def test_the_same_payload_ten_times_at_once_and_again_later_is_stored_once_per_wamid(ingress: Ingress) -> None:
+    payload = batch([("wamid.A1", "56911111111", "hola"), ("wamid.A2", "56922222222", "se cortó la luz")])
+
+    responses = await asyncio.gather(*(ingress.post(payload) for _ in range(10)))
+    await ingress.publisher.drain()
+    later = await ingress.post(payload)
+
+    assert {r.status_code for r in [*responses, later]} == {200}
+    assert sum(r.json()["published"] for r in responses) == 2
+    assert later.json() == {"published": 0, "duplicates": 2}
+    assert [h["Nats-Msg-Id"] for _, _, h in await ingress.stored()] == ["wamid.A1", "wamid.A2"]
+
+
+async def test_a_wamid_recorded_days_ago_is_not_published_again_after_the_duplicate_window(ingress: Ingress) -> None:
+    # The JetStream window is minutes long; the durable record is what remembers a retry days later.
+    bucket = await ingress.js.key_value("ingress_seen")
+    await bucket.put(kv_key("wamid.OLD"), b"1")
+
+    response = await ingress.post(text_message("wamid.OLD", "56933333333", "hola de nuevo"))
+
+    assert response.json() == {"published": 0, "duplicates": 1}
+    assert await ingress.stored() == []
+
+
+async def test_published_ids_are_recorded_durably_for_later_retries(ingress: Ingress) -> None:
+    await ingress.post(text_message("wamid.REC", "56933333333", "hola"))
+    await ingress.publisher.drain()
+
+    bucket = await ingress.js.key_value("ingress_seen")
+    assert (await bucket.get(kv_key("wamid.REC"))).value == b"1"
+
+
+async def test_a_batch_of_fifty_messages_from_several_senders_keeps_each_senders_order(ingress: Ingress) -> None:
+    senders = [f"5699000000{i}" for i in range(5)]
+    messages = [(f"wamid.B{n:03d}", senders[n % 5], f"mensaje {n}") for n in range(50)]
+
+    response = await ingress.post(batch(messages))
+
+    assert response.json() == {"published": 50, "duplicates": 0}
+    stored = [parse_envelope(data) for _, data, _ in await ingress.stored()]
+    for sender in senders:
+        received = [e.wamid for e in stored if isinstance(e, InboundMessage) and e.sender_id == sender]
+        assert received == [wamid for wamid, s, _ in messages if s == sender]
+    subjects_by_sender: dict[str, set[str]] = {}
+    for subject, data, _ in await ingress.stored():
+        subjects_by_sender.setdefault(parse_envelope(data).sender_key, set()).add(subject)
+    assert all(len(subjects) == 1 for subjects in subjects_by_sender.values())
+
+
+async def test_a_missing_signature_is_refused_with_401_and_nothing_is_published(ingress: Ingress) -> None:
+    body = orjson.dumps(text_message("wamid.NOSIG", "56944444444", "hola"))
+
+    response = await ingress.http.post("/webhook", content=body)
+
+    assert response.status_code == 401
+    assert await ingress.stored() == []
+
+
+@pytest.mark.parametrize("header", ["sha256=" + "0" * 64, "sha1=abc", "garbage"])
+async def test_a_wrong_signature_is_refused_with_403_and_nothing_is_published(ingress: Ingress, header: str) -> None:
+    body = orjson.dumps(text_message("wamid.BADSIG", "56944444444", "hola"))
+
+    response = await ingress.http.post("/webhook", content=body, headers={"X-Hub-Signature-256": header})
+
+    assert response.status_code == 403
+    assert await ingress.stored() == []
+
+
+async def test_a_body_signed_with_another_secret_is_refused(ingress: Ingress) -> None:
+    body, headers = signed(text_message("wamid.OTHER", "56944444444", "hola"), "another-secret")
+
+    response = await ingress.http.post("/webhook", content=body, headers=headers)
+
+    assert response.status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [(b"{not json", "invalid JSON"), (b'{"hello": "world"}', "not a WhatsApp webhook"), (b"[1, 2]", "not a WhatsApp")],
+)
+async def test_a_malformed_authentic_payload_is_dead_lettered_and_answered_200(
+    ingress: Ingress, body: bytes, reason: str
+) -> None:
+    response = await ingress.post(body)
+
+    assert response.status_code == 200
+    assert response.json()["dead_letter"] is True
+    [(subject, data, headers)] = await ingress.stored(DEADLETTER_STREAM)
+    assert subject == "conectapro.deadletter.ingress"
+    assert data == body
+    assert reason in headers[REASON_HEADER]
+    assert await ingress.stored() == []
+
+
+async def test_a_body_over_the_limit_is_refused_with_413(ingress: Ingress) -> None:
+    response = await ingress.post(b"x" * (4 * 1024 * 1024 + 1))
+
+    assert response.status_code == 413
+
+
+async def test_verification_echoes_the_challenge_only_for_the_right_token(ingress: Ingress) -> None:
+    good = await ingress.http.get(
+        "/webhook", params={"hub.mode": "subscribe", "hub.verify_token": VERIFY, "hub.challenge": "1158201444"}
+    )
+    wrong = await ingress.http.get(
+        "/webhook", params={"hub.mode": "subscribe", "hub.verify_token": "nope", "hub.challenge": "1"}
+    )
+    missing = await ingress.http.get("/webhook")
+
+    assert (good.status_code, good.text) == (200, "1158201444")
+    assert wrong.status_code == 403
+    assert missing.status_code == 403
+
+
+async def test_health_readiness_and_metrics_report_what_happened(ingress: Ingress) -> None:
+    await ingress.post(text_message("wamid.M1", "56955555555", "hola"))
+    await ingress.post(text_message("wamid.M1", "56955555555", "hola"))
+
+    assert (await ingress.http.get("/healthz")).status_code == 200
+    assert (await ingress.http.get("/readyz")).status_code == 200
+    metrics = (await ingress.http.get("/metrics")).text
+    assert 'ingress_requests_total{outcome="accepted"} 2.0' in metrics
+    assert "ingress_duplicates_total 1.0" in metrics
+    assert 'ingress_updates_total{kind="message"} 2.0' in metrics
+
+
+async def test_logs_never_show_full_phone_numbers_or_secrets(
+    ingress: Ingress, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await ingress.post(text_message("wamid.LOG", "56912345678", "mi número es +56 9 8765 4321"))
+
+    output = capsys.readouterr().err
+    assert "webhook_request" in output
+    assert "56912345678" not in output
+    assert SECRET not in output
+
+
+async def test_nats_down_answers_503_and_the_retried_payload_is_stored_once_when_it_returns(
+    tmp_path: Path,
+) -> None:
+    server = EmbeddedNats(tmp_path / "nats")
+    server.start()
+    nc = await connect(server.url, "test-outage")
+    try:
+        async for ingress in _ingress(nc):
+            payload = text_message("wamid.OUTAGE", "56966666666", "hola")
+            server.stop()
+            await asyncio.sleep(0.2)
+
+            during = await ingress.post(payload)
+
+            server.start()  # same port and store
+            for _ in range(100):
+                if nc.is_connected:
+                    break
+                await asyncio.sleep(0.1)
+            after = await ingress.post(payload)
+            retried_again = await ingress.post(payload)
+
+            assert during.status_code == 503
+            assert after.status_code == 200
+            assert retried_again.json() == {"published": 0, "duplicates": 1}
+            assert [h["Nats-Msg-Id"] for _, _, h in await ingress.stored()] == ["wamid.OUTAGE"]
+    finally:
+        await nc.close()
+        server.stop()
