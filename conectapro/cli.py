@@ -48,6 +48,22 @@ def database_for_command(settings: Settings) -> Iterator[str]:
 
 
 @app.command()
+def nlu(
+    text: str,
+    state: Annotated[
+        str | None, typer.Option(help="What the conversation is asking for (service, comuna, urgency, ...)")
+    ] = None,
+) -> None:
+    """Print what the deterministic rules understand of TEXT, as the intent JSON."""
+    from orchestrator.understanding import EXPECTING, understand_text
+
+    if state is not None and state not in EXPECTING:
+        typer.echo(f"--state must be one of: {', '.join(EXPECTING)}", err=True)
+        raise typer.Exit(2)
+    typer.echo(understand_text(text, state).model_dump_json(indent=2))
+
+
+@app.command()
 def migrate() -> None:
     """Apply the database migrations (idempotent; safe when two processes run it at once)."""
     from eventstore.migrations import apply_migrations
@@ -122,6 +138,9 @@ def _announce(runtime: Runtime, chosen: list[str]) -> None:
 
 
 def main() -> None:
+    from conectapro.providers_cli import app as providers_app
+
+    app.add_typer(providers_app, name="providers")
     app()
 
 

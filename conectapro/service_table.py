@@ -3,3 +3,5 @@
 from conectapro.services import register
 
 register("ingress", "ingress.service:serve")
+register("orchestrator", "orchestrator.service:serve")
+register("sender", "orchestrator.sender_service:serve")

@@ -1,0 +1,83 @@
+"""Ingress benchmark: signed webhooks over real HTTP against `conectapro run ingress`.
+
+Prints requests/s and p50/p99 at full speed, p50/p99 at a fixed 500 requests/s, and — in the same run,
+against the same JetStream server (sync_interval: always) — raw nats-py publishes with ack, and ratios.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+import nats
+import orjson
+
+from bench.http_load import closed_loop, open_loop, prepare_post
+from bench.stack import BENCH_SECRET, running
+from ingress.signature import sign
+from tests.whatsapp_builders import text_message
+
+TOTAL = 6000
+CONCURRENCY = 64
+FIXED_RATE = 500
+FIXED_SECONDS = 6
+
+
+def _requests(port: int, count: int, tag: str) -> list:  # type: ignore[type-arg]
+    prepared = []
+    for n in range(count):
+        body = orjson.dumps(
+            text_message(f"wamid.{tag}.{n}.{uuid.uuid4().hex}", f"5699{n % 1000:07d}", "se me cortó la luz en Ñuñoa")
+        )
+        headers = {"Content-Type": "application/json", "X-Hub-Signature-256": sign(body, BENCH_SECRET)}
+        prepared.append(prepare_post("127.0.0.1", port, "/webhook", body, headers))
+    return prepared
+
+
+async def _raw_publish(nats_url: str, count: int) -> tuple[float, float]:
+    """Sequential publish+ack and 256-in-flight publish rates, on a stream of the same server."""
+    nc = await nats.connect(nats_url)
+    js = nc.jetstream()
+    await js.add_stream(name="BENCHRAW", subjects=["benchraw.>"])
+    body = orjson.dumps(text_message("wamid.raw", "56900000000", "se me cortó la luz en Ñuñoa"))
+    started = time.perf_counter()
+    for n in range(count // 3):
+        await js.publish("benchraw.a", body, headers={"Nats-Msg-Id": f"s{n}"})
+    sequential = (count // 3) / (time.perf_counter() - started)
+    started = time.perf_counter()
+    in_flight: list[asyncio.Future[object]] = []
+    for n in range(count):
+        in_flight.append(await js.publish_async("benchraw.b", body, headers={"Nats-Msg-Id": f"p{n}"}))  # type: ignore[arg-type]
+        if len(in_flight) >= 256:
+            await asyncio.gather(*in_flight)
+            in_flight.clear()
+    await asyncio.gather(*in_flight)
+    pipelined = count / (time.perf_counter() - started)
+    await js.delete_stream("BENCHRAW")
+    await nc.close()
+    return sequential, pipelined
+
+
+async def main() -> None:
+    with running(["ingress"]) as stack:
+        port = stack.ingress_port
+        await closed_loop("127.0.0.1", port, _requests(port, 500, "warm"), CONCURRENCY)
+        peak = await closed_loop("127.0.0.1", port, _requests(port, TOTAL, "peak"), CONCURRENCY)
+        fixed = await open_loop(
+            "127.0.0.1", port, _requests(port, FIXED_RATE * FIXED_SECONDS, "fixed"), FIXED_RATE
+        )
+        sequential, pipelined = await _raw_publish(stack.nats_url, TOTAL)
+    print("== ingress (1 worker, JetStream sync_interval: always) ==")
+    print(f"peak: {peak.rate:8.0f} requests/s  p50 {peak.p50:6.1f} ms  p99 {peak.percentile(99):6.1f} ms"
+          f"  ({TOTAL} requests, {CONCURRENCY} connections, statuses {peak.statuses})")
+    print(f"at {FIXED_RATE}/s: achieved {fixed.rate:6.0f}/s  p50 {fixed.p50:6.1f} ms  p99 {fixed.percentile(99):6.1f} ms"
+          f"  statuses {fixed.statuses}")
+    print(f"raw nats-py JetStream publish+ack: sequential {sequential:8.0f}/s, 256 in flight {pipelined:8.0f}/s")
+    print(f"ratio ingress peak / raw sequential publish: {peak.rate / sequential:5.2f};"
+          f" / raw pipelined publish: {peak.rate / pipelined:5.2f}")
+    print("targets: >= 2,000 requests/s; p99 < 50 ms at 500 requests/s")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

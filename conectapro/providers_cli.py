@@ -1,0 +1,108 @@
+"""`conectapro providers add | list | deactivate | activate`: operators register technicians."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+
+from contracts.commands import ActivateProvider, DeactivateProvider, ProviderCommand, RegisterProvider
+from contracts.intent import Service
+from eventstore import PostgresEventStore, apply_migrations
+from orchestrator.domain.providers import ProviderCommandRejected, ProviderView
+from orchestrator.provider_admin import current_providers, execute, provider_id_for_phone
+from orchestrator.service import utc_now
+
+app = typer.Typer(help="Technicians: register, list, deactivate, activate.", no_args_is_help=True)
+
+
+def _split(values: list[str]) -> tuple[str, ...]:
+    """Accept both `--comunas Ñuñoa --comunas Macul` and `--comunas "Ñuñoa,Macul"`."""
+    return tuple(part.strip() for value in values for part in value.split(",") if part.strip())
+
+
+def _describe(view: ProviderView) -> str:
+    state = "active" if view.active else "inactive"
+    rating = f"{view.rating_avg}★ ({view.rating_count})" if view.rating_count else "no ratings"
+    return (
+        f"{view.provider_id}  {view.name}  +{view.phone}  {state}  services={','.join(view.services)}  "
+        f"comunas={','.join(sorted(view.comunas))}  jobs={view.active_jobs}/{view.capacity}  {rating}"
+    )
+
+
+async def _run(database_url: str, command: ProviderCommand | None) -> list[ProviderView]:
+    await apply_migrations(database_url)
+    store = await PostgresEventStore.connect(database_url, min_size=1, max_size=2)
+    try:
+        if command is None:
+            return sorted((await current_providers(store)).values(), key=lambda v: v.name)
+        return [await execute(store, command, clock=utc_now)]
+    finally:
+        await store.close()
+
+
+def _execute(build: type[ProviderCommand], **fields: object) -> list[ProviderView]:
+    from conectapro.cli import _settings, database_for_command
+
+    try:
+        command = build.model_validate({"command_id": f"cli-{uuid.uuid4()}", **fields})
+    except ValidationError as error:
+        raise typer.BadParameter(str(error)) from error
+    with database_for_command(_settings()) as database_url:
+        try:
+            return asyncio.run(_run(database_url, command))
+        except ProviderCommandRejected as rejected:
+            typer.echo(f"refused: {rejected}", err=True)
+            raise typer.Exit(1) from rejected
+
+
+@app.command("add")
+def add(
+    name: Annotated[str, typer.Option(help="Full name, as customers will see it")],
+    phone: Annotated[str, typer.Option(help="WhatsApp number with country code, e.g. 56912345678")],
+    services: Annotated[list[Service], typer.Option(help="Electricidad, Gasfiteria and/or Cerrajeria")],
+    comunas: Annotated[list[str], typer.Option(help="Comunas covered (official names; accents optional)")],
+    capacity: Annotated[int, typer.Option(help="Jobs at the same time")] = 2,
+) -> None:
+    """Register a technician."""
+    digits = phone.lstrip("+").replace(" ", "")
+    [view] = _execute(
+        RegisterProvider,
+        provider_id=provider_id_for_phone(digits),
+        name=name,
+        phone=digits,
+        services=tuple(services),
+        comunas=_split(comunas),
+        capacity=capacity,
+    )
+    typer.echo(f"registered: {_describe(view)}")
+
+
+@app.command("list")
+def list_providers() -> None:
+    """List the technicians."""
+    from conectapro.cli import _settings, database_for_command
+
+    with database_for_command(_settings()) as database_url:
+        views = asyncio.run(_run(database_url, None))
+    for view in views:
+        typer.echo(_describe(view))
+    if not views:
+        typer.echo("no technicians registered yet")
+
+
+@app.command("deactivate")
+def deactivate(provider_id: str, reason: Annotated[str | None, typer.Option()] = None) -> None:
+    """Stop offering jobs to a technician."""
+    [view] = _execute(DeactivateProvider, provider_id=provider_id, reason=reason)
+    typer.echo(f"deactivated: {_describe(view)}")
+
+
+@app.command("activate")
+def activate(provider_id: str) -> None:
+    """Offer jobs to a technician again."""
+    [view] = _execute(ActivateProvider, provider_id=provider_id)
+    typer.echo(f"activated: {_describe(view)}")

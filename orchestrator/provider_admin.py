@@ -1,0 +1,43 @@
+"""Operator actions on technicians, shared by the CLI and the operator API.
+
+Each action folds the technicians from the store, decides purely (``leads_flow.decide_provider``) and
+appends to ``provider-<id>`` with optimistic concurrency; nothing else writes technician events.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from datetime import datetime
+
+from contracts.commands import ProviderCommand
+from eventstore import EventStore
+from orchestrator import leads_flow
+from orchestrator.domain.providers import ProviderView
+from orchestrator.handler import to_new_events
+from orchestrator.provider_directory import ProviderDirectory
+
+
+def provider_id_for_phone(phone: str) -> str:
+    """A stable technician id derived from the phone number (re-registering the same number is refused)."""
+    return "p" + hashlib.blake2b(phone.encode(), digest_size=6).hexdigest()
+
+
+async def current_providers(store: EventStore) -> dict[str, ProviderView]:
+    directory = ProviderDirectory(store)
+    await directory.catch_up()
+    return dict(directory.views)
+
+
+async def execute(store: EventStore, command: ProviderCommand, *, clock: Callable[[], datetime]) -> ProviderView:
+    """Decide and append ``command``; raises ``ProviderCommandRejected`` with a reason an operator can read."""
+    providers = await current_providers(store)
+    now = clock()
+    events = leads_flow.decide_provider(command, providers=providers, now=now)
+    stream_id = leads_flow.provider_stream_id(command.provider_id)
+    version = await store.stream_version(stream_id)
+    new_events = to_new_events(
+        events, cause=command.command_id, now=now, ids=leads_flow.deterministic_ids(command.command_id)
+    )
+    await store.append(stream_id, version, new_events, inbox_id=command.command_id)
+    return (await current_providers(store))[command.provider_id]

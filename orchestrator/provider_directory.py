@@ -1,0 +1,61 @@
+"""The technicians as the orchestrator sees them: ``ProviderView``s folded from the global event order.
+
+Matching needs every technician's coverage, capacity and current load; those come from provider events and
+from lead events on many customer streams, so the directory follows the whole store. It may trail the
+store by a moment; every offer and assignment is still decided against the lead's own stream, which
+optimistic concurrency keeps consistent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping
+
+import structlog
+
+from contracts.events import RecordedEvent
+from eventstore import Checkpoint, EventStore
+from orchestrator.domain.providers import ProviderView, apply_provider_event
+
+log = structlog.get_logger(__name__)
+
+
+class ProviderDirectory:
+    def __init__(self, store: EventStore) -> None:
+        self._store = store
+        self._views: Mapping[str, ProviderView] = {}
+        self._by_phone: dict[str, str] = {}
+        self._checkpoint = Checkpoint.START
+
+    @property
+    def views(self) -> Mapping[str, ProviderView]:
+        return self._views
+
+    @property
+    def checkpoint(self) -> Checkpoint:
+        return self._checkpoint
+
+    def by_phone(self, phone: str | None) -> ProviderView | None:
+        provider_id = self._by_phone.get(phone or "")
+        return self._views.get(provider_id) if provider_id else None
+
+    def apply(self, events: list[RecordedEvent]) -> None:
+        views = self._views
+        for event in events:
+            views = apply_provider_event(views, event)
+            self._checkpoint = Checkpoint.of(event)
+        if views is not self._views:
+            self._views = views
+            self._by_phone = {view.phone: view.provider_id for view in views.values()}
+
+    async def catch_up(self) -> None:
+        """Read everything committed so far (call before handling messages)."""
+        while batch := await self._store.read_all(self._checkpoint, limit=2000):
+            self.apply(batch)
+        log.info("provider_directory_ready", providers=len(self._views))
+
+    async def follow(self) -> None:
+        """Keep up with the store until cancelled."""
+        async with contextlib.aclosing(self._store.follow(self._checkpoint, poll_interval=0.5)) as batches:
+            async for batch in batches:
+                self.apply(batch)

@@ -1,0 +1,43 @@
+"""`conectapro run orchestrator`: inbound consumers → handler → event store, plus the technicians' directory."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import UTC, datetime
+
+import structlog
+
+from conectapro.jetstream import connect, ensure_topology
+from conectapro.services import Runtime
+from eventstore import PostgresEventStore
+from orchestrator.consumer import run_partitions
+from orchestrator.handler import InboundHandler
+from orchestrator.provider_directory import ProviderDirectory
+
+log = structlog.get_logger("orchestrator")
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def serve(runtime: Runtime) -> None:
+    settings = runtime.settings
+    store = await PostgresEventStore.connect(runtime.database_url, max_size=settings.inbound_partitions + 4)
+    nc = await connect(runtime.nats_url, "orchestrator")
+    js = nc.jetstream()
+    await ensure_topology(js, dedupe_ttl_days=settings.dedupe_ttl_days)
+    directory = ProviderDirectory(store)
+    await directory.catch_up()
+    handler = InboundHandler(store, directory, clock=utc_now)
+    follow_task = asyncio.create_task(directory.follow(), name="provider-directory")
+    log.info("orchestrator_consuming", partitions=settings.inbound_partitions)
+    try:
+        await run_partitions(js, settings.inbound_partitions, handler.handle, runtime.stopping)
+    finally:
+        follow_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await follow_task
+        await nc.drain()
+        await store.close()

@@ -1,0 +1,86 @@
+"""Whole conversations through the real webhook, JetStream, orchestrator, event store and sender."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from nats.aio.client import Client as NATS
+
+from contracts.intent import Service
+from orchestrator.identity import person_key
+from tests.e2e.pipeline import Pipeline, button_ids, running_pipeline, text_of
+
+CUSTOMER = "56911112222"
+PEDRO = "56987654321"
+ANA = "56955554444"
+
+
+@pytest.fixture
+async def pipeline(migrated_database: str, nats_client: NATS) -> AsyncIterator[Pipeline]:
+    async with running_pipeline(migrated_database, nats_client) as pipeline:
+        yield pipeline
+
+
+async def test_a_customer_gets_a_gasfiter_who_finishes_the_job_and_is_rated(pipeline: Pipeline) -> None:
+    await pipeline.register("Pedro Soto", PEDRO, (Service.GASFITERIA,), ("Ñuñoa",))
+
+    await pipeline.says(CUSTOMER, "hola, se me rompió la cañería del baño y está saliendo agua, estoy en ñuñoa")
+    [ask_urgency] = await pipeline.outbox(CUSTOMER, 1)
+    assert "gasfiter en Ñuñoa" in text_of(ask_urgency)
+
+    await pipeline.taps(CUSTOMER, "urgency:hoy", "Hoy")
+    await pipeline.outbox(CUSTOMER, 2)
+    await pipeline.says(CUSTOMER, "irarrázaval 1234 depto 5")
+    summary = (await pipeline.outbox(CUSTOMER, 3))[2]
+    assert "irarrázaval 1234 depto 5" in text_of(summary).lower()
+
+    await pipeline.taps(CUSTOMER, "confirm:yes", "Sí, confirmo")
+    [offer] = await pipeline.outbox(PEDRO, 1)
+    accept_id, _ = button_ids(offer)
+    assert CUSTOMER not in text_of(offer)
+
+    await pipeline.taps(PEDRO, accept_id, "Aceptar")
+    customer_messages = await pipeline.outbox(CUSTOMER, 5)
+    assert "Pedro Soto aceptó tu solicitud" in text_of(customer_messages[4])
+    technician_messages = await pipeline.outbox(PEDRO, 2)
+    assert "irarrázaval 1234 depto 5" in text_of(technician_messages[1]).lower()
+
+    await pipeline.says(PEDRO, "terminado")
+    rating_question = (await pipeline.outbox(CUSTOMER, 6))[5]
+    assert rating_question["type"] == "interactive"
+
+    await pipeline.taps(CUSTOMER, "rating:5", "5")
+    await pipeline.outbox(CUSTOMER, 7)
+    types = await pipeline.stream_types_when(
+        f"customer-{person_key(CUSTOMER)}", lambda t: t.count("ReplySent") == t.count("ReplyQueued")
+    )
+    assert ["LeadSubmitted", "LeadAssigned", "JobCompleted", "LeadRated"] == [
+        t for t in types if t in {"LeadSubmitted", "LeadAssigned", "JobCompleted", "LeadRated"}
+    ]
+    delivered = len(pipeline.sandbox.messages(to=CUSTOMER)) + len(pipeline.sandbox.messages(to=PEDRO))
+    assert types.count("ReplyQueued") == delivered  # every reply was sent once, none twice
+
+
+async def test_a_technician_declines_and_another_one_accepts(pipeline: Pipeline) -> None:
+    await pipeline.register("Pedro Soto", PEDRO, (Service.ELECTRICIDAD,), ("Macul",))
+    await pipeline.register("Ana Rojas", ANA, (Service.ELECTRICIDAD,), ("Macul",))
+
+    await pipeline.says(CUSTOMER, "necesito un electricista hoy en macul, se saltó el automático")
+    await pipeline.outbox(CUSTOMER, 1)
+    await pipeline.says(CUSTOMER, "av. macul 3456")
+    await pipeline.outbox(CUSTOMER, 2)
+    await pipeline.taps(CUSTOMER, "confirm:yes", "Sí, confirmo")
+    await pipeline.outbox(CUSTOMER, 3)
+
+    first_offered, second = (PEDRO, ANA) if pipeline.sandbox.messages(to=PEDRO) else (ANA, PEDRO)
+    [offer] = await pipeline.outbox(first_offered, 1)
+    _, decline_id = button_ids(offer)
+    await pipeline.taps(first_offered, decline_id, "Rechazar")
+
+    [second_offer] = await pipeline.outbox(second, 1)
+    accept_id, _ = button_ids(second_offer)
+    await pipeline.taps(second, accept_id, "Aceptar")
+
+    assigned = (await pipeline.outbox(CUSTOMER, 4))[3]
+    assert "aceptó tu solicitud" in text_of(assigned)
