@@ -56,13 +56,20 @@ FROM bare_events WHERE global_position > $1 ORDER BY global_position LIMIT $2
 
 DATA = {
     "text": "hola, se me rompió la cañería del baño y está saliendo agua, estoy en ñuñoa",
-    "service": "Gasfiteria", "comuna": "Ñuñoa", "urgency": "hoy", "confidence": 0.93,
+    "service": "Gasfiteria",
+    "comuna": "Ñuñoa",
+    "urgency": "hoy",
+    "confidence": 0.93,
 }
 
 
 def new_event() -> NewEvent:
-    metadata = EventMetadata(correlation_id=f"wamid.{uuid.uuid4().hex}", causation_id=None,
-                             trace_id=uuid.uuid4().hex, recorded_at=datetime.now(UTC))
+    metadata = EventMetadata(
+        correlation_id=f"wamid.{uuid.uuid4().hex}",
+        causation_id=None,
+        trace_id=uuid.uuid4().hex,
+        recorded_at=datetime.now(UTC),
+    )
     return NewEvent(event_id=uuid.uuid4(), type="MessageReceived", data=DATA, metadata=metadata)
 
 
@@ -106,9 +113,16 @@ class Bench:
 
             async def job(w: int, i: int) -> None:
                 e = events[w * (count // writers) + i]
-                await self.pool.execute(BARE_INSERT, f"s{writers}-{round_}-{w}-{i // EVENTS_PER_STREAM}",
-                                        i % EVENTS_PER_STREAM + 1, e.event_id, e.type, e.schema_version, e.data,
-                                        e.metadata.model_dump(mode="json"))
+                await self.pool.execute(
+                    BARE_INSERT,
+                    f"s{writers}-{round_}-{w}-{i // EVENTS_PER_STREAM}",
+                    i % EVENTS_PER_STREAM + 1,
+                    e.event_id,
+                    e.type,
+                    e.schema_version,
+                    e.data,
+                    e.metadata.model_dump(mode="json"),
+                )
 
             return await self._writers(count, writers, job)
 
@@ -124,8 +138,18 @@ class Bench:
         async def bare(round_: int) -> int:
             batches = [[new_event() for _ in range(BATCH_SIZE)] for _ in range(BATCHES)]
             for i, batch in enumerate(batches):
-                rows = [(f"b-{round_}-{i}", v, e.event_id, e.type, e.schema_version, e.data,
-                         e.metadata.model_dump(mode="json")) for v, e in enumerate(batch, start=1)]
+                rows = [
+                    (
+                        f"b-{round_}-{i}",
+                        v,
+                        e.event_id,
+                        e.type,
+                        e.schema_version,
+                        e.data,
+                        e.metadata.model_dump(mode="json"),
+                    )
+                    for v, e in enumerate(batch, start=1)
+                ]
                 async with self.pool.acquire() as conn, conn.transaction():
                     await conn.executemany(BARE_INSERT, rows)
             return BATCHES * BATCH_SIZE
@@ -182,11 +206,16 @@ async def run(dsn: str) -> None:
             ours.append(await measure(w.eventstore, round_))
             theirs.append(await measure(w.bare, round_))
         ratio = statistics.median(o / t for o, t in zip(ours, theirs, strict=True))
-        print(f"{w.name:<38} {statistics.median(ours):>10,.0f} {w.unit:<9}"
-              f"{statistics.median(theirs):>10,.0f} {ratio:>7.2f}", flush=True)
+        print(
+            f"{w.name:<38} {statistics.median(ours):>10,.0f} {w.unit:<9}"
+            f"{statistics.median(theirs):>10,.0f} {ratio:>7.2f}",
+            flush=True,
+        )
     total = await pool.fetchval("SELECT count(*) FROM events")
-    print(f"(medians of {ROUNDS} alternating rounds; read_all over {total:,} events; bare read = raw rows, "
-          "no model)", flush=True)
+    print(
+        f"(medians of {ROUNDS} alternating rounds; read_all over {total:,} events; bare read = raw rows, no model)",
+        flush=True,
+    )
     await pool.close()
 
 

@@ -64,18 +64,22 @@ async def main() -> None:
         port = stack.ingress_port
         await closed_loop("127.0.0.1", port, _requests(port, 500, "warm"), CONCURRENCY)
         peak = await closed_loop("127.0.0.1", port, _requests(port, TOTAL, "peak"), CONCURRENCY)
-        fixed = await open_loop(
-            "127.0.0.1", port, _requests(port, FIXED_RATE * FIXED_SECONDS, "fixed"), FIXED_RATE
-        )
+        fixed = await open_loop("127.0.0.1", port, _requests(port, FIXED_RATE * FIXED_SECONDS, "fixed"), FIXED_RATE)
         sequential, pipelined = await _raw_publish(stack.nats_url, TOTAL)
     print("== ingress (1 worker, JetStream sync_interval: always) ==")
-    print(f"peak: {peak.rate:8.0f} requests/s  p50 {peak.p50:6.1f} ms  p99 {peak.percentile(99):6.1f} ms"
-          f"  ({TOTAL} requests, {CONCURRENCY} connections, statuses {peak.statuses})")
-    print(f"at {FIXED_RATE}/s: achieved {fixed.rate:6.0f}/s  p50 {fixed.p50:6.1f} ms  p99 {fixed.percentile(99):6.1f} ms"
-          f"  statuses {fixed.statuses}")
+    print(
+        f"peak: {peak.rate:8.0f} requests/s  p50 {peak.p50:6.1f} ms  p99 {peak.percentile(99):6.1f} ms"
+        f"  ({TOTAL} requests, {CONCURRENCY} connections, statuses {peak.statuses})"
+    )
+    print(
+        f"at {FIXED_RATE}/s: achieved {fixed.rate:6.0f}/s  p50 {fixed.p50:6.1f} ms  p99 {fixed.percentile(99):6.1f} ms"
+        f"  statuses {fixed.statuses}"
+    )
     print(f"raw nats-py JetStream publish+ack: sequential {sequential:8.0f}/s, 256 in flight {pipelined:8.0f}/s")
-    print(f"ratio ingress peak / raw sequential publish: {peak.rate / sequential:5.2f};"
-          f" / raw pipelined publish: {peak.rate / pipelined:5.2f}")
+    print(
+        f"ratio ingress peak / raw sequential publish: {peak.rate / sequential:5.2f};"
+        f" / raw pipelined publish: {peak.rate / pipelined:5.2f}"
+    )
     print("targets: >= 2,000 requests/s; p99 < 50 ms at 500 requests/s")
 
 

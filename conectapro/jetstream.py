@@ -11,6 +11,8 @@ from nats.js.errors import BadRequestError
 from nats.js.kv import KeyValue
 
 from contracts.subjects import (
+    COMMANDS_STREAM,
+    COMMANDS_SUBJECTS,
     DEADLETTER_STREAM,
     DEADLETTER_SUBJECTS,
     DEDUPE_BUCKET,
@@ -44,6 +46,21 @@ DEADLETTER_STREAM_CONFIG = StreamConfig(
     storage=StorageType.FILE,
     # No max_age: a dead letter waits for a person.
     max_msg_size=8 * 1024 * 1024,
+)
+
+
+COMMANDS_STREAM_CONFIG = StreamConfig(
+    name=COMMANDS_STREAM,
+    description="Commands for the orchestrator (closer timers), partitioned by customer",
+    subjects=[COMMANDS_SUBJECTS],
+    retention=RetentionPolicy.LIMITS,
+    storage=StorageType.FILE,
+    discard=DiscardPolicy.OLD,
+    max_age=7 * DAY,
+    # A command id is published again only after a crash between publishing and recording it; the
+    # orchestrator's inbox (inbox_id = command id) covers anything older than this window.
+    duplicate_window=60 * 60.0,
+    max_msg_size=1024 * 1024,
 )
 
 
@@ -91,4 +108,5 @@ async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
 async def ensure_topology(js: JetStreamContext, *, dedupe_ttl_days: int = 8) -> KeyValue:
     await ensure_stream(js, INBOUND_STREAM_CONFIG)
     await ensure_stream(js, DEADLETTER_STREAM_CONFIG)
+    await ensure_stream(js, COMMANDS_STREAM_CONFIG)
     return await js.create_key_value(dedupe_bucket_config(dedupe_ttl_days))

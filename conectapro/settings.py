@@ -46,6 +46,8 @@ class Settings(BaseSettings):
 
     #: Partitions of the inbound subject space: one customer always lands in the same one.
     inbound_partitions: int = Field(default=8, ge=1, le=1024)
+    #: How long an inbound message handed to a consumer that died waits before redelivery.
+    inbound_ack_wait_seconds: float = Field(default=30.0, gt=0.5, le=3600)
     #: How long ingress remembers a published wamid; Meta retries for up to 7 days.
     dedupe_ttl_days: int = Field(default=8, ge=1)
 

@@ -45,3 +45,22 @@ def inbound_subject(sender_key: str, partitions: int) -> str:
 
 def inbound_partition_subject(partition: int) -> str:
     return f"{INBOUND_SUBJECT_PREFIX}.p{partition}"
+
+
+# ------------------------------------------------------------------------------- commands (closer → orchestrator)
+# Timer commands are partitioned like inbound traffic, by customer key, so one customer's commands are
+# decided in the order they were published.
+
+COMMANDS_STREAM = "COMMANDS"
+COMMANDS_SUBJECTS = f"{COMMANDS_SUBJECT_PREFIX}.>"
+DEADLETTER_COMMANDS = f"{DEADLETTER_SUBJECT_PREFIX}.commands"
+#: Header naming the command's type, so a consumer can route before parsing the body.
+COMMAND_TYPE_HEADER = "Conectapro-Command"
+
+
+def commands_subject(customer_key: str, partitions: int) -> str:
+    return f"{COMMANDS_SUBJECT_PREFIX}.p{partition_of(customer_key, partitions)}"
+
+
+def commands_partition_subject(partition: int) -> str:
+    return f"{COMMANDS_SUBJECT_PREFIX}.p{partition}"

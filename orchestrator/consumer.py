@@ -36,13 +36,15 @@ def consumer_name(partition: int) -> str:
     return f"orchestrator-p{partition}"
 
 
-def consumer_config(partition: int) -> ConsumerConfig:
+def consumer_config(partition: int, ack_wait: float) -> ConsumerConfig:
     return ConsumerConfig(
         durable_name=consumer_name(partition),
         filter_subject=inbound_partition_subject(partition),
         deliver_policy=DeliverPolicy.ALL,
         ack_policy=AckPolicy.EXPLICIT,
-        ack_wait=60.0,
+        # How long a message handed to a consumer that died stays invisible: it holds the partition back
+        # for that long after a crash, and must exceed the slowest handling (retries happen in place).
+        ack_wait=ack_wait,
         max_ack_pending=1,
         # We count deliveries ourselves and dead-letter; the server must not give up silently before us.
         max_deliver=-1,
@@ -54,19 +56,19 @@ def backoff_for(delivery: int) -> float:
 
 
 class PartitionConsumer:
-    def __init__(self, js: JetStreamContext, partition: int, handle: Handle, stopping: asyncio.Event) -> None:
+    def __init__(
+        self, js: JetStreamContext, partition: int, handle: Handle, stopping: asyncio.Event, ack_wait: float
+    ) -> None:
         self._js = js
+        self._ack_wait = ack_wait
         self._partition = partition
         self._handle = handle
         self._stopping = stopping
 
     async def run(self) -> None:
-        subscription = await self._js.pull_subscribe(
-            inbound_partition_subject(self._partition),
-            durable=consumer_name(self._partition),
-            stream=INBOUND_STREAM,
-            config=consumer_config(self._partition),
-        )
+        # add_consumer creates or updates, so a changed setting (ack wait) reaches an existing consumer.
+        await self._js.add_consumer(INBOUND_STREAM, consumer_config(self._partition, self._ack_wait))
+        subscription = await self._js.pull_subscribe_bind(durable=consumer_name(self._partition), stream=INBOUND_STREAM)
         while not self._stopping.is_set():
             try:
                 messages = await subscription.fetch(batch=1, timeout=1.0)
@@ -121,7 +123,7 @@ class PartitionConsumer:
 
 
 async def run_partitions(
-    js: JetStreamContext, partitions: int, handle: Handle, stopping: asyncio.Event
+    js: JetStreamContext, partitions: int, handle: Handle, stopping: asyncio.Event, *, ack_wait: float = 30.0
 ) -> None:
-    consumers = [PartitionConsumer(js, p, handle, stopping) for p in range(partitions)]
+    consumers = [PartitionConsumer(js, p, handle, stopping, ack_wait) for p in range(partitions)]
     await asyncio.gather(*(consumer.run() for consumer in consumers))

@@ -24,7 +24,7 @@ from eventstore import ANY_VERSION, ConcurrencyError, EventStore
 from orchestrator import leads_flow
 from orchestrator.domain.providers import ProviderView
 from orchestrator.identity import account_stream_id, deliveries_stream_id, person_key
-from orchestrator.language_model import LanguageModel, LanguageModelOff, expecting_for, understand_message
+from orchestrator.language_model import LanguageModel, LanguageModelOff, understand_message
 from orchestrator.provider_directory import ProviderDirectory
 
 log = structlog.get_logger("orchestrator")
@@ -98,9 +98,7 @@ class InboundHandler:
         stream_id = leads_flow.customer_stream_id(customer_key)
         recorded = await self._store.read_stream(stream_id)
         state = leads_flow.fold(event.to_event() for event in recorded)
-        understanding = await understand_message(
-            message, expecting_for(state.pending_question), self._language_model
-        )
+        understanding = await understand_message(message, state.expecting, self._language_model)
         now = self._clock()
         command = HandleCustomerMessage(
             command_id=message.wamid,

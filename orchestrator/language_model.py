@@ -13,26 +13,7 @@ from typing import Protocol
 from contracts.commands import Understanding
 from contracts.inbound import InboundMessage
 from contracts.intent import UnderstandingSource
-from orchestrator.domain.model import PendingQuestion
 from orchestrator.understanding import understand_interactive, understand_text
-
-# What the conversation asked last, in the vocabulary of the understanding rules.
-_EXPECTING: dict[PendingQuestion, str | None] = {
-    PendingQuestion.NONE: None,
-    PendingQuestion.SERVICE: "service",
-    PendingQuestion.COMUNA: "comuna",
-    PendingQuestion.PROBLEM: "problem",
-    PendingQuestion.URGENCY: "urgency",
-    PendingQuestion.ADDRESS: "address",
-    PendingQuestion.CORRECTION: None,
-    PendingQuestion.CONFIRMATION: "confirmation",
-    PendingQuestion.CANCEL_CONFIRMATION: "confirmation",
-    PendingQuestion.RATING: "rating",
-}
-
-
-def expecting_for(pending: PendingQuestion) -> str | None:
-    return _EXPECTING.get(pending)
 
 
 class LanguageModel(Protocol):

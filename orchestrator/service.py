@@ -34,7 +34,13 @@ async def serve(runtime: Runtime) -> None:
     follow_task = asyncio.create_task(directory.follow(), name="provider-directory")
     log.info("orchestrator_consuming", partitions=settings.inbound_partitions)
     try:
-        await run_partitions(js, settings.inbound_partitions, handler.handle, runtime.stopping)
+        await run_partitions(
+            js,
+            settings.inbound_partitions,
+            handler.handle,
+            runtime.stopping,
+            ack_wait=settings.inbound_ack_wait_seconds,
+        )
     finally:
         follow_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -88,7 +88,6 @@ class Pipeline:
         got = [m["payload"] for m in self.sandbox.messages(to=to)]
         raise AssertionError(f"expected {count} messages to {to}, got {len(got)}: {got}")
 
-
     async def stream_types_when(
         self, stream_id: str, condition: Callable[[list[str]], bool], timeout: float = 15.0
     ) -> list[str]:
@@ -120,7 +119,10 @@ async def running_pipeline(database_url: str, nc: NATS) -> AsyncIterator[Pipelin
     tasks: list[asyncio.Task[None]] = []
     async with SandboxServer(Sandbox()) as sandbox_server:
         client = WhatsAppClient(
-            sandbox_server.api_base_url, "token", "100000000000001", retry=RetryPolicy(initial_backoff=0.01, max_backoff=0.05)
+            sandbox_server.api_base_url,
+            "token",
+            "100000000000001",
+            retry=RetryPolicy(initial_backoff=0.01, max_backoff=0.05),
         )
         directory = ProviderDirectory(store)
         await directory.catch_up()

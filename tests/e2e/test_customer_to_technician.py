@@ -55,8 +55,11 @@ async def test_a_customer_gets_a_gasfiter_who_finishes_the_job_and_is_rated(pipe
     types = await pipeline.stream_types_when(
         f"customer-{person_key(CUSTOMER)}", lambda t: t.count("ReplySent") == t.count("ReplyQueued")
     )
-    assert ["LeadSubmitted", "LeadAssigned", "JobCompleted", "LeadRated"] == [
-        t for t in types if t in {"LeadSubmitted", "LeadAssigned", "JobCompleted", "LeadRated"}
+    assert [t for t in types if t in {"LeadSubmitted", "LeadAssigned", "JobCompleted", "LeadRated"}] == [
+        "LeadSubmitted",
+        "LeadAssigned",
+        "JobCompleted",
+        "LeadRated",
     ]
     delivered = len(pipeline.sandbox.messages(to=CUSTOMER)) + len(pipeline.sandbox.messages(to=PEDRO))
     assert types.count("ReplyQueued") == delivered  # every reply was sent once, none twice

@@ -1,0 +1,155 @@
+"""End-to-end benchmark, LLM off: webhook accepted → ``ReplyQueued`` committed, 1,000 conversations.
+
+Runs `conectapro run ingress orchestrator` in a child process (the sender is left out so that the only
+writers of customer streams are the decisions being measured) and follows the event store from this
+process: a reply's commit time is when the follower sees it (polling every 5 ms), so figures slightly
+over-state the latency.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import statistics
+import time
+import uuid
+from dataclasses import dataclass, field
+
+import orjson
+
+from bench.http_load import Connection, PreparedRequest, prepare_post
+from bench.stack import BENCH_SECRET, running
+from eventstore import Checkpoint, PostgresEventStore
+from ingress.signature import sign
+from orchestrator.identity import person_key
+from tests.whatsapp_builders import text_message
+
+CONVERSATIONS = 1000
+SCRIPT = ("hola, necesito un gasfiter en ñuñoa, se rompió la cañería", "hoy", "irarrázaval 1234")
+FIXED_RATE = 100
+FIXED_SECONDS = 10
+
+
+@dataclass
+class Waiters:
+    """Which stream a message is waiting on, and when its reply was committed."""
+
+    pending: dict[str, asyncio.Future[float]] = field(default_factory=dict)
+
+    def expect(self, stream_id: str) -> asyncio.Future[float]:
+        future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        self.pending[stream_id] = future
+        return future
+
+    def seen(self, stream_id: str, at: float) -> None:
+        future = self.pending.pop(stream_id, None)
+        if future is not None and not future.done():
+            future.set_result(at)
+
+
+async def _follow(store: PostgresEventStore, waiters: Waiters, start: Checkpoint) -> None:
+    async with contextlib.aclosing(store.follow(start, poll_interval=0.005, batch_size=2000)) as batches:
+        async for batch in batches:
+            now = time.perf_counter()
+            for event in batch:
+                if event.type == "ReplyQueued":
+                    waiters.seen(event.stream_id, now)
+
+
+def _request(port: int, phone: str, text: str) -> bytes:
+    body = orjson.dumps(text_message(f"wamid.bench.{uuid.uuid4().hex}", phone, text))
+    headers = {"Content-Type": "application/json", "X-Hub-Signature-256": sign(body, BENCH_SECRET)}
+    return prepare_post("127.0.0.1", port, "/webhook", body, headers).raw
+
+
+@dataclass
+class Sample:
+    accepted_ms: float  # request sent → 200
+    committed_ms: float  # 200 → ReplyQueued committed
+
+
+async def _one(conn: Connection, port: int, phone: str, text: str, waiters: Waiters) -> Sample:
+    waiting = waiters.expect(f"customer-{person_key(phone)}")
+    sent = time.perf_counter()
+    status = await conn.send(PreparedRequest(_request(port, phone, text)))
+    accepted = time.perf_counter()
+    assert status == 200, status
+    committed = await asyncio.wait_for(waiting, timeout=60)
+    return Sample((accepted - sent) * 1000, (committed - accepted) * 1000)
+
+
+def _report(label: str, samples: list[Sample], seconds: float) -> None:
+    committed = sorted(s.committed_ms for s in samples)
+    total = sorted(s.accepted_ms + s.committed_ms for s in samples)
+    p99 = committed[min(len(committed) - 1, int(len(committed) * 0.99))]
+    total_p99 = total[min(len(total) - 1, int(len(total) * 0.99))]
+    print(
+        f"{label}: {len(samples) / seconds:7.0f} messages/s | accepted→ReplyQueued committed p50 "
+        f"{statistics.median(committed):6.1f} ms p99 {p99:6.1f} ms | webhook sent→committed p50 "
+        f"{statistics.median(total):6.1f} ms p99 {total_p99:6.1f} ms ({len(samples)} messages)"
+    )
+
+
+async def main() -> None:
+    with running(["ingress", "orchestrator"]) as stack:
+        port = stack.ingress_port
+        store = await PostgresEventStore.connect(stack.database_url, max_size=3)
+        start = Checkpoint.START
+        while batch := await store.read_all(start, limit=5000):
+            start = Checkpoint.of(batch[-1])
+        waiters = Waiters()
+        follower = asyncio.create_task(_follow(store, waiters, start))
+        connections = [await Connection.open("127.0.0.1", port) for _ in range(64)]
+        pool: asyncio.Queue[Connection] = asyncio.Queue()
+        for conn in connections:
+            pool.put_nowait(conn)
+
+        async def conversation(n: int, tag: str) -> list[Sample]:
+            phone = f"569{tag}{n:06d}"
+            samples = []
+            for text in SCRIPT:
+                conn = await pool.get()
+                try:
+                    samples.append(await _one(conn, port, phone, text, waiters))
+                finally:
+                    pool.put_nowait(conn)
+            return samples
+
+        started = time.perf_counter()
+        results = await asyncio.gather(*(conversation(n, "1") for n in range(CONVERSATIONS)))
+        peak_seconds = time.perf_counter() - started
+        peak = [s for r in results for s in r]
+
+        fixed: list[Sample] = []
+        tasks = []
+        started = time.perf_counter()
+        for n in range(FIXED_RATE * FIXED_SECONDS):
+            delay = started + n / FIXED_RATE - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+
+            async def first_message(n: int = n) -> None:
+                conn = await pool.get()
+                try:
+                    fixed.append(await _one(conn, port, f"5692{n:07d}", SCRIPT[0], waiters))
+                finally:
+                    pool.put_nowait(conn)
+
+            tasks.append(asyncio.create_task(first_message()))
+        await asyncio.gather(*tasks)
+        fixed_seconds = time.perf_counter() - started
+
+        follower.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await follower
+        for conn in connections:
+            conn.close()
+        await store.close()
+    print("== end to end, LLM off (ingress + orchestrator, real PostgreSQL and JetStream) ==")
+    _report(f"peak, {CONVERSATIONS} concurrent conversations x {len(SCRIPT)} messages", peak, peak_seconds)
+    _report(f"fixed {FIXED_RATE} messages/s", fixed, fixed_seconds)
+    print("targets: >= 300 messages/s; p99 < 150 ms at 100 messages/s")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,141 @@
+"""Commands: what callers ask the domain to do (imperative), decided by ``orchestrator.leads_flow.decide``.
+
+Every command has a ``command_id`` chosen by its caller deterministically (the inbound wamid, or an id
+derived from the timer and the lead), so a repeated command is recognisable and its decision reproducible.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from contracts.intent import Intent, Service, UnderstandingSource
+
+#: An opaque id the handler derives from the WhatsApp sender (a hash, never a raw phone number). No dots:
+#: lead ids are ``<customer_key>.<n>``.
+CustomerKey = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,128}$")]
+ProviderId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+LeadId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,128}\.[1-9][0-9]*$")]
+#: WhatsApp id: digits, country code first, no "+".
+WhatsAppPhone = Annotated[str, Field(pattern=r"^[1-9][0-9]{7,14}$")]
+
+
+class Command(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    command_id: str = Field(min_length=1, max_length=200)
+
+
+class Understanding(BaseModel):
+    """What the understanding step produced for one message, and how (recorded as ``IntentExtracted``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    intent: Intent = Field(default_factory=Intent)
+    source: UnderstandingSource
+    #: What the user typed, if anything.
+    text: str | None = None
+    #: The id of the tapped button or list row, if any.
+    reply_id: str | None = None
+    raw_output: str | None = None
+    model: str | None = None
+    prompt_version: str | None = None
+    latency_ms: float | None = Field(default=None, ge=0)
+    tokens: int | None = Field(default=None, ge=0)
+
+
+class HandleCustomerMessage(Command):
+    customer_key: CustomerKey
+    phone: str = Field(min_length=1)
+    profile_name: str | None = None
+    wamid: str = Field(min_length=1)
+    message_type: str = "text"
+    received_at: datetime
+    understanding: Understanding
+
+
+class HandleTechnicianMessage(Command):
+    """A message from a registered technician about ``lead_id`` (the handler resolves which lead).
+
+    ``lead_id`` is None when the handler could not tell which lead the message is about.
+    """
+
+    provider_id: ProviderId
+    lead_id: LeadId | None = None
+    phone: str = Field(min_length=1)
+    wamid: str = Field(min_length=1)
+    message_type: str = "text"
+    received_at: datetime
+    understanding: Understanding
+
+
+class RegisterProvider(Command):
+    provider_id: ProviderId
+    name: str = Field(min_length=1, max_length=100)
+    phone: WhatsAppPhone
+    services: tuple[Service, ...] = Field(min_length=1)
+    comunas: tuple[str, ...] = Field(min_length=1)
+    capacity: int = Field(default=2, ge=1, le=50)
+    active: bool = True
+
+
+class UpdateProvider(Command):
+    """Fields left as None are not changed."""
+
+    provider_id: ProviderId
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    phone: WhatsAppPhone | None = None
+    services: tuple[Service, ...] | None = Field(default=None, min_length=1)
+    comunas: tuple[str, ...] | None = Field(default=None, min_length=1)
+    capacity: int | None = Field(default=None, ge=1, le=50)
+
+
+class DeactivateProvider(Command):
+    provider_id: ProviderId
+    reason: str | None = None
+
+
+class ActivateProvider(Command):
+    provider_id: ProviderId
+
+
+# --------------------------------------------------------------------------- timers (sent by the closer)
+# Each names the lead it is about; when the lead has moved on, the decision is empty (a stale tick is
+# harmless).
+
+
+class ExpireConversation(Command):
+    """A draft abandoned for too long: expire it and say goodbye."""
+
+    customer_key: CustomerKey
+    lead_id: LeadId
+
+
+class TimeoutOffer(Command):
+    """The offered technician did not answer: offer the lead to the next candidate."""
+
+    customer_key: CustomerKey
+    lead_id: LeadId
+    provider_id: ProviderId
+
+
+class FollowUpJob(Command):
+    """An assigned job past its window: ask the customer whether it was done, and for a rating."""
+
+    customer_key: CustomerKey
+    lead_id: LeadId
+
+
+class CloseUnratedLead(Command):
+    """The rating never came: close the lead."""
+
+    customer_key: CustomerKey
+    lead_id: LeadId
+
+
+CustomerCommand = (
+    HandleCustomerMessage | HandleTechnicianMessage | ExpireConversation | TimeoutOffer | FollowUpJob | CloseUnratedLead
+)
+ProviderCommand = RegisterProvider | UpdateProvider | DeactivateProvider | ActivateProvider

@@ -1,0 +1,111 @@
+"""Wake-ups for readers of the global order: NOTIFY after appends commit, LISTEN in followers.
+
+Appends do not NOTIFY inside their own transaction: PostgreSQL serialises every notifying transaction on one
+cluster-wide lock held through its commit, WAL flush included, so concurrent appenders would queue up behind
+each other (measured with 8 writers: about 1,200 instead of 1,900 appends/s). Instead the store pokes a
+:class:`Notifier` after each append has committed; it sends one NOTIFY at a time from a pool connection, in
+a transaction with ``synchronous_commit = off`` (a wake-up needs no durability), and coalesces the pokes
+that arrive meanwhile. If a NOTIFY is lost (crash, connection error), followers still poll.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import asyncpg
+import structlog
+
+log = structlog.get_logger(__name__)
+
+# eventstore_append (sql/0001_events.sql) and the Notifier use this channel; the payload is empty.
+NOTIFY_CHANNEL = "events"
+
+_NOTIFY = f"BEGIN; SET LOCAL synchronous_commit = off; SELECT pg_notify('{NOTIFY_CHANNEL}', ''); COMMIT;"
+
+_CONNECTION_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
+
+
+class Notifier:
+    """Sends NOTIFY on behalf of appends that have committed: at most one in flight, then a pause.
+
+    Every poke made during a NOTIFY or the pause after it is folded into the next NOTIFY, so a busy
+    writer costs at most one NOTIFY per ``min_interval`` (measured: one NOTIFY per append took ~20 % off
+    single-writer appends) and a follower learns of an append at most ``min_interval`` late.
+    """
+
+    def __init__(self, pool: asyncpg.Pool[Any], min_interval: float = 0.005) -> None:
+        self._pool = pool
+        self._min_interval = min_interval
+        self._pending = False
+        self._task: asyncio.Task[None] | None = None
+
+    def poke(self) -> None:
+        self._pending = True
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._send())
+
+    async def flush(self) -> None:
+        """Wait until every poke so far has been sent (before closing the pool)."""
+        if self._task is not None:
+            await asyncio.shield(self._task)
+
+    async def _send(self) -> None:
+        try:
+            while self._pending:
+                self._pending = False
+                async with self._pool.acquire() as conn:
+                    await conn.execute(_NOTIFY)
+                await asyncio.sleep(self._min_interval)
+        except _CONNECTION_ERRORS as error:
+            log.warning("eventstore_notify_failed", error=str(error))  # followers fall back to polling
+        finally:
+            self._task = None
+
+
+class Wakeup:
+    """One LISTEN connection that sets :attr:`event` on every notification of the channel.
+
+    Losing it is not fatal: callers keep polling, and the next :meth:`ensure` listens again.
+    """
+
+    def __init__(self, pool: asyncpg.Pool[Any], channel: str = NOTIFY_CHANNEL) -> None:
+        self._pool = pool
+        self._channel = channel
+        self._conn: asyncpg.pool.PoolConnectionProxy[Any] | None = None
+        self.event = asyncio.Event()
+
+    def _on_notify(self, *_: object) -> None:
+        self.event.set()
+
+    async def ensure(self) -> None:
+        if self._conn is not None and not self._conn.is_closed():
+            return
+        await self.close()
+        try:
+            conn = await self._pool.acquire()
+        except _CONNECTION_ERRORS as error:
+            log.warning("eventstore_listen_failed", channel=self._channel, error=str(error))
+            return
+        try:
+            await conn.add_listener(self._channel, self._on_notify)
+        except _CONNECTION_ERRORS as error:
+            log.warning("eventstore_listen_failed", channel=self._channel, error=str(error))
+            await self._pool.release(conn)
+            return
+        self._conn = conn
+        self.event.set()  # anything committed while we were not listening must be looked at
+
+    async def wait(self, at_most: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.event.wait(), at_most)
+
+    async def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        # A connection that died is released all the same: the pool replaces it.
+        with contextlib.suppress(*_CONNECTION_ERRORS):
+            await conn.remove_listener(self._channel, self._on_notify)
+        await self._pool.release(conn)

@@ -1,0 +1,128 @@
+"""What every event store promises: the ``EventStore`` protocol, its value types and its typed errors.
+
+Two implementations honour it — :class:`eventstore.postgres.PostgresEventStore` and
+:class:`eventstore.memory.InMemoryEventStore` — and one contract suite (``tests/eventstore_contract.py``)
+runs against both, so a unit test on the in-memory store says something true about production.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Sequence
+from dataclasses import dataclass
+from typing import ClassVar, Final, Protocol
+
+from contracts.events import NewEvent, RecordedEvent
+
+# ``expected_version`` is the stream version the caller saw: 0 for a stream that does not exist yet.
+NO_STREAM: Final = 0
+# For streams where the order of writers does not matter (e.g. a registry): no version check, the
+# store takes the next free versions. Writers still never overwrite each other.
+ANY_VERSION: Final = -1
+
+
+@dataclass(frozen=True, order=True, slots=True)
+class Checkpoint:
+    """A place in the gap-safe global order: compare as the pair (transaction_id, global_position).
+
+    Global positions alone are not safe to checkpoint: a transaction that commits late can hold a lower
+    position than events already read. Transaction ids below the snapshot's xmin are final, so reading in
+    (transaction_id, global_position) order below that horizon never skips an event.
+    """
+
+    transaction_id: int = 0
+    global_position: int = 0
+
+    START: ClassVar[Checkpoint]
+
+    @classmethod
+    def of(cls, event: RecordedEvent) -> Checkpoint:
+        return cls(event.transaction_id, event.global_position)
+
+
+Checkpoint.START = Checkpoint(0, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    """What an append did.
+
+    ``stream_version`` is the stream's version after the append; when ``already_handled`` it is the version
+    recorded when that inbox id was first handled, and nothing was written this time. ``checkpoint`` is the
+    place of the last event written (None when no event was written).
+    """
+
+    stream_id: str
+    stream_version: int
+    checkpoint: Checkpoint | None = None
+    already_handled: bool = False
+
+
+class EventStoreError(Exception):
+    """Base class of the event store's own errors."""
+
+
+class ConcurrencyError(EventStoreError):
+    """Another writer appended to the stream since the caller read it: reload, decide again, retry."""
+
+    def __init__(self, stream_id: str, expected: int, actual: int) -> None:
+        super().__init__(f"stream {stream_id!r}: expected version {expected}, actual version {actual}")
+        self.stream_id = stream_id
+        self.expected = expected
+        self.actual = actual
+
+
+class DuplicateEventError(EventStoreError):
+    """An event id is already stored: event ids are unique across the whole store."""
+
+    def __init__(self, stream_id: str, detail: str = "") -> None:
+        super().__init__(f"stream {stream_id!r}: an event id is already stored {detail}".rstrip())
+        self.stream_id = stream_id
+
+
+class EventStore(Protocol):
+    """Append-only, versioned event streams plus a gap-safe global order."""
+
+    async def append(
+        self,
+        stream_id: str,
+        expected_version: int,
+        events: Sequence[NewEvent],
+        inbox_id: str | None = None,
+    ) -> AppendResult:
+        """Append ``events`` atomically after ``expected_version`` (or :data:`ANY_VERSION`).
+
+        Raises :class:`ConcurrencyError` when the stream is at another version. With ``inbox_id`` the
+        append happens at most once: a repeat commits nothing and returns ``already_handled=True``
+        (checked before the version, so a redelivered message never looks like a conflict). An empty
+        ``events`` with an ``inbox_id`` records the message as handled without writing events.
+        """
+        ...
+
+    async def read_stream(self, stream_id: str, from_version: int = 1) -> list[RecordedEvent]:
+        """The stream's events from ``from_version`` on, in version order, upcast on decode."""
+        ...
+
+    async def stream_version(self, stream_id: str) -> int:
+        """The stream's current version; 0 when it has no events."""
+        ...
+
+    async def is_handled(self, inbox_id: str) -> bool:
+        """Whether an append with this inbox id has committed (lets a consumer skip work early)."""
+        ...
+
+    async def read_all(self, after: Checkpoint = Checkpoint.START, limit: int = 1000) -> list[RecordedEvent]:
+        """Up to ``limit`` committed events after ``after`` in gap-safe global order."""
+        ...
+
+    def follow(
+        self,
+        after: Checkpoint = Checkpoint.START,
+        *,
+        batch_size: int = 500,
+        poll_interval: float = 1.0,
+    ) -> AsyncGenerator[list[RecordedEvent], None]:
+        """Batches of events after ``after`` in global order, forever: waits for new ones when caught up.
+
+        Close it (``contextlib.aclosing``) when done: the PostgreSQL one holds a LISTEN connection.
+        """
+        ...

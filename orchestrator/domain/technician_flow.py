@@ -1,0 +1,187 @@
+"""A technician's message about a lead: accept, decline, done, or anything else.
+
+The message is decided on the customer's stream of the lead (lead ids name it). An action on a lead the
+technician was not offered, or that moved on, changes nothing: the technician is told politely.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from uuid import UUID
+
+from contracts.commands import HandleTechnicianMessage
+from contracts.events import Event
+from contracts.lead_events import (
+    CompletionReporter,
+    ConversationTrigger,
+    JobCompleted,
+    LeadAssigned,
+    LeadStatus,
+    MessageReceived,
+    OfferAccepted,
+    OfferDeclined,
+    RatingRequested,
+    RatingRequestReason,
+    SenderRole,
+)
+from orchestrator.domain import customer_replies as cr
+from orchestrator.domain import technician_replies as tr
+from orchestrator.domain.buttons import TechnicianAction, TechnicianActionKind, parse_technician_action
+from orchestrator.domain.decision import Decision
+from orchestrator.domain.ids import is_lead_id
+from orchestrator.domain.lead_lifecycle import offer_next
+from orchestrator.domain.model import CustomerState, Lead
+from orchestrator.domain.providers import ProviderView
+
+CT = ConversationTrigger
+K = TechnicianActionKind
+
+
+def _offered_to(lead: Lead, provider_id: str) -> bool:
+    return lead.status is LeadStatus.OFFERED and lead.offered_to == provider_id
+
+
+def _assigned_to(lead: Lead, provider_id: str) -> bool:
+    return lead.status is LeadStatus.ASSIGNED and lead.assigned_to == provider_id
+
+
+def _accept(d: Decision, command: HandleTechnicianMessage, lead: Lead) -> None:
+    pid = command.provider_id
+    if _assigned_to(lead, pid):
+        d.reply_technician(pid, command.phone, tr.already_yours(lead.lead_id))
+        return
+    if not _offered_to(lead, pid):
+        d.reply_technician(pid, command.phone, tr.offer_unavailable())
+        return
+    view = d.providers.get(pid)
+    name = view.name if view is not None else "Tu técnico"
+    phone = view.phone if view is not None else command.phone
+    d.emit(OfferAccepted(lead_id=lead.lead_id, provider_id=pid, wamid=command.wamid, accepted_at=d.now))
+    d.emit(
+        LeadAssigned(lead_id=lead.lead_id, provider_id=pid, provider_name=name, provider_phone=phone, assigned_at=d.now)
+    )
+    d.change_conversation_if_allowed(CT.TECHNICIAN_ASSIGNED)
+    d.reply_customer(cr.technician_assigned(name, phone))
+    customer_phone = d.state.phone
+    if lead.consent and customer_phone is not None:  # contact details travel only with the customer's consent
+        d.reply_technician(pid, phone, tr.assignment(lead.lead_id, lead.fields, d.state.profile_name, customer_phone))
+
+
+def _decline(d: Decision, command: HandleTechnicianMessage, lead: Lead) -> None:
+    pid = command.provider_id
+    if _assigned_to(lead, pid):
+        d.reply_technician(pid, command.phone, tr.already_yours(lead.lead_id))
+        return
+    if not _offered_to(lead, pid):
+        d.reply_technician(pid, command.phone, tr.offer_unavailable())
+        return
+    d.emit(OfferDeclined(lead_id=lead.lead_id, provider_id=pid, wamid=command.wamid, declined_at=d.now))
+    d.reply_technician(pid, command.phone, tr.declined())
+    offer_next(d)
+
+
+def _done(d: Decision, command: HandleTechnicianMessage, lead: Lead) -> None:
+    pid = command.provider_id
+    if lead.assigned_to == pid and lead.status in (LeadStatus.COMPLETED, LeadStatus.RATED):
+        d.reply_technician(pid, command.phone, tr.done_thanks())  # a second tap: already recorded
+        return
+    if not _assigned_to(lead, pid):
+        d.reply_technician(pid, command.phone, tr.no_active_job())
+        return
+    d.emit(
+        JobCompleted(
+            lead_id=lead.lead_id, provider_id=pid, reported_by=CompletionReporter.TECHNICIAN, completed_at=d.now
+        )
+    )
+    if not lead.rating_requested:  # a follow-up may already have asked for the rating
+        d.emit(RatingRequested(lead_id=lead.lead_id, reason=RatingRequestReason.JOB_COMPLETED, requested_at=d.now))
+        d.change_conversation_if_allowed(CT.JOB_COMPLETED)
+        d.reply_customer(cr.job_completed(lead.provider_name or "El técnico"))
+    d.reply_technician(pid, command.phone, tr.done_thanks())
+
+
+def _other(d: Decision, command: HandleTechnicianMessage, lead: Lead) -> None:
+    pid = command.provider_id
+    view = d.providers.get(pid)
+    if _offered_to(lead, pid):
+        d.reply_technician(pid, command.phone, tr.offer(lead.lead_id, lead.fields, view.name if view else "técnico"))
+    elif _assigned_to(lead, pid):
+        d.reply_technician(pid, command.phone, tr.remind_done(lead.lead_id))
+    else:
+        d.reply_technician(pid, command.phone, tr.nothing_pending(view.name if view else "técnico"))
+
+
+_BY_ACTION: dict[TechnicianActionKind, Callable[[Decision, HandleTechnicianMessage, Lead], None]] = {
+    K.ACCEPT: _accept,
+    K.DECLINE: _decline,
+    K.DONE: _done,
+    K.OTHER: _other,
+}
+
+
+def _received(command: HandleTechnicianMessage) -> MessageReceived:
+    u = command.understanding
+    return MessageReceived(
+        wamid=command.wamid,
+        role=SenderRole.TECHNICIAN,
+        phone=command.phone,
+        provider_id=command.provider_id,
+        message_type=command.message_type,
+        text=u.text,
+        reply_id=u.reply_id,
+        received_at=command.received_at,
+    )
+
+
+def decide_technician_message(d: Decision, command: HandleTechnicianMessage) -> None:
+    d.emit(_received(command))
+    action = parse_technician_action(command.understanding.reply_id, command.understanding.text)
+    lead_id = action.lead_id or command.lead_id
+    lead = d.state.lead
+    if lead is None or lead.lead_id != lead_id:
+        d.reply_technician(command.provider_id, command.phone, tr.offer_unavailable())
+        return
+    _BY_ACTION[action.kind](d, command, lead)
+
+
+# ------------------------------------------------------------------ routing (for the handler) and strays
+
+
+def resolve_lead_for(view: ProviderView, action: TechnicianAction) -> str | None:
+    """Which lead a technician's message is about: the button's lead, else the only one it can mean."""
+    if action.lead_id is not None:
+        # A forged or truncated id names no stream: treat it as naming no lead.
+        return action.lead_id if is_lead_id(action.lead_id) else None
+    offers, jobs = view.pending_offers, view.active_leads
+    candidates: tuple[str, ...]
+    if action.kind in (K.ACCEPT, K.DECLINE):
+        candidates = offers
+    elif action.kind is K.DONE:
+        candidates = jobs
+    else:
+        candidates = offers + jobs
+    return candidates[0] if len(candidates) == 1 else None
+
+
+def route_technician_message(view: ProviderView, reply_id: str | None, text: str | None) -> str | None:
+    """The lead id a technician's message should be decided on, or None (see ``decide_unrouted_...``)."""
+    return resolve_lead_for(view, parse_technician_action(reply_id, text))
+
+
+def decide_unrouted_technician_message(
+    command: HandleTechnicianMessage,
+    *,
+    provider: ProviderView,
+    now: datetime,
+    new_ids: Callable[[], UUID],
+) -> list[Event]:
+    """A technician's message that names no lead we can tell (for the technician's own stream)."""
+    d = Decision(CustomerState(), now, new_ids, command.wamid, {provider.provider_id: provider})
+    d.emit(_received(command))
+    if provider.pending_offers or provider.active_leads:
+        reply = tr.several_open(provider.name)
+    else:
+        reply = tr.nothing_pending(provider.name)
+    d.reply_technician(provider.provider_id, command.phone, reply)
+    return d.events

@@ -1,0 +1,131 @@
+"""The brain of ConectaPro: pure ``decide`` / ``evolve`` over one customer's stream.
+
+No I/O, no clock, no random ids: ``now`` and ``new_ids`` come in as arguments, the technicians as a
+snapshot of their read model. The handler loads ``customer-<customer_key>``, folds it with :func:`fold`,
+calls :func:`decide` and appends the returned events atomically.
+
+The pieces live in ``orchestrator.domain``: transition tables (``states``), state (``model``), ``evolve``,
+the customer / technician / timer flows, ``matching``, the reply texts and the technicians' read model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from contracts.commands import (
+    ActivateProvider,
+    CloseUnratedLead,
+    CustomerCommand,
+    DeactivateProvider,
+    ExpireConversation,
+    FollowUpJob,
+    HandleCustomerMessage,
+    HandleTechnicianMessage,
+    ProviderCommand,
+    RegisterProvider,
+    TimeoutOffer,
+    UpdateProvider,
+)
+from contracts.events import Event
+from orchestrator.domain import lead_lifecycle
+from orchestrator.domain.customer_flow import decide_customer_message
+from orchestrator.domain.decision import Decision
+from orchestrator.domain.evolve import evolve, fold
+from orchestrator.domain.ids import (
+    customer_key_of_lead,
+    customer_stream_id,
+    deterministic_ids,
+    lead_id_for,
+    provider_stream_id,
+)
+from orchestrator.domain.model import INITIAL_STATE, CustomerState, Lead, PendingQuestion
+from orchestrator.domain.providers import (
+    ProviderCommandRejected,
+    ProviderView,
+    apply_provider_event,
+    decide_activate_provider,
+    decide_deactivate_provider,
+    decide_register_provider,
+    decide_update_provider,
+)
+from orchestrator.domain.states import IllegalTransition
+from orchestrator.domain.technician_flow import (
+    decide_technician_message,
+    decide_unrouted_technician_message,
+    route_technician_message,
+)
+
+__all__ = [
+    "INITIAL_STATE",
+    "CustomerState",
+    "IllegalTransition",
+    "Lead",
+    "PendingQuestion",
+    "ProviderCommandRejected",
+    "ProviderView",
+    "apply_provider_event",
+    "customer_key_of_lead",
+    "customer_stream_id",
+    "decide",
+    "decide_provider",
+    "decide_unrouted_technician_message",
+    "deterministic_ids",
+    "evolve",
+    "fold",
+    "lead_id_for",
+    "provider_stream_id",
+    "route_technician_message",
+]
+
+_CUSTOMER_HANDLERS: dict[type[CustomerCommand], Callable[[Decision, Any], None]] = {
+    HandleCustomerMessage: decide_customer_message,
+    HandleTechnicianMessage: decide_technician_message,
+    ExpireConversation: lead_lifecycle.expire_conversation,
+    TimeoutOffer: lead_lifecycle.timeout_offer,
+    FollowUpJob: lead_lifecycle.follow_up_job,
+    CloseUnratedLead: lead_lifecycle.close_unrated_lead,
+}
+
+
+def _by_id(providers: Mapping[str, ProviderView] | Iterable[ProviderView]) -> Mapping[str, ProviderView]:
+    if isinstance(providers, Mapping):
+        return providers
+    return {view.provider_id: view for view in providers}
+
+
+def decide(
+    state: CustomerState,
+    command: CustomerCommand,
+    *,
+    providers: Mapping[str, ProviderView] | Iterable[ProviderView],
+    now: datetime,
+    new_ids: Callable[[], UUID],
+) -> list[Event]:
+    """The events ``command`` produces on a customer's stream in ``state`` (possibly none: a stale timer).
+
+    Never raises for anything a customer or technician can send: invalid requests get a polite reply.
+    ``new_ids`` gives the reply ids; pass ``deterministic_ids(command.command_id)`` to make the decision
+    reproducible (replay, audit).
+    """
+    cause = command.wamid if isinstance(command, HandleCustomerMessage | HandleTechnicianMessage) else None
+    decision = Decision(state, now, new_ids, cause or command.command_id, _by_id(providers))
+    _CUSTOMER_HANDLERS[type(command)](decision, command)
+    return decision.events
+
+
+_PROVIDER_HANDLERS: dict[type[ProviderCommand], Callable[..., list[Event]]] = {
+    RegisterProvider: decide_register_provider,
+    UpdateProvider: decide_update_provider,
+    DeactivateProvider: decide_deactivate_provider,
+    ActivateProvider: decide_activate_provider,
+}
+
+
+def decide_provider(
+    command: ProviderCommand, *, providers: Mapping[str, ProviderView] | Iterable[ProviderView], now: datetime
+) -> list[Event]:
+    """The events for an operator command on ``provider-<provider_id>``; raises ProviderCommandRejected."""
+    return _PROVIDER_HANDLERS[type(command)](command, providers=_by_id(providers), now=now)

@@ -1,0 +1,178 @@
+"""Following the global order: NOTIFY wakes readers, polling still works, checkpoints commit with effects."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import pytest
+
+from contracts.events import RecordedEvent
+from eventstore import (
+    NO_STREAM,
+    Checkpoint,
+    CheckpointConflict,
+    PostgresEventStore,
+    Subscription,
+    load_checkpoint,
+    save_checkpoint,
+)
+from eventstore.notify import NOTIFY_CHANNEL, Wakeup
+from eventstore.pool import AnyConnection
+from tests.eventstore_contract import HANG_GUARD, eventually, notes, stream, texts
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def store(migrated_database: str) -> AsyncIterator[PostgresEventStore]:
+    store = await PostgresEventStore.connect(migrated_database, min_size=1, max_size=6)
+    await store.pool.execute("CREATE TABLE seen (event_id uuid, stream_id text, stream_version int)")
+    yield store
+    await store.close()
+
+
+async def record_seen(conn: AnyConnection, batch: Sequence[RecordedEvent]) -> None:
+    await conn.executemany(
+        "INSERT INTO seen VALUES ($1, $2, $3)", [(e.event_id, e.stream_id, e.stream_version) for e in batch]
+    )
+
+
+async def seen_count(store: PostgresEventStore) -> int:
+    return int(await store.pool.fetchval("SELECT count(*) FROM seen"))
+
+
+@contextlib.asynccontextmanager
+async def running(subscription: Subscription) -> AsyncIterator[asyncio.Task[None]]:
+    task = asyncio.create_task(subscription.run())
+    try:
+        yield task
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def next_batch_after_append(store: PostgresEventStore, **follow_args: Any) -> list[RecordedEvent]:
+    async with contextlib.aclosing(store.follow(Checkpoint.START, **follow_args)) as batches:
+        waiting = asyncio.create_task(anext(batches))
+        await asyncio.sleep(0.2)  # let the follower read, find nothing and start waiting
+        await store.append(stream(), NO_STREAM, notes("new"))
+        return await asyncio.wait_for(waiting, HANG_GUARD)
+
+
+async def test_an_append_notifies_listeners_when_it_commits(store: PostgresEventStore) -> None:
+    wakeup = Wakeup(store.pool, NOTIFY_CHANNEL)
+    await wakeup.ensure()
+    wakeup.event.clear()
+    try:
+        await store.append(stream(), NO_STREAM, notes("ping"))
+        await asyncio.wait_for(wakeup.event.wait(), HANG_GUARD)
+    finally:
+        await wakeup.close()
+
+
+async def test_a_follower_is_woken_by_notify_long_before_its_next_poll(store: PostgresEventStore) -> None:
+    batch = await next_batch_after_append(store, poll_interval=3600)
+
+    assert texts(batch) == ["new"]
+
+
+async def test_a_follower_that_only_polls_still_sees_new_events(store: PostgresEventStore) -> None:
+    from eventstore.subscription import follow
+
+    async with contextlib.aclosing(follow(store, poll_interval=0.05, listen=False)) as batches:
+        waiting = asyncio.create_task(anext(batches))
+        await asyncio.sleep(0.2)
+        await store.append(stream(), NO_STREAM, notes("polled"))
+        batch = await asyncio.wait_for(waiting, HANG_GUARD)
+
+    assert texts(batch) == ["polled"]
+
+
+async def test_a_subscription_commits_its_checkpoint_with_the_handlers_writes(store: PostgresEventStore) -> None:
+    await store.append(stream(), NO_STREAM, notes("a", "b", "c"))
+    last = await store.append(stream(), NO_STREAM, notes("d", "e"))
+
+    async with running(store.subscribe("leads-view", record_seen, batch_size=2)):
+        await eventually(lambda: _checkpoint_is(store, "leads-view", last.checkpoint))
+
+    assert await seen_count(store) == 5
+
+
+async def _checkpoint_is(store: PostgresEventStore, consumer: str, expected: Checkpoint | None) -> bool:
+    return await load_checkpoint(store.pool, consumer) == expected
+
+
+async def test_when_the_handler_fails_neither_its_writes_nor_the_checkpoint_commit(
+    store: PostgresEventStore,
+) -> None:
+    await store.append(stream(), NO_STREAM, notes("a", "b"))
+
+    async def record_then_fail(conn: AnyConnection, batch: Sequence[RecordedEvent]) -> None:
+        await record_seen(conn, batch)
+        raise RuntimeError("projection bug")
+
+    with pytest.raises(RuntimeError, match="projection bug"):
+        await asyncio.wait_for(store.subscribe("leads-view", record_then_fail).run(), HANG_GUARD)
+
+    assert await seen_count(store) == 0
+    assert await load_checkpoint(store.pool, "leads-view") == Checkpoint.START
+
+    async with running(store.subscribe("leads-view", record_seen)):
+        await eventually(lambda: _seen_is(store, 2))
+
+
+async def _seen_is(store: PostgresEventStore, count: int) -> bool:
+    return await seen_count(store) == count
+
+
+async def test_a_restarted_subscription_resumes_after_its_stored_checkpoint(store: PostgresEventStore) -> None:
+    await store.append(stream(), NO_STREAM, notes("a", "b", "c"))
+    async with running(store.subscribe("sender", record_seen)):
+        await eventually(lambda: _seen_is(store, 3))
+
+    later = await store.append(stream(), NO_STREAM, notes("d", "e"))
+    handled: list[str] = []
+
+    async def remember(conn: AnyConnection, batch: Sequence[RecordedEvent]) -> None:
+        handled.extend(texts(list(batch)))
+
+    async with running(store.subscribe("sender", remember)):
+        await eventually(lambda: _checkpoint_is(store, "sender", later.checkpoint))
+
+    assert handled == ["d", "e"]
+
+
+async def test_two_runners_of_one_consumer_commit_each_event_once(store: PostgresEventStore) -> None:
+    async def slow_record(conn: AnyConnection, batch: Sequence[RecordedEvent]) -> None:
+        await record_seen(conn, batch)
+        await asyncio.sleep(0.01)  # widen the window in which both runners hold the same batch
+
+    first = store.subscribe("closer", slow_record, batch_size=3, poll_interval=0.05)
+    second = store.subscribe("closer", slow_record, batch_size=3, poll_interval=0.05)
+    async with running(first), running(second):
+        for i in range(10):
+            await store.append(stream(), NO_STREAM, notes(f"{i}a", f"{i}b", f"{i}c"))
+        await eventually(lambda: _seen_is(store, 30))
+        await asyncio.sleep(0.2)  # a double commit would land now
+
+    assert await seen_count(store) == 30
+    assert await store.pool.fetchval("SELECT count(DISTINCT event_id) FROM seen") == 30
+
+
+async def test_a_consumer_never_seen_starts_at_the_beginning(store: PostgresEventStore) -> None:
+    assert await load_checkpoint(store.pool, "nobody") == Checkpoint.START
+
+
+async def test_saving_a_checkpoint_over_one_that_moved_meanwhile_is_refused(store: PostgresEventStore) -> None:
+    async with store.pool.acquire() as conn:
+        await save_checkpoint(conn, "outbound", Checkpoint(10, 5))
+        await save_checkpoint(conn, "outbound", Checkpoint(11, 7), expected=Checkpoint(10, 5))
+
+        with pytest.raises(CheckpointConflict):
+            await save_checkpoint(conn, "outbound", Checkpoint(12, 9), expected=Checkpoint(10, 5))
+
+    assert await load_checkpoint(store.pool, "outbound") == Checkpoint(11, 7)

@@ -1,0 +1,160 @@
+"""Whatever customers, technicians and timers do, in any order: decide never raises, never emits a transition
+the tables refuse, and the conversation and the lead always agree."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from contracts.commands import CloseUnratedLead, ExpireConversation, FollowUpJob, TimeoutOffer, Understanding
+from contracts.intent import Consent, IntentName, Service, Urgency
+from contracts.lead_events import ConversationState, LeadStatus
+from contracts.outbound import RecipientRole
+from contracts.provider_events import ProviderRegistered
+from orchestrator.leads_flow import customer_key_of_lead, fold
+from tests.unit.test_leads_flow_support import (
+    ADDRESS,
+    CUSTOMER,
+    CUSTOMER_PHONE,
+    FIRST_MESSAGE,
+    JUANA,
+    PEDRO,
+    TAP_CANCEL,
+    TAP_CONFIRM,
+    TAP_FIX,
+    TAP_HOY,
+    TAP_KEEP,
+    TAP_SURE_CANCEL,
+    Scenario,
+    rating_tap,
+    replies,
+    says,
+)
+
+S, L = ConversationState, LeadStatus
+
+CUSTOMER_MESSAGES: list[Understanding] = [
+    FIRST_MESSAGE,
+    TAP_HOY,
+    ADDRESS,
+    TAP_CONFIRM,
+    TAP_FIX,
+    TAP_CANCEL,
+    TAP_SURE_CANCEL,
+    TAP_KEEP,
+    rating_tap(4),
+    says("hola", IntentName.SMALLTALK),
+    says("estado", IntentName.ASK_STATUS),
+    says("cancelar", IntentName.CANCEL),
+    says("sí", consent=Consent.YES),
+    says("no", consent=Consent.NO),
+    says("5", IntentName.UNKNOWN, confidence=0.3),
+    says("esta semana mejor", IntentName.UPDATE_LEAD, urgency=Urgency.SEMANA),
+    says("es en maipú", IntentName.UPDATE_LEAD, comuna="Maipú"),
+    says("necesito un electricista", service=Service.ELECTRICIDAD),
+    says("el enchufe echa chispas", IntentName.UNKNOWN, confidence=0.2),
+    says("   ", IntentName.UNKNOWN, confidence=0.0, address="   ", problem_type=" "),
+]
+
+
+def _lead_id(s: Scenario) -> str:
+    return s.state.lead.lead_id if s.state.lead is not None else f"{CUSTOMER}.1"
+
+
+Action = Callable[[Scenario], object]
+
+
+def _customer_says(u: Understanding) -> Action:
+    return lambda s: s.customer(u)
+
+
+def _technician_taps(provider: ProviderRegistered, prefix: str) -> Action:
+    return lambda s: s.technician(provider, reply_id=f"{prefix}{_lead_id(s)}")
+
+
+MESSAGE_ACTIONS: list[Action] = [
+    *[_customer_says(u) for u in CUSTOMER_MESSAGES],
+    *[
+        _technician_taps(p, prefix)
+        for p in (PEDRO, JUANA)
+        for prefix in ("offer:accept:", "offer:decline:", "job:done:")
+    ],
+    lambda s: s.technician(PEDRO, text="terminado", lead_id=_lead_id(s)),
+]
+#: Timers: a stale one decides nothing.
+TIMER_ACTIONS: list[Action] = [
+    lambda s: s.run(ExpireConversation(command_id="e", customer_key=CUSTOMER, lead_id=_lead_id(s))),
+    lambda s: s.run(TimeoutOffer(command_id="t", customer_key=CUSTOMER, lead_id=_lead_id(s), provider_id="pedro")),
+    lambda s: s.run(TimeoutOffer(command_id="t", customer_key=CUSTOMER, lead_id=_lead_id(s), provider_id="juana")),
+    lambda s: s.run(FollowUpJob(command_id="f", customer_key=CUSTOMER, lead_id=_lead_id(s))),
+    lambda s: s.run(CloseUnratedLead(command_id="c", customer_key=CUSTOMER, lead_id=_lead_id(s))),
+]
+ACTIONS = [*MESSAGE_ACTIONS, *TIMER_ACTIONS]
+FIRST_TIMER = len(MESSAGE_ACTIONS)
+
+#: Which lead statuses each conversation state allows.
+CONSISTENT: dict[ConversationState, set[LeadStatus | None]] = {
+    S.IDLE: {None},
+    S.COLLECTING: {L.DRAFT},
+    S.CONFIRMING: {L.DRAFT},
+    S.WAITING_TECHNICIAN: {L.OFFERED},
+    S.CONFIRMING_CANCEL: {L.OFFERED, L.ASSIGNED},
+    S.JOB_IN_PROGRESS: {L.ASSIGNED},
+    S.AWAITING_RATING: {L.ASSIGNED, L.COMPLETED},
+    S.CLOSED: {L.RATED, L.CLOSED, L.CANCELLED, L.EXPIRED, L.UNMATCHED},
+}
+
+
+def _offered_technician(s: Scenario) -> ProviderRegistered:
+    offered = s.state.lead.offered_to if s.state.lead is not None else None
+    return PEDRO if offered == "pedro" else JUANA
+
+
+def _journey(depth: int) -> Scenario:
+    """A scenario started some way into the happy path, so random steps also explore the later states."""
+    s = Scenario(PEDRO, JUANA)
+    if depth >= 1:
+        s.customer(FIRST_MESSAGE)
+    if depth >= 2:
+        s.customer(TAP_HOY)
+        s.customer(ADDRESS)
+    if depth >= 3:
+        s.customer(TAP_CONFIRM)
+    if depth >= 4:
+        s.accept(_offered_technician(s))
+    return s
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 4), st.lists(st.sampled_from(range(len(ACTIONS))), min_size=1, max_size=25))
+def test_any_sequence_of_messages_and_timers_keeps_the_state_machine_consistent(depth: int, steps: list[int]) -> None:
+    s = _journey(depth)
+    for step in steps:
+        before = len(s.events)
+        ACTIONS[step](s)  # never raises: evolve runs on every emitted event
+        state = s.state
+        status = state.lead.status if state.lead is not None else None
+        assert status in CONSISTENT[state.conversation], (state.conversation, status)
+        new = s.events[before:]
+        if step < FIRST_TIMER:
+            assert new, "every message is at least recorded"
+        for reply in replies(new):
+            if reply.recipient is RecipientRole.CUSTOMER:
+                assert reply.to == CUSTOMER_PHONE
+            else:
+                assert reply.to in (PEDRO.phone, JUANA.phone)
+        for view in s.views.values():
+            assert 0 <= view.active_jobs <= view.capacity
+            assert view.active_jobs + len(view.pending_offers) <= view.capacity
+        if state.lead is not None:
+            assert customer_key_of_lead(state.lead.lead_id) == CUSTOMER
+    assert fold(s.events) == s.state
+
+
+def test_a_timer_on_a_fresh_customer_does_nothing() -> None:
+    s = Scenario(PEDRO)
+    for action in TIMER_ACTIONS:
+        action(s)
+    assert s.events == []
