@@ -39,6 +39,11 @@ async def _run(database_url: str, command: ProviderCommand | None) -> list[Provi
     try:
         if command is None:
             return sorted((await current_providers(store)).values(), key=lambda v: v.name)
+        if isinstance(command, RegisterProvider) and command.provider_id in await current_providers(store):
+            # Registering the same data again changes nothing; different data is refused by the decision.
+            view = await execute(store, command, clock=utc_now)
+            typer.echo(f"already registered, unchanged: {_describe(view)}")
+            raise typer.Exit(0)
         return [await execute(store, command, clock=utc_now)]
     finally:
         await store.close()

@@ -22,10 +22,12 @@ from contracts.outbound import DeliveryStatus, ReplyDeliveryUpdated
 from contracts.whatsapp_account_events import WhatsAppErrorReported
 from eventstore import ANY_VERSION, ConcurrencyError, EventStore
 from orchestrator import leads_flow
+from orchestrator.domain.model import CustomerState
 from orchestrator.domain.providers import ProviderView
 from orchestrator.identity import account_stream_id, deliveries_stream_id, person_key
 from orchestrator.language_model import LanguageModel, LanguageModelOff, understand_message
 from orchestrator.provider_directory import ProviderDirectory
+from orchestrator.state_cache import CustomerStateCache
 
 log = structlog.get_logger("orchestrator")
 
@@ -56,12 +58,12 @@ class InboundHandler:
         self._directory = directory
         self._clock = clock
         self._language_model = language_model or LanguageModelOff()
+        self._states = CustomerStateCache(store)
 
     async def handle(self, envelope: InboundEnvelope) -> Outcome:
         started = time.perf_counter()
-        if await self._store.is_handled(envelope.dedupe_key):
-            outcome = Outcome.DUPLICATE
-        elif isinstance(envelope, InboundMessage):
+        # No "already handled?" query first: the append's inbox check answers that in the same round trip.
+        if isinstance(envelope, InboundMessage):
             outcome = await self._message(envelope)
         elif isinstance(envelope, InboundStatus):
             outcome = await self._status(envelope)
@@ -96,8 +98,7 @@ class InboundHandler:
     async def _customer_message(self, message: InboundMessage, phone: str) -> Outcome:
         customer_key = person_key(phone)
         stream_id = leads_flow.customer_stream_id(customer_key)
-        recorded = await self._store.read_stream(stream_id)
-        state = leads_flow.fold(event.to_event() for event in recorded)
+        state = await self._states.load(stream_id)
         understanding = await understand_message(message, state.expecting, self._language_model)
         now = self._clock()
         command = HandleCustomerMessage(
@@ -117,8 +118,7 @@ class InboundHandler:
             now=now,
             new_ids=leads_flow.deterministic_ids(message.wamid),
         )
-        version = recorded[-1].stream_version if recorded else 0
-        return await self._append(stream_id, version, events, cause=message.wamid, now=now)
+        return await self._append_decision(stream_id, state, events, cause=message.wamid, now=now)
 
     async def _technician_message(self, message: InboundMessage, phone: str, provider: ProviderView) -> Outcome:
         understanding = await understand_message(message, None, self._language_model)
@@ -140,11 +140,9 @@ class InboundHandler:
             stream_id = leads_flow.provider_stream_id(provider.provider_id)
             return await self._append(stream_id, ANY_VERSION, events, cause=message.wamid, now=now)
         stream_id = leads_flow.customer_stream_id(leads_flow.customer_key_of_lead(lead_id))
-        recorded = await self._store.read_stream(stream_id)
-        state = leads_flow.fold(event.to_event() for event in recorded)
+        state = await self._states.load(stream_id)
         events = leads_flow.decide(state, command, providers=self._directory.views, now=now, new_ids=ids)
-        version = recorded[-1].stream_version if recorded else 0
-        return await self._append(stream_id, version, events, cause=message.wamid, now=now)
+        return await self._append_decision(stream_id, state, events, cause=message.wamid, now=now)
 
     async def _status(self, status: InboundStatus) -> Outcome:
         now = self._clock()
@@ -188,6 +186,21 @@ class InboundHandler:
     async def _append_inbox_only(self, inbox_id: str) -> Outcome:
         await self._store.append(account_stream_id(None), ANY_VERSION, [], inbox_id=inbox_id)
         return Outcome.IGNORED
+
+    async def _append_decision(
+        self, stream_id: str, state: CustomerState, events: Sequence[Event], *, cause: str, now: datetime
+    ) -> Outcome:
+        """Append what ``decide`` returned after ``state``; keep the cache in step with the stream."""
+        try:
+            outcome = await self._append(stream_id, state.version, events, cause=cause, now=now)
+        except ConcurrencyError:
+            self._states.forget(stream_id)
+            raise
+        if outcome is Outcome.HANDLED:
+            self._states.appended(stream_id, state, events)
+        else:
+            self._states.forget(stream_id)  # someone else handled it: our state is not the stream's
+        return outcome
 
     async def _append(
         self, stream_id: str, expected_version: int, events: Sequence[Event], *, cause: str, now: datetime

@@ -7,6 +7,8 @@ as ``conectapro run`` starts real servers from pip-installed binaries in a tempo
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -39,8 +41,10 @@ class Infra:
 
 
 @pytest.fixture(scope="session")
-def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
-    base: Path = tmp_path_factory.mktemp("infra")
+def infra() -> Iterator[Infra]:
+    # Not under pytest's tmp_path: pytest makes /tmp/pytest-of-<user> private (0700) at every session
+    # start, and PostgreSQL runs as another user when we are root: it could not reach its data folder.
+    base = Path(tempfile.mkdtemp(prefix="conectapro-test-"))
     pg: EmbeddedPostgres | None = None
     nats: EmbeddedNats | None = None
     pg_dsn = os.environ.get("DATABASE_URL")
@@ -58,6 +62,7 @@ def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
             nats.stop()
         if pg is not None:
             pg.stop()
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def _with_database(dsn: str, database: str) -> str:

@@ -43,6 +43,7 @@ class Pipeline:
     store: PostgresEventStore
     sandbox: Sandbox
     directory: ProviderDirectory
+    nats: NATS
     _wamids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     async def post(self, payload: dict[str, Any]) -> httpx.Response:
@@ -134,7 +135,7 @@ async def running_pipeline(database_url: str, nc: NATS) -> AsyncIterator[Pipelin
         app = create_app(IngressConfig(app_secret=SECRET, verify_token="v"), publisher)
         try:
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ingress") as http:
-                yield Pipeline(http, store, sandbox_server.sandbox, directory)
+                yield Pipeline(http, store, sandbox_server.sandbox, directory, nc)
         finally:
             stopping.set()
             for task in tasks:

@@ -1,0 +1,112 @@
+"""Duplicates, redeliveries, out-of-order arrival and delivery statuses through the whole pipeline."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import orjson
+import pytest
+from nats.aio.client import Client as NATS
+
+from contracts.inbound import normalize
+from contracts.subjects import inbound_subject
+from contracts.whatsapp import WebhookPayload
+from orchestrator.identity import deliveries_stream_id, person_key
+from tests.e2e.pipeline import PARTITIONS, Pipeline, running_pipeline
+from tests.whatsapp_builders import text_message
+
+CUSTOMER = "56911113333"
+
+
+@pytest.fixture
+async def pipeline(migrated_database: str, nats_client: NATS) -> AsyncIterator[Pipeline]:
+    async with running_pipeline(migrated_database, nats_client) as pipeline:
+        yield pipeline
+
+
+async def _received(pipeline: Pipeline, phone: str, count: int) -> list[str]:
+    stream_id = f"customer-{person_key(phone)}"
+    for _ in range(300):
+        events = await pipeline.store.read_stream(stream_id)
+        wamids = [e.data["wamid"] for e in events if e.type == "MessageReceived"]
+        if len(wamids) >= count:
+            return wamids
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"only {wamids} arrived")
+
+
+async def test_a_webhook_retried_by_meta_is_handled_once(pipeline: Pipeline) -> None:
+    payload = text_message("wamid.DUP1", CUSTOMER, "hola, necesito un cerrajero en providencia")
+
+    for _ in range(3):
+        await pipeline.post(payload)
+    await pipeline.outbox(CUSTOMER, 1)
+    await asyncio.sleep(0.3)  # give a wrongly duplicated message time to show up
+
+    assert await _received(pipeline, CUSTOMER, 1) == ["wamid.DUP1"]
+    assert len(pipeline.sandbox.messages(to=CUSTOMER)) == 1
+
+
+async def test_a_message_jetstream_delivers_twice_commits_nothing_the_second_time(pipeline: Pipeline) -> None:
+    payload = text_message("wamid.REDELIVER", CUSTOMER, "hola, se me quedaron las llaves adentro en ñuñoa")
+    await pipeline.post(payload)
+    await pipeline.outbox(CUSTOMER, 1)
+    # The same update published again under another message id: what a crash before the ack looks like.
+    [envelope] = normalize(WebhookPayload.model_validate(payload))
+    js = pipeline.nats.jetstream()
+    await js.publish(
+        inbound_subject(envelope.sender_key, PARTITIONS),
+        orjson.dumps(envelope.model_dump(mode="json")),
+        headers={"Nats-Msg-Id": "again"},
+    )
+    await pipeline.says(CUSTOMER, "hoy")  # queued behind the redelivery in the same partition
+    await pipeline.outbox(CUSTOMER, 2)
+
+    assert await _received(pipeline, CUSTOMER, 2) == ["wamid.REDELIVER", "wamid.E2E000001"]
+    assert len(pipeline.sandbox.messages(to=CUSTOMER)) == 2
+
+
+async def test_messages_that_arrive_out_of_order_are_each_handled_once(pipeline: Pipeline) -> None:
+    # Meta does not guarantee order: the address arrives before the first message describing the problem.
+    await pipeline.post(text_message("wamid.LATE2", CUSTOMER, "irarrázaval 1234", timestamp=1_760_000_100))
+    await pipeline.post(
+        text_message("wamid.LATE1", CUSTOMER, "se rompió la cañería en ñuñoa, es urgente", timestamp=1_760_000_000)
+    )
+
+    assert sorted(await _received(pipeline, CUSTOMER, 2)) == ["wamid.LATE1", "wamid.LATE2"]
+    replies = await pipeline.outbox(CUSTOMER, 2)
+    assert len(replies) == 2  # each message got an answer; nothing was lost
+
+
+async def test_delivery_statuses_are_recorded_against_the_message_we_sent(pipeline: Pipeline) -> None:
+    await pipeline.says(CUSTOMER, "hola, necesito un electricista")
+    await pipeline.outbox(CUSTOMER, 1)
+    [sent] = pipeline.sandbox.messages(to=CUSTOMER)
+    status = {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "56229990000", "phone_number_id": "106540352242922"},
+            "statuses": [
+                {"id": sent["wamid"], "status": "delivered", "timestamp": "1760000200", "recipient_id": CUSTOMER},
+                {"id": sent["wamid"], "status": "read", "timestamp": "1760000300", "recipient_id": CUSTOMER},
+            ],
+        }}]}],
+    }  # fmt: skip
+
+    await pipeline.post(status)
+    await pipeline.post(status)  # Meta retries statuses too
+
+    stream_id = deliveries_stream_id(CUSTOMER)
+    for _ in range(100):
+        events = await pipeline.store.read_stream(stream_id)
+        if len(events) >= 2:
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.2)
+    events = await pipeline.store.read_stream(stream_id)
+    assert [(e.type, e.data["status"], e.data["wamid"]) for e in events] == [
+        ("ReplyDeliveryUpdated", "delivered", sent["wamid"]),
+        ("ReplyDeliveryUpdated", "read", sent["wamid"]),
+    ]
