@@ -11,6 +11,8 @@ Public API (see ``store.py`` for the contract, DESIGN.md "Event store (PostgreSQ
     await store.subscribe("projection-x", handler).run()    # handler(conn, events) in the checkpoint's tx
 """
 
+from typing import TYPE_CHECKING
+
 from eventstore.checkpoint import CheckpointConflict, load_checkpoint, save_checkpoint
 from eventstore.memory import InMemoryEventStore
 from eventstore.migrations import EVENTSTORE_SQL_DIR, MigrationError, apply_migrations
@@ -53,3 +55,8 @@ __all__ = [
     "load_checkpoint",
     "save_checkpoint",
 ]
+
+if TYPE_CHECKING:
+    # mypy proves both implementations honour the protocol.
+    def _implements_the_protocol(pg: PostgresEventStore, memory: InMemoryEventStore) -> list[EventStore]:
+        return [pg, memory]

@@ -1,0 +1,12 @@
+"""The read side: pure projectors (event → read-model rows), their checkpointed runners, the rebuild, and
+the operator API that serves the rows.
+
+Layout:
+  ``envelope`` / ``table`` / ``projector``  the small framework: what a projector sees, how rows are stored
+  ``readmodels/``                           one module per read model (pure ``evolve`` functions)
+  ``catalog``                               the projections by name (the unit of checkpoint and rebuild)
+  ``batch``                                 load → fold (pure) → upsert, inside the caller's transaction
+  ``runner`` / ``service``                  live: one durable subscription per projection
+  ``rebuild`` / ``lag``                     from zero with a progress bar; how far behind each one is
+  ``api`` / ``api_service`` / ``http/``     the operator API (FastAPI) and its pieces
+"""

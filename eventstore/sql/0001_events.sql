@@ -97,6 +97,15 @@ BEGIN
     WHERE e.stream_id = p_stream_id ORDER BY e.stream_version DESC LIMIT 1;
     v_current := coalesce(v_current, 0);
     IF p_expected_version >= 0 AND v_current <> p_expected_version THEN
+        IF p_inbox_id IS NOT NULL THEN
+            -- The same message may have been appended by another delivery since our first look (each
+            -- statement here sees what committed before it): that is a duplicate, not a conflict.
+            SELECT i.stream_version INTO stream_version FROM inbox i WHERE i.message_id = p_inbox_id;
+            IF FOUND THEN
+                outcome := 'handled';
+                RETURN;
+            END IF;
+        END IF;
         outcome := 'conflict';
         stream_version := v_current;
         RETURN;

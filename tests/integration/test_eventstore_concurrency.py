@@ -102,3 +102,23 @@ async def test_a_subscriber_sees_every_event_once_and_each_stream_in_order_despi
     late = sum(1 for i in range(1, len(positions)) if positions[i] < max(positions[:i]))
     assert late > 0
 
+
+
+async def test_concurrent_redeliveries_of_one_message_commit_once_and_never_look_like_conflicts(
+    migrated_database: str,
+) -> None:
+    store = await PostgresEventStore.connect(migrated_database, min_size=6, max_size=6)
+    try:
+        for attempt in range(20):
+            stream_id = f"lead-{attempt}"
+            outcomes = await asyncio.gather(*(
+                store.append(stream_id, 0, notes("hola"), inbox_id=f"wamid.{attempt}") for _ in range(6)
+            ), return_exceptions=True)
+
+            assert [type(o).__name__ for o in outcomes] == ["AppendResult"] * 6, outcomes
+            assert sorted(o.already_handled for o in outcomes if not isinstance(o, BaseException)) == [
+                False, True, True, True, True, True
+            ]
+            assert await store.stream_version(stream_id) == 1
+    finally:
+        await store.close()

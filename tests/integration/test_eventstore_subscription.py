@@ -19,7 +19,7 @@ from eventstore import (
     load_checkpoint,
     save_checkpoint,
 )
-from eventstore.notify import NOTIFY_CHANNEL, Wakeup
+from eventstore.notify import NOTIFY_CHANNEL, Notifier, Wakeup
 from eventstore.pool import AnyConnection
 from tests.eventstore_contract import HANG_GUARD, eventually, notes, stream, texts
 
@@ -72,6 +72,51 @@ async def test_an_append_notifies_listeners_when_it_commits(store: PostgresEvent
         await asyncio.wait_for(wakeup.event.wait(), HANG_GUARD)
     finally:
         await wakeup.close()
+
+
+async def test_an_append_inside_a_caller_transaction_notifies_only_when_that_commits(
+    store: PostgresEventStore,
+) -> None:
+    wakeup = Wakeup(store.pool, NOTIFY_CHANNEL)
+    await wakeup.ensure()
+    wakeup.event.clear()
+    try:
+        async with store.pool.acquire() as conn:
+            async with conn.transaction():
+                await store.append(stream(), NO_STREAM, notes("pending"), connection=conn)
+                await asyncio.sleep(0.1)
+                assert not wakeup.event.is_set()  # PostgreSQL delivers nothing before commit
+            await asyncio.wait_for(wakeup.event.wait(), HANG_GUARD)
+    finally:
+        await wakeup.close()
+
+
+class _CountingPool:
+    """Stands in for a pool: counts the statements the notifier sends."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    @contextlib.asynccontextmanager
+    async def acquire(self) -> AsyncIterator[_CountingPool]:
+        yield self
+
+    async def execute(self, sql: str) -> None:
+        self.sent.append(sql)
+
+
+async def test_a_burst_of_appends_is_announced_by_a_single_notify() -> None:
+    pool = _CountingPool()
+    notifier = Notifier(pool, min_interval=0)  # type: ignore[arg-type]
+
+    for _ in range(100):
+        notifier.poke()
+    await notifier.flush()
+    assert len(pool.sent) == 1
+
+    notifier.poke()
+    await notifier.flush()
+    assert len(pool.sent) == 2
 
 
 async def test_a_follower_is_woken_by_notify_long_before_its_next_poll(store: PostgresEventStore) -> None:
