@@ -1,4 +1,9 @@
-"""Start `conectapro run SERVICES` in a child process on a temporary data folder, for benchmarks."""
+"""Start ConectaPro services for benchmarks: one child process per service, as a deployment runs them.
+
+The first process (`conectapro run FIRST`) also starts the embedded PostgreSQL and NATS on a temporary data
+folder; the others get their URLs. One process per service lets them use both cores, as separate
+containers would.
+"""
 
 from __future__ import annotations
 
@@ -29,8 +34,16 @@ class RunningStack:
     log_file: Path
 
 
+def _spawn(services: list[str], env: dict[str, str], log_file: Path) -> subprocess.Popen[bytes]:
+    with open(log_file, "ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "conectapro.cli", "run", *services], env=env, stdout=log, stderr=log
+        )
+
+
 @contextmanager
 def running(services: list[str], extra_env: dict[str, str] | None = None) -> Iterator[RunningStack]:
+    """``services[0]`` must be "ingress" (its health check tells when the stack is up)."""
     data_dir = Path(tempfile.mkdtemp(prefix="conectapro-bench-"))
     port = free_port()
     env = {
@@ -43,19 +56,24 @@ def running(services: list[str], extra_env: dict[str, str] | None = None) -> Ite
         **(extra_env or {}),
     }
     log_file = data_dir / "stack.log"
-    with open(log_file, "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "conectapro.cli", "run", *services], env=env, stdout=log, stderr=log
-        )
+    processes = [_spawn(services[:1], env, log_file)]
     try:
-        runtime = _wait_until_up(data_dir, port, process, log_file)
+        runtime = _wait_until_up(data_dir, port, processes[0], log_file)
+        others_env = {**env, "DATABASE_URL": runtime["database_url"], "NATS_URL": runtime["nats_url"]}
+        for service in services[1:]:
+            processes.append(_spawn([service], others_env, data_dir / f"{service}.log"))
+        time.sleep(2.0)  # let them connect and create their consumers
+        for process, service in zip(processes[1:], services[1:], strict=True):
+            if process.poll() is not None:
+                raise RuntimeError(f"{service} exited:\n{(data_dir / f'{service}.log').read_text()[-3000:]}")
         yield RunningStack(data_dir, port, runtime["database_url"], runtime["nats_url"], log_file)
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        for process in reversed(processes):
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
 
 
 def _wait_until_up(data_dir: Path, port: int, process: subprocess.Popen[bytes], log_file: Path) -> dict[str, str]:

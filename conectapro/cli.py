@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from conectapro.infrastructure import running_stack, start_infrastructure
 from conectapro.logging import configure_logging
 from conectapro.services import SERVICES, Runtime, load
 from conectapro.settings import Settings
+from conectapro.supervisor import Supervisor, child_environment
 
 app = typer.Typer(help="ConectaPro: customers and technicians in Chile, through WhatsApp.", no_args_is_help=True)
 log = structlog.get_logger("conectapro")
@@ -89,7 +91,12 @@ def run(
         raise typer.Exit(2)
     infra = start_infrastructure(settings)
     try:
-        asyncio.run(_serve(Runtime(settings, infra.database_url, infra.nats_url), chosen))
+        if len(chosen) == 1:
+            asyncio.run(_serve(Runtime(settings, infra.database_url, infra.nats_url), chosen))
+        else:
+            asyncio.run(_migrate(infra.database_url))
+            _announce(Runtime(settings, infra.database_url, infra.nats_url), chosen)
+            Supervisor(chosen, child_environment(infra.database_url, infra.nats_url)).run()
     finally:
         infra.stop()
 
@@ -101,15 +108,20 @@ def list_services() -> None:
         typer.echo(f"{name:14} {target}")
 
 
-async def _serve(runtime: Runtime, chosen: list[str]) -> None:
+async def _migrate(database_url: str) -> None:
     from eventstore.migrations import apply_migrations
 
+    await apply_migrations(database_url)
+
+
+async def _serve(runtime: Runtime, chosen: list[str]) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, runtime.stopping.set)
-    await apply_migrations(runtime.database_url)
+    await _migrate(runtime.database_url)
     tasks = {name: asyncio.create_task(load(name)(runtime), name=name) for name in chosen}
-    _announce(runtime, chosen)
+    if not os.environ.get("CONECTAPRO_SUPERVISED"):
+        _announce(runtime, chosen)
     stop_signal = asyncio.create_task(runtime.stopping.wait(), name="stop-signal")
     # Any service ending on its own (a crash) stops the others: a half-running pipeline would lose work.
     await asyncio.wait([stop_signal, *tasks.values()], return_when=asyncio.FIRST_COMPLETED)

@@ -32,7 +32,8 @@ class Infrastructure:
             self.embedded_postgres.stop()
         if self._runtime_file is not None:
             self._runtime_file.unlink(missing_ok=True)
-        log.info("infrastructure_stopped")
+        if self.embedded_nats is not None or self.embedded_postgres is not None:
+            log.info("embedded_infrastructure_stopped")
 
 
 def start_infrastructure(settings: Settings) -> Infrastructure:
