@@ -14,7 +14,6 @@ from collections.abc import AsyncGenerator, Sequence
 from typing import Any
 
 import asyncpg
-from pydantic import TypeAdapter
 
 from contracts.events import EventMetadata, NewEvent, RecordedEvent
 from eventstore.notify import Notifier
@@ -67,27 +66,42 @@ SELECT EXISTS (
 _ANY_VERSION_ATTEMPTS = 5
 
 
+# Rows are built into envelopes without validating them again: the schema already guarantees every
+# envelope field (column types, NOT NULL, stream_version >= 1, data a JSON object), and validation was two
+# thirds of read_all's client CPU. This is what ``model_construct`` does, minus its per-field Python loop
+# (slower than validating). Only metadata, free-form jsonb, is validated — straight from its JSON text.
+# tests/integration/test_eventstore_postgres.py checks the result equals a validated RecordedEvent.
 _metadata_from_json = EventMetadata.model_validate_json
-# One validator call per page instead of one RecordedEvent(...) per row: about a quarter less CPU.
-_PAGE = TypeAdapter(list[RecordedEvent])
+_new_event = RecordedEvent.__new__
+_set = object.__setattr__
+_FIELDS = frozenset(RecordedEvent.model_fields)
+# Shared by every envelope read: all fields are always set, the model is frozen (no setattr adds to it) and
+# model_copy copies it before updating. One set less per event is a quarter less read CPU (fewer objects
+# for the garbage collector to trace).
+_ALL_FIELDS_SET = set(_FIELDS)
+_COLUMN_NAMES = [name.split("::")[0].strip() for name in _COLUMNS.split(",")]
+if set(_COLUMN_NAMES) != _FIELDS:  # the envelope changed: record_to_event must follow
+    raise ImportError(f"RecordedEvent fields {sorted(_FIELDS)} differ from the columns read {_COLUMN_NAMES}")
 
 
-def records_to_events(rows: list[asyncpg.Record]) -> list[RecordedEvent]:
-    """Rows selected with ``_COLUMNS`` as event envelopes, as stored (upcasting is ``to_event()``'s job)."""
-    return _PAGE.validate_python([
-        {
-            "event_id": row[0],
-            "stream_id": row[1],
-            "stream_version": row[2],
-            "type": row[3],
-            "schema_version": row[4],
-            "data": row[5],
-            "metadata": _metadata_from_json(row[6]),
-            "global_position": row[7],
-            "transaction_id": row[8],
-        }
-        for row in rows
-    ])
+def record_to_event(row: asyncpg.Record) -> RecordedEvent:
+    """A row selected with ``_COLUMNS`` as an event envelope, as stored (upcasting is ``to_event()``'s job)."""
+    event = _new_event(RecordedEvent)
+    _set(event, "__dict__", {
+        "event_id": row[0],
+        "stream_id": row[1],
+        "stream_version": row[2],
+        "type": row[3],
+        "schema_version": row[4],
+        "data": row[5],
+        "metadata": _metadata_from_json(row[6]),
+        "global_position": row[7],
+        "transaction_id": row[8],
+    })
+    _set(event, "__pydantic_fields_set__", _ALL_FIELDS_SET)
+    _set(event, "__pydantic_extra__", None)
+    _set(event, "__pydantic_private__", None)
+    return event
 
 
 class PostgresEventStore:
@@ -167,7 +181,7 @@ class PostgresEventStore:
 
     async def read_stream(self, stream_id: str, from_version: int = 1) -> list[RecordedEvent]:
         rows = await self.pool.fetch(_READ_STREAM, stream_id, from_version)
-        return records_to_events(rows)
+        return [record_to_event(row) for row in rows]
 
     async def stream_version(self, stream_id: str) -> int:
         version = await self.pool.fetchval(_STREAM_VERSION, stream_id)
@@ -179,7 +193,7 @@ class PostgresEventStore:
 
     async def read_all(self, after: Checkpoint = Checkpoint.START, limit: int = 1000) -> list[RecordedEvent]:
         rows = await self.pool.fetch(_READ_ALL, after.transaction_id, after.global_position, limit)
-        return records_to_events(rows)
+        return [record_to_event(row) for row in rows]
 
     async def has_pending(self, after: Checkpoint) -> bool:
         """Whether events after ``after`` exist that :meth:`read_all` cannot return yet (not final)."""

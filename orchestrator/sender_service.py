@@ -26,6 +26,9 @@ async def serve(runtime: Runtime) -> None:
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(store.close)
         token = settings.whatsapp_access_token
+        if token is None and settings.is_production:
+            # A sandbox in production would swallow every reply while looking healthy.
+            raise SystemExit("production mode: WHATSAPP_ACCESS_TOKEN is required to send replies")
         if token is None:
             outbox = settings.conectapro_data_dir.resolve() / "sandbox" / "outbox.jsonl"
             server = await stack.enter_async_context(

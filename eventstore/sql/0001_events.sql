@@ -8,8 +8,9 @@ CREATE TABLE events (
     event_id        uuid        NOT NULL,
     type            text        NOT NULL,
     schema_version  integer     NOT NULL DEFAULT 1,
-    data            jsonb       NOT NULL,
-    metadata        jsonb       NOT NULL,
+    -- Objects only: readers build envelopes from these rows without re-validating them (postgres.py).
+    data            jsonb       NOT NULL CHECK (jsonb_typeof(data) = 'object'),
+    metadata        jsonb       NOT NULL CHECK (jsonb_typeof(metadata) = 'object'),
     -- The writing transaction: readers of the global order use it to never skip a late commit.
     transaction_id  xid8        NOT NULL DEFAULT pg_current_xact_id(),
     recorded_at     timestamptz NOT NULL DEFAULT now(),

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
+from contracts.events import RecordedEvent
 from eventstore import NO_STREAM, PostgresEventStore
 from tests.eventstore_contract import EventStoreContract, notes, stream
 
@@ -40,6 +41,27 @@ async def test_the_database_refuses_to_change_or_remove_stored_events(
 
     [event] = await store.read_stream(s)
     assert (event.type, event.data) == ("ContractNoteTaken", {"text": "kept"})
+
+
+async def test_events_read_back_equal_fully_validated_envelopes(store: PostgresEventStore) -> None:
+    # Reads skip re-validating what the schema guarantees; this is what they must still amount to.
+    s = stream()
+    await store.append(s, NO_STREAM, [*notes("a", "b"), *notes("c")])
+
+    for event in [*await store.read_stream(s), *await store.read_all()]:
+        validated = RecordedEvent.model_validate(event.model_dump())
+        assert event == validated
+        assert event.model_fields_set == validated.model_fields_set
+        assert event.model_dump_json() == validated.model_dump_json()
+        assert hash(event.metadata) == hash(validated.metadata)
+
+
+async def test_the_database_refuses_data_that_is_not_a_json_object(store: PostgresEventStore) -> None:
+    with pytest.raises(asyncpg.CheckViolationError):
+        await store.pool.execute(
+            "INSERT INTO events (stream_id, stream_version, event_id, type, data, metadata)"
+            " VALUES ('s', 1, gen_random_uuid(), 'T', '[1, 2]', '{}')"
+        )
 
 
 async def test_an_append_inside_a_rolled_back_transaction_leaves_no_trace(store: PostgresEventStore) -> None:
