@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import signal
 import sys
@@ -68,11 +69,11 @@ def nlu(
 @app.command()
 def migrate() -> None:
     """Apply the database migrations (idempotent; safe when two processes run it at once)."""
-    from eventstore.migrations import apply_migrations
+    from conectapro.migrations import migrate as apply_all
 
     settings = _settings()
     with database_for_command(settings) as database_url:
-        applied = asyncio.run(apply_migrations(database_url))
+        applied = asyncio.run(apply_all(database_url))
     typer.echo(f"migrations applied: {', '.join(applied) if applied else 'none (up to date)'}")
 
 
@@ -109,9 +110,9 @@ def list_services() -> None:
 
 
 async def _migrate(database_url: str) -> None:
-    from eventstore.migrations import apply_migrations
+    from conectapro.migrations import migrate as apply_all
 
-    await apply_migrations(database_url)
+    await apply_all(database_url)
 
 
 async def _serve(runtime: Runtime, chosen: list[str]) -> None:
@@ -119,6 +120,10 @@ async def _serve(runtime: Runtime, chosen: list[str]) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, runtime.stopping.set)
     await _migrate(runtime.database_url)
+    # Everything imported so far lives for the whole process: keep the collector from rescanning it, and
+    # let it run less often (services allocate many short-lived models; measured ~40 % of read CPU in GC).
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
     tasks = {name: asyncio.create_task(load(name)(runtime), name=name) for name in chosen}
     if not os.environ.get("CONECTAPRO_SUPERVISED"):
         _announce(runtime, chosen)
@@ -153,6 +158,11 @@ def main() -> None:
     from conectapro.providers_cli import app as providers_app
 
     app.add_typer(providers_app, name="providers")
+    from conectapro.audit_cli import register as register_audit
+    from conectapro.projections_cli import app as projections_app
+
+    app.add_typer(projections_app, name="projections")
+    register_audit(app)
     app()
 
 

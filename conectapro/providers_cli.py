@@ -11,7 +11,8 @@ from pydantic import ValidationError
 
 from contracts.commands import ActivateProvider, DeactivateProvider, ProviderCommand, RegisterProvider
 from contracts.intent import Service
-from eventstore import PostgresEventStore, apply_migrations
+from conectapro.migrations import migrate
+from eventstore import PostgresEventStore
 from orchestrator.domain.providers import ProviderCommandRejected, ProviderView
 from orchestrator.provider_admin import current_providers, execute, provider_id_for_phone
 from orchestrator.service import utc_now
@@ -34,7 +35,7 @@ def _describe(view: ProviderView) -> str:
 
 
 async def _run(database_url: str, command: ProviderCommand | None) -> list[ProviderView]:
-    await apply_migrations(database_url)
+    await migrate(database_url)
     store = await PostgresEventStore.connect(database_url, min_size=1, max_size=2)
     try:
         if command is None:

@@ -5,3 +5,6 @@ from conectapro.services import register
 register("ingress", "ingress.service:serve")
 register("orchestrator", "orchestrator.service:serve")
 register("sender", "orchestrator.sender_service:serve")
+register("closer", "closer.service:serve")
+register("projections", "projections.service:serve")
+register("operator_api", "projections.api_service:serve")

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     ingress_host: str = "127.0.0.1"
     ingress_port: int = Field(default=8080, ge=1, le=65535)
     operator_api_port: int = Field(default=8081, ge=1, le=65535)
+    operator_api_host: str = "127.0.0.1"
+    #: Bearer token of the operator API; generated in the data folder in local mode, required in production.
+    operator_api_token: SecretStr | None = None
     sandbox_port: int = Field(default=8082, ge=0, le=65535)
 
     whatsapp_app_secret: SecretStr | None = None
@@ -60,7 +63,7 @@ class Settings(BaseSettings):
         if not self.is_production:
             return self
         problems = []
-        for name in ("whatsapp_app_secret", "whatsapp_verify_token"):
+        for name in ("whatsapp_app_secret", "whatsapp_verify_token", "operator_api_token"):
             value: SecretStr | None = getattr(self, name)
             if value is None or value.get_secret_value().strip().lower() in _PLACEHOLDERS:
                 problems.append(name.upper())

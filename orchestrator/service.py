@@ -11,6 +11,7 @@ import structlog
 from conectapro.jetstream import connect, ensure_topology
 from conectapro.services import Runtime
 from eventstore import PostgresEventStore
+from orchestrator.commands_consumer import CommandHandler, run_command_partitions
 from orchestrator.consumer import run_partitions
 from orchestrator.handler import InboundHandler
 from orchestrator.provider_directory import ProviderDirectory
@@ -24,26 +25,39 @@ def utc_now() -> datetime:
 
 async def serve(runtime: Runtime) -> None:
     settings = runtime.settings
-    store = await PostgresEventStore.connect(runtime.database_url, max_size=settings.inbound_partitions + 4)
+    # Inbound and command consumers each hold at most one connection per partition.
+    store = await PostgresEventStore.connect(runtime.database_url, max_size=2 * settings.inbound_partitions + 4)
     nc = await connect(runtime.nats_url, "orchestrator")
     js = nc.jetstream()
     await ensure_topology(js, dedupe_ttl_days=settings.dedupe_ttl_days)
     directory = ProviderDirectory(store)
     await directory.catch_up()
     handler = InboundHandler(store, directory, clock=utc_now)
+    # The closer's timer commands, decided on the same streams with the same directory.
+    commands = CommandHandler(store, directory, clock=utc_now)
     follow_task = asyncio.create_task(directory.follow(), name="provider-directory")
     log.info("orchestrator_consuming", partitions=settings.inbound_partitions)
     try:
-        await run_partitions(
-            js,
-            settings.inbound_partitions,
-            handler.handle,
-            runtime.stopping,
-            ack_wait=settings.inbound_ack_wait_seconds,
+        await asyncio.gather(
+            run_partitions(
+                js,
+                settings.inbound_partitions,
+                handler.handle,
+                runtime.stopping,
+                ack_wait=settings.inbound_ack_wait_seconds,
+            ),
+            run_command_partitions(
+                js,
+                settings.inbound_partitions,
+                commands.handle,
+                runtime.stopping,
+                ack_wait=settings.inbound_ack_wait_seconds,
+            ),
         )
     finally:
         follow_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await follow_task
-        await nc.drain()
+        # close, not drain: nats-py's drain waits forever on pull subscriptions; every ack is already sent.
+        await nc.close()
         await store.close()

@@ -90,7 +90,7 @@ async def fresh_database(infra: Infra) -> AsyncIterator[str]:
 @pytest.fixture
 async def migrated_database(fresh_database: str) -> str:
     """A fresh database with every migration applied."""
-    from eventstore.migrations import apply_migrations
+    from conectapro.migrations import migrate
 
-    await apply_migrations(fresh_database)
+    await migrate(fresh_database)
     return fresh_database

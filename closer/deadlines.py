@@ -1,0 +1,152 @@
+"""When each timer of a customer's stream falls due: pure functions of the recorded events.
+
+The closer never decides anything: it only notices that a lead has waited too long and names the command
+the orchestrator should decide (which does nothing if the lead moved on in the meantime). Four timers:
+
+====================  ============================================  ===================================
+command               while                                         due
+====================  ============================================  ===================================
+ExpireConversation    the lead is a draft                           last customer message + draft TTL
+TimeoutOffer          the lead is offered to a technician           offered_at + offer TTL
+FollowUpJob           the job is in progress, no rating asked yet   assigned_at + job window(urgency)
+CloseUnratedLead      the conversation waits for a rating           since it waits + rating window
+====================  ============================================  ===================================
+
+Command ids are deterministic and name the situation they were computed from (the lead and the moment the
+waiting began), so recomputing a deadline gives the same id (a repeated tick is deduplicated by JetStream
+and by the orchestrator's inbox), and a new situation gets a new id (a timer consumed while it did not
+apply — e.g. a follow-up while the customer was deciding whether to cancel — can fire again later).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from types import MappingProxyType
+
+from contracts.commands import CloseUnratedLead, ExpireConversation, FollowUpJob, TimeoutOffer
+from contracts.events import RecordedEvent
+from contracts.intent import Urgency
+from contracts.lead_events import ConversationState, ConversationStateChanged, LeadStatus, MessageReceived, SenderRole
+from orchestrator.leads_flow import INITIAL_STATE, CustomerState, evolve
+
+TimerCommand = ExpireConversation | TimeoutOffer | FollowUpJob | CloseUnratedLead
+
+
+class TimerKind(StrEnum):
+    DRAFT_ABANDONED = "expire-draft"
+    OFFER_UNANSWERED = "timeout-offer"
+    JOB_PAST_WINDOW = "follow-up"
+    RATING_NEVER_GIVEN = "close-unrated"
+
+
+def _default_job_windows() -> Mapping[Urgency, timedelta]:
+    return MappingProxyType(
+        {Urgency.HOY: timedelta(hours=24), Urgency.UNO_DOS_DIAS: timedelta(hours=72), Urgency.SEMANA: timedelta(days=7)}
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class TimerDurations:
+    draft_abandoned: timedelta = timedelta(hours=6)
+    offer_unanswered: timedelta = timedelta(minutes=10)
+    #: How long after the assignment we ask whether the job was done, by the urgency the customer chose.
+    job_window: Mapping[Urgency, timedelta] = field(default_factory=_default_job_windows)
+    rating_window: timedelta = timedelta(hours=72)
+
+    def window_for(self, urgency: Urgency | None) -> timedelta:
+        # A submitted lead always has an urgency; if one ever lacks it, wait the longest window.
+        if urgency is None:
+            return max(self.job_window.values())
+        return self.job_window[urgency]
+
+
+@dataclass(frozen=True, slots=True)
+class Deadline:
+    kind: TimerKind
+    due_at: datetime
+    command: TimerCommand
+
+    @property
+    def command_id(self) -> str:
+        return self.command.command_id
+
+    @property
+    def customer_key(self) -> str:
+        return self.command.customer_key
+
+
+@dataclass(frozen=True, slots=True)
+class TimerState:
+    """A customer's state plus the two moments the state itself does not keep."""
+
+    customer: CustomerState = INITIAL_STATE
+    #: When the customer last wrote (the decision's time, ``metadata.recorded_at``).
+    last_customer_message_at: datetime | None = None
+    #: When the conversation entered its current state.
+    conversation_since: datetime | None = None
+
+
+def observe(state: TimerState, recorded: RecordedEvent) -> TimerState:
+    """``state`` after one recorded event of the customer's stream (raises what ``evolve`` raises)."""
+    event = recorded.to_event()
+    at = recorded.metadata.recorded_at
+    state = replace(state, customer=evolve(state.customer, event))
+    if isinstance(event, MessageReceived) and event.role is SenderRole.CUSTOMER:
+        return replace(state, last_customer_message_at=at)
+    if isinstance(event, ConversationStateChanged):
+        return replace(state, conversation_since=at)
+    return state
+
+
+def timer_state(events: Iterable[RecordedEvent]) -> TimerState:
+    state = TimerState()
+    for recorded in events:
+        state = observe(state, recorded)
+    return state
+
+
+def stamp(moment: datetime) -> str:
+    """A moment as it appears in command ids: UTC, microseconds, ``Z``."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def deadlines(state: TimerState, durations: TimerDurations) -> list[Deadline]:
+    """The timers running for this customer's current lead (at most one applies at a time)."""
+    customer, lead = state.customer, state.customer.lead
+    key = customer.customer_key
+    if lead is None or key is None or lead.is_terminal:
+        return []
+    lead_id = lead.lead_id
+    if lead.status is LeadStatus.DRAFT:
+        since = max(state.last_customer_message_at or lead.drafted_at, lead.drafted_at)
+        command_id = f"{TimerKind.DRAFT_ABANDONED}:{lead_id}:{stamp(since)}"
+        expire = ExpireConversation(command_id=command_id, customer_key=key, lead_id=lead_id)
+        return [Deadline(TimerKind.DRAFT_ABANDONED, since + durations.draft_abandoned, expire)]
+    found: list[Deadline] = []
+    if lead.status is LeadStatus.OFFERED and lead.offered_to is not None and lead.offered_at is not None:
+        command_id = f"{TimerKind.OFFER_UNANSWERED}:{lead_id}:{lead.offered_to}:{stamp(lead.offered_at)}"
+        timeout = TimeoutOffer(command_id=command_id, customer_key=key, lead_id=lead_id, provider_id=lead.offered_to)
+        found.append(Deadline(TimerKind.OFFER_UNANSWERED, lead.offered_at + durations.offer_unanswered, timeout))
+    in_progress = customer.conversation is ConversationState.JOB_IN_PROGRESS
+    if lead.status is LeadStatus.ASSIGNED and in_progress and not lead.rating_requested and lead.assigned_at:
+        # Named after when the job (re)entered "in progress": a follow-up that arrived while the customer was
+        # deciding whether to cancel did nothing, and must be able to fire again once they keep the job.
+        since = state.conversation_since or lead.assigned_at
+        command_id = f"{TimerKind.JOB_PAST_WINDOW}:{lead_id}:{stamp(since)}"
+        follow_up = FollowUpJob(command_id=command_id, customer_key=key, lead_id=lead_id)
+        due = lead.assigned_at + durations.window_for(lead.fields.urgency)
+        found.append(Deadline(TimerKind.JOB_PAST_WINDOW, due, follow_up))
+    if customer.conversation is ConversationState.AWAITING_RATING and state.conversation_since is not None:
+        since = state.conversation_since
+        command_id = f"{TimerKind.RATING_NEVER_GIVEN}:{lead_id}:{stamp(since)}"
+        close = CloseUnratedLead(command_id=command_id, customer_key=key, lead_id=lead_id)
+        found.append(Deadline(TimerKind.RATING_NEVER_GIVEN, since + durations.rating_window, close))
+    return found
+
+
+def deadlines_of(events: Iterable[RecordedEvent], durations: TimerDurations) -> list[Deadline]:
+    """The timers running after a customer's recorded stream."""
+    return deadlines(timer_state(events), durations)

@@ -1,0 +1,108 @@
+"""The ``closer_timers`` table (``closer/sql``): the running timers, their due times, whether published.
+
+Every function runs on the caller's connection, so the index changes commit with the closer's checkpoint.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from closer.deadlines import Deadline
+from contracts.events import RecordedEvent
+from eventstore.pool import AnyConnection
+from orchestrator.commands_consumer import TimerCommand, command_from_record, command_record
+
+CLOSER_SQL_DIR = Path(__file__).parent / "sql"
+
+_COLUMNS = (
+    "event_id",
+    "stream_id",
+    "stream_version",
+    "type",
+    "schema_version",
+    "data",
+    "metadata",
+    "global_position",
+    "transaction_id",
+)
+_READ_STREAMS = f"""
+SELECT {", ".join(_COLUMNS)} FROM events WHERE stream_id = ANY($1::text[])
+ORDER BY stream_id, stream_version
+"""
+
+_FORGET = "DELETE FROM closer_timers WHERE stream_id = ANY($1::text[]) AND NOT (command_id = ANY($2::text[]))"
+
+# A recomputed timer keeps its published mark; its due time follows the current durations.
+_UPSERT = """
+INSERT INTO closer_timers (command_id, stream_id, kind, lead_id, due_at, command)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::jsonb[])
+ON CONFLICT (command_id) DO UPDATE SET due_at = excluded.due_at, command = excluded.command
+"""
+
+_DUE = """
+SELECT command FROM closer_timers
+WHERE published_at IS NULL AND due_at <= $1
+ORDER BY due_at, command_id
+LIMIT $2
+"""
+
+_MARK_PUBLISHED = "UPDATE closer_timers SET published_at = $2 WHERE command_id = ANY($1::text[])"
+
+
+@dataclass(frozen=True, slots=True)
+class StreamTimers:
+    stream_id: str
+    deadlines: Sequence[Deadline]
+
+
+async def read_streams(conn: AnyConnection, stream_ids: Collection[str]) -> dict[str, list[RecordedEvent]]:
+    """Every event of each stream, in version order (one round trip for all of them)."""
+    streams: dict[str, list[RecordedEvent]] = defaultdict(list)
+    for row in await conn.fetch(_READ_STREAMS, list(stream_ids)):
+        fields = {name: row[name] for name in _COLUMNS}
+        fields["data"], fields["metadata"] = _json(row["data"]), _json(row["metadata"])
+        event = RecordedEvent.model_validate(fields)
+        streams[event.stream_id].append(event)
+    return streams
+
+
+def _json(value: Any) -> Any:
+    # jsonb arrives decoded with the store's pool codec, as text without it.
+    return orjson.loads(value) if isinstance(value, str | bytes) else value
+
+
+async def replace_timers(conn: AnyConnection, timers: Sequence[StreamTimers]) -> None:
+    """Make the index hold exactly ``timers`` for these streams."""
+    if not timers:
+        return
+    deadlines = [deadline for stream in timers for deadline in stream.deadlines]
+    await conn.execute(_FORGET, [stream.stream_id for stream in timers], [d.command_id for d in deadlines])
+    if not deadlines:
+        return
+    owner = {d.command_id: stream.stream_id for stream in timers for d in stream.deadlines}
+    await conn.execute(
+        _UPSERT,
+        [d.command_id for d in deadlines],
+        [owner[d.command_id] for d in deadlines],
+        [d.kind.value for d in deadlines],
+        [d.command.lead_id for d in deadlines],
+        [d.due_at for d in deadlines],
+        [command_record(d.command) for d in deadlines],
+    )
+
+
+async def due_commands(conn: AnyConnection | Any, now: datetime, limit: int) -> list[TimerCommand]:
+    """Timers due at ``now`` and not published yet, oldest first."""
+    return [command_from_record(row[0]) for row in await conn.fetch(_DUE, now, limit)]
+
+
+async def mark_published(conn: AnyConnection | Any, command_ids: Sequence[str], at: datetime) -> None:
+    if command_ids:
+        await conn.execute(_MARK_PUBLISHED, list(command_ids), at)

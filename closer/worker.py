@@ -1,0 +1,162 @@
+"""The closer: follows the store to keep the timers index, and on every tick publishes what fell due.
+
+Two loops, both restart-safe:
+
+* **index** — a durable consumer of the global order (checkpoint ``closer``). For each batch it re-reads
+  the customer streams the batch touched, recomputes their deadlines (``closer.deadlines``) and replaces
+  their rows in ``closer_timers``, in the same transaction that stores the checkpoint. After a crash the
+  batch is simply indexed again.
+* **tick** — every ``tick_seconds``, the timers due at ``clock()`` and not yet published go to JetStream
+  (``conectapro.commands.p<n>``, ``Nats-Msg-Id`` = command id) and are marked published once acknowledged.
+  A crash between the two publishes them again: JetStream drops the duplicate within its window, and the
+  orchestrator's inbox (``inbox_id`` = command id) drops it after that.
+
+The closer never appends events: the orchestrator decides every command (``orchestrator.commands_consumer``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Protocol
+
+import asyncpg
+import nats.errors
+import structlog
+from nats.js import JetStreamContext
+
+from closer.deadlines import Deadline, TimerDurations, deadlines_of
+from closer.timers import StreamTimers, due_commands, mark_published, read_streams, replace_timers
+from contracts.events import RecordedEvent
+from contracts.subjects import commands_subject
+from eventstore import Checkpoint, PostgresEventStore, load_checkpoint, save_checkpoint
+from eventstore.pool import AnyConnection
+from orchestrator.commands_consumer import TimerCommand, command_headers, encode_command
+from orchestrator.domain.ids import CUSTOMER_STREAM_PREFIX
+from orchestrator.domain.states import IllegalTransition
+
+log = structlog.get_logger("closer")
+
+CONSUMER = "closer"
+#: Commands published per tick at most (the rest wait for the next tick, oldest first).
+MAX_PER_TICK = 1000
+#: JetStream publishes in flight at once during a tick.
+MAX_IN_FLIGHT = 64
+
+
+class CommandPublisher(Protocol):
+    async def publish(self, command: TimerCommand) -> bool:
+        """Publish ``command``; True once JetStream acknowledged it (also when it was a duplicate)."""
+        ...
+
+
+class JetStreamCommandPublisher:
+    def __init__(self, js: JetStreamContext, *, partitions: int, timeout: float = 5.0) -> None:
+        self._js = js
+        self._partitions = partitions
+        self._timeout = timeout
+
+    async def publish(self, command: TimerCommand) -> bool:
+        subject = commands_subject(command.customer_key, self._partitions)
+        try:
+            ack = await self._js.publish(
+                subject, encode_command(command), headers=command_headers(command), timeout=self._timeout
+            )
+        except (nats.errors.Error, TimeoutError) as error:
+            log.warning("command_publish_failed", id=command.command_id, error=repr(error))
+            return False
+        if ack.duplicate:
+            log.info("command_already_published", id=command.command_id)
+        return True
+
+
+class Closer:
+    def __init__(
+        self,
+        store: PostgresEventStore,
+        publisher: CommandPublisher,
+        durations: TimerDurations,
+        *,
+        clock: Callable[[], datetime],
+        batch_size: int = 500,
+    ) -> None:
+        self._store = store
+        self._publisher = publisher
+        self._durations = durations
+        self._clock = clock
+        self._batch_size = batch_size
+
+    # ------------------------------------------------------------------------------------------ index
+
+    async def index_batch(self, conn: AnyConnection, events: Sequence[RecordedEvent]) -> None:
+        """Recompute the timers of every customer stream in ``events`` (a subscription handler)."""
+        touched = {e.stream_id for e in events if e.stream_id.startswith(CUSTOMER_STREAM_PREFIX)}
+        if not touched:
+            return
+        streams = await read_streams(conn, touched)
+        timers = [StreamTimers(sid, self._deadlines(sid, streams.get(sid, []))) for sid in sorted(touched)]
+        await replace_timers(conn, timers)
+
+    def _deadlines(self, stream_id: str, events: list[RecordedEvent]) -> list[Deadline]:
+        try:
+            return deadlines_of(events, self._durations)
+        except IllegalTransition as error:
+            # A stream the domain cannot fold has no trustworthy deadline; `conectapro audit` reports it.
+            log.error("closer_stream_unreadable", stream=stream_id, error=str(error))
+            return []
+
+    async def catch_up(self) -> int:
+        """Index everything committed so far; returns how many events were read (tests, start-up)."""
+        pool = self._store.pool
+        checkpoint = await load_checkpoint(pool, CONSUMER)
+        read = 0
+        while batch := await self._store.read_all(checkpoint, self._batch_size):
+            new = Checkpoint.of(batch[-1])
+            async with pool.acquire() as conn, conn.transaction():
+                await self.index_batch(conn, batch)
+                await save_checkpoint(conn, CONSUMER, new, expected=checkpoint)
+            checkpoint, read = new, read + len(batch)
+        return read
+
+    # ------------------------------------------------------------------------------------------- tick
+
+    async def tick(self, now: datetime | None = None) -> list[str]:
+        """Publish the timers due at ``now`` (default: the clock); returns the command ids published."""
+        at = now if now is not None else self._clock()
+        due = await due_commands(self._store.pool, at, MAX_PER_TICK)
+        if not due:
+            return []
+        in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)
+
+        async def publish(command: TimerCommand) -> bool:
+            async with in_flight:
+                return await self._publisher.publish(command)
+
+        acked = await asyncio.gather(*(publish(command) for command in due))
+        published = [command.command_id for command, ok in zip(due, acked, strict=True) if ok]
+        await mark_published(self._store.pool, published, at)
+        log.info("closer_tick", due=len(due), published=len(published))
+        return published
+
+    # -------------------------------------------------------------------------------------------- run
+
+    async def run(self, stopping: asyncio.Event, *, tick_seconds: float) -> None:
+        """Index and tick until ``stopping`` is set."""
+        subscription = self._store.subscribe(CONSUMER, self.index_batch, batch_size=self._batch_size)
+        indexing = asyncio.create_task(subscription.run(), name="closer-index")
+        try:
+            while not stopping.is_set():
+                if indexing.done():
+                    indexing.result()  # the index loop died: let the service fail loudly
+                try:
+                    await self.tick()
+                except (asyncpg.PostgresError, OSError) as error:
+                    log.warning("closer_tick_failed", error=repr(error))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stopping.wait(), tick_seconds)
+        finally:
+            indexing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await indexing

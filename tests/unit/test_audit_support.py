@@ -1,0 +1,136 @@
+"""A whole world for the audit, replay and closer tests: the real handler, directory, commands handler and
+provider admin over an ``InMemoryEventStore`` (or PostgreSQL in integration tests), a controllable clock,
+and a sender that records every queued reply as sent (as ``orchestrator.sender`` does). Whatever the audit
+says about these streams it says about streams written by production code.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+from contracts.commands import RegisterProvider, TimeoutOffer
+from contracts.events import RecordedEvent
+from contracts.inbound import InboundMessage
+from contracts.intent import Service
+from contracts.outbound import ReplyQueued, ReplySent
+from eventstore import ANY_VERSION, EventStore, InMemoryEventStore
+from orchestrator.commands_consumer import CommandHandler, TimerCommand
+from orchestrator.domain.ids import deterministic_ids
+from orchestrator.handler import InboundHandler, to_new_events
+from orchestrator.identity import person_key
+from orchestrator.provider_admin import execute, provider_id_for_phone
+from orchestrator.provider_directory import ProviderDirectory
+
+T0 = datetime(2025, 3, 3, 12, 0, tzinfo=UTC)
+CAMILA = "56987654321"
+PEDRO = "56911112222"
+JUANA = "56933334444"
+
+
+class World:
+    def __init__(self, store: EventStore | None = None) -> None:
+        self.store: EventStore = store if store is not None else InMemoryEventStore()
+        self.directory = ProviderDirectory(self.store)
+        self.now = T0
+        self.handler = InboundHandler(self.store, self.directory, clock=lambda: self.now)
+        self.commands = CommandHandler(self.store, self.directory, clock=lambda: self.now)
+        self._wamids = itertools.count(1)
+        self._sent: set[str] = set()
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+    async def register(self, name: str, phone: str, comunas: tuple[str, ...] = ("Ñuñoa",)) -> str:
+        provider_id = provider_id_for_phone(phone)
+        command = RegisterProvider(
+            command_id=f"register-{provider_id}", provider_id=provider_id, name=name, phone=phone,
+            services=(Service.GASFITERIA,), comunas=comunas,
+        )  # fmt: skip
+        await execute(self.store, command, clock=lambda: self.now)
+        return provider_id
+
+    async def says(self, phone: str, text: str) -> str:
+        return await self._message(phone, type="text", text=text)
+
+    async def taps(self, phone: str, reply_id: str, title: str = "opción") -> str:
+        return await self._message(phone, type="interactive", reply_id=reply_id, reply_title=title)
+
+    async def _message(self, phone: str, **fields: str) -> str:
+        wamid = f"wamid.T{next(self._wamids):05d}"
+        message = InboundMessage(
+            wamid=wamid, sender_id=phone, sender_wa_id=phone, sender_name="Camila",
+            timestamp=str(int(self.now.timestamp())), raw={}, **fields,
+        )  # fmt: skip
+        await self.directory.catch_up()  # the live directory follows the store; here it is caught up
+        await self.handler.handle(message)
+        self.advance(minutes=1)
+        return wamid
+
+    async def timer(self, command: TimerCommand) -> None:
+        await self.directory.catch_up()
+        await self.commands.handle(command)
+
+    async def send_everything(self) -> None:
+        """What the sender records for every reply queued so far."""
+        for recorded in await self.events():
+            if recorded.type != ReplyQueued.TYPE or recorded.data["reply_id"] in self._sent:
+                continue
+            reply = recorded.to_event()
+            assert isinstance(reply, ReplyQueued)
+            self._sent.add(str(reply.reply_id))
+            inbox_id = f"reply:{reply.reply_id}"
+            sent = ReplySent(reply_id=reply.reply_id, wamid=f"wamid.OUT{len(self._sent):05d}", sent_at=self.now)
+            events = to_new_events([sent], cause=inbox_id, now=self.now, ids=deterministic_ids(f"{inbox_id}/events"))
+            await self.store.append(recorded.stream_id, ANY_VERSION, events, inbox_id=inbox_id)
+
+    async def events(self) -> list[RecordedEvent]:
+        return await self.store.read_all(limit=1_000_000)
+
+    async def stream(self, phone: str) -> list[RecordedEvent]:
+        return await self.store.read_stream(customer_stream(phone))
+
+
+def customer_stream(phone: str) -> str:
+    return f"customer-{person_key(phone)}"
+
+
+async def offered_to_juana(world: World) -> tuple[str, str]:
+    """Camila's request for a gasfiter in Ñuñoa, offered to Juana (registered first: same load, same rating)."""
+    juana = await world.register("Juana Pérez", JUANA)
+    pedro = await world.register("Pedro Soto", PEDRO)
+    await world.says(CAMILA, "hola, se me rompió la cañería del baño y está saliendo agua, estoy en ñuñoa")
+    await world.taps(CAMILA, "urgency:hoy", "Hoy")
+    await world.says(CAMILA, "irarrázaval 1234 depto 5")
+    await world.taps(CAMILA, "confirm:yes", "Sí, confirmo")
+    return juana, pedro
+
+
+async def full_journey(world: World) -> None:
+    """Offer unanswered → next technician → accepted → done → rated, every reply sent."""
+    juana, _ = await offered_to_juana(world)
+    await world.send_everything()
+    lead_id = f"{person_key(CAMILA)}.1"
+    world.advance(minutes=11)
+    await world.timer(
+        TimeoutOffer(command_id=f"timeout-offer:{lead_id}:{juana}", customer_key=person_key(CAMILA),
+                     lead_id=lead_id, provider_id=juana)
+    )  # fmt: skip
+    await world.taps(PEDRO, f"offer:accept:{lead_id}", "Aceptar")
+    await world.says(PEDRO, "terminado")
+    await world.taps(CAMILA, "rating:5", "5")
+    await world.send_everything()
+
+
+def types(events: Sequence[RecordedEvent]) -> list[str]:
+    return [event.type for event in events]
+
+
+async def test_the_full_journey_goes_through_a_timeout_and_ends_rated() -> None:
+    world = World()
+    await full_journey(world)
+    kinds = types(await world.stream(CAMILA))
+    milestones = {"OfferExpired", "LeadAssigned", "JobCompleted", "LeadRated"}
+    assert [t for t in kinds if t in milestones] == ["OfferExpired", "LeadAssigned", "JobCompleted", "LeadRated"]
+    assert kinds.count("ReplySent") == kinds.count("ReplyQueued")

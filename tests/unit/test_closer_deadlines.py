@@ -1,0 +1,203 @@
+"""The closer's deadlines: pure functions of a customer's recorded stream (written here by the real handler)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from closer.deadlines import Deadline, TimerDurations, TimerKind, deadlines_of
+from closer.settings import CloserSettings
+from contracts.commands import CloseUnratedLead, ExpireConversation, FollowUpJob, TimeoutOffer
+from contracts.intent import Urgency
+from orchestrator import leads_flow
+from orchestrator.identity import person_key
+from tests.unit.test_audit_support import CAMILA, PEDRO, T0, World, offered_to_juana
+
+DURATIONS = TimerDurations()
+LEAD = f"{person_key(CAMILA)}.1"
+
+
+async def timers(world: World, durations: TimerDurations = DURATIONS) -> list[Deadline]:
+    return deadlines_of(await world.stream(CAMILA), durations)
+
+
+async def only(world: World) -> Deadline:
+    [deadline] = await timers(world)
+    return deadline
+
+
+async def assigned_to_pedro(world: World, urgency_tap: str = "urgency:hoy") -> None:
+    await world.register("Pedro Soto", PEDRO)
+    await world.says(CAMILA, "hola, se me rompió la cañería del baño y está saliendo agua, estoy en ñuñoa")
+    await world.taps(CAMILA, urgency_tap)
+    await world.says(CAMILA, "irarrázaval 1234 depto 5")
+    await world.taps(CAMILA, "confirm:yes")
+    await world.taps(PEDRO, f"offer:accept:{LEAD}")
+
+
+async def test_a_customer_who_never_started_a_lead_has_no_timers() -> None:
+    world = World()
+    await world.says(CAMILA, "hola")
+    assert await timers(world) == []
+
+
+async def test_a_fresh_draft_expires_six_hours_after_the_customers_last_message() -> None:
+    world = World()
+    await world.says(CAMILA, "hola, se me rompió la cañería, estoy en ñuñoa")
+    deadline = await only(world)
+    assert deadline.kind is TimerKind.DRAFT_ABANDONED
+    assert deadline.due_at == T0 + timedelta(hours=6)
+    assert deadline.command == ExpireConversation(
+        command_id=f"expire-draft:{LEAD}:2025-03-03T12:00:00.000000Z", customer_key=person_key(CAMILA), lead_id=LEAD
+    )
+
+
+async def test_every_message_from_the_customer_postpones_the_expiry_under_a_new_command_id() -> None:
+    world = World()
+    await world.says(CAMILA, "hola, se me rompió la cañería, estoy en ñuñoa")
+    first = await only(world)
+    world.advance(hours=2)
+    await world.taps(CAMILA, "urgency:hoy")
+    second = await only(world)
+    assert second.due_at == first.due_at + timedelta(hours=2, minutes=1)
+    assert second.command_id != first.command_id
+
+
+async def test_a_draft_waiting_at_the_summary_still_expires() -> None:
+    world = World()
+    await world.says(CAMILA, "hola, se me rompió la cañería, estoy en ñuñoa")
+    await world.taps(CAMILA, "urgency:hoy")
+    await world.says(CAMILA, "irarrázaval 1234 depto 5")
+    assert (await only(world)).kind is TimerKind.DRAFT_ABANDONED
+
+
+async def test_an_offer_times_out_ten_minutes_after_it_was_made_naming_the_technician() -> None:
+    world = World()
+    juana, _ = await offered_to_juana(world)
+    deadline = await only(world)
+    assert deadline.kind is TimerKind.OFFER_UNANSWERED
+    assert isinstance(deadline.command, TimeoutOffer)
+    assert deadline.command.provider_id == juana
+    offered_at = T0 + timedelta(minutes=3)  # the fourth message
+    assert deadline.due_at == offered_at + timedelta(minutes=10)
+    assert deadline.command_id == f"timeout-offer:{LEAD}:{juana}:2025-03-03T12:03:00.000000Z"
+
+
+async def test_a_declined_offer_hands_its_timer_to_the_next_technician() -> None:
+    world = World()
+    _, pedro = await offered_to_juana(world)
+    await world.taps("56933334444", f"offer:decline:{LEAD}")
+    deadline = await only(world)
+    assert isinstance(deadline.command, TimeoutOffer)
+    assert deadline.command.provider_id == pedro
+
+
+@pytest.mark.parametrize(
+    ("tap", "window"),
+    [
+        ("urgency:hoy", timedelta(hours=24)),
+        ("urgency:1_2_dias", timedelta(hours=72)),
+        ("urgency:semana", timedelta(days=7)),
+    ],
+)
+async def test_an_assigned_job_is_followed_up_after_the_window_of_its_urgency(tap: str, window: timedelta) -> None:
+    world = World()
+    await assigned_to_pedro(world, tap)
+    deadline = await only(world)
+    assert deadline.kind is TimerKind.JOB_PAST_WINDOW
+    assert isinstance(deadline.command, FollowUpJob)
+    assigned_at = T0 + timedelta(minutes=4)
+    assert deadline.due_at == assigned_at + window
+
+
+async def test_no_follow_up_runs_while_the_customer_decides_whether_to_cancel_and_it_returns_under_a_new_id() -> None:
+    world = World()
+    await assigned_to_pedro(world)
+    before = await only(world)
+    await world.says(CAMILA, "quiero cancelar")
+    assert await timers(world) == []
+    await world.taps(CAMILA, "consent:no")
+    after = await only(world)
+    assert after.kind is TimerKind.JOB_PAST_WINDOW
+    assert after.due_at == before.due_at  # the window still counts from the assignment
+    assert after.command_id != before.command_id  # a follow-up consumed meanwhile did nothing: it may fire again
+
+
+async def test_a_finished_job_waits_three_days_for_its_rating_then_closes() -> None:
+    world = World()
+    await assigned_to_pedro(world)
+    await world.says(PEDRO, "terminado")
+    deadline = await only(world)
+    assert deadline.kind is TimerKind.RATING_NEVER_GIVEN
+    assert isinstance(deadline.command, CloseUnratedLead)
+    assert deadline.due_at == T0 + timedelta(minutes=5) + timedelta(hours=72)
+
+
+async def test_a_follow_up_that_asked_for_the_rating_starts_the_rating_window() -> None:
+    world = World()
+    await assigned_to_pedro(world)
+    follow_up = await only(world)
+    world.now = follow_up.due_at
+    await world.timer(follow_up.command)
+    deadline = await only(world)
+    assert deadline.kind is TimerKind.RATING_NEVER_GIVEN
+    assert deadline.due_at == follow_up.due_at + timedelta(hours=72)
+
+
+async def test_a_rated_lead_has_no_timers() -> None:
+    world = World()
+    await assigned_to_pedro(world)
+    await world.says(PEDRO, "terminado")
+    await world.taps(CAMILA, "rating:5")
+    assert await timers(world) == []
+
+
+async def test_a_cancelled_draft_has_no_timers() -> None:
+    world = World()
+    await world.says(CAMILA, "hola, se me rompió la cañería, estoy en ñuñoa")
+    await world.taps(CAMILA, "confirm:cancel")
+    assert await timers(world) == []
+
+
+async def test_the_same_stream_always_gives_the_same_deadlines() -> None:
+    world = World()
+    await offered_to_juana(world)
+    assert await timers(world) == await timers(world)
+
+
+async def test_every_deadline_when_decided_at_its_due_time_changes_the_lead() -> None:
+    # The closer and the domain agree: a deadline the closer computes is one the decision acts on.
+    world = World()
+    await assigned_to_pedro(world)
+    for _ in range(2):  # follow-up, then close
+        deadline = await only(world)
+        state = leads_flow.fold(event.to_event() for event in await world.stream(CAMILA))
+        events = leads_flow.decide(
+            state, deadline.command, providers=world.directory.views, now=deadline.due_at,
+            new_ids=leads_flow.deterministic_ids(deadline.command_id),
+        )  # fmt: skip
+        assert events, deadline
+        world.now = deadline.due_at
+        await world.timer(deadline.command)
+    assert await timers(world) == []
+
+
+async def test_durations_are_configurable() -> None:
+    world = World()
+    await world.says(CAMILA, "hola, se me rompió la cañería, estoy en ñuñoa")
+    short = TimerDurations(draft_abandoned=timedelta(minutes=30))
+    assert (await timers(world, short))[0].due_at == T0 + timedelta(minutes=30)
+
+
+def test_settings_turn_into_durations(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLOSER_OFFER_UNANSWERED_MINUTES", "5")
+    monkeypatch.setenv("CLOSER_FOLLOW_UP_HOURS_SEMANA", "100")
+    durations = CloserSettings().durations()
+    assert durations.offer_unanswered == timedelta(minutes=5)
+    assert durations.window_for(Urgency.SEMANA) == timedelta(hours=100)
+    assert durations.draft_abandoned == DURATIONS.draft_abandoned
+
+
+def test_a_lead_without_urgency_waits_the_longest_window() -> None:
+    assert DURATIONS.window_for(None) == timedelta(days=7)
