@@ -20,8 +20,9 @@ from contracts.events import Event, EventMetadata, NewEvent
 from contracts.inbound import InboundEnvelope, InboundError, InboundMessage, InboundStatus
 from contracts.outbound import DeliveryStatus, ReplyDeliveryUpdated
 from contracts.whatsapp_account_events import WhatsAppErrorReported
-from eventstore import ANY_VERSION, ConcurrencyError, EventStore
+from eventstore import ANY_VERSION, Checkpoint, ConcurrencyError, EventStore
 from orchestrator import leads_flow
+from orchestrator.commands_consumer import PROVIDERS_CHECKPOINT_KEY
 from orchestrator.domain.model import CustomerState
 from orchestrator.domain.providers import ProviderView
 from orchestrator.identity import account_stream_id, deliveries_stream_id, person_key
@@ -40,8 +41,19 @@ class Outcome(StrEnum):
     IGNORED = "ignored"
 
 
-def to_new_events(events: Sequence[Event], *, cause: str, now: datetime, ids: Callable[[], UUID]) -> list[NewEvent]:
-    metadata = EventMetadata(correlation_id=cause, causation_id=cause, recorded_at=now)
+def to_new_events(
+    events: Sequence[Event],
+    *,
+    cause: str,
+    now: datetime,
+    ids: Callable[[], UUID],
+    providers_at: Checkpoint | None = None,
+) -> list[NewEvent]:
+    fields: dict[str, object] = {"correlation_id": cause, "causation_id": cause, "recorded_at": now}
+    if providers_at is not None:
+        # Which technicians' views the decision saw: the audit re-decides against exactly those.
+        fields[PROVIDERS_CHECKPOINT_KEY] = [providers_at.transaction_id, providers_at.global_position]
+    metadata = EventMetadata.model_validate(fields)
     return [NewEvent.from_event(event, event_id=ids(), metadata=metadata) for event in events]
 
 
@@ -205,7 +217,13 @@ class InboundHandler:
     async def _append(
         self, stream_id: str, expected_version: int, events: Sequence[Event], *, cause: str, now: datetime
     ) -> Outcome:
-        new_events = to_new_events(events, cause=cause, now=now, ids=leads_flow.deterministic_ids(f"{cause}/events"))
+        new_events = to_new_events(
+            events,
+            cause=cause,
+            now=now,
+            ids=leads_flow.deterministic_ids(f"{cause}/events"),
+            providers_at=self._directory.checkpoint,
+        )
         result = await self._store.append(stream_id, expected_version, new_events, inbox_id=cause)
         if result.already_handled:
             return Outcome.DUPLICATE
