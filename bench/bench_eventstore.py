@@ -26,6 +26,7 @@ from typing import Any
 
 import asyncpg
 
+from conectapro.gc_tuning import tune_for_service
 from contracts.events import EventMetadata, NewEvent
 from eventstore import Checkpoint, PostgresEventStore, apply_migrations, create_pool
 
@@ -249,6 +250,7 @@ async def with_scratch_database(server_dsn: str) -> None:
 
 
 def main() -> None:
+    tune_for_service()  # as every service runs (conectapro run)
     dsn = os.environ.get("DATABASE_URL")
     if dsn:
         asyncio.run(with_scratch_database(dsn))
