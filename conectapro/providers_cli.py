@@ -9,9 +9,9 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
+from conectapro.migrations import migrate
 from contracts.commands import ActivateProvider, DeactivateProvider, ProviderCommand, RegisterProvider
 from contracts.intent import Service
-from conectapro.migrations import migrate
 from eventstore import PostgresEventStore
 from orchestrator.domain.providers import ProviderCommandRejected, ProviderView
 from orchestrator.provider_admin import current_providers, execute, provider_id_for_phone

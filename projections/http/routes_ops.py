@@ -1,0 +1,38 @@
+"""``/healthz`` and ``/metrics``: for load balancers and Prometheus, so they need no token (they reveal no
+personal data: a status word and counts)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from fastapi.responses import PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from projections.catalog import PROJECTIONS
+from projections.http.deps import State
+from projections.http.errors import responses
+from projections.http.schemas import HealthOut
+from projections.lag import measure_all
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz", response_model=HealthOut, responses=responses(503))
+async def healthz(state: State) -> HealthOut:
+    """200 when the API can reach its database."""
+    await state.pool.fetchval("SELECT 1")  # a database that cannot be reached is answered 503 by the app
+    return HealthOut(status="ok")
+
+
+@router.get(
+    "/metrics",
+    response_class=PlainTextResponse,
+    responses={
+        200: {"description": "Prometheus text format", "content": {"text/plain": {"schema": {"type": "string"}}}},
+        **responses(503),
+    },
+)
+async def metrics(state: State) -> Response:
+    """Prometheus metrics, among them ``projection_lag_events`` and ``projection_lag_seconds`` per projection
+    (measured from the database at scrape time, whichever process runs the projections)."""
+    state.lag.update(await measure_all(state.pool, PROJECTIONS.values()))
+    return Response(generate_latest(state.registry), media_type=CONTENT_TYPE_LATEST)

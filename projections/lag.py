@@ -1,0 +1,76 @@
+"""How far behind the event store each projection is: events not yet projected, and for how long.
+
+Measured from the database (the projection's checkpoint against the events after it), so any process can
+report it — the operator API does, on ``/metrics`` — whichever process runs the projections.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+from prometheus_client import CollectorRegistry, Gauge
+
+from eventstore import load_checkpoint
+from eventstore.pool import AnyConnection
+from projections.projector import Projection
+
+#: Counting stops here: past this many, "very far behind" is all an alert needs to know.
+MAX_COUNTED = 1_000_000
+
+# Events after the checkpoint in the gap-safe order, and how long the oldest of them has been waiting
+# (database clock on both sides, so client clock skew does not enter).
+_BEHIND = """
+SELECT count(*), coalesce(extract(epoch FROM now() - min(recorded_at)), 0)::float8
+FROM (
+    SELECT recorded_at FROM events
+    WHERE (transaction_id, global_position) > ($1::xid8, $2::bigint)
+    ORDER BY transaction_id, global_position
+    LIMIT $3
+) behind
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Lag:
+    projection: str
+    events: int
+    seconds: float
+    checkpoint_position: int
+
+
+async def measure(conn: AnyConnection | asyncpg.Pool[Any], projection: Projection) -> Lag:
+    checkpoint = await load_checkpoint(conn, projection.consumer)
+    row = await conn.fetchrow(_BEHIND, checkpoint.transaction_id, checkpoint.global_position, MAX_COUNTED)
+    assert row is not None
+    return Lag(projection.name, int(row[0]), max(float(row[1]), 0.0), checkpoint.global_position)
+
+
+async def measure_all(conn: AnyConnection | asyncpg.Pool[Any], projections: Iterable[Projection]) -> list[Lag]:
+    return [await measure(conn, projection) for projection in projections]
+
+
+class LagMetrics:
+    """Prometheus gauges of the projections' lag, refreshed from the database before each scrape."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.events = Gauge(
+            "projection_lag_events", "Events in the store not yet applied by the projection", ["projection"],
+            registry=registry,
+        )  # fmt: skip
+        self.seconds = Gauge(
+            "projection_lag_seconds", "How long the oldest event not yet applied has been waiting", ["projection"],
+            registry=registry,
+        )  # fmt: skip
+        self.position = Gauge(
+            "projection_checkpoint_position", "Global position of the last event the projection applied",
+            ["projection"], registry=registry,
+        )  # fmt: skip
+
+    def update(self, lags: Iterable[Lag]) -> None:
+        for lag in lags:
+            self.events.labels(lag.projection).set(lag.events)
+            self.seconds.labels(lag.projection).set(lag.seconds)
+            self.position.labels(lag.projection).set(lag.checkpoint_position)

@@ -1,0 +1,165 @@
+"""`conectapro projections rebuild`: from zero, the same rows as the live projection, however it is run."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from nats.aio.client import Client as NATS
+
+import projections.table
+from contracts.intent import Service
+from eventstore import Checkpoint, PostgresEventStore, load_checkpoint
+from orchestrator.identity import deliveries_stream_id
+from projections.catalog import PROJECTIONS
+from projections.rebuild import rebuild
+from tests.e2e.pipeline import Pipeline, button_ids, running_pipeline
+from tests.integration.test_projections_support import (
+    eventually,
+    live,
+    project,
+    read_models_database,
+    snapshot,
+    store,
+    synthetic_conversations,
+    wait_until_caught_up,
+)
+
+__all__ = ["read_models_database", "store"]
+
+pytestmark = pytest.mark.integration
+
+ANA_CLIENTA = "56911110001"
+BRUNO_CLIENTE = "56911110002"
+CARLA_CLIENTA = "56911110003"
+PEDRO = "56987654321"
+JUANA = "56955554444"
+ALL = list(PROJECTIONS.values())
+
+
+@pytest.fixture
+async def pipeline(read_models_database: str, nats_client: NATS) -> AsyncIterator[Pipeline]:
+    async with running_pipeline(read_models_database, nats_client) as pipeline:
+        yield pipeline
+
+
+def statuses(to: str, wamids: list[str]) -> dict[str, Any]:
+    """Meta's status webhook: each message delivered, then read."""
+    value = {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "56229990000", "phone_number_id": "106540352242922"},
+        "statuses": [
+            {"id": wamid, "status": status, "timestamp": str(1_760_000_000 + i), "recipient_id": to}
+            for i, wamid in enumerate(wamids)
+            for status in ("delivered", "read")
+        ],
+    }
+    change = {"field": "messages", "value": value}
+    return {"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [change]}]}
+
+
+async def three_conversations(p: Pipeline) -> None:
+    """A rated job, an offer declined then accepted elsewhere, and a cancellation."""
+    await p.register("Pedro Soto", PEDRO, (Service.GASFITERIA, Service.ELECTRICIDAD), ("Ñuñoa", "Macul"))
+    await p.register("Juana Pérez", JUANA, (Service.ELECTRICIDAD,), ("Macul",))
+
+    await p.says(ANA_CLIENTA, "hola, se me rompió la cañería del baño y está saliendo agua, estoy en ñuñoa")
+    await p.outbox(ANA_CLIENTA, 1)
+    await p.taps(ANA_CLIENTA, "urgency:hoy", "Hoy")
+    await p.outbox(ANA_CLIENTA, 2)
+    await p.says(ANA_CLIENTA, "irarrázaval 1234 depto 5")
+    await p.outbox(ANA_CLIENTA, 3)
+    await p.taps(ANA_CLIENTA, "confirm:yes", "Sí, confirmo")
+    [offer] = await p.outbox(PEDRO, 1)
+    await p.taps(PEDRO, button_ids(offer)[0], "Aceptar")
+    await p.outbox(ANA_CLIENTA, 5)
+    await p.says(PEDRO, "terminado")
+    await p.outbox(ANA_CLIENTA, 6)
+    await p.taps(ANA_CLIENTA, "rating:5", "5")
+    await p.outbox(ANA_CLIENTA, 7)
+
+    await p.says(BRUNO_CLIENTE, "necesito un electricista hoy en macul, se saltó el automático")
+    await p.outbox(BRUNO_CLIENTE, 1)
+    await p.says(BRUNO_CLIENTE, "av. macul 3456")
+    await p.outbox(BRUNO_CLIENTE, 2)
+    await p.taps(BRUNO_CLIENTE, "confirm:yes", "Sí, confirmo")
+    await p.outbox(BRUNO_CLIENTE, 3)
+    first = JUANA if p.sandbox.messages(to=JUANA) else PEDRO
+    offers = await p.outbox(first, 2 if first == PEDRO else 1)
+    await p.taps(first, button_ids(offers[-1])[1], "Rechazar")
+    second = PEDRO if first == JUANA else JUANA
+    offers = await p.outbox(second, 2 if second == PEDRO else 1)
+    await p.taps(second, button_ids(offers[-1])[0], "Aceptar")
+    await p.outbox(BRUNO_CLIENTE, 4)
+
+    await p.says(CARLA_CLIENTA, "hola, necesito un cerrajero en providencia, se me quedaron las llaves adentro")
+    await p.outbox(CARLA_CLIENTA, 1)
+    await p.says(CARLA_CLIENTA, "mejor cancelar")
+    await p.outbox(CARLA_CLIENTA, 2)
+
+    for person in (ANA_CLIENTA, BRUNO_CLIENTE, PEDRO):
+        await p.post(statuses(person, [m["wamid"] for m in p.sandbox.messages(to=person)]))
+
+
+async def test_a_rebuild_gives_the_same_rows_as_the_live_projection(
+    pipeline: Pipeline, store: PostgresEventStore
+) -> None:
+    async with live(store):  # following the store while the customers talk, as in production
+        await three_conversations(pipeline)
+
+        async def statuses_recorded() -> bool:
+            recorded = await store.read_stream(deliveries_stream_id(ANA_CLIENTA))
+            return len(recorded) == 2 * len(pipeline.sandbox.messages(to=ANA_CLIENTA))
+
+        await eventually(statuses_recorded, "the delivery statuses recorded")
+        await wait_until_caught_up(store, ALL)
+        live_rows = await snapshot(store)
+
+    result = await rebuild(store, ALL, progress=False)
+    rebuilt = await snapshot(store)
+
+    assert result.events == await store.pool.fetchval("SELECT count(*) FROM events")
+    assert rebuilt == live_rows
+    statuses_by_lead = sorted(row["status"] for row in rebuilt["read_models.leads"])
+    assert statuses_by_lead == ["assigned", "cancelled", "rated"]
+    assert {row["status"] for row in rebuilt["read_models.delivery_statuses"]} == {"read"}
+    assert len(rebuilt["read_models.technicians"]) == 2
+
+
+async def test_rebuilding_one_projection_leaves_the_others_as_they_were(store: PostgresEventStore) -> None:
+    await synthetic_conversations(store, 300)
+    await project(store)
+    others = [p for p in ALL if p.name != "leads"]
+    before = await snapshot(store, others)
+    checkpoints = {p.name: await load_checkpoint(store.pool, p.consumer) for p in others}
+    await store.pool.execute("UPDATE read_models.leads SET status = 'tampered'")
+
+    result = await rebuild(store, [PROJECTIONS["leads"]], progress=False)
+
+    assert result.projections == ("leads",)
+    assert await store.pool.fetchval("SELECT count(*) FROM read_models.leads WHERE status = 'tampered'") == 0
+    assert await snapshot(store, others) == before
+    assert {p.name: await load_checkpoint(store.pool, p.consumer) for p in others} == checkpoints
+
+
+async def test_small_batches_an_evicted_cache_and_either_write_path_give_the_same_rows(
+    store: PostgresEventStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await synthetic_conversations(store, 1500)
+    monkeypatch.setattr(projections.table, "COPY_FROM", 10**9)  # every write as unnest arrays
+    await rebuild(store, ALL, progress=False)
+    reference = await snapshot(store)
+
+    monkeypatch.setattr(projections.table, "COPY_FROM", 1)  # every write through COPY
+    result = await rebuild(store, ALL, batch_size=50, flush_every=120, max_cached_rows=40, progress=False)
+
+    assert await snapshot(store) == reference
+    assert result.rows_written > len(reference["read_models.outbound_messages"])  # rows were rewritten ...
+    assert await load_checkpoint(store.pool, "projection-outbound") != Checkpoint.START  # ... and checkpointed
+
+
+async def test_a_rebuild_of_an_empty_store_leaves_empty_tables(store: PostgresEventStore) -> None:
+    result = await rebuild(store, ALL, progress=False)
+    assert (result.events, result.rows_written) == (0, 0)
+    assert all(rows == [] for rows in (await snapshot(store)).values())
