@@ -65,7 +65,8 @@ class Supervisor:
         while not self._stopping:
             time.sleep(0.2)
             for child in self._children:
-                self._watch(child)
+                if not self._stopping:  # Ctrl-C reaches the children too: their exit is then expected
+                    self._watch(child)
         return self._shutdown()
 
     def _watch(self, child: Child) -> None:
@@ -83,7 +84,8 @@ class Supervisor:
         child.restarts += 1
         child.process = None
         child.restart_at = time.monotonic() + delay
-        log.error("service_exited", service=child.service, code=code, restart_in_s=delay)
+        report = log.warning if code == 0 else log.error
+        report("service_exited", service=child.service, code=code, restart_in_s=delay)
 
     def _shutdown(self) -> int:
         running = [c.process for c in self._children if c.process is not None and c.process.poll() is None]
