@@ -33,6 +33,7 @@ from contracts.events import RecordedEvent
 from contracts.subjects import commands_subject
 from eventstore import Checkpoint, PostgresEventStore, load_checkpoint, save_checkpoint
 from eventstore.pool import AnyConnection
+from eventstore.waiting import wait_event
 from orchestrator.commands_consumer import TimerCommand, command_headers, encode_command
 from orchestrator.domain.ids import CUSTOMER_STREAM_PREFIX
 from orchestrator.domain.states import IllegalTransition
@@ -154,8 +155,7 @@ class Closer:
                     await self.tick()
                 except (asyncpg.PostgresError, OSError) as error:
                     log.warning("closer_tick_failed", error=repr(error))
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stopping.wait(), tick_seconds)
+                await wait_event(stopping, tick_seconds)
         finally:
             indexing.cancel()
             with contextlib.suppress(asyncio.CancelledError):

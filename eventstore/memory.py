@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-import contextlib
 from collections.abc import AsyncGenerator, Sequence
 from typing import Any
 
@@ -24,6 +23,7 @@ from eventstore.store import (
     ConcurrencyError,
     DuplicateEventError,
 )
+from eventstore.waiting import wait_event
 
 
 def _through_json(value: Any) -> Any:
@@ -122,7 +122,6 @@ class InMemoryEventStore:
                     checkpoint = Checkpoint.of(batch[-1])
                     yield batch
                     continue
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(appended.wait(), poll_interval)
+                await wait_event(appended, poll_interval)
         finally:
             self._waiters.discard(appended)

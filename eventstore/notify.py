@@ -17,6 +17,8 @@ from typing import Any
 import asyncpg
 import structlog
 
+from eventstore.waiting import wait_event
+
 log = structlog.get_logger(__name__)
 
 # eventstore_append (sql/0001_events.sql) and the Notifier use this channel; the payload is empty.
@@ -98,8 +100,7 @@ class Wakeup:
         self.event.set()  # anything committed while we were not listening must be looked at
 
     async def wait(self, at_most: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.event.wait(), at_most)
+        await wait_event(self.event, at_most)
 
     async def close(self) -> None:
         conn, self._conn = self._conn, None

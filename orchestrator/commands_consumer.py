@@ -14,18 +14,14 @@ nothing (a stale timer) leaves only its inbox row: there is nothing to audit.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
-import nats.errors
 import orjson
 import structlog
-from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from pydantic import ValidationError
 
 from contracts.commands import CloseUnratedLead, ExpireConversation, FollowUpJob, TimeoutOffer
@@ -34,12 +30,11 @@ from contracts.subjects import (
     COMMAND_TYPE_HEADER,
     COMMANDS_STREAM,
     DEADLETTER_COMMANDS,
-    REASON_HEADER,
     commands_partition_subject,
 )
 from eventstore import Checkpoint, ConcurrencyError, EventStore
 from orchestrator import leads_flow
-from orchestrator.consumer import MAX_DELIVERIES, backoff_for
+from orchestrator.consumer import OrderedStream, run_ordered_partitions
 from orchestrator.domain.providers import ProviderView
 
 log = structlog.get_logger("orchestrator")
@@ -180,91 +175,24 @@ class CommandHandler:
 Handle = Callable[[TimerCommand], Awaitable[object]]
 
 
+COMMANDS: OrderedStream[TimerCommand] = OrderedStream(
+    stream=COMMANDS_STREAM,
+    consumer_prefix="orchestrator-commands",
+    partition_subject=commands_partition_subject,
+    dead_letter_subject=DEADLETTER_COMMANDS,
+    parse=decode_command,
+    parse_errors=(UnknownCommand, ValidationError),
+    id_of=lambda command: command.command_id,
+    noun="command",
+)
+
+
 def commands_consumer_name(partition: int) -> str:
-    return f"orchestrator-commands-p{partition}"
-
-
-def commands_consumer_config(partition: int, ack_wait: float) -> ConsumerConfig:
-    # One at a time per partition (max_ack_pending=1), as for inbound messages: a customer's timers are
-    # decided in publishing order, and we count deliveries and dead-letter ourselves.
-    return ConsumerConfig(
-        durable_name=commands_consumer_name(partition),
-        filter_subject=commands_partition_subject(partition),
-        deliver_policy=DeliverPolicy.ALL,
-        ack_policy=AckPolicy.EXPLICIT,
-        ack_wait=ack_wait,
-        max_ack_pending=1,
-        max_deliver=-1,
-    )
-
-
-class CommandPartitionConsumer:
-    def __init__(
-        self, js: JetStreamContext, partition: int, handle: Handle, stopping: asyncio.Event, ack_wait: float
-    ) -> None:
-        self._js = js
-        self._partition = partition
-        self._handle = handle
-        self._stopping = stopping
-        self._ack_wait = ack_wait
-
-    async def run(self) -> None:
-        await self._js.add_consumer(COMMANDS_STREAM, commands_consumer_config(self._partition, self._ack_wait))
-        subscription = await self._js.pull_subscribe_bind(
-            durable=commands_consumer_name(self._partition), stream=COMMANDS_STREAM
-        )
-        while not self._stopping.is_set():
-            try:
-                messages = await subscription.fetch(batch=1, timeout=1.0)
-            except nats.errors.TimeoutError:
-                continue
-            except (nats.errors.Error, OSError) as error:
-                log.warning("commands_fetch_failed", partition=self._partition, error=repr(error))
-                await asyncio.sleep(1.0)
-                continue
-            for message in messages:
-                await self._process(message)
-
-    async def _process(self, message: Msg) -> None:
-        try:
-            command = decode_command(message.data)
-        except (UnknownCommand, ValidationError) as error:
-            await self._dead_letter(message, f"unparseable command: {error}")
-            return
-        delivery = message.metadata.num_delivered or 1
-        try:
-            await self._handle(command)
-        except Exception as error:
-            if delivery >= MAX_DELIVERIES:
-                log.error("command_failed_permanently", id=command.command_id, error=repr(error), delivery=delivery)
-                await self._dead_letter(message, f"failed {delivery} times: {error!r}")
-                return
-            delay = backoff_for(delivery)
-            log.warning("command_failed_will_retry", id=command.command_id, error=repr(error), delay=delay)
-            await message.nak(delay=delay)
-            return
-        await message.ack()
-
-    async def _dead_letter(self, message: Msg, reason: str) -> None:
-        sequence = message.metadata.sequence.stream if message.metadata.sequence else 0
-        headers = {
-            REASON_HEADER: reason[:1000],
-            "Conectapro-Original-Subject": message.subject,
-            "Nats-Msg-Id": f"orchestrator:{COMMANDS_STREAM}:{sequence}",
-        }
-        try:
-            await self._js.publish(DEADLETTER_COMMANDS, message.data, headers=headers, timeout=5.0)
-        except (nats.errors.Error, TimeoutError) as error:
-            log.error("command_dead_letter_failed", error=repr(error), sequence=sequence)
-            with contextlib.suppress(nats.errors.Error):
-                await message.nak(delay=backoff_for(MAX_DELIVERIES))
-            return
-        log.error("command_dead_lettered", sequence=sequence, reason=reason[:200])
-        await message.ack()
+    return COMMANDS.consumer_name(partition)
 
 
 async def run_command_partitions(
     js: JetStreamContext, partitions: int, handle: Handle, stopping: asyncio.Event, *, ack_wait: float = 30.0
 ) -> None:
-    consumers = [CommandPartitionConsumer(js, p, handle, stopping, ack_wait) for p in range(partitions)]
-    await asyncio.gather(*(consumer.run() for consumer in consumers))
+    """The closer's commands, consumed like inbound messages: in order per customer, retried, parked."""
+    await run_ordered_partitions(js, COMMANDS, partitions, handle, stopping, ack_wait=ack_wait)

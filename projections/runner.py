@@ -17,6 +17,7 @@ import structlog
 from contracts.events import RecordedEvent
 from eventstore import PostgresEventStore, Subscription
 from eventstore.pool import AnyConnection
+from eventstore.waiting import wait_event
 from projections.batch import apply_batch, lock_key
 from projections.envelope import decode_recorded
 from projections.projector import Projection
@@ -86,6 +87,5 @@ class ProjectionRunner:
                 checkpoint=self.subscription.checkpoint.global_position,
                 retry_in=backoff,
             )
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stopping.wait(), backoff)
+            await wait_event(stopping, backoff)
             backoff = min(backoff * 2, MAX_BACKOFF)

@@ -120,4 +120,4 @@ async def test_an_envelope_that_cannot_be_parsed_is_parked_at_once(nats_client: 
 
     parked = await js.get_last_msg(DEADLETTER_STREAM, "conectapro.deadletter.orchestrator")
     assert parked.data == b'{"kind": "telegram"}'
-    assert "unparseable envelope" in (parked.headers or {})[REASON_HEADER]
+    assert "unparseable inbound message" in (parked.headers or {})[REASON_HEADER]
