@@ -28,7 +28,12 @@ def _requests(port: int, count: int, tag: str) -> list:  # type: ignore[type-arg
     prepared = []
     for n in range(count):
         body = orjson.dumps(
-            text_message(f"wamid.{tag}.{n}.{uuid.uuid4().hex}", f"5699{n % 1000:07d}", "se me cortó la luz en Ñuñoa")
+            text_message(
+                f"wamid.{tag}.{n}.{uuid.uuid4().hex}",
+                f"5699{n % 1000:07d}",
+                "se me cortó la luz en Ñuñoa",
+                timestamp=int(time.time()),  # as Meta sends them: just now
+            )
         )
         headers = {"Content-Type": "application/json", "X-Hub-Signature-256": sign(body, BENCH_SECRET)}
         prepared.append(prepare_post("127.0.0.1", port, "/webhook", body, headers))

@@ -57,7 +57,7 @@ async def _follow(store: PostgresEventStore, waiters: Waiters, start: Checkpoint
 
 
 def _request(port: int, phone: str, text: str) -> bytes:
-    body = orjson.dumps(text_message(f"wamid.bench.{uuid.uuid4().hex}", phone, text))
+    body = orjson.dumps(text_message(f"wamid.bench.{uuid.uuid4().hex}", phone, text, timestamp=int(time.time())))
     headers = {"Content-Type": "application/json", "X-Hub-Signature-256": sign(body, BENCH_SECRET)}
     return prepare_post("127.0.0.1", port, "/webhook", body, headers).raw
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import structlog
@@ -14,11 +15,26 @@ from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 from nats.js.api import PubAck
 
-from contracts.inbound import InboundEnvelope, dump_envelope
+from contracts.inbound import InboundEnvelope, InboundError, dump_envelope
 from contracts.subjects import DEADLETTER_INGRESS, KIND_HEADER, REASON_HEADER, inbound_subject
 from ingress.dedupe import SeenIds
 
 log = structlog.get_logger(__name__)
+
+
+#: Younger than this (by Meta's timestamp), an update's earlier copy is still in JetStream's duplicate
+#: window (10 minutes; half of it, for clock skew between Meta and us).
+RECENT_SECONDS = 5 * 60.0
+
+
+def _recent(envelope: InboundEnvelope, now: float) -> bool:
+    if isinstance(envelope, InboundError):
+        return False  # value.errors carry no timestamp
+    occurred_at = envelope.occurred_at
+    if occurred_at is None:
+        return False
+    age = now - occurred_at.timestamp()
+    return -RECENT_SECONDS < age < RECENT_SECONDS
 
 
 class BrokerUnavailable(RuntimeError):
@@ -33,8 +49,16 @@ class PublishReport:
 
 class InboundPublisher:
     def __init__(
-        self, nc: NATS, js: JetStreamContext, seen: SeenIds, *, partitions: int, ack_timeout: float = 3.0
+        self,
+        nc: NATS,
+        js: JetStreamContext,
+        seen: SeenIds,
+        *,
+        partitions: int,
+        ack_timeout: float = 3.0,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        self._clock = clock
         self._nc = nc
         self._js = js
         self._seen = seen
@@ -53,18 +77,33 @@ class InboundPublisher:
         self._require_connection()
         # The same update can appear twice in one payload (Meta's examples reuse wamids): keep the first.
         unique = list({envelope.dedupe_key: envelope for envelope in reversed(envelopes)}.values())[::-1]
-        try:
-            already_seen = await asyncio.wait_for(
-                self._seen.seen_many(e.dedupe_key for e in unique), timeout=self._ack_timeout
-            )
-        except (TimeoutError, NatsError) as error:
-            raise BrokerUnavailable(f"dedupe lookup failed: {error!r}") from error
-        fresh = [envelope for envelope, seen in zip(unique, already_seen, strict=True) if not seen]
+        fresh = await self._not_seen_before(unique)
         acks = await self._publish_in_order(fresh)
         newly_stored = [e.dedupe_key for e, ack in zip(fresh, acks, strict=True) if not ack.duplicate]
         self._remember_in_background(newly_stored)
         duplicates = len(envelopes) - len(newly_stored)
         return PublishReport(published=len(newly_stored), duplicates=duplicates)
+
+    async def _not_seen_before(self, envelopes: list[InboundEnvelope]) -> list[InboundEnvelope]:
+        """The updates the durable record has not seen, asking it only about the ones that need it.
+
+        An update whose own timestamp is younger than ``RECENT_SECONDS`` cannot have been published more
+        than that long ago, so JetStream's duplicate window (10 minutes) still knows its id and will report
+        a repeat as a duplicate: the lookup round trip is skipped for it. Older (or undated) updates are the
+        retries that window may have forgotten, and are checked against the durable record.
+        """
+        now = self._clock()
+        to_check = [e for e in envelopes if not _recent(e, now)]
+        if not to_check:
+            return envelopes
+        try:
+            seen = await asyncio.wait_for(
+                self._seen.seen_many(e.dedupe_key for e in to_check), timeout=self._ack_timeout
+            )
+        except (TimeoutError, NatsError) as error:
+            raise BrokerUnavailable(f"dedupe lookup failed: {error!r}") from error
+        known = {e.dedupe_key for e, was_seen in zip(to_check, seen, strict=True) if was_seen}
+        return [e for e in envelopes if e.dedupe_key not in known]
 
     async def _publish_in_order(self, envelopes: Sequence[InboundEnvelope]) -> list[PubAck]:
         # publish_async writes each message on the one connection in call order, so a sender's updates

@@ -252,3 +252,25 @@ async def test_nats_down_answers_503_and_the_retried_payload_is_stored_once_when
     finally:
         await nc.close()
         server.stop()
+
+
+async def test_a_fresh_message_sent_again_is_caught_by_the_jetstream_window_without_a_lookup(ingress: Ingress) -> None:
+    import time
+
+    payload = text_message("wamid.FRESH", "56977777777", "hola", timestamp=int(time.time()))
+    lookups: list[str] = []
+    original = ingress.publisher._seen.seen_many
+
+    async def counting(keys):  # type: ignore[no-untyped-def]
+        keys = list(keys)
+        lookups.extend(keys)
+        return await original(keys)
+
+    ingress.publisher._seen.seen_many = counting  # type: ignore[method-assign]
+    first = await ingress.post(payload)
+    again = await ingress.post(payload)
+
+    assert first.json() == {"published": 1, "duplicates": 0}
+    assert again.json() == {"published": 0, "duplicates": 1}
+    assert lookups == []  # a message minutes old cannot have left JetStream's duplicate window
+    assert [h["Nats-Msg-Id"] for _, _, h in await ingress.stored()] == ["wamid.FRESH"]
