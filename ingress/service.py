@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 
 import structlog
-import uvicorn
 
+from conectapro.http_server import serve_until_stopped
 from conectapro.jetstream import connect, ensure_topology
 from conectapro.services import Runtime
 from conectapro.settings import Settings, local_secret
@@ -53,24 +52,10 @@ async def serve(runtime: Runtime) -> None:
     bucket = await ensure_topology(js, dedupe_ttl_days=settings.dedupe_ttl_days)
     publisher = InboundPublisher(nc, js, SeenIds(bucket), partitions=settings.inbound_partitions)
     app = create_app(config, publisher)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            host=settings.ingress_host,
-            port=settings.ingress_port,
-            log_config=None,
-            access_log=False,  # one structured line per request comes from the app itself
-            lifespan="off",
-        )
-    )
-    server_task = asyncio.create_task(server.serve())
-    log.info("ingress_listening", host=settings.ingress_host, port=settings.ingress_port)
-    stop_task = asyncio.create_task(runtime.stopping.wait())
     try:
-        await asyncio.wait([server_task, stop_task], return_when=asyncio.FIRST_COMPLETED)
+        await serve_until_stopped(
+            app, host=settings.ingress_host, port=settings.ingress_port, stopping=runtime.stopping, name="ingress"
+        )
     finally:
-        server.should_exit = True
-        await server_task
-        stop_task.cancel()
         await publisher.drain()
         await nc.drain()

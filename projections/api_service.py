@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 
 import structlog
-import uvicorn
 
+from conectapro.http_server import serve_until_stopped
 from conectapro.services import Runtime
 from conectapro.settings import Settings, local_secret
 from eventstore import PostgresEventStore
@@ -40,23 +39,14 @@ async def serve(runtime: Runtime) -> None:
     await migrate(runtime.database_url)
     store = await PostgresEventStore.connect(runtime.database_url, min_size=1, max_size=8)
     app = create_app(ApiConfig(token=token), store=store)
-    server = uvicorn.Server(
-        uvicorn.Config(
+    try:
+        await serve_until_stopped(
             app,
             host=settings.operator_api_host,
             port=settings.operator_api_port,
-            log_config=None,
-            access_log=False,
+            stopping=runtime.stopping,
+            name="operator_api",
             lifespan="on",
         )
-    )
-    server_task = asyncio.create_task(server.serve())
-    log.info("operator_api_listening", host=settings.operator_api_host, port=settings.operator_api_port)
-    stop_task = asyncio.create_task(runtime.stopping.wait())
-    try:
-        await asyncio.wait([server_task, stop_task], return_when=asyncio.FIRST_COMPLETED)
     finally:
-        server.should_exit = True
-        await server_task
-        stop_task.cancel()
         await store.close()
