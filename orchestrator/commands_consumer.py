@@ -35,6 +35,7 @@ from contracts.subjects import (
 from eventstore import Checkpoint, ConcurrencyError, EventStore
 from orchestrator import leads_flow
 from orchestrator.consumer import OrderedStream, run_ordered_partitions
+from orchestrator.domain.ids import event_ids_for
 from orchestrator.domain.providers import ProviderView
 
 log = structlog.get_logger("orchestrator")
@@ -125,7 +126,7 @@ def decision_metadata(command: TimerCommand, *, now: datetime, providers_at: Che
 
 
 def to_new_events(events: Sequence[Event], metadata: EventMetadata, command_id: str) -> list[NewEvent]:
-    ids = leads_flow.deterministic_ids(f"{command_id}/events")  # the handler's scheme: reproducible ids
+    ids = event_ids_for(command_id)
     return [NewEvent.from_event(event, event_id=ids(), metadata=metadata) for event in events]
 
 

@@ -23,6 +23,7 @@ from contracts.whatsapp_account_events import WhatsAppErrorReported
 from eventstore import ANY_VERSION, Checkpoint, ConcurrencyError, EventStore
 from orchestrator import leads_flow
 from orchestrator.commands_consumer import PROVIDERS_CHECKPOINT_KEY
+from orchestrator.domain.ids import event_ids_for
 from orchestrator.domain.model import CustomerState
 from orchestrator.domain.providers import ProviderView
 from orchestrator.identity import account_stream_id, deliveries_stream_id, person_key
@@ -221,11 +222,10 @@ class InboundHandler:
             events,
             cause=cause,
             now=now,
-            ids=leads_flow.deterministic_ids(f"{cause}/events"),
+            ids=event_ids_for(cause),
             providers_at=self._directory.checkpoint,
         )
         result = await self._store.append(stream_id, expected_version, new_events, inbox_id=cause)
         if result.already_handled:
             return Outcome.DUPLICATE
         return Outcome.HANDLED
-

@@ -22,7 +22,7 @@ import structlog
 from contracts.events import RecordedEvent
 from contracts.outbound import ReplyFailed, ReplyQueued, ReplySent, to_graph_api_payload
 from eventstore import ANY_VERSION, Checkpoint, PostgresEventStore, load_checkpoint, save_checkpoint
-from orchestrator.domain.ids import deterministic_ids
+from orchestrator.domain.ids import event_ids_for
 from orchestrator.handler import to_new_events
 from orchestrator.whatsapp_client import PermanentSendError, SendError, WhatsAppClient
 
@@ -93,5 +93,5 @@ class ReplySender:
             )
             log.info("reply_sent", reply_id=str(reply.reply_id), purpose=reply.purpose, wamid=sent.wamid)
         now = self._clock()
-        events = to_new_events([outcome], cause=inbox_id, now=now, ids=deterministic_ids(f"{inbox_id}/events"))
+        events = to_new_events([outcome], cause=inbox_id, now=now, ids=event_ids_for(inbox_id))
         await self._store.append(stream_id, ANY_VERSION, events, inbox_id=inbox_id)

@@ -49,3 +49,9 @@ def deterministic_ids(seed: str) -> Callable[[], UUID]:
     """A sequence of UUIDs derived from ``seed`` (e.g. a command id): the same seed gives the same ids."""
     counter = count(1)
     return lambda: uuid.uuid5(_NAMESPACE, f"{seed}#{next(counter)}")
+
+
+def event_ids_for(cause: str) -> Callable[[], UUID]:
+    """The ids of the events one message or command causes: every writer (handler, commands, sender) uses
+    this one scheme, so a replayed decision reproduces its events' ids exactly."""
+    return deterministic_ids(f"{cause}/events")
