@@ -13,6 +13,7 @@ import uuid
 import nats
 import orjson
 
+from bench.cpu import per_request_line
 from bench.http_load import closed_loop, open_loop, prepare_post
 from bench.stack import BENCH_SECRET, running
 from ingress.signature import sign
@@ -68,7 +69,10 @@ async def main() -> None:
     with running(["ingress"]) as stack:
         port = stack.ingress_port
         await closed_loop("127.0.0.1", port, _requests(port, 500, "warm"), CONCURRENCY)
-        peak = await closed_loop("127.0.0.1", port, _requests(port, TOTAL, "peak"), CONCURRENCY)
+        prepared = _requests(port, TOTAL, "peak")
+        meter = stack.cpu_meter(["ingress", "nats-server"])
+        peak = await closed_loop("127.0.0.1", port, prepared, CONCURRENCY)
+        peak_cpu = meter.since()
         fixed = await open_loop("127.0.0.1", port, _requests(port, FIXED_RATE * FIXED_SECONDS, "fixed"), FIXED_RATE)
         sequential, pipelined = await _raw_publish(stack.nats_url, TOTAL)
     print("== ingress (1 worker, JetStream sync_interval: always) ==")
@@ -76,6 +80,7 @@ async def main() -> None:
         f"peak: {peak.rate:8.0f} requests/s  p50 {peak.p50:6.1f} ms  p99 {peak.percentile(99):6.1f} ms"
         f"  ({TOTAL} requests, {CONCURRENCY} connections, statuses {peak.statuses})"
     )
+    print(f"  {per_request_line(peak_cpu, TOTAL)} (1,000 / ingress ms = what one core sustains)")
     print(
         f"at {FIXED_RATE}/s: achieved {fixed.rate:6.0f}/s  p50 {fixed.p50:6.1f} ms  p99 {fixed.percentile(99):6.1f} ms"
         f"  statuses {fixed.statuses}"

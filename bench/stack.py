@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.cpu import CpuMeter, children, command_name
 from conectapro.embedded import free_port
 
 BENCH_SECRET = "bench-app-secret-0123456789abcdef"
@@ -32,6 +33,11 @@ class RunningStack:
     database_url: str
     nats_url: str
     log_file: Path
+    #: Service name (and "nats-server", "postgres") → process ids, for CPU accounting.
+    pids: dict[str, list[int]]
+
+    def cpu_meter(self, names: list[str]) -> CpuMeter:
+        return CpuMeter({name: self.pids[name] for name in names})
 
 
 def _spawn(services: list[str], env: dict[str, str], log_file: Path) -> subprocess.Popen[bytes]:
@@ -66,7 +72,8 @@ def running(services: list[str], extra_env: dict[str, str] | None = None) -> Ite
         for process, service in zip(processes[1:], services[1:], strict=True):
             if process.poll() is not None:
                 raise RuntimeError(f"{service} exited:\n{(data_dir / f'{service}.log').read_text()[-3000:]}")
-        yield RunningStack(data_dir, port, runtime["database_url"], runtime["nats_url"], log_file)
+        pids = _process_ids(services, processes)
+        yield RunningStack(data_dir, port, runtime["database_url"], runtime["nats_url"], log_file, pids)
     finally:
         for process in reversed(processes):
             process.send_signal(signal.SIGTERM)
@@ -74,6 +81,18 @@ def running(services: list[str], extra_env: dict[str, str] | None = None) -> Ite
                 process.wait(30)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+def _process_ids(services: list[str], processes: list[subprocess.Popen[bytes]]) -> dict[str, list[int]]:
+    pids = {service: [process.pid] for service, process in zip(services, processes, strict=True)}
+    # The first process started the embedded servers: nats-server, and postgres with its backends.
+    for child in children(processes[0].pid):
+        name = command_name(child)
+        if name.startswith("nats-server"):
+            pids["nats-server"] = [child]
+        elif name.startswith("postgres"):
+            pids["postgres"] = [child, *children(child)]
+    return pids
 
 
 def _wait_until_up(data_dir: Path, port: int, process: subprocess.Popen[bytes], log_file: Path) -> dict[str, str]:

@@ -24,7 +24,7 @@ async def serve(runtime: Runtime) -> None:
     nc = await connect(runtime.nats_url, "closer")
     try:
         js = nc.jetstream()
-        await ensure_topology(js, dedupe_ttl_days=settings.dedupe_ttl_days)
+        await ensure_topology(js, inbound_retention_days=settings.inbound_retention_days)
         publisher = JetStreamCommandPublisher(js, partitions=settings.inbound_partitions)
         closer = Closer(store, publisher, closer_settings.durations(), clock=utc_now)
         log.info("closer_running", tick_seconds=closer_settings.tick_seconds)

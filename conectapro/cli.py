@@ -13,7 +13,7 @@ from typing import Annotated
 import structlog
 import typer
 
-from conectapro import service_table  # noqa: F401  (registers the services)
+from conectapro import event_loop, service_table  # noqa: F401  (service_table registers the services)
 from conectapro.gc_tuning import tune_for_service
 from conectapro.infrastructure import running_stack, start_infrastructure
 from conectapro.logging import configure_logging
@@ -93,7 +93,7 @@ def run(
     infra = start_infrastructure(settings)
     try:
         if len(chosen) == 1:
-            asyncio.run(_serve(Runtime(settings, infra.database_url, infra.nats_url), chosen))
+            event_loop.run(_serve(Runtime(settings, infra.database_url, infra.nats_url), chosen))
         else:
             asyncio.run(_migrate(infra.database_url))
             _announce(Runtime(settings, infra.database_url, infra.nats_url), chosen)

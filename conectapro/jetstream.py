@@ -6,16 +6,14 @@ import nats
 import structlog
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
-from nats.js.api import DiscardPolicy, KeyValueConfig, RetentionPolicy, StorageType, StreamConfig
+from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import BadRequestError
-from nats.js.kv import KeyValue
 
 from contracts.subjects import (
     COMMANDS_STREAM,
     COMMANDS_SUBJECTS,
     DEADLETTER_STREAM,
     DEADLETTER_SUBJECTS,
-    DEDUPE_BUCKET,
     INBOUND_STREAM,
     INBOUND_SUBJECTS,
 )
@@ -24,19 +22,26 @@ log = structlog.get_logger(__name__)
 
 DAY = 24 * 3600.0
 
-INBOUND_STREAM_CONFIG = StreamConfig(
-    name=INBOUND_STREAM,
-    description="Inbound WhatsApp messages, statuses and errors, partitioned by sender",
-    subjects=[INBOUND_SUBJECTS],
-    retention=RetentionPolicy.LIMITS,
-    storage=StorageType.FILE,
-    discard=DiscardPolicy.OLD,
-    # Kept longer than Meta's 7 days of retries, so an operator can still inspect what arrived.
-    max_age=14 * DAY,
-    # Covers concurrent and quick retries; the durable seen-ids bucket covers the 7 days.
-    duplicate_window=10 * 60.0,
-    max_msg_size=8 * 1024 * 1024,
-)
+#: Meta retries an unacknowledged delivery for up to 7 days.
+META_RETRY_DAYS = 7
+
+
+def inbound_stream_config(retention_days: int = 14) -> StreamConfig:
+    return StreamConfig(
+        name=INBOUND_STREAM,
+        description="Inbound WhatsApp messages, statuses and errors, partitioned by sender",
+        subjects=[INBOUND_SUBJECTS],
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        discard=DiscardPolicy.OLD,
+        # The stream is also the durable record of published ids (each update's subject ends with a token
+        # of its dedupe key): it must outlive Meta's retries, and lets an operator inspect what arrived.
+        max_age=max(retention_days, META_RETRY_DAYS + 1) * DAY,
+        # Catches concurrent and quick retries without a lookup; the record covers the days after.
+        duplicate_window=10 * 60.0,
+        max_msg_size=8 * 1024 * 1024,
+    )
+
 
 DEADLETTER_STREAM_CONFIG = StreamConfig(
     name=DEADLETTER_STREAM,
@@ -62,16 +67,6 @@ COMMANDS_STREAM_CONFIG = StreamConfig(
     duplicate_window=60 * 60.0,
     max_msg_size=1024 * 1024,
 )
-
-
-def dedupe_bucket_config(ttl_days: int) -> KeyValueConfig:
-    return KeyValueConfig(
-        bucket=DEDUPE_BUCKET,
-        description="Dedupe keys already published by ingress (hashed), expiring after Meta's retry period",
-        ttl=ttl_days * DAY,
-        storage=StorageType.FILE,
-        history=1,
-    )
 
 
 async def connect(url: str, name: str) -> NATS:
@@ -105,8 +100,7 @@ async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
         await js.update_stream(config)
 
 
-async def ensure_topology(js: JetStreamContext, *, dedupe_ttl_days: int = 8) -> KeyValue:
-    await ensure_stream(js, INBOUND_STREAM_CONFIG)
+async def ensure_topology(js: JetStreamContext, *, inbound_retention_days: int = 14) -> None:
+    await ensure_stream(js, inbound_stream_config(inbound_retention_days))
     await ensure_stream(js, DEADLETTER_STREAM_CONFIG)
     await ensure_stream(js, COMMANDS_STREAM_CONFIG)
-    return await js.create_key_value(dedupe_bucket_config(dedupe_ttl_days))

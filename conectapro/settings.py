@@ -51,8 +51,9 @@ class Settings(BaseSettings):
     inbound_partitions: int = Field(default=8, ge=1, le=1024)
     #: How long an inbound message handed to a consumer that died waits before redelivery.
     inbound_ack_wait_seconds: float = Field(default=30.0, gt=0.5, le=3600)
-    #: How long ingress remembers a published wamid; Meta retries for up to 7 days.
-    dedupe_ttl_days: int = Field(default=8, ge=1)
+    #: How long the INBOUND stream keeps each update, and with it the record that its id was published
+    #: (Meta retries for up to 7 days, so at least 8).
+    inbound_retention_days: int = Field(default=14, ge=8)
 
     @property
     def is_production(self) -> bool:

@@ -18,9 +18,6 @@ DEADLETTER_SUBJECTS = f"{DEADLETTER_SUBJECT_PREFIX}.>"
 DEADLETTER_INGRESS = f"{DEADLETTER_SUBJECT_PREFIX}.ingress"
 DEADLETTER_ORCHESTRATOR = f"{DEADLETTER_SUBJECT_PREFIX}.orchestrator"
 
-#: Key-value bucket of published dedupe keys (wamids, wamid:status, error hashes), expiring after days.
-DEDUPE_BUCKET = "ingress_seen"
-
 #: Core NATS request/reply subject of the optional LLM adapter (queue group below).
 LLM_UNDERSTAND_SUBJECT = "conectapro.llm.understand"
 LLM_QUEUE_GROUP = "llm_adapter"
@@ -39,12 +36,24 @@ def partition_of(sender_key: str, partitions: int) -> int:
     return int.from_bytes(digest, "big") % partitions
 
 
-def inbound_subject(sender_key: str, partitions: int) -> str:
-    return f"{INBOUND_SUBJECT_PREFIX}.p{partition_of(sender_key, partitions)}"
+def dedupe_token(dedupe_key: str) -> str:
+    """A subject-safe stand-in for a dedupe key: wamids are base64, whose '=', '/' and '+' subjects refuse."""
+    return hashlib.blake2b(dedupe_key.encode(), digest_size=20).hexdigest()
+
+
+def inbound_subject(sender_key: str, dedupe_key: str, partitions: int) -> str:
+    """``conectapro.inbound.p<partition>.<token of the dedupe key>``.
+
+    The partition keeps one sender's updates in order; the last token makes the INBOUND stream itself
+    the durable record of what was published: "was this update stored?" is a lookup of the last message
+    on this subject, which JetStream indexes (see ``ingress/dedupe.py``).
+    """
+    return f"{INBOUND_SUBJECT_PREFIX}.p{partition_of(sender_key, partitions)}.{dedupe_token(dedupe_key)}"
 
 
 def inbound_partition_subject(partition: int) -> str:
-    return f"{INBOUND_SUBJECT_PREFIX}.p{partition}"
+    """The filter of one partition's consumer: every update of that partition, whatever its token."""
+    return f"{INBOUND_SUBJECT_PREFIX}.p{partition}.>"
 
 
 # ------------------------------------------------------------------------------- commands (closer → orchestrator)

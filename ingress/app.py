@@ -1,8 +1,9 @@
 """The webhook HTTP surface: Meta's verification, signed update delivery, health and metrics.
 
-Contract with Meta: 200 means "stored, do not send again". So 200 is answered only after JetStream
-acknowledged every update of the request (or the payload was parked as a dead letter); when NATS is
-down or slow the answer is 503 and Meta retries.
+``POST /webhook`` — the one hot path, thousands of requests per second — is answered by a bare ASGI
+layer in front of FastAPI: read the raw body (the signature covers the exact bytes), hand it to
+:class:`~ingress.webhook.WebhookReceiver`, write the answer. FastAPI serves the rest (verification,
+health, readiness, metrics), where its validation and documentation are worth their cost.
 """
 
 from __future__ import annotations
@@ -14,21 +15,23 @@ from typing import Annotated
 
 import orjson
 import structlog
-from fastapi import FastAPI, Query, Request, Response
+from fastapi import FastAPI, Query, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import ValidationError
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from contracts.inbound import normalize
-from contracts.whatsapp import WebhookPayload
 from ingress.metrics import IngressMetrics
-from ingress.publisher import BrokerUnavailable, InboundPublisher
-from ingress.signature import SIGNATURE_HEADER, SignatureCheck, check_signature
+from ingress.publisher import InboundPublisher
+from ingress.signature import SIGNATURE_HEADER
+from ingress.webhook import WebhookAnswer, WebhookReceiver, refusal
 
 log = structlog.get_logger("ingress")
 
 #: Meta sends at most 3 MB; a little headroom, and nothing that could exhaust memory.
 DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
+
+_SIGNATURE = SIGNATURE_HEADER.encode()
+_JSON_HEADERS = [(b"content-type", b"application/json")]
 
 
 @dataclass(frozen=True)
@@ -42,26 +45,95 @@ class BodyTooLarge(Exception):
     pass
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge
+class ClientGone(Exception):
+    """The connection closed before the whole body arrived: there is nobody to answer, nothing to publish."""
+
+
+def create_app(
+    config: IngressConfig, publisher: InboundPublisher, metrics: IngressMetrics | None = None
+) -> WebhookDelivery:
+    metrics = metrics or IngressMetrics()
+    receiver = WebhookReceiver(config.app_secret, publisher, metrics)
+    return WebhookDelivery(receiver, metrics, config.max_body_bytes, _other_routes(config, publisher, metrics))
+
+
+class WebhookDelivery:
+    """ASGI app: ``POST /webhook`` straight to the receiver, every other request to ``rest``."""
+
+    def __init__(self, receiver: WebhookReceiver, metrics: IngressMetrics, max_body_bytes: int, rest: ASGIApp):
+        self._receiver = receiver
+        self._metrics = metrics
+        self._max_body_bytes = max_body_bytes
+        self.rest = rest
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == "/webhook":
+            await self._deliver(scope, receive, send)
+        else:
+            await self.rest(scope, receive, send)
+
+    async def _deliver(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        declared_length, signature = _headers_of(scope)
+        try:
+            if declared_length is not None and declared_length > self._max_body_bytes:
+                raise BodyTooLarge
+            body = await _read_body(receive, self._max_body_bytes)
+        except BodyTooLarge:
+            answer = refusal(413, "too_large", f"body over {self._max_body_bytes} bytes")
+        except ClientGone:
+            self._metrics.requests_with("client_gone").inc()
+            log.info("webhook_client_gone", latency_ms=round((time.perf_counter() - started) * 1000, 2))
+            return
+        else:
+            answer = await self._receiver.receive(body, signature)
+        await _send_json(send, answer)
+        self._metrics.requests_with(answer.outcome).inc()
+        log.info(
+            "webhook_request",
+            outcome=answer.outcome,
+            status=answer.status,
+            latency_ms=round((time.perf_counter() - started) * 1000, 2),
+            **answer.log_fields,
+        )
+
+
+def _headers_of(scope: Scope) -> tuple[int | None, str | None]:
+    declared_length: int | None = None
+    signature: str | None = None
+    for name, value in scope["headers"]:
+        if name == b"content-length" and value.isdigit():
+            declared_length = int(value)
+        elif name == _SIGNATURE:
+            signature = value.decode("latin-1")
+    return declared_length, signature
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise BodyTooLarge
         chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
     return b"".join(chunks)
 
 
-def _error(status: int, reason: str) -> JSONResponse:
-    return JSONResponse({"error": reason}, status_code=status)
+async def _send_json(send: Send, answer: WebhookAnswer) -> None:
+    content = orjson.dumps(answer.body)
+    headers = [*_JSON_HEADERS, (b"content-length", str(len(content)).encode())]
+    await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+    await send({"type": "http.response.body", "body": content})
 
 
-def create_app(config: IngressConfig, publisher: InboundPublisher, metrics: IngressMetrics | None = None) -> FastAPI:
-    metrics = metrics or IngressMetrics()
+def _other_routes(config: IngressConfig, publisher: InboundPublisher, metrics: IngressMetrics) -> FastAPI:
     app = FastAPI(title="ConectaPro ingress", version="1", docs_url=None, redoc_url=None)
 
     @app.get("/webhook", response_class=PlainTextResponse)
@@ -77,65 +149,6 @@ def create_app(config: IngressConfig, publisher: InboundPublisher, metrics: Ingr
         log.warning("webhook_verification_refused", mode=mode)
         return PlainTextResponse("verification refused", status_code=403)
 
-    async def receive(request: Request) -> Response:
-        started = time.perf_counter()
-        outcome, response, fields = await _handle(request)
-        metrics.requests.labels(outcome=outcome).inc()
-        log.info(
-            "webhook_request",
-            outcome=outcome,
-            status=response.status_code,
-            latency_ms=round((time.perf_counter() - started) * 1000, 2),
-            **fields,
-        )
-        return response
-
-    async def _handle(request: Request) -> tuple[str, Response, dict[str, object]]:
-        try:
-            body = await _read_body(request, config.max_body_bytes)
-        except BodyTooLarge:
-            return "too_large", _error(413, f"body over {config.max_body_bytes} bytes"), {}
-        check = check_signature(body, request.headers.get(SIGNATURE_HEADER), config.app_secret)
-        if check is SignatureCheck.MISSING:
-            return "signature_missing", _error(401, "missing X-Hub-Signature-256"), {"bytes": len(body)}
-        if check is SignatureCheck.INVALID:
-            return "signature_invalid", _error(403, "invalid X-Hub-Signature-256"), {"bytes": len(body)}
-        try:
-            payload = WebhookPayload.model_validate(orjson.loads(body))
-        except (orjson.JSONDecodeError, ValidationError, TypeError) as error:
-            return await _dead_letter(body, error)
-        envelopes = normalize(payload)
-        for envelope in envelopes:
-            metrics.updates.labels(kind=envelope.kind).inc()
-        publish_started = time.perf_counter()
-        try:
-            report = await publisher.publish(envelopes)
-        except BrokerUnavailable as error:
-            return "unavailable", _error(503, "broker unavailable, retry later"), {"error": str(error)}
-        metrics.publish_seconds.observe(time.perf_counter() - publish_started)
-        metrics.duplicates.inc(report.duplicates)
-        fields: dict[str, object] = {
-            "updates": len(envelopes),
-            "published": report.published,
-            "duplicates": report.duplicates,
-            "ids": [envelope.dedupe_key for envelope in envelopes[:10]],
-        }
-        return "accepted", JSONResponse({"published": report.published, "duplicates": report.duplicates}), fields
-
-    # A plain Starlette route, not a FastAPI endpoint: the body is read raw (the signature covers the exact
-    # bytes) and FastAPI's per-request dependency solving would cost a large share of the time per request.
-    app.add_route("/webhook", receive, methods=["POST"])
-
-    async def _dead_letter(body: bytes, error: Exception) -> tuple[str, Response, dict[str, object]]:
-        reason = _reason(error)
-        try:
-            await publisher.dead_letter(body, reason)
-        except BrokerUnavailable as unavailable:
-            return "unavailable", _error(503, "broker unavailable, retry later"), {"error": str(unavailable)}
-        metrics.dead_letters.inc()
-        # 200: the payload is authentic and stored; Meta retrying the same bytes cannot fix it.
-        return "dead_letter", JSONResponse({"dead_letter": True, "reason": reason}), {"reason": reason}
-
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
@@ -144,19 +157,10 @@ def create_app(config: IngressConfig, publisher: InboundPublisher, metrics: Ingr
     async def readyz() -> Response:
         if publisher.connected:
             return JSONResponse({"status": "ready"})
-        return _error(503, "NATS not connected")
+        return JSONResponse({"error": "NATS not connected"}, status_code=503)
 
     @app.get("/metrics")
     async def prometheus_metrics() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
-
-
-def _reason(error: Exception) -> str:
-    if isinstance(error, orjson.JSONDecodeError):
-        return f"invalid JSON: {error}"
-    if isinstance(error, ValidationError):
-        problems = "; ".join(f"{'.'.join(str(p) for p in item['loc'])}: {item['msg']}" for item in error.errors()[:5])
-        return f"not a WhatsApp webhook: {problems}"
-    return f"not a WhatsApp webhook: {error}"

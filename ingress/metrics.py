@@ -28,3 +28,18 @@ class IngressMetrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
             registry=self.registry,
         )
+        # Labelled children, looked up once per label value: `labels()` on every request is measurable.
+        self._requests_by_outcome: dict[str, Counter] = {}
+        self._updates_by_kind: dict[str, Counter] = {}
+
+    def requests_with(self, outcome: str) -> Counter:
+        child = self._requests_by_outcome.get(outcome)
+        if child is None:
+            child = self._requests_by_outcome[outcome] = self.requests.labels(outcome=outcome)
+        return child
+
+    def updates_of(self, kind: str) -> Counter:
+        child = self._updates_by_kind.get(kind)
+        if child is None:
+            child = self._updates_by_kind[kind] = self.updates.labels(kind=kind)
+        return child

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import time
 from collections.abc import Callable, Sequence
@@ -37,6 +36,11 @@ def _recent(envelope: InboundEnvelope, now: float) -> bool:
     return -RECENT_SECONDS < age < RECENT_SECONDS
 
 
+def _cancel(futures: list[asyncio.Future[PubAck]]) -> None:
+    for future in futures:
+        future.cancel()
+
+
 class BrokerUnavailable(RuntimeError):
     """JetStream did not acknowledge in time: the request must fail so that Meta retries it."""
 
@@ -52,7 +56,6 @@ class InboundPublisher:
         self,
         nc: NATS,
         js: JetStreamContext,
-        seen: SeenIds,
         *,
         partitions: int,
         ack_timeout: float = 3.0,
@@ -61,10 +64,9 @@ class InboundPublisher:
         self._clock = clock
         self._nc = nc
         self._js = js
-        self._seen = seen
+        self._seen = SeenIds(js, partitions)
         self._partitions = partitions
         self._ack_timeout = ack_timeout
-        self._background: set[asyncio.Task[None]] = set()
 
     @property
     def connected(self) -> bool:
@@ -79,10 +81,8 @@ class InboundPublisher:
         unique = list({envelope.dedupe_key: envelope for envelope in reversed(envelopes)}.values())[::-1]
         fresh = await self._not_seen_before(unique)
         acks = await self._publish_in_order(fresh)
-        newly_stored = [e.dedupe_key for e, ack in zip(fresh, acks, strict=True) if not ack.duplicate]
-        self._remember_in_background(newly_stored)
-        duplicates = len(envelopes) - len(newly_stored)
-        return PublishReport(published=len(newly_stored), duplicates=duplicates)
+        published = sum(1 for ack in acks if not ack.duplicate)
+        return PublishReport(published=published, duplicates=len(envelopes) - published)
 
     async def _not_seen_before(self, envelopes: list[InboundEnvelope]) -> list[InboundEnvelope]:
         """The updates the durable record has not seen, asking it only about the ones that need it.
@@ -97,9 +97,7 @@ class InboundPublisher:
         if not to_check:
             return envelopes
         try:
-            seen = await asyncio.wait_for(
-                self._seen.seen_many(e.dedupe_key for e in to_check), timeout=self._ack_timeout
-            )
+            seen = await asyncio.wait_for(self._seen.seen_many(to_check), timeout=self._ack_timeout)
         except (TimeoutError, NatsError) as error:
             raise BrokerUnavailable(f"dedupe lookup failed: {error!r}") from error
         known = {e.dedupe_key for e, was_seen in zip(to_check, seen, strict=True) if was_seen}
@@ -113,15 +111,24 @@ class InboundPublisher:
             for envelope in envelopes:
                 futures.append(
                     await self._js.publish_async(
-                        inbound_subject(envelope.sender_key, self._partitions),
+                        inbound_subject(envelope.sender_key, envelope.dedupe_key, self._partitions),
                         dump_envelope(envelope),
                         headers={"Nats-Msg-Id": envelope.dedupe_key, KIND_HEADER: envelope.kind},
                     )
                 )
-            return list(await asyncio.wait_for(asyncio.gather(*futures), timeout=self._ack_timeout))
-        except (TimeoutError, NatsError) as error:
-            for future in futures:
-                future.cancel()
+        except NatsError as error:
+            _cancel(futures)
+            raise BrokerUnavailable(f"JetStream publish failed: {error!r}") from error
+        if not futures:
+            return []
+        # asyncio.wait, not wait_for(gather(...)): one timer and no extra task or future per request.
+        _, pending = await asyncio.wait(futures, timeout=self._ack_timeout)
+        if pending:
+            _cancel(futures)
+            raise BrokerUnavailable(f"JetStream did not acknowledge {len(pending)} publish(es) in time")
+        try:
+            return [future.result() for future in futures]
+        except NatsError as error:
             raise BrokerUnavailable(f"JetStream publish not acknowledged: {error!r}") from error
 
     async def dead_letter(self, body: bytes, reason: str) -> None:
@@ -142,25 +149,3 @@ class InboundPublisher:
     def _require_connection(self) -> None:
         if not self._nc.is_connected:
             raise BrokerUnavailable("not connected to NATS")
-
-    def _remember_in_background(self, dedupe_keys: list[str]) -> None:
-        """Record the keys without holding the answer to Meta: the stream already has the messages.
-
-        If this record is lost (crash), JetStream's 10-minute duplicate window and the orchestrator's
-        inbox (the wamid is its idempotency key) still stop a retry from being handled twice.
-        """
-        if not dedupe_keys:
-            return
-        task = asyncio.create_task(self._remember(dedupe_keys))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
-    async def _remember(self, dedupe_keys: list[str]) -> None:
-        try:
-            await self._seen.remember(dedupe_keys)
-        except (TimeoutError, NatsError) as error:
-            log.warning("dedupe_record_failed", count=len(dedupe_keys), error=repr(error))
-
-    async def drain(self) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.gather(*self._background, return_exceptions=True), timeout=5)

@@ -11,7 +11,6 @@ from conectapro.jetstream import connect, ensure_topology
 from conectapro.services import Runtime
 from conectapro.settings import Settings, local_secret
 from ingress.app import IngressConfig, create_app
-from ingress.dedupe import SeenIds
 from ingress.publisher import InboundPublisher
 
 log = structlog.get_logger("ingress")
@@ -49,13 +48,12 @@ async def serve(runtime: Runtime) -> None:
     config = ingress_config(settings)
     nc = await connect(runtime.nats_url, "ingress")
     js = nc.jetstream()
-    bucket = await ensure_topology(js, dedupe_ttl_days=settings.dedupe_ttl_days)
-    publisher = InboundPublisher(nc, js, SeenIds(bucket), partitions=settings.inbound_partitions)
+    await ensure_topology(js, inbound_retention_days=settings.inbound_retention_days)
+    publisher = InboundPublisher(nc, js, partitions=settings.inbound_partitions)
     app = create_app(config, publisher)
     try:
         await serve_until_stopped(
             app, host=settings.ingress_host, port=settings.ingress_port, stopping=runtime.stopping, name="ingress"
         )
     finally:
-        await publisher.drain()
         await nc.drain()

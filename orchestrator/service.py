@@ -29,7 +29,7 @@ async def serve(runtime: Runtime) -> None:
     store = await PostgresEventStore.connect(runtime.database_url, max_size=2 * settings.inbound_partitions + 4)
     nc = await connect(runtime.nats_url, "orchestrator")
     js = nc.jetstream()
-    await ensure_topology(js, dedupe_ttl_days=settings.dedupe_ttl_days)
+    await ensure_topology(js, inbound_retention_days=settings.inbound_retention_days)
     directory = ProviderDirectory(store)
     await directory.catch_up()
     handler = InboundHandler(store, directory, clock=utc_now)

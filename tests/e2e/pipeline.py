@@ -22,7 +22,6 @@ from contracts.commands import RegisterProvider
 from contracts.intent import Service
 from eventstore import PostgresEventStore
 from ingress.app import IngressConfig, create_app
-from ingress.dedupe import SeenIds
 from ingress.publisher import InboundPublisher
 from orchestrator.consumer import run_partitions
 from orchestrator.handler import InboundHandler
@@ -114,7 +113,7 @@ def button_ids(payload: dict[str, Any]) -> list[str]:
 @contextlib.asynccontextmanager
 async def running_pipeline(database_url: str, nc: NATS) -> AsyncIterator[Pipeline]:
     js = nc.jetstream()
-    bucket = await ensure_topology(js)
+    await ensure_topology(js)
     store = await PostgresEventStore.connect(database_url, max_size=PARTITIONS + 6)
     stopping = asyncio.Event()
     tasks: list[asyncio.Task[None]] = []
@@ -131,7 +130,7 @@ async def running_pipeline(database_url: str, nc: NATS) -> AsyncIterator[Pipelin
         tasks.append(asyncio.create_task(directory.follow()))
         tasks.append(asyncio.create_task(run_partitions(js, PARTITIONS, handler.handle, stopping)))
         tasks.append(asyncio.create_task(ReplySender(store, client, clock=utc_now).run()))
-        publisher = InboundPublisher(nc, js, SeenIds(bucket), partitions=PARTITIONS)
+        publisher = InboundPublisher(nc, js, partitions=PARTITIONS)
         app = create_app(IngressConfig(app_secret=SECRET, verify_token="v"), publisher)
         try:
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ingress") as http:
@@ -141,6 +140,5 @@ async def running_pipeline(database_url: str, nc: NATS) -> AsyncIterator[Pipelin
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            await publisher.drain()
             await client.aclose()
             await store.close()

@@ -56,7 +56,7 @@ async def test_a_message_jetstream_delivers_twice_commits_nothing_the_second_tim
     [envelope] = normalize(WebhookPayload.model_validate(payload))
     js = pipeline.nats.jetstream()
     await js.publish(
-        inbound_subject(envelope.sender_key, PARTITIONS),
+        inbound_subject(envelope.sender_key, envelope.dedupe_key, PARTITIONS),
         orjson.dumps(envelope.model_dump(mode="json")),
         headers={"Nats-Msg-Id": "again"},
     )

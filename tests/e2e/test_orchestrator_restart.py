@@ -19,7 +19,6 @@ from nats.aio.client import Client as NATS
 
 from conectapro.jetstream import ensure_topology
 from ingress.app import IngressConfig, create_app
-from ingress.dedupe import SeenIds
 from ingress.publisher import InboundPublisher
 from tests.conftest import Infra
 from tests.whatsapp_builders import batch, signed
@@ -58,12 +57,11 @@ async def _handled_count(database_url: str) -> int:
 @pytest.fixture
 async def http(nats_client: NATS) -> AsyncIterator[httpx.AsyncClient]:
     js = nats_client.jetstream()
-    bucket = await ensure_topology(js)
-    publisher = InboundPublisher(nats_client, js, SeenIds(bucket), partitions=PARTITIONS)
+    await ensure_topology(js)
+    publisher = InboundPublisher(nats_client, js, partitions=PARTITIONS)
     app = create_app(IngressConfig(app_secret=SECRET, verify_token="v"), publisher)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ingress") as client:
         yield client
-    await publisher.drain()
 
 
 async def test_killing_the_orchestrator_mid_load_loses_nothing_and_duplicates_nothing(

@@ -8,7 +8,7 @@ from nats.aio.client import Client as NATS
 from nats.js.errors import NotFoundError
 
 from conectapro.jetstream import connect
-from contracts.subjects import DEADLETTER_STREAM, DEDUPE_BUCKET, INBOUND_STREAM
+from contracts.subjects import DEADLETTER_STREAM, INBOUND_STREAM
 from tests.conftest import Infra
 
 
@@ -17,7 +17,7 @@ async def nats_client(infra: Infra) -> AsyncIterator[NATS]:
     """A connection to the session's NATS with the ConectaPro streams removed, so each test starts empty."""
     nc = await connect(infra.nats_url, "test")
     js = nc.jetstream()
-    for stream in (INBOUND_STREAM, DEADLETTER_STREAM, f"KV_{DEDUPE_BUCKET}"):
+    for stream in (INBOUND_STREAM, DEADLETTER_STREAM):
         with contextlib.suppress(NotFoundError):
             await js.delete_stream(stream)
     yield nc

@@ -17,10 +17,9 @@ from nats.js import JetStreamContext
 from conectapro.embedded import EmbeddedNats
 from conectapro.jetstream import connect, ensure_topology
 from contracts.inbound import InboundMessage, normalize, parse_envelope
-from contracts.subjects import DEADLETTER_STREAM, INBOUND_STREAM, REASON_HEADER
+from contracts.subjects import DEADLETTER_STREAM, INBOUND_STREAM, REASON_HEADER, inbound_subject
 from contracts.whatsapp import WebhookPayload
-from ingress.app import IngressConfig, create_app
-from ingress.dedupe import SeenIds, kv_key
+from ingress.app import IngressConfig, WebhookDelivery, create_app
 from ingress.publisher import InboundPublisher
 from tests.fixtures_paths import json_files, shared_whatsapp_fixtures_dir
 from tests.whatsapp_builders import batch, signed, text_message
@@ -35,6 +34,7 @@ class Ingress:
     http: httpx.AsyncClient
     js: JetStreamContext
     publisher: InboundPublisher
+    app: WebhookDelivery
 
     async def post(self, payload: dict[str, object] | bytes) -> httpx.Response:
         body, headers = signed(payload, SECRET)
@@ -52,12 +52,11 @@ class Ingress:
 
 async def _ingress(nc: NATS) -> AsyncIterator[Ingress]:
     js = nc.jetstream()
-    bucket = await ensure_topology(js)
-    publisher = InboundPublisher(nc, js, SeenIds(bucket), partitions=PARTITIONS, ack_timeout=1.5)
+    await ensure_topology(js)
+    publisher = InboundPublisher(nc, js, partitions=PARTITIONS, ack_timeout=1.5)
     app = create_app(IngressConfig(app_secret=SECRET, verify_token=VERIFY), publisher)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ingress") as http:
-        yield Ingress(http, js, publisher)
-    await publisher.drain()
+        yield Ingress(http, js, publisher, app)
 
 
 @pytest.fixture
@@ -90,7 +89,6 @@ async def test_the_same_payload_ten_times_at_once_and_again_later_is_stored_once
     payload = batch([("wamid.A1", "56911111111", "hola"), ("wamid.A2", "56922222222", "se cortó la luz")])
 
     responses = await asyncio.gather(*(ingress.post(payload) for _ in range(10)))
-    await ingress.publisher.drain()
     later = await ingress.post(payload)
 
     assert {r.status_code for r in [*responses, later]} == {200}
@@ -99,23 +97,29 @@ async def test_the_same_payload_ten_times_at_once_and_again_later_is_stored_once
     assert [h["Nats-Msg-Id"] for _, _, h in await ingress.stored()] == ["wamid.A1", "wamid.A2"]
 
 
-async def test_a_wamid_recorded_days_ago_is_not_published_again_after_the_duplicate_window(ingress: Ingress) -> None:
-    # The JetStream window is minutes long; the durable record is what remembers a retry days later.
-    bucket = await ingress.js.key_value("ingress_seen")
-    await bucket.put(kv_key("wamid.OLD"), b"1")
+async def test_a_wamid_stored_days_ago_is_not_published_again_after_the_duplicate_window(ingress: Ingress) -> None:
+    # The JetStream window is minutes long; the stream itself is what remembers a retry days later. Stored
+    # here without a Nats-Msg-Id, so the duplicate window does not know it: only the lookup can catch it.
+    payload = text_message("wamid.OLD", "56933333333", "hola de nuevo")  # Meta's timestamp: long ago
+    [envelope] = normalize(WebhookPayload.model_validate(payload))
+    await ingress.js.publish(inbound_subject(envelope.sender_key, envelope.dedupe_key, PARTITIONS), b"{}")
 
-    response = await ingress.post(text_message("wamid.OLD", "56933333333", "hola de nuevo"))
+    response = await ingress.post(payload)
 
     assert response.json() == {"published": 0, "duplicates": 1}
-    assert await ingress.stored() == []
+    assert len(await ingress.stored()) == 1
 
 
-async def test_published_ids_are_recorded_durably_for_later_retries(ingress: Ingress) -> None:
-    await ingress.post(text_message("wamid.REC", "56933333333", "hola"))
-    await ingress.publisher.drain()
+async def test_each_update_is_stored_on_a_subject_of_its_own_which_is_the_durable_record(ingress: Ingress) -> None:
+    payload = batch([("wamid.REC1", "56933333333", "hola"), ("wamid.REC2", "56933333333", "sigo aquí")])
+    await ingress.post(payload)
 
-    bucket = await ingress.js.key_value("ingress_seen")
-    assert (await bucket.get(kv_key("wamid.REC"))).value == b"1"
+    for envelope in normalize(WebhookPayload.model_validate(payload)):
+        subject = inbound_subject(envelope.sender_key, envelope.dedupe_key, PARTITIONS)
+        stored = await ingress.js.get_last_msg(INBOUND_STREAM, subject)
+        assert parse_envelope(stored.data or b"").dedupe_key == envelope.dedupe_key
+    config = (await ingress.js.stream_info(INBOUND_STREAM)).config
+    assert (config.max_age or 0) >= 8 * 24 * 3600  # outlives Meta's 7 days of retries
 
 
 async def test_a_batch_of_fifty_messages_from_several_senders_keeps_each_senders_order(ingress: Ingress) -> None:
@@ -129,10 +133,11 @@ async def test_a_batch_of_fifty_messages_from_several_senders_keeps_each_senders
     for sender in senders:
         received = [e.wamid for e in stored if isinstance(e, InboundMessage) and e.sender_id == sender]
         assert received == [wamid for wamid, s, _ in messages if s == sender]
-    subjects_by_sender: dict[str, set[str]] = {}
+    partitions_by_sender: dict[str, set[str]] = {}
     for subject, data, _ in await ingress.stored():
-        subjects_by_sender.setdefault(parse_envelope(data).sender_key, set()).add(subject)
-    assert all(len(subjects) == 1 for subjects in subjects_by_sender.values())
+        # conectapro.inbound.p<N>.<token>: one sender, one partition (and so one consumer, in order).
+        partitions_by_sender.setdefault(parse_envelope(data).sender_key, set()).add(subject.split(".")[2])
+    assert all(len(partitions) == 1 for partitions in partitions_by_sender.values())
 
 
 async def test_a_missing_signature_is_refused_with_401_and_nothing_is_published(ingress: Ingress) -> None:
@@ -274,3 +279,25 @@ async def test_a_fresh_message_sent_again_is_caught_by_the_jetstream_window_with
     assert again.json() == {"published": 0, "duplicates": 1}
     assert lookups == []  # a message minutes old cannot have left JetStream's duplicate window
     assert [h["Nats-Msg-Id"] for _, _, h in await ingress.stored()] == ["wamid.FRESH"]
+
+
+async def test_a_client_that_leaves_mid_body_gets_nothing_published_and_no_answer(ingress: Ingress) -> None:
+    body, headers = signed(text_message("wamid.GONE", "56911110000", "hola"), SECRET)
+    parts: list[dict[str, object]] = [
+        {"type": "http.request", "body": body[:20], "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        return parts.pop(0)
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    raw_headers = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+    scope = {"type": "http", "method": "POST", "path": "/webhook", "headers": raw_headers}
+    await ingress.app(scope, receive, send)  # type: ignore[arg-type]
+
+    assert sent == []
+    assert await ingress.stored() == []

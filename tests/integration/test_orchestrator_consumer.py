@@ -28,7 +28,7 @@ def _envelope(wamid: str, sender: str = "56912121212") -> InboundEnvelope:
 async def _publish(nc: NATS, envelope: InboundEnvelope) -> None:
     js = nc.jetstream()
     await js.publish(
-        inbound_subject(envelope.sender_key, PARTITIONS),
+        inbound_subject(envelope.sender_key, envelope.dedupe_key, PARTITIONS),
         orjson.dumps(envelope.model_dump(mode="json")),
         headers={"Nats-Msg-Id": envelope.dedupe_key},
     )
@@ -114,7 +114,7 @@ async def test_an_envelope_that_cannot_be_parsed_is_parked_at_once(nats_client: 
     async def handle(envelope: InboundEnvelope) -> None:
         handled.append(envelope.dedupe_key)
 
-    await js.publish(inbound_subject("x", PARTITIONS), b'{"kind": "telegram"}', headers={"Nats-Msg-Id": "bad"})
+    await js.publish(inbound_subject("x", "bad", PARTITIONS), b'{"kind": "telegram"}', headers={"Nats-Msg-Id": "bad"})
     await _publish(nats_client, _envelope("wamid.FINE", sender="x"))
     await _run_until(nats_client, handle, lambda: handled == ["wamid.FINE"])
 

@@ -1,0 +1,55 @@
+"""Log lines are JSON, and never carry a secret or a whole phone number, wherever it sits in the line."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import orjson
+import pytest
+import structlog
+
+from conectapro.logging import configure_logging
+
+
+@pytest.fixture
+def log_line(capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
+    configure_logging("INFO")
+
+    def emit(**fields: object) -> dict[str, object]:
+        capsys.readouterr()
+        structlog.get_logger("test").info("something_happened", **fields)
+        line: dict[str, object] = orjson.loads(capsys.readouterr().err.strip().splitlines()[-1])
+        return line
+
+    return emit
+
+
+def test_phone_numbers_are_masked_in_strings_lists_and_nested_objects(log_line) -> None:  # type: ignore[no-untyped-def]
+    line = log_line(
+        sender="56912345678",
+        note="escribió +56912345678 hoy",
+        ids=["56987654321", "wamid.ABC"],
+        contact={"wa_id": "56911112222", "name": "Camila"},
+    )
+    text = orjson.dumps(line).decode()
+    for phone in ("56912345678", "56987654321", "56911112222"):
+        assert phone not in text
+    assert line["sender"] == "569*****678"
+    assert line["ids"] == ["569*****321", "wamid.ABC"]
+    assert line["contact"] == {"wa_id": "569*****222", "name": "Camila"}
+
+
+def test_values_under_secret_looking_keys_are_redacted_at_any_depth(log_line) -> None:  # type: ignore[no-untyped-def]
+    line = log_line(access_token="EAAG-very-secret", headers={"Authorization": "Bearer abc", "X-Ok": "1"})
+    assert line["access_token"] == "[redacted]"
+    assert line["headers"] == {"Authorization": "[redacted]", "X-Ok": "1"}
+
+
+def test_short_values_and_non_strings_pass_unchanged_and_anything_else_renders_as_text(log_line) -> None:  # type: ignore[no-untyped-def]
+    when = dt.datetime(2026, 11, 24, 12, 0, tzinfo=dt.UTC)
+    line = log_line(outcome="accepted", status=200, latency_ms=1.5, ok=True, missing=None, at=when, by_code={131047: 2})
+    assert line["outcome"] == "accepted"
+    assert (line["status"], line["latency_ms"], line["ok"], line["missing"]) == (200, 1.5, True, None)
+    assert line["at"] == "2026-11-24T12:00:00+00:00"
+    assert line["by_code"] == {"131047": 2}
+    assert line["event"] == "something_happened" and line["level"] == "info"
