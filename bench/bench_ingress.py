@@ -16,6 +16,7 @@ import orjson
 from bench.cpu import per_request_line
 from bench.http_load import closed_loop, open_loop, prepare_post
 from bench.stack import BENCH_SECRET, running
+from conectapro import event_loop
 from ingress.signature import sign
 from tests.whatsapp_builders import text_message
 
@@ -94,4 +95,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    event_loop.run(main())

@@ -17,8 +17,10 @@ from dataclasses import dataclass, field
 
 import orjson
 
+from bench.cpu import per_request_line
 from bench.http_load import Connection, PreparedRequest, prepare_post
 from bench.stack import BENCH_SECRET, running
+from conectapro import event_loop
 from eventstore import Checkpoint, PostgresEventStore
 from ingress.signature import sign
 from orchestrator.identity import person_key
@@ -115,9 +117,11 @@ async def main() -> None:
                     pool.put_nowait(conn)
             return samples
 
+        meter = stack.cpu_meter(["ingress", "orchestrator", "nats-server", "postgres"])
         started = time.perf_counter()
         results = await asyncio.gather(*(conversation(n, "1") for n in range(CONVERSATIONS)))
         peak_seconds = time.perf_counter() - started
+        peak_cpu = meter.since()
         peak = [s for r in results for s in r]
 
         fixed: list[Sample] = []
@@ -147,9 +151,10 @@ async def main() -> None:
         await store.close()
     print("== end to end, LLM off (ingress + orchestrator, real PostgreSQL and JetStream) ==")
     _report(f"peak, {CONVERSATIONS} concurrent conversations x {len(SCRIPT)} messages", peak, peak_seconds)
+    print(f"  {per_request_line(peak_cpu, len(peak))} (per message)")
     _report(f"fixed {FIXED_RATE} messages/s", fixed, fixed_seconds)
     print("targets: >= 300 messages/s; p99 < 150 ms at 100 messages/s")
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    event_loop.run(main())

@@ -113,9 +113,11 @@ class PostgresEventStore:
         self._owns_pool = False
 
     @classmethod
-    async def connect(cls, dsn: str, *, min_size: int = 2, max_size: int = 10) -> PostgresEventStore:
-        """A store with a pool of its own (closed by :meth:`close`)."""
-        store = cls(await create_pool(dsn, min_size=min_size, max_size=max_size))
+    async def connect(
+        cls, dsn: str, *, min_size: int = 2, max_size: int = 10, reset_sessions: bool = True
+    ) -> PostgresEventStore:
+        """A store with a pool of its own (closed by :meth:`close`); ``reset_sessions``: see ``create_pool``."""
+        store = cls(await create_pool(dsn, min_size=min_size, max_size=max_size, reset_sessions=reset_sessions))
         store._owns_pool = True
         return store
 

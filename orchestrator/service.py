@@ -25,8 +25,11 @@ def utc_now() -> datetime:
 
 async def serve(runtime: Runtime) -> None:
     settings = runtime.settings
-    # Inbound and command consumers each hold at most one connection per partition.
-    store = await PostgresEventStore.connect(runtime.database_url, max_size=2 * settings.inbound_partitions + 4)
+    # Inbound and command consumers each hold at most one connection per partition. No session reset on
+    # release: the orchestrator's statements leave no session state, and the reset was a round trip per use.
+    store = await PostgresEventStore.connect(
+        runtime.database_url, max_size=2 * settings.inbound_partitions + 4, reset_sessions=False
+    )
     nc = await connect(runtime.nats_url, "orchestrator")
     js = nc.jetstream()
     await ensure_topology(js, inbound_retention_days=settings.inbound_retention_days)

@@ -97,10 +97,13 @@ def _ordered() -> tuple[Keyword, ...]:
 
 
 _ORDERED = _ordered()
+_PATTERNS = tuple(keyword.pattern for keyword in _ORDERED)
 
 
 def match_keywords(text: TokenText) -> tuple[KeywordMatch, ...]:
     """Every keyword occurrence, without reusing a token already claimed by a stronger/longer keyword."""
+    if not text.mentions_any(_PATTERNS):
+        return ()  # most replies ("hoy", an address, "sí") name no service: one scan instead of one per keyword
     claimed: list[Span] = []
     found: list[KeywordMatch] = []
     for keyword in _ORDERED:

@@ -14,11 +14,25 @@ from tests.eventstore_contract import EventStoreContract, notes, stream
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-async def store(migrated_database: str) -> AsyncIterator[PostgresEventStore]:
-    store = await PostgresEventStore.connect(migrated_database, min_size=1, max_size=4)
+@pytest.fixture(params=[True, False], ids=["reset-sessions", "keep-sessions"])
+async def store(migrated_database: str, request: pytest.FixtureRequest) -> AsyncIterator[PostgresEventStore]:
+    # The whole contract holds with and without asyncpg's session reset on release (the orchestrator's pool).
+    store = await PostgresEventStore.connect(migrated_database, min_size=1, max_size=4, reset_sessions=request.param)
     yield store
     await store.close()
+
+
+async def test_a_pool_that_keeps_sessions_still_rolls_back_a_transaction_left_open(migrated_database: str) -> None:
+    store = await PostgresEventStore.connect(migrated_database, min_size=1, max_size=1, reset_sessions=False)
+    try:
+        conn = await store.pool.acquire()
+        await conn.execute("BEGIN; CREATE TEMP TABLE left_behind (n int) ON COMMIT DROP")
+        await store.pool.release(conn)
+        async with store.pool.acquire() as again:
+            assert not again.is_in_transaction()
+            assert await again.fetchval("SELECT to_regclass('pg_temp.left_behind')") is None
+    finally:
+        await store.close()
 
 
 class TestPostgresEventStore(EventStoreContract):

@@ -19,6 +19,8 @@ from orchestrator.understanding import (
     understand_text,
 )
 from orchestrator.understanding import reply_ids as ids
+from orchestrator.understanding.services import _PATTERNS as SERVICE_PATTERNS
+from orchestrator.understanding.text import TokenText
 
 CREATE = IntentName.CREATE_LEAD
 UPDATE = IntentName.UPDATE_LEAD
@@ -505,3 +507,18 @@ def test_everyday_words_after_en_are_never_read_as_a_typo_of_a_comuna() -> None:
     for word in everyday:
         assert understand_text(f"la fuga está en {word}").comuna is None, word
         assert understand_text(word, "comuna").comuna is None, word
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.text[:40])
+def test_the_one_pass_keyword_check_agrees_with_scanning_each_keyword(case: Case) -> None:
+    text = TokenText(case.text)
+    separately = any(text.find(pattern, cross_clauses=True) for pattern in SERVICE_PATTERNS)
+    assert text.mentions_any(SERVICE_PATTERNS) == separately
+
+
+@given(st.text(alphabet="abcdefghijklmnñopqrstuvwxyzáéíóú .,;!¿?0123456789", max_size=60))
+@settings(max_examples=300, deadline=None)
+def test_the_one_pass_keyword_check_agrees_on_any_text(raw: str) -> None:
+    text = TokenText(raw)
+    separately = any(text.find(pattern, cross_clauses=True) for pattern in SERVICE_PATTERNS)
+    assert text.mentions_any(SERVICE_PATTERNS) == separately
