@@ -71,7 +71,7 @@ async def main() -> None:
         port = stack.ingress_port
         await closed_loop("127.0.0.1", port, _requests(port, 500, "warm"), CONCURRENCY)
         prepared = _requests(port, TOTAL, "peak")
-        meter = stack.cpu_meter(["ingress", "nats-server"])
+        meter = stack.cpu_meter(["ingress", "nats-server"], include_this_process=True)
         peak = await closed_loop("127.0.0.1", port, prepared, CONCURRENCY)
         peak_cpu = meter.since()
         fixed = await open_loop("127.0.0.1", port, _requests(port, FIXED_RATE * FIXED_SECONDS, "fixed"), FIXED_RATE)

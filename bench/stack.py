@@ -36,8 +36,14 @@ class RunningStack:
     #: Service name (and "nats-server", "postgres") → process ids, for CPU accounting.
     pids: dict[str, list[int]]
 
-    def cpu_meter(self, names: list[str]) -> CpuMeter:
-        return CpuMeter({name: self.pids[name] for name in names})
+    def cpu_meter(self, names: list[str], *, include_this_process: bool = False) -> CpuMeter:
+        pids = {**self.pids, "load generator": [os.getpid()]}
+        names = [*names, "load generator"] if include_this_process else names
+        if "postgres" in pids:
+            # Its backends come and go with the services' pools: take the ones alive now.
+            postmaster = pids["postgres"][0]
+            pids["postgres"] = [postmaster, *children(postmaster)]
+        return CpuMeter({name: pids[name] for name in names})
 
 
 def _spawn(services: list[str], env: dict[str, str], log_file: Path) -> subprocess.Popen[bytes]:
@@ -91,7 +97,7 @@ def _process_ids(services: list[str], processes: list[subprocess.Popen[bytes]]) 
         if name.startswith("nats-server"):
             pids["nats-server"] = [child]
         elif name.startswith("postgres"):
-            pids["postgres"] = [child, *children(child)]
+            pids["postgres"] = [child]
     return pids
 
 

@@ -8,7 +8,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import structlog
 from nats.aio.client import Client as NATS
 from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
@@ -17,9 +16,6 @@ from nats.js.api import PubAck
 from contracts.inbound import InboundEnvelope, InboundError, dump_envelope
 from contracts.subjects import DEADLETTER_INGRESS, KIND_HEADER, REASON_HEADER, inbound_subject
 from ingress.dedupe import SeenIds
-
-log = structlog.get_logger(__name__)
-
 
 #: Younger than this (by Meta's timestamp), an update's earlier copy is still in JetStream's duplicate
 #: window (10 minutes; half of it, for clock skew between Meta and us).
