@@ -110,13 +110,19 @@ class InMemoryEventStore:
         *,
         batch_size: int = 500,
         poll_interval: float = 1.0,
+        min_interval: float = 0.0,
     ) -> AsyncGenerator[list[RecordedEvent], None]:
+        loop = asyncio.get_running_loop()
         checkpoint = after
         appended = asyncio.Event()
         self._waiters.add(appended)
+        last_read = -min_interval
         try:
             while True:
+                if (wait := last_read + min_interval - loop.time()) > 0:
+                    await asyncio.sleep(wait)
                 appended.clear()
+                last_read = loop.time()
                 batch = await self.read_all(checkpoint, batch_size)
                 if batch:
                     checkpoint = Checkpoint.of(batch[-1])

@@ -208,8 +208,9 @@ class PostgresEventStore:
         *,
         batch_size: int = 500,
         poll_interval: float = 1.0,
+        min_interval: float = 0.0,
     ) -> AsyncGenerator[list[RecordedEvent], None]:
-        return follow(self, after, batch_size=batch_size, poll_interval=poll_interval)
+        return follow(self, after, batch_size=batch_size, poll_interval=poll_interval, min_interval=min_interval)
 
     def subscribe(
         self,

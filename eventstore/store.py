@@ -120,8 +120,12 @@ class EventStore(Protocol):
         *,
         batch_size: int = 500,
         poll_interval: float = 1.0,
+        min_interval: float = 0.0,
     ) -> AsyncGenerator[list[RecordedEvent], None]:
         """Batches of events after ``after`` in global order, forever: waits for new ones when caught up.
+
+        ``min_interval``: at least that long between two reads (a follower that may trail by that much
+        reads fewer, larger batches under load).
 
         Close it (``contextlib.aclosing``) when done: the PostgreSQL one holds a LISTEN connection.
         """

@@ -43,21 +43,29 @@ async def follow(
     batch_size: int = 500,
     poll_interval: float = 1.0,
     listen: bool = True,
+    min_interval: float = 0.0,
 ) -> AsyncGenerator[list[RecordedEvent], None]:
     """Batches of events after ``after`` in gap-safe global order, forever.
 
     With ``listen`` a notification wakes the reader at once; without it (or when the LISTEN connection is
-    lost) it reads every ``poll_interval`` seconds.
+    lost) it reads every ``poll_interval`` seconds. ``min_interval``: never read again sooner than that
+    after the previous read — under a steady stream of appends, a follower that may trail by that much
+    reads fewer, larger batches instead of one or two queries per append.
     """
+    loop = asyncio.get_running_loop()
     wakeup = Wakeup(store.pool, NOTIFY_CHANNEL)
     checkpoint = after
     retry = _FIRST_RETRY
+    last_read = -min_interval
     try:
         while True:
             if listen:
                 await wakeup.ensure()
+            if (wait := last_read + min_interval - loop.time()) > 0:
+                await asyncio.sleep(wait)
             # Cleared before reading: a notification that arrives during the read is not lost.
             wakeup.event.clear()
+            last_read = loop.time()
             batch = await store.read_all(checkpoint, batch_size)
             if batch:
                 retry = _FIRST_RETRY

@@ -292,6 +292,27 @@ class EventStoreContract:
 
         assert texts(batch) == ["late"]
 
+    async def test_follow_with_a_minimum_interval_reads_appends_together_and_misses_none(
+        self, store: EventStore
+    ) -> None:
+        start = await self._end_of_log(store)
+        s = stream()
+        await store.append(s, NO_STREAM, notes("first"))
+        batches = store.follow(start, poll_interval=0.05, min_interval=0.3)
+        try:
+            first = await asyncio.wait_for(anext(batches), HANG_GUARD)
+            read_at = asyncio.get_running_loop().time()
+            for n in range(5):  # each append would wake a follower without a minimum interval
+                await store.append(s, n + 1, notes(f"next{n}"))
+            second = await asyncio.wait_for(anext(batches), HANG_GUARD)
+            waited = asyncio.get_running_loop().time() - read_at
+        finally:
+            await batches.aclose()
+
+        assert texts(first) == ["first"]
+        assert texts(second) == [f"next{n}" for n in range(5)]  # one read, nothing missed
+        assert waited >= 0.25
+
     # ---- upcasting ----
 
     async def test_old_event_versions_are_upcast_on_read_and_never_rewritten(self, store: EventStore) -> None:
