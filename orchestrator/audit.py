@@ -3,15 +3,16 @@
 A decision is the group of events one command appended to one stream: consecutive events of a stream
 sharing ``metadata.correlation_id`` (the wamid or command id) in one transaction. For each group the audit
 
-1. rebuilds the command from what was recorded — a customer's ``MessageReceived`` + ``IntentExtracted``
-   (the understanding as recorded, so the LLM is never called), a technician's ``MessageReceived`` (the
-   lead it is about is routed again, as the handler does), or the timer command the commands consumer
-   stored in ``metadata.command``; an operator's provider event is turned back into its command;
-2. folds the stream's state from the stored events before the group, and the technicians' views from the
-   global order before it — or, when the decision recorded it (``metadata.providers_checkpoint``), from
-   exactly the directory position the decision saw;
+1. rebuilds the command from what was recorded (``orchestrator.audit_commands``; the LLM is never called);
+2. takes the stream's state as folded from the stored events before the group, and the technicians' views
+   from the global order before it — or, when the decision recorded it (``metadata.providers_checkpoint``),
+   from exactly the directory position the decision saw;
 3. calls the pure ``decide`` with ``now = metadata.recorded_at`` and ``new_ids =
-   deterministic_ids(correlation_id)``, and compares the events' types and data with the stored ones.
+   deterministic_ids(correlation_id)``, and compares the events' types and data with the stored ones
+   (``orchestrator.audit_compare``).
+
+When they are identical, the state the decision folded its own events into is the stream's next state
+(``decide_with_state``): the stored events are the decided ones, so they are not folded a second time.
 
 Events the sender writes (``ReplySent``, ``ReplyFailed``, ``ReplyDeliveryUpdated``) record what happened
 outside, not decisions: they are folded, never re-decided. After a divergence the stored events are
@@ -26,328 +27,38 @@ that names a technician and audits its own streams.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import datetime
-from typing import Any
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 
-import orjson
-
-from contracts.commands import (
-    ActivateProvider,
-    CustomerCommand,
-    DeactivateProvider,
-    HandleCustomerMessage,
-    HandleTechnicianMessage,
-    ProviderCommand,
-    RegisterProvider,
-    Understanding,
-    UpdateProvider,
-)
-from contracts.events import Event, RecordedEvent, decode_event, upcast
-from contracts.intent import UnderstandingSource
-from contracts.lead_events import IntentExtracted, MessageReceived, SenderRole
-from contracts.outbound import ReplyDeliveryUpdated, ReplyFailed, ReplyQueued, ReplySent
-from contracts.provider_events import ProviderActivated, ProviderDeactivated, ProviderRegistered, ProviderUpdated
+from contracts.events import RecordedEvent
+from contracts.lead_events import MessageReceived
+from contracts.outbound import ReplyDeliveryUpdated, ReplyFailed, ReplySent
 from eventstore import Checkpoint
 from orchestrator import leads_flow
-from orchestrator.commands_consumer import COMMAND_METADATA_KEY, PROVIDERS_CHECKPOINT_KEY, command_from_record
+from orchestrator.audit_commands import (
+    CannotRebuild,
+    customer_command,
+    describe,
+    provider_command,
+    unrouted_technician_message,
+)
+from orchestrator.audit_compare import compare
+from orchestrator.audit_report import AuditReport, Divergence
+from orchestrator.audit_stored import StoredEvent
+from orchestrator.commands_consumer import PROVIDERS_CHECKPOINT_KEY
 from orchestrator.domain.ids import CUSTOMER_STREAM_PREFIX, PROVIDER_STREAM_PREFIX
-from orchestrator.domain.model import INITIAL_STATE, CustomerState
-from orchestrator.domain.providers import ProviderView, apply_provider_event
+from orchestrator.domain.model import INITIAL_STATE, CustomerState, replace_state
+from orchestrator.domain.providers import PROVIDER_VIEW_TYPES, ProviderView, apply_decoded_provider_event
 
-#: Written by the sender and the status webhook: facts from outside, not decisions.
+__all__ = ["SENDER_TYPES", "AuditReport", "Auditor", "Divergence", "StoredEvent", "audit_events"]
+
+#: Written by the sender and the status webhook: facts from outside, not decisions. They only advance a
+#: customer stream's version when folded (``orchestrator.domain.evolve`` has no handler for them; a unit
+#: test holds this), so a group of them alone is not even decoded.
 SENDER_TYPES = frozenset({ReplySent.TYPE, ReplyFailed.TYPE, ReplyDeliveryUpdated.TYPE})
-
-#: Events that only advance a customer stream's version when folded (``orchestrator.domain.evolve`` has no
-#: handler for them; a unit test holds this). Folding skips evolving them one by one: about half of what a
-#: decision emits, and every sender event.
-VERSION_ONLY_TYPES = SENDER_TYPES | {ReplyQueued.TYPE, IntentExtracted.TYPE}
 
 #: How many past versions of the technicians' views are kept for ``metadata.providers_checkpoint``
 #: (a directory trails the store by a moment, i.e. by far fewer changes than this).
 VIEW_HISTORY = 10_000
-
-_VALUE_CHARS = 160
-
-
-class CannotRebuild(ValueError):
-    """The recorded events do not say which command caused them."""
-
-
-@dataclass(frozen=True, slots=True)
-class StoredEvent:
-    """A stored event as the audit reads it: raw data and metadata, decoded only when needed."""
-
-    stream_id: str
-    stream_version: int
-    type: str
-    schema_version: int
-    data: dict[str, Any]
-    metadata: dict[str, Any]
-    transaction_id: int
-    global_position: int
-
-    @classmethod
-    def of(cls, recorded: RecordedEvent) -> StoredEvent:
-        return cls(
-            recorded.stream_id,
-            recorded.stream_version,
-            recorded.type,
-            recorded.schema_version,
-            recorded.data,
-            recorded.metadata.model_dump(mode="json"),
-            recorded.transaction_id,
-            recorded.global_position,
-        )
-
-    @property
-    def checkpoint(self) -> Checkpoint:
-        return Checkpoint(self.transaction_id, self.global_position)
-
-    @property
-    def correlation_id(self) -> str:
-        return str(self.metadata.get("correlation_id", ""))
-
-    @property
-    def recorded_at(self) -> datetime:
-        return datetime.fromisoformat(self.metadata["recorded_at"])
-
-    def decoded(self) -> Event:
-        return decode_event(self.type, self.schema_version, self.data)
-
-    def recorded(self) -> RecordedEvent:
-        # Without validation: these come from the store, and only type and data are looked at.
-        fields: dict[str, Any] = {
-            "stream_id": self.stream_id,
-            "stream_version": self.stream_version,
-            "type": self.type,
-            "schema_version": self.schema_version,
-            "data": self.data,
-            "global_position": self.global_position,
-            "transaction_id": self.transaction_id,
-        }
-        return RecordedEvent.model_construct(**fields)
-
-
-@dataclass(frozen=True, slots=True)
-class Divergence:
-    stream_id: str
-    first_version: int
-    last_version: int
-    cause: str
-    what: str
-    recorded_at: str
-    lines: tuple[str, ...]
-
-    def render(self) -> str:
-        head = (
-            f"  v{self.first_version}–v{self.last_version} · {self.what} · caused by {self.cause} "
-            f"· decided at {self.recorded_at}"
-        )
-        return "\n".join([head, *(f"      {line}" for line in self.lines)])
-
-
-@dataclass
-class AuditReport:
-    events: int = 0
-    decisions: int = 0
-    streams: int = 0
-    divergences: dict[str, list[Divergence]] = field(default_factory=dict)
-
-    @property
-    def clean(self) -> bool:
-        return not self.divergences
-
-    def merge(self, other: AuditReport) -> AuditReport:
-        """Reports of disjoint sets of streams, as one."""
-        divergences = {**self.divergences, **other.divergences}
-        return AuditReport(
-            events=self.events + other.events,
-            decisions=self.decisions + other.decisions,
-            streams=self.streams + other.streams,
-            divergences=dict(sorted(divergences.items())),
-        )
-
-    def render(self) -> str:
-        parts = []
-        for stream_id, found in self.divergences.items():
-            parts.append(f"DIVERGENT {stream_id} ({len(found)} decision{'s' if len(found) > 1 else ''}):")
-            parts.extend(divergence.render() for divergence in found)
-        return "\n".join(parts)
-
-
-# ------------------------------------------------------------------------------------- comparing
-
-
-class _Absent:
-    """A field one side has and the other does not."""
-
-    def __repr__(self) -> str:
-        return "ABSENT"
-
-
-ABSENT: Any = _Absent()
-
-
-def _short(value: Any) -> str:
-    if value is ABSENT:
-        return "(absent)"
-    text = orjson.dumps(value).decode()
-    return text if len(text) <= _VALUE_CHARS else text[: _VALUE_CHARS - 1] + "…"
-
-
-def field_differences(stored: Any, expected: Any, path: str = "") -> Iterator[tuple[str, Any, Any]]:
-    """(dotted path, stored value, re-decided value) for every leaf that differs."""
-    if isinstance(stored, dict) and isinstance(expected, dict):
-        for key in sorted(stored.keys() | expected.keys()):
-            child = f"{path}.{key}" if path else key
-            yield from field_differences(stored.get(key, ABSENT), expected.get(key, ABSENT), child)
-    elif isinstance(stored, list) and isinstance(expected, list) and len(stored) == len(expected):
-        for index, (a, b) in enumerate(zip(stored, expected, strict=True)):
-            yield from field_differences(a, b, f"{path}[{index}]")
-    elif stored != expected:
-        yield path, stored, expected
-
-
-def compare(decided: Sequence[Event], stored: Sequence[StoredEvent]) -> list[str]:
-    """Readable lines for every difference between re-decided and stored events (empty when identical)."""
-    lines: list[str] = []
-    for index in range(max(len(decided), len(stored))):
-        if index >= len(decided):
-            extra = stored[index]
-            lines.append(f"v{extra.stream_version} {extra.type}: stored, but the decision does not produce it")
-            continue
-        event = decided[index]
-        if index >= len(stored):
-            lines.append(f"{event.TYPE}: the decision produces it, but it is not stored: {_short(_dump(event))}")
-            continue
-        row = stored[index]
-        if row.type != event.TYPE:
-            lines.append(f"v{row.stream_version}: stored {row.type}, the decision produces {event.TYPE}")
-            continue
-        actual, expected = upcast(row.type, row.schema_version, row.data), _dump(event)
-        if actual != expected:
-            lines.extend(
-                f"v{row.stream_version} {row.type}.{path}: stored {_short(a)}, re-decided {_short(b)}"
-                for path, a, b in field_differences(actual, expected)
-            )
-    return lines
-
-
-def _dump(event: Event) -> dict[str, Any]:
-    # The serializer itself: what model_dump(mode="json") calls, without its per-call Python overhead.
-    dumped: dict[str, Any] = type(event).__pydantic_serializer__.to_python(event, mode="json")
-    return dumped
-
-
-# ------------------------------------------------------------------------------ rebuilding commands
-
-
-def customer_command(
-    stream_id: str, group: Sequence[StoredEvent], state: CustomerState, views: Mapping[str, ProviderView]
-) -> CustomerCommand:
-    """The command that caused ``group`` on a customer stream, from what was recorded."""
-    first = group[0]
-    if first.type == MessageReceived.TYPE:
-        received = first.decoded()
-        assert isinstance(received, MessageReceived)
-        if received.role is SenderRole.CUSTOMER:
-            return _customer_message(stream_id, received, group)
-        return _technician_message(stream_id, received, state, views)
-    record = first.metadata.get(COMMAND_METADATA_KEY)
-    if isinstance(record, dict):
-        return command_from_record(record)
-    raise CannotRebuild(f"{first.type} is neither a recorded message nor a recorded command")
-
-
-def _customer_message(stream_id: str, received: MessageReceived, group: Sequence[StoredEvent]) -> CustomerCommand:
-    extracted = group[1].decoded() if len(group) > 1 else None
-    if not isinstance(extracted, IntentExtracted) or extracted.wamid != received.wamid:
-        raise CannotRebuild(f"message {received.wamid} has no recorded understanding (IntentExtracted)")
-    return HandleCustomerMessage(
-        command_id=received.wamid,
-        customer_key=stream_id.removeprefix(CUSTOMER_STREAM_PREFIX),
-        phone=received.phone,
-        profile_name=received.profile_name,
-        wamid=received.wamid,
-        message_type=received.message_type,
-        received_at=received.received_at,
-        understanding=Understanding(
-            intent=extracted.intent,
-            source=extracted.source,
-            text=received.text,
-            reply_id=received.reply_id,
-            raw_output=extracted.raw_output,
-            model=extracted.model,
-            prompt_version=extracted.prompt_version,
-            latency_ms=extracted.latency_ms,
-            tokens=extracted.tokens,
-        ),
-    )
-
-
-def _technician_understanding(received: MessageReceived) -> Understanding:
-    # Technicians' decisions read only the tapped id and the text, both recorded.
-    source = UnderstandingSource.INTERACTIVE if received.reply_id else UnderstandingSource.RULES
-    return Understanding(source=source, text=received.text, reply_id=received.reply_id)
-
-
-def _technician_message(
-    stream_id: str, received: MessageReceived, state: CustomerState, views: Mapping[str, ProviderView]
-) -> CustomerCommand:
-    provider_id = received.provider_id
-    if provider_id is None:
-        raise CannotRebuild(f"technician message {received.wamid} names no technician")
-    # Routed again as the handler does; it routed here, so a lead of another stream means the views differ
-    # from the handler's, and the stream's own lead is the one it must have meant.
-    view = views.get(provider_id)
-    lead_id = leads_flow.route_technician_message(view, received.reply_id, received.text) if view else None
-    customer_key = stream_id.removeprefix(CUSTOMER_STREAM_PREFIX)
-    if lead_id is None or leads_flow.customer_key_of_lead(lead_id) != customer_key:
-        lead_id = state.lead.lead_id if state.lead is not None else None
-    return HandleTechnicianMessage(
-        command_id=received.wamid,
-        provider_id=provider_id,
-        lead_id=lead_id,
-        phone=received.phone,
-        wamid=received.wamid,
-        message_type=received.message_type,
-        received_at=received.received_at,
-        understanding=_technician_understanding(received),
-    )
-
-
-def provider_command(event: Event, command_id: str) -> ProviderCommand:
-    """The operator command behind a technician's registry event."""
-    match event:
-        case ProviderRegistered():
-            fields = event.model_dump(include={"provider_id", "name", "phone", "services", "comunas", "capacity"})
-            return RegisterProvider(command_id=command_id, active=event.active, **fields)
-        case ProviderUpdated():
-            fields = event.model_dump(include={"provider_id", "name", "phone", "services", "comunas", "capacity"})
-            return UpdateProvider(command_id=command_id, **fields)
-        case ProviderDeactivated():
-            return DeactivateProvider(command_id=command_id, provider_id=event.provider_id, reason=event.reason)
-        case ProviderActivated():
-            return ActivateProvider(command_id=command_id, provider_id=event.provider_id)
-    raise CannotRebuild(f"{event.TYPE} is not an operator's decision")
-
-
-# -------------------------------------------------------------------------------------- the engine
-
-
-def fold_fast(events: Sequence[Event], state: CustomerState) -> CustomerState:
-    """``leads_flow.fold(events, state)``, with runs of version-only events folded in one step."""
-    skipped = 0
-    for event in events:
-        if event.TYPE in VERSION_ONLY_TYPES:
-            skipped += 1
-            continue
-        if skipped:
-            state, skipped = replace(state, version=state.version + skipped), 0
-        state = leads_flow.evolve(state, event)
-    return replace(state, version=state.version + skipped) if skipped else state
 
 
 class Auditor:
@@ -377,8 +88,6 @@ class Auditor:
                 self._flush()
             self._pending_key = key
             self._pending.append(event)
-            if self._owns is None or self._owns(event.stream_id):
-                self._report.events += 1
 
     def finish(self) -> AuditReport:
         if self._pending:
@@ -391,7 +100,10 @@ class Auditor:
     def _flush(self) -> None:
         group, self._pending = self._pending, []
         stream_id = group[0].stream_id
-        if (self._owns is None or self._owns(stream_id)) and stream_id not in self._broken:
+        owned = self._owns is None or self._owns(stream_id)
+        if owned:
+            self._report.events += len(group)  # a group is of one stream
+        if owned and stream_id not in self._broken:
             if stream_id.startswith(CUSTOMER_STREAM_PREFIX):
                 self._audited.add(stream_id)
                 self._customer_group(stream_id, group)
@@ -399,8 +111,8 @@ class Auditor:
                 self._audited.add(stream_id)
                 self._provider_group(stream_id, group)
         for event in group:
-            # apply_provider_event ignores events without a technician: skip building those at all.
-            if event.data.get("provider_id") is not None:
+            # Only these types with a technician change a view: the others are not even decoded.
+            if event.type in PROVIDER_VIEW_TYPES and event.data.get("provider_id") is not None:
                 self._apply_views(event)
 
     def _customer_group(self, stream_id: str, group: list[StoredEvent]) -> None:
@@ -408,7 +120,7 @@ class Auditor:
         decisions = [event for event in group if event.type not in SENDER_TYPES]
         if not decisions:
             # What the sender recorded only advances the version: no need to even decode it.
-            self._states[stream_id] = replace(state, version=state.version + len(group))
+            self._states[stream_id] = replace_state(state, version=state.version + len(group))
             return
         self._report.decisions += 1
         first = group[0]
@@ -416,8 +128,8 @@ class Auditor:
         try:
             views = self._views_for(first)
             command = customer_command(stream_id, group, state, views)
-            what = _describe(command)
-            decided = leads_flow.decide(
+            what = describe(command)
+            decided, after = leads_flow.decide_with_state(
                 state,
                 command,
                 providers=views,
@@ -427,12 +139,12 @@ class Auditor:
             lines = compare(decided, decisions)
         except Exception as error:  # anything re-deciding raises is a finding, not a crash of the audit
             lines = [f"cannot re-decide: {type(error).__name__}: {error}"]
-            decided = []
         if lines:
             self._diverged(stream_id, group, what, lines)
             self._fold_stored(stream_id, state, group)
         elif len(decisions) == len(group):
-            self._states[stream_id] = fold_fast(decided, state)
+            # The stored events are the decided ones, which the decision has folded already.
+            self._states[stream_id] = after
         else:
             self._fold_stored(stream_id, state, group)
 
@@ -446,8 +158,8 @@ class Auditor:
             views = self._views_for(first)
             event = first.decoded()
             if isinstance(event, MessageReceived):
-                command = _unrouted_technician_message(event)
-                what = _describe(command)
+                command = unrouted_technician_message(event)
+                what = describe(command)
                 provider = views.get(command.provider_id)
                 if provider is None:
                     raise CannotRebuild(f"technician {command.provider_id} unknown at that point")
@@ -457,7 +169,7 @@ class Auditor:
                 )  # fmt: skip
             else:
                 operator = provider_command(event, first.correlation_id)
-                what = _describe(operator)
+                what = describe(operator)
                 decided = leads_flow.decide_provider(operator, providers=views, now=first.recorded_at)
             lines = compare(decided, [e for e in group if e.type not in SENDER_TYPES])
         except Exception as error:
@@ -491,7 +203,7 @@ class Auditor:
 
     def _apply_views(self, event: StoredEvent) -> None:
         try:
-            views = apply_provider_event(self._views, event.recorded())
+            views = apply_decoded_provider_event(self._views, event.decoded())
         except Exception:
             return  # an unreadable event changes no view; its own stream's audit reports it
         if views is not self._views:
@@ -508,30 +220,6 @@ class Auditor:
             return self._views
         index = bisect.bisect_right(self._history_at, Checkpoint(int(at[0]), int(at[1]))) - 1
         return self._history[max(index, 0)]
-
-
-def _unrouted_technician_message(received: MessageReceived) -> HandleTechnicianMessage:
-    if received.provider_id is None:
-        raise CannotRebuild(f"technician message {received.wamid} names no technician")
-    return HandleTechnicianMessage(
-        command_id=received.wamid,
-        provider_id=received.provider_id,
-        lead_id=None,
-        phone=received.phone,
-        wamid=received.wamid,
-        message_type=received.message_type,
-        received_at=received.received_at,
-        understanding=_technician_understanding(received),
-    )
-
-
-def _describe(command: CustomerCommand | ProviderCommand) -> str:
-    match command:
-        case HandleCustomerMessage():
-            return f"customer message ({command.understanding.source} understanding)"
-        case HandleTechnicianMessage():
-            return f"technician {command.provider_id}'s message"
-    return f"{type(command).__name__} command"
 
 
 def audit_events(events: Iterable[RecordedEvent], *, streams: Collection[str] | None = None) -> AuditReport:

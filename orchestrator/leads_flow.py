@@ -72,6 +72,7 @@ __all__ = [
     "decide",
     "decide_provider",
     "decide_unrouted_technician_message",
+    "decide_with_state",
     "deterministic_ids",
     "evolve",
     "fold",
@@ -110,10 +111,26 @@ def decide(
     ``new_ids`` gives the reply ids; pass ``deterministic_ids(command.command_id)`` to make the decision
     reproducible (replay, audit).
     """
+    return decide_with_state(state, command, providers=providers, now=now, new_ids=new_ids)[0]
+
+
+def decide_with_state(
+    state: CustomerState,
+    command: CustomerCommand,
+    *,
+    providers: Mapping[str, ProviderView] | Iterable[ProviderView],
+    now: datetime,
+    new_ids: Callable[[], UUID],
+) -> tuple[list[Event], CustomerState]:
+    """:func:`decide`, and the state after its events (``fold(events, state)``).
+
+    A decision folds every event as it emits it, so the state comes almost for free: the audit, which keeps
+    every stream's state, takes it instead of folding the events a second time.
+    """
     cause = command.wamid if isinstance(command, HandleCustomerMessage | HandleTechnicianMessage) else None
     decision = Decision(state, now, new_ids, cause or command.command_id, _by_id(providers))
     _CUSTOMER_HANDLERS[type(command)](decision, command)
-    return decision.events
+    return decision.events, decision.folded()
 
 
 _PROVIDER_HANDLERS: dict[type[ProviderCommand], Callable[..., list[Event]]] = {

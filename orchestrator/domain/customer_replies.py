@@ -45,20 +45,47 @@ def with_prefix(prefix: str, reply: Reply) -> Reply:
     return Reply(reply.purpose, message)
 
 
-def ask_service(prefix: str = "") -> Reply:
-    message = ButtonsMessage(
+# The fixed questions and rows are built (and validated) once: the messages are frozen, and the audit
+# re-decides every reply of the store.
+_ASK_SERVICE = Reply(
+    "ask_service",
+    ButtonsMessage(
         body="¿Qué servicio necesitas?",
         buttons=tuple(ReplyButton(id=buttons.service_id(s), title=SERVICE_LABEL[s]) for s in Service),
+    ),
+)
+_ASK_URGENCY = Reply(
+    "ask_urgency",
+    ButtonsMessage(
+        body="¿Qué tan urgente es?",
+        buttons=tuple(ReplyButton(id=buttons.urgency_id(u), title=URGENCY_LABEL[u]) for u in Urgency),
+    ),
+)
+_RATING_LABELS = {5: "Excelente", 4: "Muy bueno", 3: "Bueno", 2: "Regular", 1: "Malo"}
+_RATING_ROWS = ListSection(
+    rows=tuple(
+        ListRow(id=buttons.rating_id(n), title=f"{'⭐' * n} {n}", description=label)
+        for n, label in _RATING_LABELS.items()
     )
-    return with_prefix(prefix, Reply("ask_service", message))
+)
+_ASK_CANCEL_CONFIRMATION = Reply(
+    "ask_cancel_confirmation",
+    ButtonsMessage(
+        body="¿Seguro que quieres cancelar tu solicitud?",
+        buttons=(
+            ReplyButton(id=buttons.consent_id(Consent.YES), title="Sí, cancelar"),
+            ReplyButton(id=buttons.consent_id(Consent.NO), title="No, seguir"),
+        ),
+    ),
+)
+
+
+def ask_service(prefix: str = "") -> Reply:
+    return with_prefix(prefix, _ASK_SERVICE)
 
 
 def ask_urgency() -> Reply:
-    message = ButtonsMessage(
-        body="¿Qué tan urgente es?",
-        buttons=tuple(ReplyButton(id=buttons.urgency_id(u), title=URGENCY_LABEL[u]) for u in Urgency),
-    )
-    return Reply("ask_urgency", message)
+    return _ASK_URGENCY
 
 
 def summary(fields: LeadFields, prefix: str = "") -> Reply:
@@ -74,21 +101,11 @@ def summary(fields: LeadFields, prefix: str = "") -> Reply:
 
 
 def ask_rating(body: str) -> Reply:
-    labels = {5: "Excelente", 4: "Muy bueno", 3: "Bueno", 2: "Regular", 1: "Malo"}
-    rows = tuple(ListRow(id=buttons.rating_id(n), title=f"{'⭐' * n} {n}", description=labels[n]) for n in labels)
-    message = ListMessage(body=body, button="Calificar", sections=(ListSection(rows=rows),))
-    return Reply("ask_rating", message)
+    return Reply("ask_rating", ListMessage(body=body, button="Calificar", sections=(_RATING_ROWS,)))
 
 
 def ask_cancel_confirmation() -> Reply:
-    message = ButtonsMessage(
-        body="¿Seguro que quieres cancelar tu solicitud?",
-        buttons=(
-            ReplyButton(id=buttons.consent_id(Consent.YES), title="Sí, cancelar"),
-            ReplyButton(id=buttons.consent_id(Consent.NO), title="No, seguir"),
-        ),
-    )
-    return Reply("ask_cancel_confirmation", message)
+    return _ASK_CANCEL_CONFIRMATION
 
 
 def question_for(pending: PendingQuestion, fields: LeadFields, provider_name: str | None) -> Reply | None:

@@ -1,7 +1,9 @@
 """The working memory of one decision: events emitted so far, folded as they go.
 
-Every emitted event goes through ``evolve`` immediately, so later steps of the same decision see the
-state it produces and a decision can never emit a transition the tables refuse (it would raise here).
+Every emitted event is folded immediately (``evolve``'s changes), so later steps of the same decision see
+the state it produces and a decision can never emit a transition the tables refuse (it would raise here).
+Only ``version`` is counted once at the end (:meth:`Decision.folded`): no decision reads it, and most
+events change nothing else, so they cost no copy of the state.
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ from uuid import UUID
 from contracts.events import Event
 from contracts.lead_events import ConversationStateChanged, ConversationTrigger
 from contracts.outbound import RecipientRole, ReplyQueued
-from orchestrator.domain.evolve import evolve
-from orchestrator.domain.model import CustomerState, Lead
+from orchestrator.domain.evolve import changes_of
+from orchestrator.domain.model import CustomerState, Lead, replace_state
 from orchestrator.domain.presentation import Reply
 from orchestrator.domain.providers import ProviderView
 from orchestrator.domain.states import can_change_conversation, next_conversation_state
@@ -23,6 +25,7 @@ from orchestrator.domain.states import can_change_conversation, next_conversatio
 
 @dataclass
 class Decision:
+    #: The state the events emitted so far lead to, but for ``version`` (still the version decided on).
     state: CustomerState
     now: datetime
     new_id: Callable[[], UUID]
@@ -32,8 +35,16 @@ class Decision:
     events: list[Event] = field(default_factory=list)
 
     def emit(self, event: Event) -> None:
-        self.state = evolve(self.state, event)
+        changes = changes_of(self.state, event)
+        if changes:
+            self.state = replace_state(self.state, **changes)
         self.events.append(event)
+
+    def folded(self) -> CustomerState:
+        """The state after the decision: ``fold(events, state decided on)``."""
+        if not self.events:
+            return self.state
+        return replace_state(self.state, version=self.state.version + len(self.events))
 
     @property
     def lead(self) -> Lead:

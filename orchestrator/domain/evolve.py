@@ -1,14 +1,16 @@
 """``evolve``: fold one event into a customer's state, through the transition tables.
 
 A change the tables do not list raises :class:`IllegalTransition`. Events that change nothing here
-(``IntentExtracted``, ``MatchingAttempted``, ``ReplyQueued``, the sender's delivery events, and any type this
+(``IntentExtracted``, ``ReplyQueued``, the sender's delivery events, and any type this
 aggregate does not know) only advance ``version``.
+
+Each event's handler says what the event changes (:data:`Changes`); ``evolve`` builds the next state once,
+with those changes and the next version (the state is rebuilt for every event folded: keep it to one copy).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import replace
 from types import MappingProxyType
 from typing import Any
 
@@ -35,7 +37,7 @@ from contracts.lead_events import (
     RatingRequested,
     SenderRole,
 )
-from orchestrator.domain.model import CustomerState, Lead
+from orchestrator.domain.model import CustomerState, Lead, replace_lead, replace_state
 from orchestrator.domain.states import (
     LEAD_START_STATUS,
     IllegalTransition,
@@ -43,6 +45,11 @@ from orchestrator.domain.states import (
     next_conversation_state,
     next_lead_status,
 )
+
+#: The fields of the state an event changes, with their new values.
+Changes = Mapping[str, Any]
+
+_NO_CHANGES: Changes = MappingProxyType({})
 
 
 def _lead(state: CustomerState, lead_id: str, what: str) -> Lead:
@@ -53,59 +60,58 @@ def _lead(state: CustomerState, lead_id: str, what: str) -> Lead:
     return lead
 
 
-def _move(state: CustomerState, lead_id: str, trigger: LeadTrigger, **changes: Any) -> CustomerState:
+def _move(state: CustomerState, lead_id: str, trigger: LeadTrigger, **lead_changes: Any) -> Changes:
     lead = _lead(state, lead_id, trigger)
     status = next_lead_status(lead.status, trigger)
-    return replace(state, lead=replace(lead, status=status, **changes))
+    return {"lead": replace_lead(lead, status=status, **lead_changes)}
 
 
-def _message_received(state: CustomerState, e: MessageReceived) -> CustomerState:
+def _message_received(state: CustomerState, e: MessageReceived) -> Changes:
     if e.role is not SenderRole.CUSTOMER:
-        return state
-    return replace(state, phone=e.phone, profile_name=e.profile_name or state.profile_name)
+        return _NO_CHANGES
+    return {"phone": e.phone, "profile_name": e.profile_name or state.profile_name}
 
 
-def _conversation_changed(state: CustomerState, e: ConversationStateChanged) -> CustomerState:
+def _conversation_changed(state: CustomerState, e: ConversationStateChanged) -> Changes:
     if e.from_state is not state.conversation:
         raise IllegalTransition("conversation", state.conversation, f"{e.trigger} (event says {e.from_state})")
     target = next_conversation_state(state.conversation, e.trigger)
     if target is not e.to_state:
         raise IllegalTransition("conversation", state.conversation, f"{e.trigger} to {e.to_state}")
-    return replace(state, conversation=target)
+    return {"conversation": target}
 
 
-def _drafted(state: CustomerState, e: LeadDrafted) -> CustomerState:
+def _drafted(state: CustomerState, e: LeadDrafted) -> Changes:
     if state.open_lead is not None:
         raise IllegalTransition("lead", state.open_lead.status, "drafted while another lead is open")
     lead = Lead(lead_id=e.lead_id, status=LEAD_START_STATUS, drafted_at=e.drafted_at)
-    return replace(
-        state,
-        customer_key=e.customer_key,
-        phone=state.phone or e.phone,
-        lead=lead,
-        leads_started=state.leads_started + 1,
-    )
+    return {
+        "customer_key": e.customer_key,
+        "phone": state.phone or e.phone,
+        "lead": lead,
+        "leads_started": state.leads_started + 1,
+    }
 
 
-def _fields_captured(state: CustomerState, e: LeadFieldsCaptured) -> CustomerState:
+def _fields_captured(state: CustomerState, e: LeadFieldsCaptured) -> Changes:
     lead = _lead(state, e.lead_id, LeadTrigger.FIELDS_CAPTURED)
     return _move(state, e.lead_id, LeadTrigger.FIELDS_CAPTURED, fields=lead.fields.merged(e.fields))
 
 
-def _submitted(state: CustomerState, e: LeadSubmitted) -> CustomerState:
+def _submitted(state: CustomerState, e: LeadSubmitted) -> Changes:
     return _move(
         state, e.lead_id, LeadTrigger.SUBMITTED, fields=e.fields, consent=e.consent, submitted_at=e.submitted_at
     )
 
 
-def _matching(state: CustomerState, e: MatchingAttempted) -> CustomerState:
+def _matching(state: CustomerState, e: MatchingAttempted) -> Changes:
     lead = _lead(state, e.lead_id, "matching")
     if lead.status is not LeadStatus.SUBMITTED:
         raise IllegalTransition("lead", lead.status, "matching attempted")
-    return replace(state, lead=replace(lead, match_attempts=e.attempt))
+    return {"lead": replace_lead(lead, match_attempts=e.attempt)}
 
 
-def _offered(state: CustomerState, e: ProviderOffered) -> CustomerState:
+def _offered(state: CustomerState, e: ProviderOffered) -> Changes:
     return _move(state, e.lead_id, LeadTrigger.OFFERED, offered_to=e.provider_id, offered_at=e.offered_at)
 
 
@@ -116,7 +122,7 @@ def _check_offered_to(state: CustomerState, lead_id: str, provider_id: str, what
     return lead
 
 
-def _declined(state: CustomerState, e: OfferDeclined | OfferExpired) -> CustomerState:
+def _declined(state: CustomerState, e: OfferDeclined | OfferExpired) -> Changes:
     trigger = LeadTrigger.OFFER_DECLINED if isinstance(e, OfferDeclined) else LeadTrigger.OFFER_EXPIRED
     lead = _check_offered_to(state, e.lead_id, e.provider_id, trigger)
     return _move(
@@ -124,14 +130,14 @@ def _declined(state: CustomerState, e: OfferDeclined | OfferExpired) -> Customer
     )
 
 
-def _accepted(state: CustomerState, e: OfferAccepted) -> CustomerState:
+def _accepted(state: CustomerState, e: OfferAccepted) -> Changes:
     lead = _check_offered_to(state, e.lead_id, e.provider_id, "accepted")
     if lead.status is not LeadStatus.OFFERED:
         raise IllegalTransition("lead", lead.status, "offer accepted")
-    return state
+    return _NO_CHANGES
 
 
-def _assigned(state: CustomerState, e: LeadAssigned) -> CustomerState:
+def _assigned(state: CustomerState, e: LeadAssigned) -> Changes:
     _check_offered_to(state, e.lead_id, e.provider_id, LeadTrigger.ASSIGNED)
     return _move(
         state,
@@ -145,37 +151,37 @@ def _assigned(state: CustomerState, e: LeadAssigned) -> CustomerState:
     )
 
 
-def _unmatched(state: CustomerState, e: LeadUnmatched) -> CustomerState:
+def _unmatched(state: CustomerState, e: LeadUnmatched) -> Changes:
     return _move(state, e.lead_id, LeadTrigger.UNMATCHED, ended_at=e.unmatched_at)
 
 
-def _completed(state: CustomerState, e: JobCompleted) -> CustomerState:
+def _completed(state: CustomerState, e: JobCompleted) -> Changes:
     lead = _lead(state, e.lead_id, LeadTrigger.JOB_COMPLETED)
     if lead.assigned_to != e.provider_id:
         raise IllegalTransition("lead", lead.status, f"job completed by {e.provider_id!r}, not the assignee")
     return _move(state, e.lead_id, LeadTrigger.JOB_COMPLETED, completed_at=e.completed_at)
 
 
-def _rating_requested(state: CustomerState, e: RatingRequested) -> CustomerState:
+def _rating_requested(state: CustomerState, e: RatingRequested) -> Changes:
     lead = _lead(state, e.lead_id, "rating requested")
     if lead.status not in (LeadStatus.ASSIGNED, LeadStatus.COMPLETED):
         raise IllegalTransition("lead", lead.status, "rating requested")
-    return replace(state, lead=replace(lead, rating_requested=True))
+    return {"lead": replace_lead(lead, rating_requested=True)}
 
 
-def _rated(state: CustomerState, e: LeadRated) -> CustomerState:
+def _rated(state: CustomerState, e: LeadRated) -> Changes:
     return _move(state, e.lead_id, LeadTrigger.RATED, rating=e.rating, ended_at=e.rated_at)
 
 
-def _cancelled(state: CustomerState, e: LeadCancelled) -> CustomerState:
+def _cancelled(state: CustomerState, e: LeadCancelled) -> Changes:
     return _move(state, e.lead_id, LeadTrigger.CANCELLED, offered_to=None, ended_at=e.cancelled_at)
 
 
-def _expired(state: CustomerState, e: LeadExpired) -> CustomerState:
+def _expired(state: CustomerState, e: LeadExpired) -> Changes:
     return _move(state, e.lead_id, LeadTrigger.EXPIRED, ended_at=e.expired_at)
 
 
-def _closed(state: CustomerState, e: LeadClosed) -> CustomerState:
+def _closed(state: CustomerState, e: LeadClosed) -> Changes:
     return _move(state, e.lead_id, LeadTrigger.CLOSED, ended_at=e.closed_at)
 
 
@@ -197,7 +203,7 @@ LEAD_TRIGGER_OF_EVENT: Mapping[str, LeadTrigger] = MappingProxyType(
     }
 )
 
-_Handler = Callable[[CustomerState, Any], CustomerState]
+_Handler = Callable[[CustomerState, Any], Changes]
 
 _HANDLERS: dict[type[Event], _Handler] = {
     MessageReceived: _message_received,
@@ -221,11 +227,14 @@ _HANDLERS: dict[type[Event], _Handler] = {
 }
 
 
-def evolve(state: CustomerState, event: Event) -> CustomerState:
+def changes_of(state: CustomerState, event: Event) -> Changes:
+    """What ``event`` changes in ``state`` besides counting it in ``version`` (raises as ``evolve`` does)."""
     handler = _HANDLERS.get(type(event))
-    if handler is not None:
-        state = handler(state, event)
-    return replace(state, version=state.version + 1)
+    return handler(state, event) if handler is not None else _NO_CHANGES
+
+
+def evolve(state: CustomerState, event: Event) -> CustomerState:
+    return replace_state(state, **changes_of(state, event), version=state.version + 1)
 
 
 def fold(events: Iterable[Event], state: CustomerState | None = None) -> CustomerState:

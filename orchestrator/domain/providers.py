@@ -110,7 +110,8 @@ def evolve_provider_view(view: ProviderView | None, event: Event) -> ProviderVie
     return view
 
 
-_RELEVANT_TYPES = frozenset(
+#: The event types that can change a technician's view: ``apply_provider_event`` does not even decode others.
+PROVIDER_VIEW_TYPES = frozenset(
     cls.TYPE
     for cls in (
         ProviderRegistered,
@@ -136,9 +137,14 @@ def apply_provider_event(views: Mapping[str, ProviderView], recorded: RecordedEv
     Cheap for the events that do not matter (their data is not even decoded), so the handler can feed it
     every event of the global order.
     """
-    if recorded.type not in _RELEVANT_TYPES:
+    if recorded.type not in PROVIDER_VIEW_TYPES:
         return views
-    event = recorded.to_event()
+    return apply_decoded_provider_event(views, recorded.to_event())
+
+
+def apply_decoded_provider_event(views: Mapping[str, ProviderView], event: Event) -> Mapping[str, ProviderView]:
+    """:func:`apply_provider_event` for an event already decoded (the audit checks the type itself first
+    and skips building a ``RecordedEvent`` for it)."""
     provider_id: str | None = getattr(event, "provider_id", None)
     if provider_id is None:
         return views

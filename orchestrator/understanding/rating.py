@@ -30,7 +30,8 @@ def find_rating(text: str) -> int | None:
         words = words[:-2]
     elif len(words) >= 2 and words[-1] == "5" and "/" in text:
         words = words[:-1]
-    values = [int(w) if w.isdigit() else _WORDS[w] for w in words if w.isdigit() or w in _WORDS]
+    # isdecimal, not isdigit: "²" is a digit that int() refuses, and a customer may well type one.
+    values = [int(w) if w.isdecimal() else _WORDS[w] for w in words if w.isdecimal() or w in _WORDS]
     if len(set(values)) != 1:
         return None
     value = values[0]

@@ -462,6 +462,8 @@ def test_reply_ids_fit_whatsapps_256_character_limit_and_refuse_odd_lead_ids() -
         ("2 o 3", None),
         ("", None),
         ("llegó en 20 minutos, excelente servicio, le pongo 5", None),
+        ("²", None),  # a digit int() refuses: not a rating, and never an error
+        ("le doy un ³", None),
     ],
 )
 def test_a_typed_rating_is_read_only_on_the_one_to_five_scale(typed: str, stars: int | None) -> None:
