@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cached_property
 
 from contracts.commands import HandleCustomerMessage
 from contracts.comunas import lookup_comuna
@@ -45,7 +46,7 @@ S = ConversationState
 JUST_FINISHED = timedelta(hours=2)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Incoming:
     """One customer message as the decision sees it. ``intent`` is empty when confidence was too low."""
 
@@ -56,8 +57,14 @@ class Incoming:
     fields: LeadFields
     text: str | None
     confirm: ConfirmChoice | None
-    rating: int | None
     customer_key: str
+    reply_id: str | None
+    raw_text: str | None
+
+    @cached_property
+    def rating(self) -> int | None:
+        # Read only in the states that take a rating: parsing it costs a tokenization of every message.
+        return parse_rating(self.reply_id, self.raw_text)
 
     @property
     def wants_cancel(self) -> bool:
@@ -102,8 +109,9 @@ def _incoming(command: HandleCustomerMessage) -> Incoming:
         fields=_fields_of(intent),
         text=u.text.strip() if u.text and u.text.strip() else None,
         confirm=parse_confirm(u.reply_id),
-        rating=parse_rating(u.reply_id, u.text),
         customer_key=command.customer_key,
+        reply_id=u.reply_id,
+        raw_text=u.text,
     )
 
 
