@@ -14,7 +14,8 @@ from contracts.commands import ActivateProvider, DeactivateProvider, ProviderCom
 from contracts.intent import Service
 from eventstore import PostgresEventStore
 from orchestrator.domain.providers import ProviderCommandRejected, ProviderView
-from orchestrator.provider_admin import current_providers, execute, provider_id_for_phone
+from orchestrator.provider_admin import execute, provider_id_for_phone
+from orchestrator.provider_directory import ProviderDirectory
 from orchestrator.service import utc_now
 
 app = typer.Typer(help="Technicians: register, list, deactivate, activate.", no_args_is_help=True)
@@ -37,15 +38,17 @@ def _describe(view: ProviderView) -> str:
 async def _run(database_url: str, command: ProviderCommand | None) -> list[ProviderView]:
     await migrate(database_url)
     store = await PostgresEventStore.connect(database_url, min_size=1, max_size=2)
+    directory = ProviderDirectory(store)  # folded once, then only what each step adds
     try:
+        await directory.catch_up()
         if command is None:
-            return sorted((await current_providers(store)).values(), key=lambda v: v.name)
-        if isinstance(command, RegisterProvider) and command.provider_id in await current_providers(store):
+            return sorted(directory.views.values(), key=lambda v: v.name)
+        if isinstance(command, RegisterProvider) and command.provider_id in directory.views:
             # Registering the same data again changes nothing; different data is refused by the decision.
-            view = await execute(store, command, clock=utc_now)
+            view = await execute(store, command, clock=utc_now, directory=directory)
             typer.echo(f"already registered, unchanged: {_describe(view)}")
             raise typer.Exit(0)
-        return [await execute(store, command, clock=utc_now)]
+        return [await execute(store, command, clock=utc_now, directory=directory)]
     finally:
         await store.close()
 

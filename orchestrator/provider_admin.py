@@ -1,7 +1,9 @@
 """Operator actions on technicians, shared by the CLI and the operator API.
 
-Each action folds the technicians from the store, decides purely (``leads_flow.decide_provider``) and
-appends to ``provider-<id>`` with optimistic concurrency; nothing else writes technician events.
+Each action brings a technicians' directory up to date with the store, decides purely
+(``leads_flow.decide_provider``) and appends to ``provider-<id>`` with optimistic concurrency; nothing else
+writes technician events. A caller that runs many actions (the operator API) keeps one directory, so each
+action reads only the events since the previous one instead of the whole store.
 """
 
 from __future__ import annotations
@@ -23,21 +25,27 @@ def provider_id_for_phone(phone: str) -> str:
     return "p" + hashlib.blake2b(phone.encode(), digest_size=6).hexdigest()
 
 
-async def current_providers(store: EventStore) -> dict[str, ProviderView]:
-    directory = ProviderDirectory(store)
+async def execute(
+    store: EventStore,
+    command: ProviderCommand,
+    *,
+    clock: Callable[[], datetime],
+    directory: ProviderDirectory | None = None,
+) -> ProviderView:
+    """Decide and append ``command``; raises ``ProviderCommandRejected`` with a reason an operator can read.
+
+    ``directory``: one kept by the caller across actions (it must follow ``store``); without it, one is
+    folded from the whole store for this action.
+    """
+    directory = directory or ProviderDirectory(store)
     await directory.catch_up()
-    return dict(directory.views)
-
-
-async def execute(store: EventStore, command: ProviderCommand, *, clock: Callable[[], datetime]) -> ProviderView:
-    """Decide and append ``command``; raises ``ProviderCommandRejected`` with a reason an operator can read."""
-    providers = await current_providers(store)
     now = clock()
-    events = leads_flow.decide_provider(command, providers=providers, now=now)
+    events = leads_flow.decide_provider(command, providers=dict(directory.views), now=now)
     stream_id = leads_flow.provider_stream_id(command.provider_id)
     version = await store.stream_version(stream_id)
     new_events = to_new_events(
         events, cause=command.command_id, now=now, ids=leads_flow.deterministic_ids(command.command_id)
     )
     await store.append(stream_id, version, new_events, inbox_id=command.command_id)
-    return (await current_providers(store))[command.provider_id]
+    await directory.catch_up()  # the view as the append left it, with anything committed meanwhile
+    return directory.views[command.provider_id]

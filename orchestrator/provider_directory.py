@@ -8,6 +8,7 @@ optimistic concurrency keeps consistent.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Mapping
 
@@ -31,6 +32,8 @@ class ProviderDirectory:
         self._views: Mapping[str, ProviderView] = {}
         self._by_phone: dict[str, str] = {}
         self._checkpoint = Checkpoint.START
+        # Two catch-ups at once (two operator requests) would both fold the same events: one at a time.
+        self._catching_up = asyncio.Lock()
 
     @property
     def views(self) -> Mapping[str, ProviderView]:
@@ -54,10 +57,13 @@ class ProviderDirectory:
             self._by_phone = {view.phone: view.provider_id for view in views.values()}
 
     async def catch_up(self) -> None:
-        """Read everything committed so far (call before handling messages)."""
-        while batch := await self._store.read_all(self._checkpoint, limit=2000):
-            self.apply(batch)
-        log.info("provider_directory_ready", providers=len(self._views))
+        """Read everything committed since the last catch-up (all of it the first time)."""
+        async with self._catching_up:
+            first = self._checkpoint == Checkpoint.START
+            while batch := await self._store.read_all(self._checkpoint, limit=2000):
+                self.apply(batch)
+            if first:
+                log.info("provider_directory_ready", providers=len(self._views))
 
     async def follow(self) -> None:
         """Keep up with the store until cancelled, at most ``READ_EVERY`` seconds behind it."""

@@ -15,6 +15,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CollectorRegistry
 
 from eventstore import PostgresEventStore
+from orchestrator.provider_directory import ProviderDirectory
 from projections.lag import LagMetrics
 
 
@@ -29,6 +30,7 @@ class ApiState:
     #: Opens a store on first use when none was given (see ``projections.api.create_app``).
     connect: Callable[[], Awaitable[PostgresEventStore]] | None = None
     _connecting: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _directory: ProviderDirectory | None = None
 
     @property
     def store(self) -> PostgresEventStore:
@@ -38,6 +40,14 @@ class ApiState:
     @property
     def pool(self) -> asyncpg.Pool[Any]:
         return self.store.pool
+
+    @property
+    def directory(self) -> ProviderDirectory:
+        """The technicians as operator commands decide on them: kept across requests, so each command reads
+        only the events since the previous one (``orchestrator.provider_admin``)."""
+        if self._directory is None:
+            self._directory = ProviderDirectory(self.store)
+        return self._directory
 
     async def ready(self) -> None:
         if self.current is not None:
@@ -51,6 +61,7 @@ class ApiState:
         if self.connect is None:
             return
         store, self.current = self.current, None
+        self._directory = None  # it followed that store
         if store is not None:
             await store.close()
 

@@ -47,7 +47,7 @@ def view_out(view: ProviderView, known: ProviderOut | None = None) -> ProviderOu
 async def _run(state: State, command: ProviderCommand) -> ProviderView:
     """Decide and record ``command``, mapping refusals onto HTTP statuses with the domain's own reason."""
     try:
-        return await execute(state.store, command, clock=state.clock)
+        return await execute(state.store, command, clock=state.clock, directory=state.directory)
     except UnknownProvider as error:
         raise HTTPException(404, detail=str(error)) from error
     except ProviderAlreadyRegistered as error:
