@@ -123,7 +123,9 @@ def deadlines(state: TimerState, durations: TimerDurations) -> list[Deadline]:
     if lead.status is LeadStatus.DRAFT:
         since = max(state.last_customer_message_at or lead.drafted_at, lead.drafted_at)
         command_id = f"{TimerKind.DRAFT_ABANDONED}:{lead_id}:{stamp(since)}"
-        expire = ExpireConversation(command_id=command_id, customer_key=key, lead_id=lead_id)
+        expire = ExpireConversation(
+            command_id=command_id, customer_key=key, lead_id=lead_id, customer_messages_seen=customer.customer_messages
+        )
         return [Deadline(TimerKind.DRAFT_ABANDONED, since + durations.draft_abandoned, expire)]
     found: list[Deadline] = []
     if lead.status is LeadStatus.OFFERED and lead.offered_to is not None and lead.offered_at is not None:

@@ -111,6 +111,9 @@ class ExpireConversation(Command):
 
     customer_key: CustomerKey
     lead_id: LeadId
+    #: How many messages the customer had sent when the closer found the draft abandoned. A customer who
+    #: wrote again before this command is decided is not abandoning it. None: sent by an older closer.
+    customer_messages_seen: int | None = Field(default=None, ge=0)
 
 
 class TimeoutOffer(Command):

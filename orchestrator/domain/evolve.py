@@ -69,7 +69,11 @@ def _move(state: CustomerState, lead_id: str, trigger: LeadTrigger, **lead_chang
 def _message_received(state: CustomerState, e: MessageReceived) -> Changes:
     if e.role is not SenderRole.CUSTOMER:
         return _NO_CHANGES
-    return {"phone": e.phone, "profile_name": e.profile_name or state.profile_name}
+    return {
+        "phone": e.phone,
+        "profile_name": e.profile_name or state.profile_name,
+        "customer_messages": state.customer_messages + 1,
+    }
 
 
 def _conversation_changed(state: CustomerState, e: ConversationStateChanged) -> Changes:

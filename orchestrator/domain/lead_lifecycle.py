@@ -89,6 +89,9 @@ def _current(d: Decision, lead_id: str) -> bool:
 def expire_conversation(d: Decision, command: ExpireConversation) -> None:
     if not _current(d, command.lead_id) or d.lead.status is not LeadStatus.DRAFT:
         return
+    seen = command.customer_messages_seen
+    if seen is not None and d.state.customer_messages > seen:
+        return  # the customer wrote after the closer looked: the draft is alive (the closer re-arms its timer)
     d.emit(LeadExpired(lead_id=command.lead_id, previous_status=d.lead.status, expired_at=d.now))
     d.change_conversation(CT.LEAD_EXPIRED)
     d.reply_customer(cr.expired())

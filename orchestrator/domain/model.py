@@ -98,6 +98,8 @@ class CustomerState:
     lead: Lead | None = None
     #: How many leads this customer has started: the next lead id is ``<customer_key>.<leads_started + 1>``.
     leads_started: int = 0
+    #: How many messages the customer has sent (a timer command says how many it had seen).
+    customer_messages: int = 0
     #: How many events have been folded (the stream version the state reflects).
     version: int = 0
 

@@ -49,7 +49,10 @@ async def test_a_fresh_draft_expires_six_hours_after_the_customers_last_message(
     assert deadline.kind is TimerKind.DRAFT_ABANDONED
     assert deadline.due_at == T0 + timedelta(hours=6)
     assert deadline.command == ExpireConversation(
-        command_id=f"expire-draft:{LEAD}:2025-03-03T12:00:00.000000Z", customer_key=person_key(CAMILA), lead_id=LEAD
+        command_id=f"expire-draft:{LEAD}:2025-03-03T12:00:00.000000Z",
+        customer_key=person_key(CAMILA),
+        lead_id=LEAD,
+        customer_messages_seen=1,  # so a message written after the closer looked keeps the draft alive
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from contracts.commands import CloseUnratedLead, ExpireConversation, FollowUpJob, TimeoutOffer
-from contracts.intent import IntentName
+from contracts.intent import IntentName, Urgency
 from contracts.lead_events import (
     CompletionReporter,
     ConversationState,
@@ -52,6 +52,26 @@ def test_an_abandoned_draft_expires_with_a_goodbye() -> None:
     assert transitions(out) == [("collecting", "lead_expired", "closed")]
     assert texts(out)[0].startswith("Como no alcanzamos a completar tu solicitud, la cerré por ahora.")
     assert out[-1].in_reply_to == EXPIRE.command_id  # type: ignore[attr-defined]
+
+
+def test_a_customer_who_writes_after_the_closer_looked_keeps_the_draft() -> None:
+    s = Scenario(PEDRO)
+    s.customer(FIRST_MESSAGE)
+    looked = EXPIRE.model_copy(update={"customer_messages_seen": 1})  # what the closer saw: one message
+    s.customer(says("hoy", urgency=Urgency.HOY))  # written while the command was on its way
+
+    assert s.run(looked) == []
+    assert s.state.open_lead is not None and s.state.open_lead.status is LeadStatus.DRAFT
+
+
+def test_an_expiry_counted_on_every_message_the_customer_sent_still_expires() -> None:
+    s = Scenario(PEDRO)
+    s.customer(FIRST_MESSAGE)
+    s.customer(says("hoy", urgency=Urgency.HOY))
+
+    out = s.run(EXPIRE.model_copy(update={"customer_messages_seen": 2}))
+
+    assert transitions(out) == [("collecting", "lead_expired", "closed")]
 
 
 def test_a_draft_abandoned_at_the_summary_expires_too() -> None:
