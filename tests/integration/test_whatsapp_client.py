@@ -16,7 +16,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from conectapro.embedded import free_port
-from conectapro.sandbox import Sandbox, SandboxServer, ScriptedFailure, create_sandbox_app, validate_send_payload
+from conectapro.sandbox import Sandbox, SandboxServer, ScriptedFailure, create_sandbox_app
+from conectapro.sandbox_validation import validate_send_payload
 from contracts.outbound import ButtonsMessage, ListMessage, ListRow, ListSection, ReplyButton, TextMessage
 from orchestrator.throughput import ThroughputLimiter, ThroughputLimits
 from orchestrator.whatsapp_client import (
