@@ -7,16 +7,18 @@ against the same JetStream server (sync_interval: always) — raw nats-py publis
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 import uuid
 
 import nats
 import orjson
 
-from bench.cpu import per_request_line
-from bench.http_load import closed_loop, open_loop, prepare_post
+from bench.cpu import cpu_seconds, per_request_line
+from bench.http_load import LoadResult, closed_loop, open_loop, prepare_post
 from bench.stack import BENCH_SECRET, running
 from conectapro import event_loop
+from conectapro.embedded import free_port
 from ingress.signature import sign
 from tests.whatsapp_builders import text_message
 
@@ -66,6 +68,35 @@ async def _raw_publish(nats_url: str, count: int) -> tuple[float, float]:
     return sequential, pipelined
 
 
+async def _publish_floor(nats_url: str) -> tuple[LoadResult, float]:
+    """The same load against ``bench.publish_floor_server``: what HTTP plus one JetStream publish cost alone."""
+    port = free_port()
+    command = [sys.executable, "-m", "bench.publish_floor_server", str(port), nats_url]
+    server = await asyncio.create_subprocess_exec(*command)
+    try:
+        await _wait_for_port(port)
+        await closed_loop("127.0.0.1", port, _requests(port, 500, "floorwarm"), CONCURRENCY)
+        prepared = _requests(port, TOTAL, "floor")
+        started = cpu_seconds(server.pid)
+        result = await closed_loop("127.0.0.1", port, prepared, CONCURRENCY)
+        return result, cpu_seconds(server.pid) - started
+    finally:
+        server.terminate()
+        await server.wait()
+
+
+async def _wait_for_port(port: int) -> None:
+    for _ in range(150):
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            await asyncio.sleep(0.1)
+            continue
+        writer.close()
+        return
+    raise RuntimeError(f"the floor server did not listen on {port}")
+
+
 async def main() -> None:
     with running(["ingress"]) as stack:
         port = stack.ingress_port
@@ -76,6 +107,7 @@ async def main() -> None:
         peak_cpu = meter.since()
         fixed = await open_loop("127.0.0.1", port, _requests(port, FIXED_RATE * FIXED_SECONDS, "fixed"), FIXED_RATE)
         sequential, pipelined = await _raw_publish(stack.nats_url, TOTAL)
+        floor, floor_cpu = await _publish_floor(stack.nats_url)
     print("== ingress (1 worker, JetStream sync_interval: always) ==")
     print(
         f"peak: {peak.rate:8.0f} requests/s  p50 {peak.p50:6.1f} ms  p99 {peak.percentile(99):6.1f} ms"
@@ -87,6 +119,10 @@ async def main() -> None:
         f"  statuses {fixed.statuses}"
     )
     print(f"raw nats-py JetStream publish+ack: sequential {sequential:8.0f}/s, 256 in flight {pipelined:8.0f}/s")
+    print(
+        f"floor, an HTTP app that only publishes each body and waits for the ack: {floor.rate:6.0f} requests/s,"
+        f" {floor_cpu * 1000 / TOTAL:4.2f} ms CPU per request (ingress peak / floor: {peak.rate / floor.rate:4.2f})"
+    )
     print(
         f"ratio ingress peak / raw sequential publish: {peak.rate / sequential:5.2f};"
         f" / raw pipelined publish: {peak.rate / pipelined:5.2f}"
