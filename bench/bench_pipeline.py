@@ -64,8 +64,14 @@ LIMIT 5000
 
 async def _follow(pool: asyncpg.Pool, waiters: Waiters, start: Checkpoint) -> None:
     after = (start.transaction_id, start.global_position)
+    # One connection held throughout: through the pool, every poll would also pay its release reset.
+    async with pool.acquire() as conn:
+        await _poll(conn, waiters, after)
+
+
+async def _poll(conn: asyncpg.pool.PoolConnectionProxy, waiters: Waiters, after: tuple[int, int]) -> None:
     while True:
-        rows = await pool.fetch(_NEW_REPLIES, *after)
+        rows = await conn.fetch(_NEW_REPLIES, *after)
         now = time.perf_counter()
         for row in rows:
             if row["type"] == "ReplyQueued":
