@@ -108,26 +108,21 @@ def _technician_message(
     customer_key = stream_id.removeprefix(CUSTOMER_STREAM_PREFIX)
     if lead_id is None or leads_flow.customer_key_of_lead(lead_id) != customer_key:
         lead_id = state.lead.lead_id if state.lead is not None else None
-    return HandleTechnicianMessage(
-        command_id=received.wamid,
-        provider_id=provider_id,
-        lead_id=lead_id,
-        phone=received.phone,
-        wamid=received.wamid,
-        message_type=received.message_type,
-        received_at=received.received_at,
-        understanding=_technician_understanding(received),
-    )
+    return _technician_command(received, provider_id, lead_id)
 
 
 def unrouted_technician_message(received: MessageReceived) -> HandleTechnicianMessage:
     """A technician's message the handler could not tie to any lead (decided on their own stream)."""
     if received.provider_id is None:
         raise CannotRebuild(f"technician message {received.wamid} names no technician")
+    return _technician_command(received, received.provider_id, None)
+
+
+def _technician_command(received: MessageReceived, provider_id: str, lead_id: str | None) -> HandleTechnicianMessage:
     return HandleTechnicianMessage(
         command_id=received.wamid,
-        provider_id=received.provider_id,
-        lead_id=None,
+        provider_id=provider_id,
+        lead_id=lead_id,
         phone=received.phone,
         wamid=received.wamid,
         message_type=received.message_type,
