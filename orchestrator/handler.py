@@ -124,14 +124,14 @@ class InboundHandler:
             received_at=message.occurred_at or now,
             understanding=understanding,
         )
-        events = leads_flow.decide(
+        events, after = leads_flow.decide_with_state(
             state,
             command,
             providers=self._directory.views,
             now=now,
             new_ids=leads_flow.deterministic_ids(message.wamid),
         )
-        return await self._append_decision(stream_id, state, events, cause=message.wamid, now=now)
+        return await self._append_decision(stream_id, state, events, after, cause=message.wamid, now=now)
 
     async def _technician_message(self, message: InboundMessage, phone: str, provider: ProviderView) -> Outcome:
         understanding = await understand_message(message, None, self._language_model)
@@ -154,8 +154,10 @@ class InboundHandler:
             return await self._append(stream_id, ANY_VERSION, events, cause=message.wamid, now=now)
         stream_id = leads_flow.customer_stream_id(leads_flow.customer_key_of_lead(lead_id))
         state = await self._states.load(stream_id)
-        events = leads_flow.decide(state, command, providers=self._directory.views, now=now, new_ids=ids)
-        return await self._append_decision(stream_id, state, events, cause=message.wamid, now=now)
+        events, after = leads_flow.decide_with_state(
+            state, command, providers=self._directory.views, now=now, new_ids=ids
+        )
+        return await self._append_decision(stream_id, state, events, after, cause=message.wamid, now=now)
 
     async def _status(self, status: InboundStatus) -> Outcome:
         now = self._clock()
@@ -201,16 +203,24 @@ class InboundHandler:
         return Outcome.IGNORED
 
     async def _append_decision(
-        self, stream_id: str, state: CustomerState, events: Sequence[Event], *, cause: str, now: datetime
+        self,
+        stream_id: str,
+        state: CustomerState,
+        events: Sequence[Event],
+        after: CustomerState,
+        *,
+        cause: str,
+        now: datetime,
     ) -> Outcome:
-        """Append what ``decide`` returned after ``state``; keep the cache in step with the stream."""
+        """Append what the decision on ``state`` returned; on success its folded state (``after``) is the
+        stream's, and goes to the cache as it is (folding the events again would redo the decision's work)."""
         try:
             outcome = await self._append(stream_id, state.version, events, cause=cause, now=now)
         except ConcurrencyError:
             self._states.forget(stream_id)
             raise
         if outcome is Outcome.HANDLED:
-            self._states.appended(stream_id, state, events)
+            self._states.appended(stream_id, after)
         else:
             self._states.forget(stream_id)  # someone else handled it: our state is not the stream's
         return outcome

@@ -8,9 +8,7 @@ the expected version, so a stale or missing entry costs a longer read, never a w
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
 
-from contracts.events import Event
 from eventstore import EventStore
 from orchestrator import leads_flow
 from orchestrator.domain.model import CustomerState
@@ -31,9 +29,9 @@ class CustomerStateCache:
         self._remember(stream_id, state)
         return state
 
-    def appended(self, stream_id: str, state: CustomerState, events: Sequence[Event]) -> None:
-        """Our own append committed: the new state is the old one plus what we wrote."""
-        self._remember(stream_id, leads_flow.fold(events, state))
+    def appended(self, stream_id: str, state: CustomerState) -> None:
+        """Our own append committed: ``state`` (the decision's, folded with what we wrote) is the stream's."""
+        self._remember(stream_id, state)
 
     def forget(self, stream_id: str) -> None:
         self._states.pop(stream_id, None)
