@@ -46,13 +46,21 @@ def _assigned_to(lead: Lead, provider_id: str) -> bool:
     return lead.status is LeadStatus.ASSIGNED and lead.assigned_to == provider_id
 
 
-def _accept(d: Decision, command: HandleTechnicianMessage, lead: Lead) -> None:
+def _offer_still_open(d: Decision, command: HandleTechnicianMessage, lead: Lead) -> bool:
+    """Whether this technician can still accept or decline ``lead``; if not, tell them why."""
     pid = command.provider_id
     if _assigned_to(lead, pid):
         d.reply_technician(pid, command.phone, tr.already_yours(lead.lead_id))
-        return
+        return False
     if not _offered_to(lead, pid):
         d.reply_technician(pid, command.phone, tr.offer_unavailable())
+        return False
+    return True
+
+
+def _accept(d: Decision, command: HandleTechnicianMessage, lead: Lead) -> None:
+    pid = command.provider_id
+    if not _offer_still_open(d, command, lead):
         return
     view = d.providers.get(pid)
     name = view.name if view is not None else "Tu técnico"
@@ -70,11 +78,7 @@ def _accept(d: Decision, command: HandleTechnicianMessage, lead: Lead) -> None:
 
 def _decline(d: Decision, command: HandleTechnicianMessage, lead: Lead) -> None:
     pid = command.provider_id
-    if _assigned_to(lead, pid):
-        d.reply_technician(pid, command.phone, tr.already_yours(lead.lead_id))
-        return
-    if not _offered_to(lead, pid):
-        d.reply_technician(pid, command.phone, tr.offer_unavailable())
+    if not _offer_still_open(d, command, lead):
         return
     d.emit(OfferDeclined(lead_id=lead.lead_id, provider_id=pid, wamid=command.wamid, declined_at=d.now))
     d.reply_technician(pid, command.phone, tr.declined())
