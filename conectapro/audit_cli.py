@@ -22,21 +22,19 @@ import multiprocessing
 import os
 import queue
 import time
-from collections.abc import Coroutine, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import asyncpg
 import typer
-import uvloop
 
+from conectapro import event_loop
 from conectapro.logging import mask_text
 from orchestrator.audit import Auditor, AuditReport, StoredEvent
 from orchestrator.replay import mask_phones
 
 PAGE_SIZE = 5000
-
-T = TypeVar("T")
 
 _HORIZON = "SELECT pg_snapshot_xmin(pg_current_snapshot())"
 
@@ -79,12 +77,6 @@ class Share:
         if self.stream is not None:
             return (self.stream,)
         return (self.of, self.index) if self.of > 1 else ()
-
-
-def _run(main: Coroutine[Any, Any, T]) -> T:
-    """``asyncio.run`` on uvloop: a cheaper loop under the page reads."""
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(main)
 
 
 async def _connect(dsn: str) -> asyncpg.Connection[Any]:
@@ -167,7 +159,7 @@ def _worker(dsn: str, horizon: int, share: Share, counter: Any, results: Any) ->
 
     try:
         with _few_collections():
-            report = _run(audit_share(dsn, horizon, share, advance))
+            report = event_loop.run(audit_share(dsn, horizon, share, advance))
         results.put(("report", report))
     except BaseException as error:  # reported to the parent, which fails the run
         results.put(("error", f"{type(error).__name__}: {error}"))
@@ -180,11 +172,11 @@ def run_audit(
     from tqdm import tqdm
 
     jobs = 1 if stream is not None else max(1, jobs)
-    plan = _run(_plan(dsn, Share(stream=stream)))
+    plan = event_loop.run(_plan(dsn, Share(stream=stream)))
     with tqdm(total=plan.to_audit, unit="ev", unit_scale=True, disable=not progress, desc="audit") as bar:
         if jobs == 1:
             with _few_collections():
-                return _run(audit_share(dsn, plan.horizon, Share(stream=stream), bar.update)), plan
+                return event_loop.run(audit_share(dsn, plan.horizon, Share(stream=stream), bar.update)), plan
         return _in_processes(dsn, plan.horizon, jobs, bar), plan
 
 
