@@ -97,6 +97,11 @@ class InboundHandler:
             # Nobody to answer and no stream to put it in: record it where an operator will see it.
             return await self._error_like(message, "message without sender")
         provider = self._directory.by_phone(phone)
+        if provider is not None:
+            # A technician's message is routed by the leads their view holds: it must include what was
+            # committed a moment ago (an offer just accepted), not trail the store like matching may.
+            await self._directory.catch_up()
+            provider = self._directory.by_phone(phone)
         for attempt in range(1, MAX_CONFLICT_RETRIES + 1):
             try:
                 if provider is not None:

@@ -48,10 +48,14 @@ class ProviderDirectory:
         return self._views.get(provider_id) if provider_id else None
 
     def apply(self, events: list[RecordedEvent]) -> None:
+        """Fold ``events``, skipping any already folded: ``follow`` and a ``catch_up`` may both deliver them."""
         views = self._views
         for event in events:
+            at = Checkpoint.of(event)
+            if at <= self._checkpoint:
+                continue
             views = apply_provider_event(views, event)
-            self._checkpoint = Checkpoint.of(event)
+            self._checkpoint = at
         if views is not self._views:
             self._views = views
             self._by_phone = {view.phone: view.provider_id for view in views.values()}
