@@ -6,8 +6,8 @@
 * one fixed horizon for the whole run (``pg_snapshot_xmin``): transactions still open when the audit starts
   are not final in the global order and are left for the next audit;
 * pages in gap-safe order (keyset on ``(transaction_id, global_position)``), filtered in the database to
-  the events the auditor needs: those of the streams it owns, plus every event that names a technician
-  (the views need them all);
+  the events the auditor needs: the decided events of the streams it owns, plus every event that names a
+  technician (the views need them all), with only the metadata the audit reads;
 * ``--all`` splits the streams between ``--jobs`` processes (default: one per CPU, up to 4) by a hash of the
   stream id; each reads its own share in one pass and the reports are merged (re-deciding is CPU-bound);
 * every process runs on uvloop, as the services do.
@@ -31,7 +31,8 @@ import typer
 
 from conectapro import event_loop
 from conectapro.logging import mask_text
-from orchestrator.audit import Auditor, AuditReport, StoredEvent
+from orchestrator.audit import SENDER_TYPES, Auditor, AuditReport, StoredEvent
+from orchestrator.commands_consumer import COMMAND_METADATA_KEY, PROVIDERS_CHECKPOINT_KEY
 from orchestrator.replay import mask_phones
 
 PAGE_SIZE = 5000
@@ -47,16 +48,26 @@ _MINE_ALL = _DECIDED
 _MINE_STREAM = "stream_id = ${a}"
 _MINE_SHARE = _DECIDED + " AND mod(abs(hashtext(stream_id)::bigint), ${a}) = ${b}"
 
-_PAGE = """
-SELECT stream_id, stream_version, type, schema_version, data, metadata, transaction_id, global_position, {mine}
+# The sender's events hold no decision and only advance a stream's version (``orchestrator.audit``): about
+# a fifth of a customer stream, left out here.
+_DECISIONS = "type NOT IN ({})".format(", ".join(f"'{kind}'" for kind in sorted(SENDER_TYPES)))
+
+# The columns are StoredEvent's fields, in order, then "mine": only the metadata the audit reads is
+# selected (decoding whole metadata documents was a tenth of the audit's time).
+_PAGE = f"""
+SELECT stream_id, stream_version, type, schema_version, data, transaction_id, global_position,
+       coalesce(metadata->>'correlation_id', ''), metadata->>'recorded_at',
+       metadata->'{PROVIDERS_CHECKPOINT_KEY}', metadata->'{COMMAND_METADATA_KEY}', {{mine}}
 FROM events
 WHERE (transaction_id, global_position) > ($1::xid8, $2::bigint) AND transaction_id < $3::xid8
-  AND ({mine} OR data->>'provider_id' IS NOT NULL)
+  AND {_DECISIONS} AND ({{mine}} OR data->>'provider_id' IS NOT NULL)
 ORDER BY transaction_id, global_position
 LIMIT $4
 """
 
-_COUNT = "SELECT count(*) FILTER (WHERE {mine}), count(*) FROM events WHERE transaction_id < $1::xid8"
+_COUNT = f"""
+SELECT count(*) FILTER (WHERE {_DECISIONS} AND {{mine}}), count(*) FROM events WHERE transaction_id < $1::xid8
+"""
 
 
 @dataclass(frozen=True)
@@ -113,6 +124,7 @@ async def audit_share(dsn: str, horizon: int, share: Share, progress: Any = None
     mine: set[str] = set()
     auditor = Auditor(owns=mine.__contains__)
     query = _PAGE.format(mine=share.mine(5))
+    make = StoredEvent._make
 
     def page(after: tuple[int, int]) -> asyncio.Task[list[Any]]:
         return asyncio.ensure_future(conn.fetch(query, after[0], after[1], horizon, PAGE_SIZE, *share.args))
@@ -121,15 +133,14 @@ async def audit_share(dsn: str, horizon: int, share: Share, progress: Any = None
         next_page = page((0, 0))
         while rows := await next_page:
             # The database prepares the next page while this one is audited.
-            next_page = page((rows[-1][6], rows[-1][7]))
+            next_page = page((rows[-1][5], rows[-1][6]))
             await asyncio.sleep(0)  # let the query go out before the CPU-bound part
             owned = 0
             for row in rows:
-                if row[8]:
+                if row[11]:
                     mine.add(row[0])
                     owned += 1
-            # The columns are StoredEvent's fields, in order (data and metadata already decoded).
-            auditor.feed([StoredEvent(*row[:8]) for row in rows])
+            auditor.feed([make(row[:11]) for row in rows])
             if progress is not None:
                 progress(owned)
         await next_page
@@ -279,7 +290,8 @@ def audit(
     if stream is not None and report.events == 0:
         typer.echo(f"no events in stream {stream}", err=True)
         raise typer.Exit(2)
-    others = "" if stream is not None else f" (+{plan.in_store - report.events:,} delivery/account events)"
+    skipped = plan.in_store - report.events
+    others = "" if stream is not None else f" (+{skipped:,} that record no decision: replies sent, delivery statuses)"
     summary = (
         f"audited {report.events:,} events{others}, {report.decisions:,} decisions in {report.streams:,} "
         f"streams in {elapsed:.1f} s"

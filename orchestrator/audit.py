@@ -15,7 +15,9 @@ When they are identical, the state the decision folded its own events into is th
 (``decide_with_state``): the stored events are the decided ones, so they are not folded a second time.
 
 Events the sender writes (``ReplySent``, ``ReplyFailed``, ``ReplyDeliveryUpdated``) record what happened
-outside, not decisions: they are folded, never re-decided. After a divergence the stored events are
+outside, not decisions: they change nothing in a stream's state but its version, so they are never
+re-decided nor even decoded, and a reader may leave them out (``SENDER_TYPES``); a state's version is
+taken from the stored ``stream_version`` before each decision. After a divergence the stored events are
 folded (the rest of the stream is audited against what is stored); a stream whose stored events cannot be
 read or folded any more is reported once and skipped from there on.
 
@@ -44,7 +46,6 @@ from orchestrator.audit_commands import (
 from orchestrator.audit_compare import compare
 from orchestrator.audit_report import AuditReport, Divergence
 from orchestrator.audit_stored import StoredEvent
-from orchestrator.commands_consumer import PROVIDERS_CHECKPOINT_KEY
 from orchestrator.domain.ids import CUSTOMER_STREAM_PREFIX, PROVIDER_STREAM_PREFIX
 from orchestrator.domain.model import INITIAL_STATE, CustomerState, replace_state
 from orchestrator.domain.providers import PROVIDER_VIEW_TYPES, ProviderView, apply_decoded_provider_event
@@ -53,7 +54,7 @@ __all__ = ["SENDER_TYPES", "AuditReport", "Auditor", "Divergence", "StoredEvent"
 
 #: Written by the sender and the status webhook: facts from outside, not decisions. They only advance a
 #: customer stream's version when folded (``orchestrator.domain.evolve`` has no handler for them; a unit
-#: test holds this), so a group of them alone is not even decoded.
+#: test holds this), so they are never decoded and a reader may leave them out.
 SENDER_TYPES = frozenset({ReplySent.TYPE, ReplyFailed.TYPE, ReplyDeliveryUpdated.TYPE})
 
 #: How many past versions of the technicians' views are kept for ``metadata.providers_checkpoint``
@@ -116,14 +117,15 @@ class Auditor:
                 self._apply_views(event)
 
     def _customer_group(self, stream_id: str, group: list[StoredEvent]) -> None:
-        state = self._states.get(stream_id, INITIAL_STATE)
         decisions = [event for event in group if event.type not in SENDER_TYPES]
         if not decisions:
-            # What the sender recorded only advances the version: no need to even decode it.
-            self._states[stream_id] = replace_state(state, version=state.version + len(group))
-            return
+            return  # what the sender recorded only advances the version, which the next decision re-reads
         self._report.decisions += 1
         first = group[0]
+        state = self._states.get(stream_id, INITIAL_STATE)
+        if state.version != first.stream_version - 1:
+            # Events left out between decisions (the sender's) only advanced the version.
+            state = replace_state(state, version=first.stream_version - 1)
         what = first.type
         try:
             views = self._views_for(first)
@@ -194,7 +196,7 @@ class Auditor:
             last_version=last.stream_version,
             cause=first.correlation_id or "(no correlation id)",
             what=what,
-            recorded_at=str(first.metadata.get("recorded_at")),
+            recorded_at=first.recorded_at_text,
             lines=tuple(lines),
         )
         self._report.divergences.setdefault(stream_id, []).append(divergence)
@@ -215,7 +217,7 @@ class Auditor:
 
     def _views_for(self, first: StoredEvent) -> Mapping[str, ProviderView]:
         """The views the decision saw: at its recorded directory position, else just before it."""
-        at = first.metadata.get(PROVIDERS_CHECKPOINT_KEY)
+        at = first.providers_checkpoint
         if not isinstance(at, list) or len(at) != 2:
             return self._views
         index = bisect.bisect_right(self._history_at, Checkpoint(int(at[0]), int(at[1]))) - 1

@@ -27,7 +27,7 @@ from contracts.lead_events import IntentExtracted, MessageReceived, SenderRole
 from contracts.provider_events import ProviderActivated, ProviderDeactivated, ProviderRegistered, ProviderUpdated
 from orchestrator import leads_flow
 from orchestrator.audit_stored import StoredEvent
-from orchestrator.commands_consumer import COMMAND_METADATA_KEY, command_from_record
+from orchestrator.commands_consumer import command_from_record
 from orchestrator.domain.ids import CUSTOMER_STREAM_PREFIX
 from orchestrator.domain.model import CustomerState
 from orchestrator.domain.providers import ProviderView
@@ -48,7 +48,7 @@ def customer_command(
         received = first.decoded()
         assert isinstance(received, MessageReceived)
         return _technician_message(stream_id, received, state, views)
-    record = first.metadata.get(COMMAND_METADATA_KEY)
+    record = first.command
     if isinstance(record, dict):
         return command_from_record(record)
     raise CannotRebuild(f"{first.type} is neither a recorded message nor a recorded command")

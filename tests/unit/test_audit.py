@@ -218,3 +218,20 @@ async def test_replies_to_two_technicians_are_audited_on_the_customers_stream() 
     await offered_to_juana(world)
     await world.taps(JUANA, f"offer:decline:{person_key(CAMILA)}.1")
     assert audit_events(await world.events()).clean
+
+
+async def test_a_reader_may_leave_the_senders_events_out() -> None:
+    # `conectapro audit` does (they hold no decision): the same decisions are re-decided, the same
+    # alteration is caught, only the count of events read differs.
+    _, events = await journey()
+    without = [e for e in events if e.type not in SENDER_TYPES]
+    assert len(without) < len(events)
+    full, partial = audit_events(events), audit_events(without)
+    assert partial.clean and (partial.decisions, partial.streams) == (full.decisions, full.streams)
+    assert partial.events == len(without)
+
+    last = index_of(without, "ReplyQueued", nth=-1)  # after every ReplySent of its stream but its own
+    data = {**without[last].data, "purpose": "altered"}
+    caught = audit_events(tampered(without, last, data=data)).divergences
+    caught_in_full = audit_events(tampered(events, events.index(without[last]), data=data)).divergences
+    assert caught and caught == caught_in_full
