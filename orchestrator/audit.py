@@ -66,8 +66,8 @@ class Auditor:
     """Feed it the global order (``feed``), then ``finish()`` for the report. Pure: no I/O, no clock.
 
     ``owns`` says which streams this auditor audits and counts (default: all); every event fed still
-    updates the technicians' views, so a reader may leave out any event that names no technician
-    (``data.provider_id``) of a stream it does not own.
+    updates the technicians' views, so of a stream it does not own a reader may leave out every event but
+    those of ``PROVIDER_VIEW_TYPES`` that name a technician (``data.provider_id``).
     """
 
     def __init__(self, *, owns: Callable[[str], bool] | None = None) -> None:
