@@ -308,7 +308,7 @@ def audit(
         typer.echo(f"no events in stream {stream}", err=True)
         raise typer.Exit(2)
     skipped = plan.in_store - report.events
-    others = "" if stream is not None else f" (+{skipped:,} that record no decision: replies sent, delivery statuses)"
+    others = "" if stream is not None else f" (+{skipped:,} that record no decision: sends, delivery statuses, errors)"
     summary = (
         f"audited {report.events:,} events{others}, {report.decisions:,} decisions in {report.streams:,} "
         f"streams in {elapsed:.1f} s"
