@@ -15,6 +15,7 @@ from datetime import datetime
 from contracts.commands import ProviderCommand
 from eventstore import EventStore
 from orchestrator import leads_flow
+from orchestrator.domain.ids import event_ids_for
 from orchestrator.domain.providers import ProviderView
 from orchestrator.handler import to_new_events
 from orchestrator.provider_directory import ProviderDirectory
@@ -43,9 +44,7 @@ async def execute(
     events = leads_flow.decide_provider(command, providers=dict(directory.views), now=now)
     stream_id = leads_flow.provider_stream_id(command.provider_id)
     version = await store.stream_version(stream_id)
-    new_events = to_new_events(
-        events, cause=command.command_id, now=now, ids=leads_flow.deterministic_ids(command.command_id)
-    )
+    new_events = to_new_events(events, cause=command.command_id, now=now, ids=event_ids_for(command.command_id))
     await store.append(stream_id, version, new_events, inbox_id=command.command_id)
     await directory.catch_up()  # the view as the append left it, with anything committed meanwhile
     return directory.views[command.provider_id]

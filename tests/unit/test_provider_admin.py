@@ -9,6 +9,7 @@ from contracts.commands import DeactivateProvider, RegisterProvider
 from contracts.events import RecordedEvent
 from contracts.intent import Service
 from eventstore import Checkpoint, InMemoryEventStore
+from orchestrator.domain.ids import deterministic_ids, event_ids_for
 from orchestrator.provider_admin import execute, provider_id_for_phone
 from orchestrator.provider_directory import ProviderDirectory
 
@@ -67,3 +68,13 @@ async def test_concurrent_actions_on_one_directory_fold_every_event_exactly_once
     fresh = ProviderDirectory(store)
     await fresh.catch_up()
     assert directory.views == fresh.views
+
+
+async def test_an_operators_events_get_their_ids_from_the_one_scheme_every_writer_uses() -> None:
+    # Ids derived from the command id (as the handler, commands consumer and sender derive theirs), and not
+    # from the sequence a decision uses for reply ids, which could then collide with them.
+    store = InMemoryEventStore()
+    await execute(store, register(1), clock=lambda: NOW)
+    [event] = await store.read_all()
+    assert event.event_id == event_ids_for("register-1")()
+    assert event.event_id != deterministic_ids("register-1")()
