@@ -19,14 +19,18 @@ async def serve_until_stopped(
     stopping: asyncio.Event,
     name: str,
     lifespan: Literal["on", "off"] = "off",
+    proxy_headers: bool = True,
 ) -> None:
     """Run ``app`` until ``stopping`` is set (or the server fails), then shut it down gracefully.
 
     uvicorn's own access log is off: each app writes one structured line per request itself.
+    ``proxy_headers=False`` skips uvicorn's X-Forwarded-* middleware, for an app that reads neither the
+    client's address nor the scheme.
     """
-    server = uvicorn.Server(
-        uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan=lifespan)
+    config = uvicorn.Config(
+        app, host=host, port=port, log_config=None, access_log=False, lifespan=lifespan, proxy_headers=proxy_headers
     )
+    server = uvicorn.Server(config)
     server_task = asyncio.create_task(server.serve(), name=f"{name}-http")
     log.info(f"{name}_listening", host=host, port=port)
     stop_task = asyncio.create_task(stopping.wait())

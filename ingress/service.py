@@ -53,7 +53,13 @@ async def serve(runtime: Runtime) -> None:
     app = create_app(config, publisher)
     try:
         await serve_until_stopped(
-            app, host=settings.ingress_host, port=settings.ingress_port, stopping=runtime.stopping, name="ingress"
+            app,
+            host=settings.ingress_host,
+            port=settings.ingress_port,
+            stopping=runtime.stopping,
+            name="ingress",
+            # The webhook reads neither the client's address nor the scheme: no per-request middleware.
+            proxy_headers=False,
         )
     finally:
         await nc.drain()
