@@ -29,6 +29,7 @@ from orchestrator.provider_admin import execute, provider_id_for_phone
 from orchestrator.provider_directory import ProviderDirectory
 from orchestrator.sender import ReplySender
 from orchestrator.service import utc_now
+from orchestrator.understanding.reply_ids import OFFER_ACCEPT_PREFIX
 from orchestrator.whatsapp_client import RetryPolicy, WhatsAppClient
 from tests.whatsapp_builders import button_reply, signed, text_message
 
@@ -87,6 +88,37 @@ class Pipeline:
             await asyncio.sleep(0.05)
         got = [m["payload"] for m in self.sandbox.messages(to=to)]
         raise AssertionError(f"expected {count} messages to {to}, got {len(got)}: {got}")
+
+    async def offer(
+        self, among: tuple[str, ...], lead_id: str = "", timeout: float = 15.0
+    ) -> tuple[str, dict[str, Any]]:
+        """Which of ``among`` was offered a lead (``lead_id``, or any), and the offer. Waits for it: the sender
+        is asynchronous, so "who has a message now" could miss an offer still on its way."""
+        accept = f"{OFFER_ACCEPT_PREFIX}{lead_id}"
+        deadline = asyncio.get_running_loop().time() + timeout
+        while asyncio.get_running_loop().time() < deadline:
+            for phone in among:
+                for message in self.sandbox.messages(to=phone):
+                    payload = message["payload"]
+                    if payload["type"] == "interactive" and any(i.startswith(accept) for i in button_ids(payload)):
+                        return phone, payload
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"no offer of lead {lead_id or '(any)'} reached any of {among}")
+
+    async def replies_all_sent(self, timeout: float = 15.0) -> None:
+        """Waits until the sender has recorded every queued reply as sent or failed (nothing in flight)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        query = (
+            "SELECT count(*) FILTER (WHERE type = 'ReplyQueued'),"
+            " count(*) FILTER (WHERE type IN ('ReplySent', 'ReplyFailed')) FROM events"
+        )
+        while asyncio.get_running_loop().time() < deadline:
+            counts = await self.store.pool.fetchrow(query)
+            assert counts is not None  # an aggregate always returns a row
+            if counts[0] == counts[1]:
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"replies still in flight after {timeout} s")
 
     async def stream_types_when(
         self, stream_id: str, condition: Callable[[list[str]], bool], timeout: float = 15.0

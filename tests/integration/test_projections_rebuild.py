@@ -11,7 +11,7 @@ from nats.aio.client import Client as NATS
 import projections.table
 from contracts.intent import Service
 from eventstore import Checkpoint, PostgresEventStore, load_checkpoint
-from orchestrator.identity import deliveries_stream_id
+from orchestrator.identity import deliveries_stream_id, person_key
 from projections.catalog import PROJECTIONS
 from projections.rebuild import rebuild
 from tests.e2e.pipeline import Pipeline, button_ids, running_pipeline
@@ -85,12 +85,11 @@ async def three_conversations(p: Pipeline) -> None:
     await p.outbox(BRUNO_CLIENTE, 2)
     await p.taps(BRUNO_CLIENTE, "confirm:yes", "Sí, confirmo")
     await p.outbox(BRUNO_CLIENTE, 3)
-    first = JUANA if p.sandbox.messages(to=JUANA) else PEDRO
-    offers = await p.outbox(first, 2 if first == PEDRO else 1)
-    await p.taps(first, button_ids(offers[-1])[1], "Rechazar")
-    second = PEDRO if first == JUANA else JUANA
-    offers = await p.outbox(second, 2 if second == PEDRO else 1)
-    await p.taps(second, button_ids(offers[-1])[0], "Aceptar")
+    bruno_lead = f"{person_key(BRUNO_CLIENTE)}.1"
+    first, offer = await p.offer((JUANA, PEDRO), bruno_lead)
+    await p.taps(first, button_ids(offer)[1], "Rechazar")
+    second, offer = await p.offer((PEDRO if first == JUANA else JUANA,), bruno_lead)
+    await p.taps(second, button_ids(offer)[0], "Aceptar")
     await p.outbox(BRUNO_CLIENTE, 4)
 
     await p.says(CARLA_CLIENTA, "hola, necesito un cerrajero en providencia, se me quedaron las llaves adentro")
@@ -98,6 +97,7 @@ async def three_conversations(p: Pipeline) -> None:
     await p.says(CARLA_CLIENTA, "mejor cancelar")
     await p.outbox(CARLA_CLIENTA, 2)
 
+    await p.replies_all_sent()  # so that every message gets its statuses (one still on its way would not)
     for person in (ANA_CLIENTA, BRUNO_CLIENTE, PEDRO):
         await p.post(statuses(person, [m["wamid"] for m in p.sandbox.messages(to=person)]))
 
