@@ -61,7 +61,7 @@ _VIEWS = "type IN ({})".format(", ".join(f"'{kind}'" for kind in sorted(PROVIDER
 # selected (decoding whole metadata documents was a tenth of the audit's time).
 _PAGE = f"""
 SELECT stream_id, stream_version, type, schema_version, data, transaction_id, global_position,
-       coalesce(metadata->>'correlation_id', ''), metadata->>'recorded_at',
+       coalesce(metadata->>'correlation_id', ''), coalesce(metadata->>'recorded_at', ''),
        metadata->'{PROVIDERS_CHECKPOINT_KEY}', metadata->'{COMMAND_METADATA_KEY}', {{mine}}
 FROM events
 WHERE (transaction_id, global_position) > ($1::xid8, $2::bigint) AND transaction_id < $3::xid8

@@ -27,7 +27,7 @@ class StoredEvent(NamedTuple):
     global_position: int
     #: ``metadata.correlation_id``: the wamid or command id that caused the event ("" if none).
     correlation_id: str
-    #: ``metadata.recorded_at`` as stored (ISO 8601): the decision's ``now``.
+    #: ``metadata.recorded_at`` as stored (ISO 8601; "" if none): the decision's ``now``.
     recorded_at_text: str
     #: ``metadata.providers_checkpoint``: the directory position the decision saw, if recorded.
     providers_checkpoint: Any
@@ -46,7 +46,7 @@ class StoredEvent(NamedTuple):
             recorded.transaction_id,
             recorded.global_position,
             str(metadata.get("correlation_id") or ""),
-            str(metadata.get("recorded_at")),
+            str(metadata.get("recorded_at") or ""),
             metadata.get(PROVIDERS_CHECKPOINT_KEY),
             metadata.get(COMMAND_METADATA_KEY),
         )
