@@ -310,8 +310,8 @@ def audit(
     skipped = plan.in_store - report.events
     others = "" if stream is not None else f" (+{skipped:,} that record no decision: sends, delivery statuses, errors)"
     summary = (
-        f"audited {report.events:,} events{others}, {report.decisions:,} decisions in {report.streams:,} "
-        f"streams in {elapsed:.1f} s"
+        f"audited {_counted(report.events, 'event')}{others}, {_counted(report.decisions, 'decision')} in "
+        f"{_counted(report.streams, 'stream')} in {elapsed:.1f} s"
     )
     if report.clean:
         typer.echo(f"{summary}: every decision re-decides identically")
@@ -320,6 +320,10 @@ def audit(
     typer.echo(diff if show_phones else mask_phones(mask_text(diff)))
     typer.echo(f"{summary}: {len(report.divergences)} divergent stream(s)")
     raise typer.Exit(1)
+
+
+def _counted(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
 
 
 def register(app: typer.Typer) -> None:
