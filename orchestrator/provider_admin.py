@@ -41,7 +41,7 @@ async def execute(
     directory = directory or ProviderDirectory(store)
     await directory.catch_up()
     now = clock()
-    events = leads_flow.decide_provider(command, providers=dict(directory.views), now=now)
+    events = leads_flow.decide_provider(command, providers=directory.views, now=now)
     stream_id = leads_flow.provider_stream_id(command.provider_id)
     version = await store.stream_version(stream_id)
     new_events = to_new_events(events, cause=command.command_id, now=now, ids=event_ids_for(command.command_id))
