@@ -43,9 +43,20 @@ def database(seeded_database: str) -> Iterator[None]:
     _database.clear()
 
 
+@schema.auth()
+class OperatorToken:
+    """The token, given the way schemathesis knows it is the API's auth. Passed as a plain header instead,
+    it was added even to the requests generated *without* auth to test its refusal, which then got 200 and
+    failed the negative-data check now and then (a false finding of the harness, not of the API)."""
+
+    def get(self, case: schemathesis.Case[Any], context: Any) -> str:
+        return TOKEN
+
+    def set(self, case: schemathesis.Case[Any], data: str, context: Any) -> None:
+        case.headers["Authorization"] = f"Bearer {data}"
+
+
 @schema.parametrize()
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 def test_no_request_makes_the_operator_api_fail_or_break_its_own_document(case: schemathesis.Case[Any]) -> None:
-    case.call_and_validate(
-        headers={"Authorization": f"Bearer {TOKEN}"}, excluded_checks=[positive_data_acceptance]
-    )
+    case.call_and_validate(excluded_checks=[positive_data_acceptance])
