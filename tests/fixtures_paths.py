@@ -1,8 +1,7 @@
 """Where the test fixtures live.
 
-The real WhatsApp payloads are shared between projects in ``shared/`` beside the repository (CI clones
-the repo into a fresh folder with ``shared/`` next to it), so they are located relative to this file,
-never relative to the working directory.
+Everything a test reads lives inside the repository and is located relative to this file, never relative
+to the working directory: a fresh clone with nothing beside it runs the whole suite.
 """
 
 from __future__ import annotations
@@ -12,9 +11,9 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-def shared_whatsapp_fixtures_dir() -> Path:
-    """Real payloads copied verbatim from public sources (``shared/fixtures/whatsapp``)."""
-    return REPO_ROOT.parent / "shared" / "fixtures" / "whatsapp"
+def real_whatsapp_fixtures_dir() -> Path:
+    """Real payloads copied verbatim from public sources (``tests/fixtures/whatsapp/real``, see its README)."""
+    return REPO_ROOT / "tests" / "fixtures" / "whatsapp" / "real"
 
 
 def local_whatsapp_fixtures_dir() -> Path:

@@ -21,7 +21,7 @@ from contracts.subjects import DEADLETTER_STREAM, INBOUND_STREAM, REASON_HEADER,
 from contracts.whatsapp import WebhookPayload
 from ingress.app import IngressConfig, WebhookDelivery, create_app
 from ingress.publisher import InboundPublisher
-from tests.fixtures_paths import json_files, shared_whatsapp_fixtures_dir
+from tests.fixtures_paths import json_files, real_whatsapp_fixtures_dir
 from tests.whatsapp_builders import batch, signed, text_message
 
 SECRET = "test-app-secret-0123456789"
@@ -66,7 +66,7 @@ async def ingress(nats_client: NATS) -> AsyncIterator[Ingress]:
 
 
 def _all_fixture_files() -> list[Path]:
-    return json_files(shared_whatsapp_fixtures_dir()) + json_files(
+    return json_files(real_whatsapp_fixtures_dir()) + json_files(
         Path(__file__).resolve().parents[1] / "fixtures" / "whatsapp"
     )
 

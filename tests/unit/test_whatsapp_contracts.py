@@ -20,11 +20,11 @@ from contracts.whatsapp import (
     WebhookPayload,
     unix_seconds_to_datetime,
 )
-from tests.fixtures_paths import json_files, local_whatsapp_fixtures_dir, shared_whatsapp_fixtures_dir
+from tests.fixtures_paths import json_files, local_whatsapp_fixtures_dir, real_whatsapp_fixtures_dir
 
-SHARED = json_files(shared_whatsapp_fixtures_dir())
+REAL = json_files(real_whatsapp_fixtures_dir())
 LOCAL = json_files(local_whatsapp_fixtures_dir())
-ALL_FIXTURES = SHARED + LOCAL
+ALL_FIXTURES = REAL + LOCAL
 
 
 def load(name: str) -> dict[str, Any]:
@@ -49,9 +49,9 @@ def only_status(name: str) -> StatusItem:
     return item
 
 
-def test_the_shared_fixture_folder_is_present_beside_the_repo() -> None:
-    assert shared_whatsapp_fixtures_dir().is_dir()
-    assert len(SHARED) >= 5
+def test_the_real_fixture_folder_is_inside_the_repo() -> None:
+    assert real_whatsapp_fixtures_dir().is_dir()
+    assert len(REAL) >= 5
 
 
 @pytest.mark.parametrize("path", ALL_FIXTURES, ids=lambda p: p.name)
