@@ -21,9 +21,9 @@ from contracts.inbound import (
     parse_envelope,
 )
 from contracts.whatsapp import WebhookPayload, WhatsAppError
-from tests.fixtures_paths import json_files, local_whatsapp_fixtures_dir, shared_whatsapp_fixtures_dir
+from tests.fixtures_paths import json_files, local_whatsapp_fixtures_dir, real_whatsapp_fixtures_dir
 
-ALL_FIXTURES = json_files(shared_whatsapp_fixtures_dir()) + json_files(local_whatsapp_fixtures_dir())
+ALL_FIXTURES = json_files(real_whatsapp_fixtures_dir()) + json_files(local_whatsapp_fixtures_dir())
 
 
 def load(name: str) -> dict[str, Any]:
