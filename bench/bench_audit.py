@@ -37,8 +37,9 @@ from typing import Any
 
 import asyncpg
 
+from audit.runner import run_audit
 from closer.deadlines import TimerDurations
-from conectapro.audit_cli import default_jobs, run_audit
+from conectapro.audit_commands import default_jobs
 from contracts.commands import (
     CloseUnratedLead,
     CustomerCommand,
@@ -440,7 +441,7 @@ def main() -> int:
     dsn = os.environ.get("DATABASE_URL")
     if dsn:
         return with_scratch_database(dsn, args.conversations, args.jobs)
-    from conectapro.embedded import EmbeddedPostgres
+    from infra.embedded import EmbeddedPostgres
 
     with tempfile.TemporaryDirectory(prefix="bench-audit-") as tmp:
         pg = EmbeddedPostgres(Path(tmp) / "postgres")

@@ -26,9 +26,9 @@ from typing import Any
 
 import asyncpg
 
-from conectapro.gc_tuning import tune_for_service
 from contracts.events import EventMetadata, NewEvent
 from eventstore import Checkpoint, PostgresEventStore, apply_migrations, create_pool
+from infra.gc_tuning import tune_for_service
 
 ROUNDS = 5
 SINGLE_APPENDS_1 = 600
@@ -255,7 +255,7 @@ def main() -> None:
     if dsn:
         asyncio.run(with_scratch_database(dsn))
         return
-    from conectapro.embedded import EmbeddedPostgres
+    from infra.embedded import EmbeddedPostgres
 
     with tempfile.TemporaryDirectory(prefix="bench-eventstore-") as tmp:
         pg = EmbeddedPostgres(Path(tmp) / "postgres")

@@ -17,8 +17,8 @@ import orjson
 from bench.cpu import cpu_seconds, per_request_line
 from bench.http_load import LoadResult, closed_loop, open_loop, prepare_post
 from bench.stack import BENCH_SECRET, running
-from conectapro import event_loop
-from conectapro.embedded import free_port
+from infra import event_loop
+from infra.embedded import free_port
 from ingress.signature import sign
 from tests.whatsapp_builders import text_message
 

@@ -22,8 +22,8 @@ import orjson
 from bench.cpu import per_request_line
 from bench.http_load import Connection, PreparedRequest, prepare_post
 from bench.stack import BENCH_SECRET, running
-from conectapro import event_loop
 from eventstore import Checkpoint, PostgresEventStore
+from infra import event_loop
 from ingress.signature import sign
 from orchestrator.identity import person_key
 from tests.whatsapp_builders import text_message

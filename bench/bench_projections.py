@@ -347,7 +347,7 @@ async def with_scratch_database(server_dsn: str, target_events: int) -> None:
 
 
 def _embedded() -> Iterator[str]:
-    from conectapro.embedded import EmbeddedPostgres
+    from infra.embedded import EmbeddedPostgres
 
     with tempfile.TemporaryDirectory(prefix="bench-projections-") as tmp:
         pg = EmbeddedPostgres(Path(tmp) / "postgres")

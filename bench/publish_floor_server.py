@@ -15,7 +15,7 @@ from typing import Any
 import nats
 import uvicorn
 
-from conectapro import event_loop
+from infra import event_loop
 
 SUBJECT = "benchfloor.p1"
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.cpu import CpuMeter, children, command_name
-from conectapro.embedded import free_port
+from infra.embedded import free_port
 
 BENCH_SECRET = "bench-app-secret-0123456789abcdef"
 

@@ -7,10 +7,10 @@ import structlog
 from closer.settings import CloserSettings
 from closer.timers import CLOSER_SQL_DIR
 from closer.worker import Closer, JetStreamCommandPublisher
-from conectapro.jetstream import connect, ensure_topology
-from conectapro.services import Runtime
 from eventstore import PostgresEventStore, apply_migrations
-from orchestrator.service import utc_now
+from infra.clock import utc_now
+from infra.jetstream import connect, ensure_topology
+from infra.runtime import Runtime
 
 log = structlog.get_logger("closer")
 

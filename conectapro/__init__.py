@@ -1,0 +1,1 @@
+"""The `conectapro` command line and the composition of the services it runs."""

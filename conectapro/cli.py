@@ -3,51 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
 import sys
-from collections.abc import Iterator
 from typing import Annotated
 
 import structlog
 import typer
 
-from conectapro import event_loop, service_table  # noqa: F401  (service_table registers the services)
-from conectapro.gc_tuning import tune_for_service
-from conectapro.infrastructure import running_stack, start_infrastructure
-from conectapro.logging import configure_logging
-from conectapro.services import SERVICES, Runtime, load
-from conectapro.settings import Settings
+from conectapro import service_table  # noqa: F401  (service_table registers the services)
+from conectapro.command_support import database_for_command, load_settings
+from conectapro.infrastructure import start_infrastructure
 from conectapro.supervisor import Supervisor, child_environment
+from infra import event_loop
+from infra.gc_tuning import tune_for_service
+from infra.runtime import SERVICES, Runtime, load
 
 app = typer.Typer(help="ConectaPro: customers and technicians in Chile, through WhatsApp.", no_args_is_help=True)
 log = structlog.get_logger("conectapro")
-
-
-def _settings() -> Settings:
-    try:
-        settings = Settings()
-    except ValueError as error:
-        typer.echo(f"configuration error: {error}", err=True)
-        raise typer.Exit(2) from error
-    configure_logging(settings.log_level, settings.log_format)
-    return settings
-
-
-@contextlib.contextmanager
-def database_for_command(settings: Settings) -> Iterator[str]:
-    """DATABASE_URL, else the running local stack's, else an embedded server for this command only."""
-    database_url, _ = running_stack(settings)
-    if database_url:
-        yield database_url
-        return
-    local = settings.model_copy(update={"nats_url": "unused"})
-    infra = start_infrastructure(local)
-    try:
-        yield infra.database_url
-    finally:
-        infra.stop()
 
 
 @app.command()
@@ -71,7 +44,7 @@ def migrate() -> None:
     """Apply the database migrations (idempotent; safe when two processes run it at once)."""
     from conectapro.migrations import migrate as apply_all
 
-    settings = _settings()
+    settings = load_settings()
     with database_for_command(settings) as database_url:
         applied = asyncio.run(apply_all(database_url))
     typer.echo(f"migrations applied: {', '.join(applied) if applied else 'none (up to date)'}")
@@ -84,7 +57,7 @@ def run(
     ] = None,
 ) -> None:
     """Start the infrastructure (embedded unless DATABASE_URL / NATS_URL are set) and the services."""
-    settings = _settings()
+    settings = load_settings()
     chosen = services or list(SERVICES)
     unknown = [name for name in chosen if name not in SERVICES]
     if unknown:
@@ -155,7 +128,7 @@ def main() -> None:
     from conectapro.providers_cli import app as providers_app
 
     app.add_typer(providers_app, name="providers")
-    from conectapro.audit_cli import register as register_audit
+    from conectapro.audit_commands import register as register_audit
     from conectapro.projections_cli import app as projections_app
 
     app.add_typer(projections_app, name="projections")

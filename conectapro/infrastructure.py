@@ -9,8 +9,8 @@ from pathlib import Path
 
 import structlog
 
-from conectapro.embedded import EmbeddedNats, EmbeddedPostgres
-from conectapro.settings import Settings
+from infra.embedded import EmbeddedNats, EmbeddedPostgres
+from infra.settings import Settings
 
 log = structlog.get_logger(__name__)
 

@@ -46,14 +46,14 @@ def rebuild_command(
 
     Safe while `conectapro run` is up: the live projection waits for the rebuild, then carries on from it.
     """
-    from conectapro.cli import _settings, database_for_command
+    from conectapro.command_support import database_for_command, load_settings
 
     try:
         names = [name] if name else None
         chosen(names)
     except UnknownProjection as error:
         raise typer.BadParameter(str(error)) from error
-    with database_for_command(_settings()) as database_url:
+    with database_for_command(load_settings()) as database_url:
         result = asyncio.run(_rebuild(database_url, names, batch_size))
     typer.echo(
         f"rebuilt {', '.join(result.projections)}: {result.events:,} events, {result.rows_written:,} rows written "
@@ -64,9 +64,9 @@ def rebuild_command(
 @app.command("status")
 def status_command() -> None:
     """How far behind the event store each projection is."""
-    from conectapro.cli import _settings, database_for_command
+    from conectapro.command_support import database_for_command, load_settings
 
-    with database_for_command(_settings()) as database_url:
+    with database_for_command(load_settings()) as database_url:
         lags = asyncio.run(_status(database_url))
     for lag in lags:
         typer.echo(

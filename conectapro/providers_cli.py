@@ -13,10 +13,10 @@ from conectapro.migrations import migrate
 from contracts.commands import ActivateProvider, DeactivateProvider, ProviderCommand, RegisterProvider
 from contracts.intent import Service
 from eventstore import PostgresEventStore
+from infra.clock import utc_now
 from orchestrator.domain.providers import ProviderCommandRejected, ProviderView
-from orchestrator.provider_admin import execute, provider_id_for_phone
 from orchestrator.provider_directory import ProviderDirectory
-from orchestrator.service import utc_now
+from projections.operator_api.technician_actions import execute, provider_id_for_phone
 
 app = typer.Typer(help="Technicians: register, list, deactivate, activate.", no_args_is_help=True)
 
@@ -54,13 +54,13 @@ async def _run(database_url: str, command: ProviderCommand | None) -> list[Provi
 
 
 def _execute(build: type[ProviderCommand], **fields: object) -> list[ProviderView]:
-    from conectapro.cli import _settings, database_for_command
+    from conectapro.command_support import database_for_command, load_settings
 
     try:
         command = build.model_validate({"command_id": f"cli-{uuid.uuid4()}", **fields})
     except ValidationError as error:
         raise typer.BadParameter(str(error)) from error
-    with database_for_command(_settings()) as database_url:
+    with database_for_command(load_settings()) as database_url:
         try:
             return asyncio.run(_run(database_url, command))
         except ProviderCommandRejected as rejected:
@@ -93,9 +93,9 @@ def add(
 @app.command("list")
 def list_providers() -> None:
     """List the technicians."""
-    from conectapro.cli import _settings, database_for_command
+    from conectapro.command_support import database_for_command, load_settings
 
-    with database_for_command(_settings()) as database_url:
+    with database_for_command(load_settings()) as database_url:
         views = asyncio.run(_run(database_url, None))
     for view in views:
         typer.echo(_describe(view))

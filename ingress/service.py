@@ -6,10 +6,10 @@ import sys
 
 import structlog
 
-from conectapro.http_server import serve_until_stopped
-from conectapro.jetstream import connect, ensure_topology
-from conectapro.services import Runtime
-from conectapro.settings import Settings, local_secret
+from infra.http_server import serve_until_stopped
+from infra.jetstream import connect, ensure_topology
+from infra.runtime import Runtime
+from infra.settings import Settings, local_secret
 from ingress.app import IngressConfig, create_app
 from ingress.publisher import InboundPublisher
 

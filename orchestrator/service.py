@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import UTC, datetime
 
 import structlog
 
-from conectapro.jetstream import connect, ensure_topology
-from conectapro.services import Runtime
 from eventstore import PostgresEventStore
+from infra.clock import utc_now
+from infra.jetstream import connect, ensure_topology
+from infra.runtime import Runtime
 from orchestrator.commands_consumer import CommandHandler, run_command_partitions
 from orchestrator.consumer import run_partitions
 from orchestrator.handler import InboundHandler
@@ -18,9 +18,6 @@ from orchestrator.provider_directory import ProviderDirectory
 
 log = structlog.get_logger("orchestrator")
 
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 async def serve(runtime: Runtime) -> None:

@@ -8,7 +8,7 @@ Layout:
   ``batch``                                 load → fold (pure) → upsert, inside the caller's transaction
   ``runner`` / ``service``                  live: one durable subscription per projection
   ``rebuild`` / ``lag``                     from zero with a progress bar; how far behind each one is
-  ``api`` / ``api_service``                 the operator API (FastAPI): the app, and the service that serves it
-  ``http/``                                 its pieces: auth, schemas, queries, timeline, cursors, one module
-                                            of routes per resource
+  ``operator_api/``                         the operator API (FastAPI): ``app`` and the ``service`` that serves
+                                            it, auth, schemas, queries, timeline, cursors, one module of routes
+                                            per resource, and the operator actions on technicians
 """

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import structlog
 
-from conectapro.services import Runtime
 from eventstore import PostgresEventStore, apply_migrations
+from infra.runtime import Runtime
 from projections.catalog import PROJECTIONS
 from projections.runner import ProjectionRunner
 

@@ -17,8 +17,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from conectapro.embedded import EmbeddedNats, EmbeddedPostgres
-from conectapro.logging import configure_logging
+from infra.embedded import EmbeddedNats, EmbeddedPostgres
+from infra.logging import configure_logging
 
 # The same JSON lines as production, so tests can check what a log line reveals.
 configure_logging("INFO", "json")

@@ -2,7 +2,7 @@
 
 ``evolve`` looks every change up here and raises :class:`IllegalTransition` for a pair that is not listed;
 ``decide`` only emits changes listed here (the tests check both). ``docs/state_machine.md`` is generated
-from these tables by ``orchestrator.domain.render_tables``.
+from these tables by ``devtools.render_state_tables``.
 """
 
 from __future__ import annotations

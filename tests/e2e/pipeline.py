@@ -16,21 +16,21 @@ from typing import Any
 import httpx
 from nats.aio.client import Client as NATS
 
-from conectapro.jetstream import ensure_topology
-from conectapro.sandbox import Sandbox, SandboxServer
 from contracts.commands import RegisterProvider
 from contracts.intent import Service
+from devtools.graph_sandbox import Sandbox, SandboxServer
 from eventstore import PostgresEventStore
+from infra.clock import utc_now
+from infra.jetstream import ensure_topology
 from ingress.app import IngressConfig, create_app
 from ingress.publisher import InboundPublisher
 from orchestrator.consumer import run_partitions
 from orchestrator.handler import InboundHandler
-from orchestrator.provider_admin import execute, provider_id_for_phone
 from orchestrator.provider_directory import ProviderDirectory
-from orchestrator.sender import ReplySender
-from orchestrator.service import utc_now
 from orchestrator.understanding.reply_ids import OFFER_ACCEPT_PREFIX
-from orchestrator.whatsapp_client import RetryPolicy, WhatsAppClient
+from outbound.sender import ReplySender
+from outbound.whatsapp_client import RetryPolicy, WhatsAppClient
+from projections.operator_api.technician_actions import execute, provider_id_for_phone
 from tests.whatsapp_builders import button_reply, signed, text_message
 
 SECRET = "e2e-app-secret-0123456789"

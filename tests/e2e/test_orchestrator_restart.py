@@ -17,7 +17,7 @@ import httpx
 import pytest
 from nats.aio.client import Client as NATS
 
-from conectapro.jetstream import ensure_topology
+from infra.jetstream import ensure_topology
 from ingress.app import IngressConfig, create_app
 from ingress.publisher import InboundPublisher
 from tests.conftest import Infra

@@ -7,8 +7,8 @@ import pytest
 from nats.aio.client import Client as NATS
 from nats.js.errors import NotFoundError
 
-from conectapro.jetstream import connect
 from contracts.subjects import DEADLETTER_STREAM, INBOUND_STREAM
+from infra.jetstream import connect
 from tests.conftest import Infra
 
 

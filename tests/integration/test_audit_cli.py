@@ -15,8 +15,8 @@ import pytest
 import typer
 from typer.testing import CliRunner, Result
 
-from conectapro import audit_cli
-from conectapro.audit_cli import register
+from audit import runner as audit_runner
+from conectapro.audit_commands import register
 from eventstore import PostgresEventStore
 from tests.unit.test_audit_support import CAMILA, World, customer_stream, full_journey
 
@@ -121,10 +121,10 @@ def test_every_page_is_read_by_walking_the_global_order_index(database: str) -> 
     # The planner left alone scans and sorts the whole table for every page when it misjudges the filters
     # (on a table this small it always does): the reading connection's settings rule that out.
     async def plan() -> str:
-        conn = await audit_cli.connect(database, audit_cli.INDEX_WALK)
+        conn = await audit_runner.connect(database, audit_runner.INDEX_WALK)
         try:
-            share = audit_cli.Share(index=0, of=2)
-            rows = await conn.fetch("EXPLAIN " + audit_cli.page_query(share), 0, 0, 10**12, 5000, *share.args)
+            share = audit_runner.Share(index=0, of=2)
+            rows = await conn.fetch("EXPLAIN " + audit_runner.page_query(share), 0, 0, 10**12, 5000, *share.args)
         finally:
             await conn.close()
         return "\n".join(row[0] for row in rows)

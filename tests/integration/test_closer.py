@@ -19,11 +19,11 @@ from nats.js.errors import NotFoundError
 from closer.deadlines import TimerDurations
 from closer.timers import CLOSER_SQL_DIR
 from closer.worker import Closer, JetStreamCommandPublisher
-from conectapro.jetstream import ensure_topology
 from contracts.events import RecordedEvent
 from contracts.outbound import ReplyQueued
 from contracts.subjects import COMMANDS_STREAM
 from eventstore import PostgresEventStore, apply_migrations
+from infra.jetstream import ensure_topology
 from orchestrator.commands_consumer import commands_consumer_name, run_command_partitions
 from orchestrator.identity import person_key
 from tests.unit.test_audit_support import CAMILA, T0, World, offered_to_juana

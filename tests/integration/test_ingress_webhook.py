@@ -14,11 +14,11 @@ import pytest
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
-from conectapro.embedded import EmbeddedNats
-from conectapro.jetstream import connect, ensure_topology
 from contracts.inbound import InboundMessage, normalize, parse_envelope
 from contracts.subjects import DEADLETTER_STREAM, INBOUND_STREAM, REASON_HEADER, inbound_subject
 from contracts.whatsapp import WebhookPayload
+from infra.embedded import EmbeddedNats
+from infra.jetstream import connect, ensure_topology
 from ingress.app import IngressConfig, WebhookDelivery, create_app
 from ingress.publisher import InboundPublisher
 from tests.fixtures_paths import json_files, real_whatsapp_fixtures_dir

@@ -15,8 +15,8 @@ from contracts.intent import Service
 from contracts.outbound import DeliveryStatus, RecipientRole, ReplyDeliveryUpdated, ReplyQueued, ReplySent, TextMessage
 from eventstore import PostgresEventStore
 from orchestrator.identity import deliveries_stream_id
-from orchestrator.provider_admin import provider_id_for_phone
-from projections.api import ApiConfig, create_app
+from projections.operator_api.app import ApiConfig, create_app
+from projections.operator_api.technician_actions import provider_id_for_phone
 from tests.integration.test_projections_support import (
     project,
     record,

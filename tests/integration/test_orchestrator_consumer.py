@@ -9,10 +9,10 @@ import orjson
 import pytest
 from nats.aio.client import Client as NATS
 
-from conectapro.jetstream import ensure_topology
 from contracts.inbound import InboundEnvelope, normalize
 from contracts.subjects import DEADLETTER_STREAM, REASON_HEADER, inbound_subject
 from contracts.whatsapp import WebhookPayload
+from infra.jetstream import ensure_topology
 from orchestrator import consumer
 from orchestrator.consumer import run_partitions
 from tests.whatsapp_builders import text_message

@@ -9,7 +9,7 @@ import pytest
 import typer
 from typer.testing import CliRunner, Result
 
-from conectapro.audit_cli import register
+from conectapro.audit_commands import register
 from eventstore import PostgresEventStore
 from tests.unit.test_audit_support import CAMILA, World, customer_stream, full_journey
 

@@ -15,12 +15,12 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from conectapro.embedded import free_port
-from conectapro.sandbox import Sandbox, SandboxServer, ScriptedFailure, create_sandbox_app
-from conectapro.sandbox_validation import validate_send_payload
 from contracts.outbound import ButtonsMessage, ListMessage, ListRow, ListSection, ReplyButton, TextMessage
-from orchestrator.throughput import ThroughputLimiter, ThroughputLimits
-from orchestrator.whatsapp_client import (
+from devtools.graph_sandbox import Sandbox, SandboxServer, ScriptedFailure, create_sandbox_app
+from devtools.graph_sandbox_checks import validate_send_payload
+from infra.embedded import free_port
+from outbound.throughput import ThroughputLimiter, ThroughputLimits
+from outbound.whatsapp_client import (
     PermanentSendError,
     RetryPolicy,
     TransientSendError,

@@ -5,16 +5,16 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from audit.compare import ABSENT, compare, field_differences
+from audit.engine import SENDER_TYPES, Auditor, StoredEvent, audit_events
 from contracts.commands import RegisterProvider, TimeoutOffer
 from contracts.events import RecordedEvent
 from contracts.intent import Service
 from contracts.outbound import ReplySent
 from orchestrator import leads_flow
-from orchestrator.audit import SENDER_TYPES, Auditor, StoredEvent, audit_events
-from orchestrator.audit_compare import ABSENT, compare, field_differences
 from orchestrator.commands_consumer import COMMAND_METADATA_KEY, PROVIDERS_CHECKPOINT_KEY
 from orchestrator.identity import person_key
-from orchestrator.provider_admin import execute, provider_id_for_phone
+from projections.operator_api.technician_actions import execute, provider_id_for_phone
 from tests.unit.test_audit_support import CAMILA, JUANA, PEDRO, World, customer_stream, full_journey, offered_to_juana
 
 OTHER = "56922223333"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from audit.replay import load_timeline, mask_phones, render_timeline
 from contracts.commands import HandleCustomerMessage, Understanding
 from contracts.intent import Intent, IntentName, UnderstandingSource
 from contracts.outbound import DeliveryStatus, ReplyDeliveryUpdated, ReplyFailed, ReplyQueued
@@ -9,7 +10,6 @@ from eventstore import ANY_VERSION
 from orchestrator import leads_flow
 from orchestrator.handler import to_new_events
 from orchestrator.identity import deliveries_stream_id, person_key
-from orchestrator.replay import load_timeline, mask_phones, render_timeline
 from tests.unit.test_audit_support import CAMILA, PEDRO, T0, World, customer_stream, full_journey
 
 

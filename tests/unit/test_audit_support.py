@@ -1,6 +1,6 @@
 """A whole world for the audit, replay and closer tests: the real handler, directory, commands handler and
 provider admin over an ``InMemoryEventStore`` (or PostgreSQL in integration tests), a controllable clock,
-and a sender that records every queued reply as sent (as ``orchestrator.sender`` does). Whatever the audit
+and a sender that records every queued reply as sent (as ``outbound.sender`` does). Whatever the audit
 says about these streams it says about streams written by production code.
 """
 
@@ -20,8 +20,8 @@ from orchestrator.commands_consumer import CommandHandler, TimerCommand
 from orchestrator.domain.ids import deterministic_ids
 from orchestrator.handler import InboundHandler, to_new_events
 from orchestrator.identity import person_key
-from orchestrator.provider_admin import execute, provider_id_for_phone
 from orchestrator.provider_directory import ProviderDirectory
+from projections.operator_api.technician_actions import execute, provider_id_for_phone
 
 T0 = datetime(2025, 3, 3, 12, 0, tzinfo=UTC)
 CAMILA = "56987654321"

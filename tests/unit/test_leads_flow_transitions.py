@@ -31,9 +31,9 @@ from contracts.lead_events import (
     OfferExpired,
     ProviderOffered,
 )
+from devtools.render_state_tables import DOC_PATH, render_state_machine_doc
 from orchestrator.domain.evolve import LEAD_TRIGGER_OF_EVENT
 from orchestrator.domain.model import replace_lead, replace_state
-from orchestrator.domain.render_tables import DOC_PATH, render_state_machine_doc
 from orchestrator.domain.states import CONVERSATION_TRANSITIONS, LEAD_TRANSITIONS, LeadTrigger
 from orchestrator.leads_flow import CustomerState, IllegalTransition, Lead, evolve, fold
 from tests.unit.test_leads_flow_support import (
@@ -353,5 +353,5 @@ def test_a_lead_started_after_a_closed_one_gets_the_next_number() -> None:
 
 def test_the_committed_state_machine_doc_matches_the_tables() -> None:
     assert DOC_PATH.read_text(encoding="utf-8") == render_state_machine_doc(), (
-        "docs/state_machine.md is stale: run python -m orchestrator.domain.render_tables"
+        "docs/state_machine.md is stale: run python -m devtools.render_state_tables"
     )

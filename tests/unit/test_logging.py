@@ -8,7 +8,7 @@ import orjson
 import pytest
 import structlog
 
-from conectapro.logging import configure_logging
+from infra.logging import configure_logging
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import pytest
 
 from contracts.events import Event, EventMetadata, RecordedEvent
 from contracts.outbound import DeliveryStatus, ReplyDeliveryUpdated, ReplySent
-from projections.http.cursor import (
+from projections.operator_api.cursor import (
     InvalidCursor,
     decode_lead_cursor,
     decode_provider_cursor,
@@ -17,8 +17,8 @@ from projections.http.cursor import (
     lead_cursor,
     provider_cursor,
 )
-from projections.http.schemas import EntryKind
-from projections.http.timeline import build_timeline
+from projections.operator_api.schemas import EntryKind
+from projections.operator_api.timeline import build_timeline
 from tests.unit.test_leads_flow_support import FIRST_MESSAGE, PEDRO, TAP_HOY, Scenario, customer_replies
 from tests.unit.test_projectors_support import T0
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.send_errors import (
+from outbound.send_errors import (
     FailureKind,
     classify,
     classify_response,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.throughput import ThroughputGate, ThroughputLimiter, ThroughputLimits, TokenBucket
+from outbound.throughput import ThroughputGate, ThroughputLimiter, ThroughputLimits, TokenBucket
 
 
 class FakeClock:

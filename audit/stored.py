@@ -15,7 +15,7 @@ class StoredEvent(NamedTuple):
 
     A tuple: the audit builds one per event it reads (over a hundred thousand per store), and a tuple is
     built several times faster than a frozen dataclass. Only the metadata the audit reads is kept, so its
-    reader can select just that (``conectapro.audit_cli``).
+    reader can select just that (``audit.runner``).
     """
 
     stream_id: str

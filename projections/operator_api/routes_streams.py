@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query
 
-from projections.http import queries
-from projections.http.deps import State
-from projections.http.errors import responses
-from projections.http.schemas import EventPage
+from projections.operator_api import queries
+from projections.operator_api.deps import State
+from projections.operator_api.errors import responses
+from projections.operator_api.schemas import EventPage
 
 router = APIRouter(tags=["streams"])
 

@@ -6,11 +6,11 @@ import sys
 
 import structlog
 
-from conectapro.http_server import serve_until_stopped
-from conectapro.services import Runtime
-from conectapro.settings import Settings, local_secret
 from eventstore import PostgresEventStore
-from projections.api import ApiConfig, create_app
+from infra.http_server import serve_until_stopped
+from infra.runtime import Runtime
+from infra.settings import Settings, local_secret
+from projections.operator_api.app import ApiConfig, create_app
 from projections.service import migrate
 
 log = structlog.get_logger("operator_api")

@@ -39,9 +39,9 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from conectapro.logging import mask_phone
-from conectapro.sandbox_validation import ERROR_TITLES, LETTERS, Refusal, invalid_parameter, validate_send_payload
-from conectapro.services import Runtime
+from devtools.graph_sandbox_checks import ERROR_TITLES, LETTERS, Refusal, invalid_parameter, validate_send_payload
+from infra.logging import mask_phone
+from infra.runtime import Runtime
 
 log = structlog.get_logger("sandbox")
 

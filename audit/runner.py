@@ -1,7 +1,6 @@
-"""`conectapro replay STREAM_ID` and `conectapro audit [--stream STREAM_ID | --all]`.
+"""Running the audit over a store: ``run_audit`` (the commands are in ``conectapro.audit_commands``).
 
-``register(app)`` adds both commands to the main command line. The audit engine is pure
-(``orchestrator.audit``); this module reads the store for it:
+The audit engine is pure (``audit.engine``); this module reads the store for it:
 
 * one fixed horizon for the whole run (``pg_snapshot_xmin``): transactions still open when the audit starts
   are not final in the global order and are left for the next audit;
@@ -19,22 +18,17 @@ import asyncio
 import contextlib
 import gc
 import multiprocessing
-import os
 import queue
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 
 import asyncpg
-import typer
 
-from conectapro import event_loop
-from conectapro.logging import mask_text
-from orchestrator.audit import SENDER_TYPES, Auditor, AuditReport, StoredEvent
+from audit.engine import SENDER_TYPES, Auditor, AuditReport, StoredEvent
+from infra import event_loop
 from orchestrator.commands_consumer import COMMAND_METADATA_KEY, PROVIDERS_CHECKPOINT_KEY
 from orchestrator.domain.providers import PROVIDER_VIEW_TYPES
-from orchestrator.replay import mask_phones
 
 PAGE_SIZE = 5000
 
@@ -49,7 +43,7 @@ _MINE_ALL = _DECIDED
 _MINE_STREAM = "stream_id = ${a}"
 _MINE_SHARE = _DECIDED + " AND mod(abs(hashtext(stream_id)::bigint), ${a}) = ${b}"
 
-# The sender's events hold no decision and only advance a stream's version (``orchestrator.audit``): about
+# The sender's events hold no decision and only advance a stream's version (``audit.engine``): about
 # a fifth of a customer stream, left out here.
 _DECISIONS = "type NOT IN ({})".format(", ".join(f"'{kind}'" for kind in sorted(SENDER_TYPES)))
 
@@ -246,87 +240,3 @@ def _in_processes(dsn: str, horizon: int, jobs: int, bar: Any) -> AuditReport:
     if errors:
         raise RuntimeError("audit failed: " + "; ".join(errors))
     return merged
-
-
-# ------------------------------------------------------------------------------------------ commands
-
-
-def default_jobs() -> int:
-    return max(1, min(os.cpu_count() or 1, 4))
-
-
-def replay(
-    stream_id: Annotated[str, typer.Argument(help="e.g. customer-c1a2b3… or provider-p123…")],
-    show_phones: Annotated[bool, typer.Option("--show-phones", help="Print phone numbers unmasked")] = False,
-) -> None:
-    """Print a stream as a readable timeline: who said what, what was understood, what was decided."""
-    from conectapro.cli import _settings, database_for_command
-    from orchestrator.replay import load_timeline, render_timeline
-
-    async def load(database_url: str) -> str | None:
-        from eventstore import PostgresEventStore, apply_migrations
-
-        await apply_migrations(database_url)
-        store = await PostgresEventStore.connect(database_url, min_size=1, max_size=2)
-        try:
-            timeline = await load_timeline(store, stream_id)
-        finally:
-            await store.close()
-        return render_timeline(timeline, show_phones=show_phones) if timeline.events else None
-
-    with database_for_command(_settings()) as database_url:
-        text = asyncio.run(load(database_url))
-    if text is None:
-        typer.echo(f"no events in stream {stream_id}", err=True)
-        raise typer.Exit(1)
-    typer.echo(text)
-
-
-def audit(
-    stream: Annotated[str | None, typer.Option("--stream", help="Audit this stream only")] = None,
-    everything: Annotated[bool, typer.Option("--all", help="Audit every stream, in one pass")] = False,
-    jobs: Annotated[int | None, typer.Option(help="Processes for --all (default: CPUs, at most 4)", min=1)] = None,
-    show_phones: Annotated[bool, typer.Option("--show-phones", help="Print phone numbers unmasked")] = False,
-) -> None:
-    """Re-run every recorded decision from its recorded inputs (never the LLM) and compare with the store.
-
-    Exit 0 when every decision re-decides identically, 1 with a diff per divergent stream.
-    """
-    from conectapro.cli import _settings, database_for_command
-
-    if (stream is None) == (not everything):
-        typer.echo("give exactly one of --stream STREAM_ID or --all", err=True)
-        raise typer.Exit(2)
-    with database_for_command(_settings()) as database_url:
-        from eventstore import apply_migrations
-
-        asyncio.run(apply_migrations(database_url))
-        started = time.perf_counter()
-        report, plan = run_audit(database_url, stream=stream, jobs=jobs or default_jobs(), progress=everything)
-        elapsed = time.perf_counter() - started
-    if stream is not None and report.events == 0:
-        typer.echo(f"no events in stream {stream}", err=True)
-        raise typer.Exit(2)
-    skipped = plan.in_store - report.events
-    others = "" if stream is not None else f" (+{skipped:,} that record no decision: sends, delivery statuses, errors)"
-    summary = (
-        f"audited {_counted(report.events, 'event')}{others}, {_counted(report.decisions, 'decision')} in "
-        f"{_counted(report.streams, 'stream')} in {elapsed:.1f} s"
-    )
-    if report.clean:
-        typer.echo(f"{summary}: every decision re-decides identically")
-        return
-    diff = report.render()
-    typer.echo(diff if show_phones else mask_phones(mask_text(diff)))
-    typer.echo(f"{summary}: {len(report.divergences)} divergent stream(s)")
-    raise typer.Exit(1)
-
-
-def _counted(n: int, noun: str) -> str:
-    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
-
-
-def register(app: typer.Typer) -> None:
-    """Add `replay` and `audit` to the command line."""
-    app.command("replay")(replay)
-    app.command("audit")(audit)

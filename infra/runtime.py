@@ -12,7 +12,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-from conectapro.settings import Settings
+from infra.settings import Settings
 
 
 @dataclass

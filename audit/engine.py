@@ -3,13 +3,13 @@
 A decision is the group of events one command appended to one stream: consecutive events of a stream
 sharing ``metadata.correlation_id`` (the wamid or command id) in one transaction. For each group the audit
 
-1. rebuilds the command from what was recorded (``orchestrator.audit_commands``; the LLM is never called);
+1. rebuilds the command from what was recorded (``audit.commands``; the LLM is never called);
 2. takes the stream's state as folded from the stored events before the group, and the technicians' views
    from the global order before it — or, when the decision recorded it (``metadata.providers_checkpoint``),
    from exactly the directory position the decision saw;
 3. calls the pure ``decide`` with ``now = metadata.recorded_at`` and ``new_ids =
    deterministic_ids(correlation_id)``, and compares the events' types and data with the stored ones
-   (``orchestrator.audit_compare``).
+   (``audit.compare``).
 
 When they are identical, the state the decision folded its own events into is the stream's next state
 (``decide_with_state``): the stored events are the decided ones, so they are not folded a second time.
@@ -22,7 +22,7 @@ folded (the rest of the stream is audited against what is stored); a stream whos
 read or folded any more is reported once and skipped from there on.
 
 One pass over the global order audits every stream (``--all``): states and views stay in memory. The pass
-can be split between processes by stream (``conectapro.audit_cli``): each folds the views from every event
+can be split between processes by stream (``audit.runner``): each folds the views from every event
 that names a technician and audits its own streams.
 """
 
@@ -31,21 +31,21 @@ from __future__ import annotations
 import bisect
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 
-from contracts.events import RecordedEvent
-from contracts.lead_events import MessageReceived
-from contracts.outbound import ReplyDeliveryUpdated, ReplyFailed, ReplySent
-from eventstore import Checkpoint
-from orchestrator import leads_flow
-from orchestrator.audit_commands import (
+from audit.commands import (
     CannotRebuild,
     customer_command,
     describe,
     provider_command,
     unrouted_technician_message,
 )
-from orchestrator.audit_compare import compare
-from orchestrator.audit_report import AuditReport, Divergence
-from orchestrator.audit_stored import StoredEvent
+from audit.compare import compare
+from audit.report import AuditReport, Divergence
+from audit.stored import StoredEvent
+from contracts.events import RecordedEvent
+from contracts.lead_events import MessageReceived
+from contracts.outbound import ReplyDeliveryUpdated, ReplyFailed, ReplySent
+from eventstore import Checkpoint
+from orchestrator import leads_flow
 from orchestrator.domain.ids import CUSTOMER_STREAM_PREFIX, PROVIDER_STREAM_PREFIX
 from orchestrator.domain.model import INITIAL_STATE, CustomerState, replace_state
 from orchestrator.domain.providers import PROVIDER_VIEW_TYPES, ProviderView, apply_decoded_provider_event

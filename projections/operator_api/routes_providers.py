@@ -1,5 +1,5 @@
 """``/v1/providers``: technicians. Reads come from the read model; every change is an operator command,
-decided and recorded as an event by ``orchestrator.provider_admin`` (the same path as the CLI)."""
+decided and recorded as an event by ``projections.operator_api.technician_actions`` (the same path as the CLI)."""
 
 from __future__ import annotations
 
@@ -19,13 +19,13 @@ from orchestrator.domain.providers import (
     ProviderView,
     UnknownProvider,
 )
-from orchestrator.provider_admin import execute, provider_id_for_phone
-from projections.http import queries
-from projections.http.cursor import InvalidCursor, decode_provider_cursor
-from projections.http.deps import State
-from projections.http.errors import invalid, responses
-from projections.http.params import ComunaQuery, Cursor, Limit, canonical_comuna
-from projections.http.schemas import ProviderIn, ProviderOut, ProviderPage, ProviderPatch
+from projections.operator_api import queries
+from projections.operator_api.cursor import InvalidCursor, decode_provider_cursor
+from projections.operator_api.deps import State
+from projections.operator_api.errors import invalid, responses
+from projections.operator_api.params import ComunaQuery, Cursor, Limit, canonical_comuna
+from projections.operator_api.schemas import ProviderIn, ProviderOut, ProviderPage, ProviderPatch
+from projections.operator_api.technician_actions import execute, provider_id_for_phone
 
 router = APIRouter(tags=["technicians"])
 

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from contracts.events import RecordedEvent
-from projections.http.schemas import EntryKind, TimelineEntry
+from projections.operator_api.schemas import EntryKind, TimelineEntry
 
 Data = dict[str, Any]
 

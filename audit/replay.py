@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from conectapro.logging import mask_phone
 from contracts.events import Event, RecordedEvent
 from contracts.lead_events import (
     ConversationStateChanged,
@@ -45,6 +44,7 @@ from contracts.lead_events import (
 )
 from contracts.outbound import ReplyDeliveryUpdated, ReplyFailed, ReplyQueued, ReplySent
 from eventstore import EventStore
+from infra.logging import mask_phone
 from orchestrator.commands_consumer import COMMAND_METADATA_KEY
 from orchestrator.identity import deliveries_stream_id
 
@@ -55,7 +55,7 @@ _PHONE_LIKE = re.compile(r"(?<![\w.])\+?\d(?:[ -]?\d){7,14}(?![\w])")
 
 
 def mask_phones(text: str) -> str:
-    """Every phone-like run of digits masked like ``conectapro.logging.mask_phone`` (spaces allowed)."""
+    """Every phone-like run of digits masked like ``infra.logging.mask_phone`` (spaces allowed)."""
     return _PHONE_LIKE.sub(lambda match: mask_phone(re.sub(r"\D", "", match.group(0))), text)
 
 

@@ -1,7 +1,7 @@
 """Sends one message through the WhatsApp Cloud API, retrying only what retrying can fix.
 
 ``POST {base_url}/{phone_number_id}/messages`` with ``Authorization: Bearer <token>``. Transient failures
-(see :mod:`orchestrator.send_errors`) are retried with exponential backoff and jitter, never sooner than
+(see :mod:`outbound.send_errors`) are retried with exponential backoff and jitter, never sooner than
 the failure's own minimum (6 s for the 131056 pair rate limit, ``Retry-After`` when given), within a
 maximum number of attempts and a total time budget. Permanent failures raise at once.
 
@@ -27,8 +27,8 @@ from tenacity import (
     stop_before_delay,
 )
 
-from conectapro.logging import mask_phone
-from orchestrator.send_errors import (
+from infra.logging import mask_phone
+from outbound.send_errors import (
     FailureKind,
     SendFailure,
     classify_response,
@@ -110,7 +110,7 @@ class TransientSendError(SendError):
 
 
 class SendLimiter(Protocol):
-    """What the client needs from :class:`orchestrator.throughput.ThroughputLimiter`."""
+    """What the client needs from :class:`outbound.throughput.ThroughputLimiter`."""
 
     async def acquire(self, recipient: str) -> float: ...
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from audit.stored import StoredEvent
 from contracts.commands import (
     ActivateProvider,
     CustomerCommand,
@@ -26,7 +27,6 @@ from contracts.intent import UnderstandingSource
 from contracts.lead_events import IntentExtracted, MessageReceived, SenderRole
 from contracts.provider_events import ProviderActivated, ProviderDeactivated, ProviderRegistered, ProviderUpdated
 from orchestrator import leads_flow
-from orchestrator.audit_stored import StoredEvent
 from orchestrator.commands_consumer import command_from_record
 from orchestrator.domain.ids import CUSTOMER_STREAM_PREFIX
 from orchestrator.domain.model import CustomerState

@@ -7,13 +7,13 @@ import contextlib
 
 import structlog
 
-from conectapro.sandbox import Sandbox, SandboxServer
-from conectapro.services import Runtime
+from devtools.graph_sandbox import Sandbox, SandboxServer
 from eventstore import PostgresEventStore
-from orchestrator.sender import ReplySender
-from orchestrator.service import utc_now
-from orchestrator.throughput import ThroughputLimiter
-from orchestrator.whatsapp_client import WhatsAppClient
+from infra.clock import utc_now
+from infra.runtime import Runtime
+from outbound.sender import ReplySender
+from outbound.throughput import ThroughputLimiter
+from outbound.whatsapp_client import WhatsAppClient
 
 log = structlog.get_logger("sender")
 

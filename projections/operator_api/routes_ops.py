@@ -8,10 +8,10 @@ from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from projections.catalog import PROJECTIONS
-from projections.http.deps import State
-from projections.http.errors import responses
-from projections.http.schemas import HealthOut
 from projections.lag import measure_all
+from projections.operator_api.deps import State
+from projections.operator_api.errors import responses
+from projections.operator_api.schemas import HealthOut
 
 router = APIRouter(tags=["operations"])
 

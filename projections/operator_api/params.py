@@ -10,7 +10,7 @@ from fastapi import Query
 from pydantic import AfterValidator, BeforeValidator
 
 from contracts.comunas import lookup_comuna
-from projections.http.errors import invalid
+from projections.operator_api.errors import invalid
 
 # RFC 3339 (what the document's `date-time` promises), not whatever else pydantic would take for a datetime
 # (a bare date, a unix timestamp such as "0.5").

@@ -7,8 +7,8 @@ from typing import Any
 
 import orjson
 
+from audit.stored import StoredEvent
 from contracts.events import Event, upcast
-from orchestrator.audit_stored import StoredEvent
 
 _VALUE_CHARS = 160
 

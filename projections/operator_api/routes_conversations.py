@@ -9,11 +9,11 @@ from fastapi import APIRouter, HTTPException, Path, Query
 from contracts.events import RecordedEvent
 from orchestrator.domain.ids import customer_stream_id
 from orchestrator.identity import deliveries_stream_id
-from projections.http import queries
-from projections.http.deps import State
-from projections.http.errors import responses
-from projections.http.schemas import ConversationOut, TimelineOut
-from projections.http.timeline import build_timeline
+from projections.operator_api import queries
+from projections.operator_api.deps import State
+from projections.operator_api.errors import responses
+from projections.operator_api.schemas import ConversationOut, TimelineOut
+from projections.operator_api.timeline import build_timeline
 
 router = APIRouter(tags=["conversations"])
 

@@ -9,12 +9,12 @@ from fastapi import APIRouter, HTTPException, Path, Query
 from contracts.intent import Service
 from contracts.lead_events import LeadStatus
 from orchestrator.domain.ids import customer_key_of_lead, customer_stream_id
-from projections.http import queries
-from projections.http.cursor import InvalidCursor, decode_lead_cursor
-from projections.http.deps import State
-from projections.http.errors import invalid, responses
-from projections.http.params import ComunaQuery, Cursor, Instant, Limit, canonical_comuna
-from projections.http.schemas import LeadDetail, LeadPage
+from projections.operator_api import queries
+from projections.operator_api.cursor import InvalidCursor, decode_lead_cursor
+from projections.operator_api.deps import State
+from projections.operator_api.errors import invalid, responses
+from projections.operator_api.params import ComunaQuery, Cursor, Instant, Limit, canonical_comuna
+from projections.operator_api.schemas import LeadDetail, LeadPage
 
 router = APIRouter(tags=["leads"])
 

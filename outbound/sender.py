@@ -24,7 +24,7 @@ from contracts.outbound import ReplyFailed, ReplyQueued, ReplySent, to_graph_api
 from eventstore import ANY_VERSION, Checkpoint, PostgresEventStore, load_checkpoint, save_checkpoint
 from orchestrator.domain.ids import event_ids_for
 from orchestrator.handler import to_new_events
-from orchestrator.whatsapp_client import PermanentSendError, SendError, WhatsAppClient
+from outbound.whatsapp_client import PermanentSendError, SendError, WhatsAppClient
 
 log = structlog.get_logger("sender")
 

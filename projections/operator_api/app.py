@@ -10,13 +10,15 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from fastapi import APIRouter, Depends, FastAPI
 from prometheus_client import CollectorRegistry
 
 from eventstore import PostgresEventStore
-from projections.http import (
+from infra.clock import utc_now
+from projections.lag import LagMetrics
+from projections.operator_api import (
     routes_conversations,
     routes_leads,
     routes_ops,
@@ -24,14 +26,9 @@ from projections.http import (
     routes_stats,
     routes_streams,
 )
-from projections.http.deps import ApiState, require_token
-from projections.http.document import Document
-from projections.http.errors import install_error_handlers, reject_unknown_query_parameters
-from projections.lag import LagMetrics
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
+from projections.operator_api.deps import ApiState, require_token
+from projections.operator_api.document import Document
+from projections.operator_api.errors import install_error_handlers, reject_unknown_query_parameters
 
 
 @dataclass(frozen=True)

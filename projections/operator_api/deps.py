@@ -27,7 +27,7 @@ class ApiState:
     lag: LagMetrics
     #: The store in use: the one handed to ``create_app``, or the one ``connect`` opened on first use.
     current: PostgresEventStore | None = None
-    #: Opens a store on first use when none was given (see ``projections.api.create_app``).
+    #: Opens a store on first use when none was given (see ``projections.operator_api.app.create_app``).
     connect: Callable[[], Awaitable[PostgresEventStore]] | None = None
     _connecting: asyncio.Lock = field(default_factory=asyncio.Lock)
     _directory: ProviderDirectory | None = None
@@ -44,7 +44,7 @@ class ApiState:
     @property
     def directory(self) -> ProviderDirectory:
         """The technicians as operator commands decide on them: kept across requests, so each command reads
-        only the events since the previous one (``orchestrator.provider_admin``)."""
+        only the events since the previous one (``projections.operator_api.technician_actions``)."""
         if self._directory is None:
             self._directory = ProviderDirectory(self.store)
         return self._directory

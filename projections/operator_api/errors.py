@@ -14,8 +14,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from projections.http.document import Document
-from projections.http.schemas import ErrorOut, ValidationErrorOut
+from projections.operator_api.document import Document
+from projections.operator_api.schemas import ErrorOut, ValidationErrorOut
 
 log = structlog.get_logger("operator_api")
 

@@ -17,8 +17,9 @@ from contracts.intent import Service
 from contracts.lead_events import LeadStatus
 from orchestrator.domain.ids import CUSTOMER_STREAM_PREFIX
 from projections.catalog import PROJECTIONS
-from projections.http import cursor as cursors
-from projections.http.schemas import (
+from projections.lag import measure_all
+from projections.operator_api import cursor as cursors
+from projections.operator_api.schemas import (
     CapturedFields,
     ConversationOut,
     DailyOut,
@@ -32,7 +33,6 @@ from projections.http.schemas import (
     StatsOut,
     TechnicianTotals,
 )
-from projections.lag import measure_all
 from projections.readmodels.counters import COUNTER_NAMES
 
 Pool: TypeAlias = "asyncpg.Pool[Any]"
