@@ -31,6 +31,7 @@ from typing import Any
 
 import asyncpg
 
+from conectapro.migrations import migrate
 from contracts.commands import (
     CustomerCommand,
     ExpireConversation,
@@ -49,7 +50,6 @@ from orchestrator.handler import to_new_events
 from orchestrator.identity import deliveries_stream_id, person_key
 from projections.catalog import chosen
 from projections.rebuild import DEFAULT_BATCH, rebuild
-from projections.service import migrate
 
 ROUNDS = 3
 WRITERS = 8

@@ -1,34 +1,50 @@
-"""`conectapro run closer`: the timers worker (see ``closer.worker``)."""
+"""`conectapro run closer`: the timers worker (see ``closer.worker``), the service's bootstrap."""
 
 from __future__ import annotations
 
-import structlog
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
 
-from closer.settings import CloserSettings
-from closer.timers import CLOSER_SQL_DIR
+import structlog
+from nats.aio.client import Client as NATS
+
+from closer.settings import timer_durations
 from closer.worker import Closer, JetStreamCommandPublisher
-from eventstore import PostgresEventStore, apply_migrations
+from eventstore import PostgresEventStore
 from infra.clock import utc_now
-from infra.jetstream import connect, ensure_topology
-from infra.runtime import Runtime
+from infra.jetstream import ensure_topology
+from infra.runtime import event_store, nats_connection
+from infra.settings import Settings
 
 log = structlog.get_logger("closer")
 
 
-async def serve(runtime: Runtime) -> None:
-    settings = runtime.settings
-    closer_settings = CloserSettings()
-    # Idempotent: `conectapro run` / `migrate` apply it too; this keeps `run closer` alone working.
-    await apply_migrations(runtime.database_url, extra_dirs=[CLOSER_SQL_DIR])
-    store = await PostgresEventStore.connect(runtime.database_url, max_size=4)
-    nc = await connect(runtime.nats_url, "closer")
-    try:
+@dataclass
+class CloserService:
+    closer: Closer
+    tick_seconds: float
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        log.info("closer_running", tick_seconds=self.tick_seconds)
+        await self.closer.run(stopping, tick_seconds=self.tick_seconds)
+
+
+@asynccontextmanager
+async def build(
+    settings: Settings,
+    *,
+    store: PostgresEventStore | None = None,
+    nats: NATS | None = None,
+    clock: Callable[[], datetime] = utc_now,
+) -> AsyncIterator[CloserService]:
+    async with AsyncExitStack() as stack:
+        store = await event_store(stack, settings, store, max_size=4)
+        nc = await nats_connection(stack, settings, nats, name="closer")
         js = nc.jetstream()
         await ensure_topology(js, inbound_retention_days=settings.inbound_retention_days)
         publisher = JetStreamCommandPublisher(js, partitions=settings.inbound_partitions)
-        closer = Closer(store, publisher, closer_settings.durations(), clock=utc_now)
-        log.info("closer_running", tick_seconds=closer_settings.tick_seconds)
-        await closer.run(runtime.stopping, tick_seconds=closer_settings.tick_seconds)
-    finally:
-        await nc.drain()
-        await store.close()
+        closer = Closer(store, publisher, timer_durations(settings.closer), clock=clock)
+        yield CloserService(closer, settings.closer.tick_seconds)

@@ -17,7 +17,8 @@ from conectapro.infrastructure import start_infrastructure
 from conectapro.supervisor import Supervisor, child_environment
 from infra import event_loop
 from infra.gc_tuning import tune_for_service
-from infra.runtime import SERVICES, Runtime, load
+from infra.runtime import SERVICES, load, serve
+from infra.settings import Settings
 
 app = typer.Typer(help="ConectaPro: customers and technicians in Chile, through WhatsApp.", no_args_is_help=True)
 log = structlog.get_logger("conectapro")
@@ -63,13 +64,26 @@ def run(
     if unknown:
         typer.echo(f"unknown service(s): {', '.join(unknown)}; known: {', '.join(SERVICES) or 'none'}", err=True)
         raise typer.Exit(2)
+    if "sender" in chosen:
+        from conectapro.local_mode import check_sender
+        from outbound.service import GraphApiNotConfigured
+
+        try:
+            check_sender(settings)
+        except GraphApiNotConfigured as error:
+            typer.echo(f"configuration error: {error}", err=True)
+            raise typer.Exit(2) from error
+    # A supervised child is one service of a `conectapro run` that already migrated and started the servers.
+    supervised = bool(os.environ.get("CONECTAPRO_SUPERVISED"))
     infra = start_infrastructure(settings)
     try:
+        settings = settings.with_servers(infra.database_url, infra.nats_url)
+        if not supervised:
+            event_loop.run(_migrate(infra.database_url))
         if len(chosen) == 1:
-            event_loop.run(_serve(Runtime(settings, infra.database_url, infra.nats_url), chosen))
+            event_loop.run(_serve(settings, chosen, announce=not supervised))
         else:
-            asyncio.run(_migrate(infra.database_url))
-            _announce(Runtime(settings, infra.database_url, infra.nats_url), chosen)
+            _announce(settings, chosen)
             Supervisor(chosen, child_environment(infra.database_url, infra.nats_url)).run()
     finally:
         infra.stop()
@@ -83,24 +97,25 @@ def list_services() -> None:
 
 
 async def _migrate(database_url: str) -> None:
+    """Once per `conectapro run`, before any service starts: the services themselves never migrate."""
     from conectapro.migrations import migrate as apply_all
 
     await apply_all(database_url)
 
 
-async def _serve(runtime: Runtime, chosen: list[str]) -> None:
+async def _serve(settings: Settings, chosen: list[str], *, announce: bool) -> None:
+    stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, runtime.stopping.set)
-    await _migrate(runtime.database_url)
+        loop.add_signal_handler(sig, stopping.set)
     tune_for_service()
-    tasks = {name: asyncio.create_task(load(name)(runtime), name=name) for name in chosen}
-    if not os.environ.get("CONECTAPRO_SUPERVISED"):
-        _announce(runtime, chosen)
-    stop_signal = asyncio.create_task(runtime.stopping.wait(), name="stop-signal")
+    tasks = {name: asyncio.create_task(serve(load(name), settings, stopping), name=name) for name in chosen}
+    if announce:
+        _announce(settings, chosen)
+    stop_signal = asyncio.create_task(stopping.wait(), name="stop-signal")
     # Any service ending on its own (a crash) stops the others: a half-running pipeline would lose work.
     await asyncio.wait([stop_signal, *tasks.values()], return_when=asyncio.FIRST_COMPLETED)
-    runtime.stopping.set()
+    stopping.set()
     if tasks:
         _, pending = await asyncio.wait(tasks.values(), timeout=15)
         for task in pending:
@@ -113,11 +128,11 @@ async def _serve(runtime: Runtime, chosen: list[str]) -> None:
     log.info("stopped")
 
 
-def _announce(runtime: Runtime, chosen: list[str]) -> None:
+def _announce(settings: Settings, chosen: list[str]) -> None:
     lines = [
         "ConectaPro is up.",
-        f"  PostgreSQL: {runtime.database_url}",
-        f"  NATS:       {runtime.nats_url}",
+        f"  PostgreSQL: {settings.database_url}",
+        f"  NATS:       {settings.nats_url}",
         f"  services:   {', '.join(chosen) if chosen else 'none yet (infrastructure only)'}",
         "Stop with Ctrl-C.",
     ]

@@ -9,13 +9,15 @@ import typer
 
 from conectapro.infrastructure import running_stack, start_infrastructure
 from infra.logging import configure_logging
-from infra.settings import Settings
+from infra.settings import Settings, SettingsError
+from infra.settings import load_settings as settings_from_environment
 
 
 def load_settings() -> Settings:
+    """The validated settings; a refused value ends the command with exit code 2, naming its variable."""
     try:
-        settings = Settings()
-    except ValueError as error:
+        settings = settings_from_environment()
+    except SettingsError as error:
         typer.echo(f"configuration error: {error}", err=True)
         raise typer.Exit(2) from error
     configure_logging(settings.log_level, settings.log_format)

@@ -9,6 +9,10 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+import structlog
+
+log = structlog.get_logger("migrations")
+
 #: Packages that may own a ``sql`` directory of migrations (namespace = package name).
 MIGRATING_PACKAGES: tuple[str, ...] = ("projections", "closer")
 
@@ -29,4 +33,6 @@ async def migrate(database_url: str) -> list[str]:
     """Apply every pending migration of every package (event store first); idempotent."""
     from eventstore.migrations import apply_migrations
 
-    return await apply_migrations(database_url, extra_dirs=all_migration_dirs())
+    applied = await apply_migrations(database_url, extra_dirs=all_migration_dirs())
+    log.info("migrations_checked", applied=applied)
+    return applied

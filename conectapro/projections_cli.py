@@ -7,11 +7,11 @@ from typing import Annotated
 
 import typer
 
+from conectapro.migrations import migrate
 from eventstore import PostgresEventStore
 from projections.catalog import PROJECTIONS, UnknownProjection, chosen
 from projections.lag import Lag, measure_all
 from projections.rebuild import DEFAULT_BATCH, RebuildResult, rebuild
-from projections.service import migrate
 
 app = typer.Typer(help="Read models: rebuild them from the event store, see how far behind they are.",
                   no_args_is_help=True)

@@ -28,7 +28,6 @@ import socket
 import threading
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +39,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from devtools.graph_sandbox_checks import ERROR_TITLES, LETTERS, Refusal, invalid_parameter, validate_send_payload
+from infra.clock import utc_now
 from infra.logging import mask_phone
-from infra.runtime import Runtime
 
 log = structlog.get_logger("sandbox")
 
@@ -136,7 +135,7 @@ class Sandbox:
             if refusal is None:
                 refusal = self._next_failure(to) or validate_send_payload(payload)
             request: dict[str, Any] = {
-                "at": datetime.now(UTC).isoformat(),
+                "at": utc_now().isoformat(),
                 "phone_number_id": phone_number_id,
                 "to": to,
                 "wa_id": wa_id(to),
@@ -327,15 +326,3 @@ class SandboxServer:
     async def __aexit__(self, *_: object) -> None:
         await self.stop()
 
-
-async def serve(runtime: Runtime) -> None:
-    """``conectapro run sandbox``: the sandbox on ``SANDBOX_PORT`` until the runtime stops.
-
-    The outbox is kept in ``<data dir>/sandbox/outbox.jsonl``. The bearer token is checked only when
-    ``WHATSAPP_ACCESS_TOKEN`` is set (then the sandbox mimics Meta's 401 for a wrong one)."""
-    settings = runtime.settings
-    token = settings.whatsapp_access_token.get_secret_value() if settings.whatsapp_access_token else None
-    outbox = settings.conectapro_data_dir.resolve() / "sandbox" / "outbox.jsonl"
-    sandbox = Sandbox(access_token=token, outbox_path=outbox)
-    async with SandboxServer(sandbox, host=settings.ingress_host, port=settings.sandbox_port):
-        await runtime.stopping.wait()

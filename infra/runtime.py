@@ -1,31 +1,36 @@
-"""The services `conectapro run` can start, by name: one table, each entry a coroutine factory.
+"""The services `conectapro run` can start, by name, and the shape every service's bootstrap has.
 
-A service is ``async def serve(runtime: Runtime) -> None`` that runs until ``runtime.stopping`` is set.
-Services are imported lazily so that starting one does not import the others' dependencies.
+Each service has one builder, ``build(settings, *, <adapters>=<production default>)``: an async context
+manager that opens what the service needs (pools, broker connection, servers), yields the service, and
+closes what it opened on exit. Adapters handed in (a store, a NATS connection, a clock) are the caller's
+to close. `conectapro run`, the end-to-end tests and the benchmarks all build services this way. Builders
+are imported lazily so that starting one service does not import the others' dependencies.
 """
 
 from __future__ import annotations
 
 import asyncio
 import importlib
-from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
+from typing import Any, Protocol
 
+from nats.aio.client import Client as NATS
+
+from eventstore import PostgresEventStore
+from infra.jetstream import connect
 from infra.settings import Settings
 
 
-@dataclass
-class Runtime:
-    settings: Settings
-    database_url: str
-    nats_url: str
-    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+class Service(Protocol):
+    async def run(self, stopping: asyncio.Event) -> None:
+        """Serve until ``stopping`` is set (or fail: an exception ends the service)."""
+        ...
 
 
-Service = Callable[[Runtime], Coroutine[Any, Any, None]]
+Builder = Callable[[Settings], AbstractAsyncContextManager[Service]]
 
-# name → "module:function". Order matters: it is the start order of `conectapro run`.
+# name → "module:builder". Order matters: it is the start order of `conectapro run`.
 SERVICES: dict[str, str] = {}
 
 
@@ -33,8 +38,40 @@ def register(name: str, target: str) -> None:
     SERVICES[name] = target
 
 
-def load(name: str) -> Service:
+def load(name: str) -> Builder:
     module_name, _, function_name = SERVICES[name].partition(":")
     module: Any = importlib.import_module(module_name)
-    service: Service = getattr(module, function_name)
-    return service
+    builder: Builder = getattr(module, function_name)
+    return builder
+
+
+async def serve(builder: Builder, settings: Settings, stopping: asyncio.Event) -> None:
+    """Build the service, run it until ``stopping`` is set, close what the builder opened."""
+    async with builder(settings) as service:
+        await service.run(stopping)
+
+
+async def event_store(
+    stack: AsyncExitStack, settings: Settings, given: PostgresEventStore | None, **pool: Any
+) -> PostgresEventStore:
+    """``given`` (its owner closes it), else a pool of the service's own, closed with ``stack``."""
+    if given is not None:
+        return given
+    store = await PostgresEventStore.connect(settings.required_database_url, **pool)
+    stack.push_async_callback(store.close)
+    return store
+
+
+async def nats_connection(
+    stack: AsyncExitStack, settings: Settings, given: NATS | None, *, name: str, drain: bool = True
+) -> NATS:
+    """``given`` (its owner closes it), else a connection of the service's own, closed with ``stack``.
+
+    ``drain=False`` closes instead: nats-py's drain waits forever on pull subscriptions, whose acks are
+    all sent by the time a consumer stops.
+    """
+    if given is not None:
+        return given
+    nc = await connect(settings.required_nats_url, name)
+    stack.push_async_callback(nc.drain if drain else nc.close)
+    return nc

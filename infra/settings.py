@@ -7,7 +7,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _PLACEHOLDERS = {"", "changeme", "change-me", "secret", "test", "placeholder", "xxx"}
@@ -20,6 +20,33 @@ class Environment(StrEnum):
 
 class InsecureSettingError(ValueError):
     """Production refuses missing or placeholder secrets."""
+
+
+class MissingServerError(RuntimeError):
+    """A service was built without the URL of a server it needs."""
+
+
+class SettingsError(ValueError):
+    """The environment holds a value the settings refuse; the message names each variable."""
+
+
+class CloserSettings(BaseSettings):
+    """The closer's timers (``CLOSER_*``); ``closer.settings`` turns them into the domain's durations."""
+
+    model_config = SettingsConfigDict(env_prefix="CLOSER_", extra="ignore", case_sensitive=False)
+
+    #: A draft with no message from the customer for this long is expired with a goodbye.
+    draft_abandoned_hours: float = Field(default=6.0, gt=0)
+    #: A technician who does not answer an offer for this long loses it to the next candidate.
+    offer_unanswered_minutes: float = Field(default=10.0, gt=0)
+    #: How long after the assignment the customer is asked whether the job was done, by urgency.
+    follow_up_hours_hoy: float = Field(default=24.0, gt=0)
+    follow_up_hours_1_2_dias: float = Field(default=72.0, gt=0)
+    follow_up_hours_semana: float = Field(default=168.0, gt=0)
+    #: A rating not given within this long closes the lead.
+    rating_window_hours: float = Field(default=72.0, gt=0)
+    #: How often due timers are looked for (the precision of every deadline).
+    tick_seconds: float = Field(default=5.0, gt=0, le=3600)
 
 
 class Settings(BaseSettings):
@@ -55,9 +82,30 @@ class Settings(BaseSettings):
     #: (Meta retries for up to 7 days, so at least 8).
     inbound_retention_days: int = Field(default=14, ge=8)
 
+    #: Read from the environment with the rest, so a bad ``CLOSER_*`` value stops `conectapro run` at once.
+    closer: CloserSettings = Field(default_factory=CloserSettings)
+
     @property
     def is_production(self) -> bool:
         return self.conectapro_env is Environment.PRODUCTION
+
+    @property
+    def required_database_url(self) -> str:
+        """DATABASE_URL, which `conectapro run` fills in with the embedded server's when it is unset."""
+        if not self.database_url:
+            raise MissingServerError("DATABASE_URL is not set (`conectapro run` starts an embedded PostgreSQL)")
+        return self.database_url
+
+    @property
+    def required_nats_url(self) -> str:
+        """NATS_URL, which `conectapro run` fills in with the embedded server's when it is unset."""
+        if not self.nats_url:
+            raise MissingServerError("NATS_URL is not set (`conectapro run` starts an embedded nats-server)")
+        return self.nats_url
+
+    def with_servers(self, database_url: str, nats_url: str) -> Settings:
+        """These settings pointed at the servers actually running (embedded ones included)."""
+        return self.model_copy(update={"database_url": database_url, "nats_url": nats_url})
 
     @model_validator(mode="after")
     def _refuse_placeholders_in_production(self) -> Settings:
@@ -86,3 +134,22 @@ def local_secret(data_dir: Path, name: str) -> str:
         path.write_text(secrets.token_urlsafe(32))
         path.chmod(0o600)
     return path.read_text().strip()
+
+
+def load_settings() -> Settings:
+    """The settings from the environment, or a :class:`SettingsError` naming every variable at fault."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        raise SettingsError(describe(error)) from error
+
+
+def describe(error: ValidationError) -> str:
+    """One line per refused value, named as the environment variable that holds it (never its value)."""
+    prefixes = {model.__name__: str(model.model_config.get("env_prefix", "")) for model in (Settings, CloserSettings)}
+    prefix = prefixes.get(error.title, "")
+    lines = []
+    for problem in error.errors():
+        variable = (prefix + "_".join(str(part) for part in problem["loc"])).upper()
+        lines.append(f"{variable}: {problem['msg']}" if variable else str(problem["msg"]))
+    return "; ".join(lines)

@@ -1,16 +1,21 @@
-"""`conectapro run ingress`: the webhook app on uvicorn, wired to JetStream."""
+"""`conectapro run ingress`: the webhook app on uvicorn, wired to JetStream (the service's bootstrap)."""
 
 from __future__ import annotations
 
+import asyncio
 import sys
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
 
 import structlog
+from nats.aio.client import Client as NATS
 
 from infra.http_server import serve_until_stopped
-from infra.jetstream import connect, ensure_topology
-from infra.runtime import Runtime
+from infra.jetstream import ensure_topology
+from infra.runtime import nats_connection
 from infra.settings import Settings, local_secret
-from ingress.app import IngressConfig, create_app
+from ingress.app import IngressConfig, WebhookDelivery, create_app
 from ingress.publisher import InboundPublisher
 
 log = structlog.get_logger("ingress")
@@ -43,23 +48,33 @@ def ingress_config(settings: Settings) -> IngressConfig:
     return config
 
 
-async def serve(runtime: Runtime) -> None:
-    settings = runtime.settings
-    config = ingress_config(settings)
-    nc = await connect(runtime.nats_url, "ingress")
-    js = nc.jetstream()
-    await ensure_topology(js, inbound_retention_days=settings.inbound_retention_days)
-    publisher = InboundPublisher(nc, js, partitions=settings.inbound_partitions)
-    app = create_app(config, publisher)
-    try:
+@dataclass
+class Ingress:
+    app: WebhookDelivery
+    host: str
+    port: int
+
+    async def run(self, stopping: asyncio.Event) -> None:
         await serve_until_stopped(
-            app,
-            host=settings.ingress_host,
-            port=settings.ingress_port,
-            stopping=runtime.stopping,
+            self.app,
+            host=self.host,
+            port=self.port,
+            stopping=stopping,
             name="ingress",
             # The webhook reads neither the client's address nor the scheme: no per-request middleware.
             proxy_headers=False,
         )
-    finally:
-        await nc.drain()
+
+
+@asynccontextmanager
+async def build(
+    settings: Settings, *, nats: NATS | None = None, config: IngressConfig | None = None
+) -> AsyncIterator[Ingress]:
+    """The webhook service; ``config`` defaults to the secrets of :func:`ingress_config`."""
+    config = config or ingress_config(settings)
+    async with AsyncExitStack() as stack:
+        nc = await nats_connection(stack, settings, nats, name="ingress")
+        js = nc.jetstream()
+        await ensure_topology(js, inbound_retention_days=settings.inbound_retention_days)
+        publisher = InboundPublisher(nc, js, partitions=settings.inbound_partitions)
+        yield Ingress(create_app(config, publisher), settings.ingress_host, settings.ingress_port)

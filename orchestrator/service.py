@@ -1,16 +1,24 @@
-"""`conectapro run orchestrator`: inbound consumers → handler → event store, plus the technicians' directory."""
+"""`conectapro run orchestrator`: inbound and timer-command consumers → decisions → event store, with the
+technicians' directory (the service's bootstrap)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
 
 import structlog
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
 
 from eventstore import PostgresEventStore
 from infra.clock import utc_now
-from infra.jetstream import connect, ensure_topology
-from infra.runtime import Runtime
+from infra.jetstream import ensure_topology
+from infra.runtime import event_store, nats_connection
+from infra.settings import Settings
 from orchestrator.commands_consumer import CommandHandler, run_command_partitions
 from orchestrator.consumer import run_partitions
 from orchestrator.handler import InboundHandler
@@ -19,45 +27,56 @@ from orchestrator.provider_directory import ProviderDirectory
 log = structlog.get_logger("orchestrator")
 
 
+@dataclass
+class Orchestrator:
+    js: JetStreamContext
+    directory: ProviderDirectory
+    inbound: InboundHandler
+    #: The closer's timer commands, decided on the same streams with the same directory.
+    commands: CommandHandler
+    partitions: int
+    ack_wait: float
 
-async def serve(runtime: Runtime) -> None:
-    settings = runtime.settings
-    # Inbound and command consumers each hold at most one connection per partition. No session reset on
-    # release: the orchestrator's statements leave no session state, and the reset was a round trip per use.
-    store = await PostgresEventStore.connect(
-        runtime.database_url, max_size=2 * settings.inbound_partitions + 4, reset_sessions=False
-    )
-    nc = await connect(runtime.nats_url, "orchestrator")
-    js = nc.jetstream()
-    await ensure_topology(js, inbound_retention_days=settings.inbound_retention_days)
-    directory = ProviderDirectory(store)
-    await directory.catch_up()
-    handler = InboundHandler(store, directory, clock=utc_now)
-    # The closer's timer commands, decided on the same streams with the same directory.
-    commands = CommandHandler(store, directory, clock=utc_now)
-    follow_task = asyncio.create_task(directory.follow(), name="provider-directory")
-    log.info("orchestrator_consuming", partitions=settings.inbound_partitions)
-    try:
-        await asyncio.gather(
-            run_partitions(
-                js,
-                settings.inbound_partitions,
-                handler.handle,
-                runtime.stopping,
-                ack_wait=settings.inbound_ack_wait_seconds,
-            ),
-            run_command_partitions(
-                js,
-                settings.inbound_partitions,
-                commands.handle,
-                runtime.stopping,
-                ack_wait=settings.inbound_ack_wait_seconds,
-            ),
+    async def run(self, stopping: asyncio.Event) -> None:
+        follow_task = asyncio.create_task(self.directory.follow(), name="provider-directory")
+        log.info("orchestrator_consuming", partitions=self.partitions)
+        try:
+            await asyncio.gather(
+                run_partitions(self.js, self.partitions, self.inbound.handle, stopping, ack_wait=self.ack_wait),
+                run_command_partitions(
+                    self.js, self.partitions, self.commands.handle, stopping, ack_wait=self.ack_wait
+                ),
+            )
+        finally:
+            follow_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await follow_task
+
+
+@asynccontextmanager
+async def build(
+    settings: Settings,
+    *,
+    store: PostgresEventStore | None = None,
+    nats: NATS | None = None,
+    clock: Callable[[], datetime] = utc_now,
+) -> AsyncIterator[Orchestrator]:
+    async with AsyncExitStack() as stack:
+        # Inbound and command consumers each hold at most one connection per partition. No session reset on
+        # release: the orchestrator's statements leave no session state, and the reset was a round trip per use.
+        store = await event_store(
+            stack, settings, store, max_size=2 * settings.inbound_partitions + 4, reset_sessions=False
         )
-    finally:
-        follow_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await follow_task
-        # close, not drain: nats-py's drain waits forever on pull subscriptions; every ack is already sent.
-        await nc.close()
-        await store.close()
+        nc = await nats_connection(stack, settings, nats, name="orchestrator", drain=False)
+        js = nc.jetstream()
+        await ensure_topology(js, inbound_retention_days=settings.inbound_retention_days)
+        directory = ProviderDirectory(store)
+        await directory.catch_up()
+        yield Orchestrator(
+            js,
+            directory,
+            InboundHandler(store, directory, clock=clock),
+            CommandHandler(store, directory, clock=clock),
+            settings.inbound_partitions,
+            settings.inbound_ack_wait_seconds,
+        )

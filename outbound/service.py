@@ -1,55 +1,83 @@
-"""`conectapro run sender`: the outbound sender, to Meta or — without an access token — the local sandbox."""
+"""`conectapro run sender`: the outbound sender, following the store and sending through the Graph API
+(the service's bootstrap). Which Graph API — Meta's, or a local stand-in — is the composition root's choice
+(``conectapro.local_mode`` picks the development sandbox); this package never imports development tools."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
 
 import structlog
 
-from devtools.graph_sandbox import Sandbox, SandboxServer
 from eventstore import PostgresEventStore
 from infra.clock import utc_now
-from infra.runtime import Runtime
+from infra.runtime import event_store
+from infra.settings import Settings
 from outbound.sender import ReplySender
 from outbound.throughput import ThroughputLimiter
 from outbound.whatsapp_client import WhatsAppClient
 
 log = structlog.get_logger("sender")
 
-SANDBOX_PHONE_NUMBER_ID = "100000000000001"
+
+class GraphApiNotConfigured(RuntimeError):
+    """Sending needs WHATSAPP_ACCESS_TOKEN and WHATSAPP_PHONE_NUMBER_ID."""
 
 
-async def serve(runtime: Runtime) -> None:
-    settings = runtime.settings
-    store = await PostgresEventStore.connect(runtime.database_url, max_size=4)
-    async with contextlib.AsyncExitStack() as stack:
-        stack.push_async_callback(store.close)
+@dataclass(frozen=True)
+class GraphApi:
+    """Where replies are sent, and as whom."""
+
+    base_url: str
+    access_token: str
+    phone_number_id: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> GraphApi:
         token = settings.whatsapp_access_token
-        if token is None and settings.is_production:
-            # A sandbox in production would swallow every reply while looking healthy.
-            raise SystemExit("production mode: WHATSAPP_ACCESS_TOKEN is required to send replies")
         if token is None:
-            outbox = settings.conectapro_data_dir.resolve() / "sandbox" / "outbox.jsonl"
-            server = await stack.enter_async_context(
-                SandboxServer(Sandbox(outbox_path=outbox), host=settings.ingress_host, port=settings.sandbox_port)
-            )
-            base_url, access_token, phone_number_id = server.api_base_url, "sandbox", SANDBOX_PHONE_NUMBER_ID
-            print(f"sender: no WHATSAPP_ACCESS_TOKEN — replies go to the local sandbox: {server.url}/sandbox/messages")
-        else:
-            if not settings.whatsapp_phone_number_id:
-                raise SystemExit("WHATSAPP_PHONE_NUMBER_ID is required with WHATSAPP_ACCESS_TOKEN")
-            base_url = settings.whatsapp_api_base_url
-            access_token, phone_number_id = token.get_secret_value(), settings.whatsapp_phone_number_id
+            raise GraphApiNotConfigured("WHATSAPP_ACCESS_TOKEN is required to send replies")
+        if not settings.whatsapp_phone_number_id:
+            raise GraphApiNotConfigured("WHATSAPP_PHONE_NUMBER_ID is required with WHATSAPP_ACCESS_TOKEN")
+        return cls(settings.whatsapp_api_base_url, token.get_secret_value(), settings.whatsapp_phone_number_id)
+
+
+@dataclass
+class Sender:
+    sender: ReplySender
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        task = asyncio.create_task(self.sender.run(), name="sender")
+        stop = asyncio.create_task(stopping.wait())
+        try:
+            await asyncio.wait([task, stop], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+@asynccontextmanager
+async def build(
+    settings: Settings,
+    *,
+    graph_api: GraphApi | None = None,
+    store: PostgresEventStore | None = None,
+    clock: Callable[[], datetime] = utc_now,
+) -> AsyncIterator[Sender]:
+    """The sender; ``graph_api`` defaults to Meta's, as the settings name it."""
+    graph_api = graph_api or GraphApi.from_settings(settings)
+    async with AsyncExitStack() as stack:
+        store = await event_store(stack, settings, store, max_size=4)
         client = await stack.enter_async_context(
-            WhatsAppClient(base_url, access_token, phone_number_id, limiter=ThroughputLimiter())
+            WhatsAppClient(
+                graph_api.base_url, graph_api.access_token, graph_api.phone_number_id, limiter=ThroughputLimiter()
+            )
         )
-        sender = ReplySender(store, client, clock=utc_now)
-        log.info("sender_running", sandbox=token is None)
-        task = asyncio.create_task(sender.run(), name="sender")
-        stop = asyncio.create_task(runtime.stopping.wait())
-        await asyncio.wait([task, stop], return_when=asyncio.FIRST_COMPLETED)
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        stop.cancel()
+        log.info("sender_running", graph_api=graph_api.base_url)
+        yield Sender(ReplySender(store, client, clock=clock))

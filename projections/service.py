@@ -1,34 +1,35 @@
-"""`conectapro run projections`: every live projection, until the runtime stops."""
+"""`conectapro run projections`: every live projection, until the runtime stops (the service's bootstrap)."""
 
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
 
 import structlog
 
-from eventstore import PostgresEventStore, apply_migrations
-from infra.runtime import Runtime
+from eventstore import PostgresEventStore
+from infra.runtime import event_store
+from infra.settings import Settings
 from projections.catalog import PROJECTIONS
 from projections.runner import ProjectionRunner
 
 log = structlog.get_logger("projections")
 
-SQL_DIR = Path(__file__).parent / "sql"
+
+@dataclass
+class Projections:
+    runners: list[ProjectionRunner]
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        log.info("projections_running", projections=[runner.projection.name for runner in self.runners])
+        await asyncio.gather(*(runner.run_until(stopping) for runner in self.runners))
 
 
-async def migrate(database_url: str) -> list[str]:
-    """The event store's migrations and the read models' (idempotent, safe to race)."""
-    return await apply_migrations(database_url, extra_dirs=[SQL_DIR])
-
-
-async def serve(runtime: Runtime) -> None:
-    await migrate(runtime.database_url)
-    # Each subscription holds a LISTEN connection and borrows one to read and one to apply a batch.
-    store = await PostgresEventStore.connect(runtime.database_url, min_size=2, max_size=3 * len(PROJECTIONS) + 2)
-    try:
-        runners = [ProjectionRunner(store, projection) for projection in PROJECTIONS.values()]
-        log.info("projections_running", projections=list(PROJECTIONS))
-        await asyncio.gather(*(runner.run_until(runtime.stopping) for runner in runners))
-    finally:
-        await store.close()
+@asynccontextmanager
+async def build(settings: Settings, *, store: PostgresEventStore | None = None) -> AsyncIterator[Projections]:
+    async with AsyncExitStack() as stack:
+        # Each subscription holds a LISTEN connection and borrows one to read and one to apply a batch.
+        store = await event_store(stack, settings, store, min_size=2, max_size=3 * len(PROJECTIONS) + 2)
+        yield Projections([ProjectionRunner(store, projection) for projection in PROJECTIONS.values()])

@@ -1,17 +1,24 @@
-"""`conectapro run operator_api`: the operator API on uvicorn (OPERATOR_API_HOST:OPERATOR_API_PORT, 8081)."""
+"""`conectapro run operator_api`: the operator API on uvicorn (OPERATOR_API_HOST:OPERATOR_API_PORT, 8081),
+the service's bootstrap."""
 
 from __future__ import annotations
 
+import asyncio
 import sys
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
 
 import structlog
+from fastapi import FastAPI
 
 from eventstore import PostgresEventStore
+from infra.clock import utc_now
 from infra.http_server import serve_until_stopped
-from infra.runtime import Runtime
+from infra.runtime import event_store
 from infra.settings import Settings, local_secret
 from projections.operator_api.app import ApiConfig, create_app
-from projections.service import migrate
 
 log = structlog.get_logger("operator_api")
 
@@ -33,20 +40,27 @@ def operator_token(settings: Settings) -> str:
     return token
 
 
-async def serve(runtime: Runtime) -> None:
-    settings = runtime.settings
-    token = operator_token(settings)
-    await migrate(runtime.database_url)
-    store = await PostgresEventStore.connect(runtime.database_url, min_size=1, max_size=8)
-    app = create_app(ApiConfig(token=token), store=store)
-    try:
+@dataclass
+class OperatorApi:
+    app: FastAPI
+    host: str
+    port: int
+
+    async def run(self, stopping: asyncio.Event) -> None:
         await serve_until_stopped(
-            app,
-            host=settings.operator_api_host,
-            port=settings.operator_api_port,
-            stopping=runtime.stopping,
-            name="operator_api",
-            lifespan="on",
+            self.app, host=self.host, port=self.port, stopping=stopping, name="operator_api", lifespan="on"
         )
-    finally:
-        await store.close()
+
+
+@asynccontextmanager
+async def build(
+    settings: Settings,
+    *,
+    store: PostgresEventStore | None = None,
+    clock: Callable[[], datetime] = utc_now,
+) -> AsyncIterator[OperatorApi]:
+    token = operator_token(settings)
+    async with AsyncExitStack() as stack:
+        store = await event_store(stack, settings, store, min_size=1, max_size=8)
+        app = create_app(ApiConfig(token=token, clock=clock), store=store)
+        yield OperatorApi(app, settings.operator_api_host, settings.operator_api_port)

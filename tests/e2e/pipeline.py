@@ -1,13 +1,16 @@
-"""The whole pipeline in one test process: webhook → JetStream → orchestrator → event store → sender → sandbox.
+"""The whole pipeline in one test process, built by the same bootstraps as `conectapro run`: every service
+of the service table (ingress, orchestrator with its command consumer, sender, closer, projections, operator
+API), each with its own pools and NATS connection, the HTTP ones on real ports.
 
 Every part is the production code against real PostgreSQL and NATS; only the Graph API is the local
-sandbox (a real HTTP server that speaks its protocol).
+sandbox (a real HTTP server that speaks its protocol), as `conectapro run` picks it in local mode.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -16,35 +19,59 @@ from typing import Any
 import httpx
 from nats.aio.client import Client as NATS
 
-from contracts.commands import RegisterProvider
+from conectapro import service_table  # noqa: F401  (registers the services)
+from conectapro.local_mode import build_sender
 from contracts.intent import Service
-from devtools.graph_sandbox import Sandbox, SandboxServer
+from devtools.graph_sandbox import Sandbox
 from eventstore import PostgresEventStore
-from infra.clock import utc_now
-from infra.jetstream import ensure_topology
-from ingress.app import IngressConfig, create_app
-from ingress.publisher import InboundPublisher
-from orchestrator.consumer import run_partitions
-from orchestrator.handler import InboundHandler
+from infra.embedded import free_port
+from infra.runtime import SERVICES, Builder, load
+from infra.runtime import Service as RunningService
+from infra.settings import CloserSettings, Environment, Settings
 from orchestrator.provider_directory import ProviderDirectory
+from orchestrator.service import Orchestrator
 from orchestrator.understanding.reply_ids import OFFER_ACCEPT_PREFIX
-from outbound.sender import ReplySender
-from outbound.whatsapp_client import RetryPolicy, WhatsAppClient
-from projections.operator_api.technician_actions import execute, provider_id_for_phone
 from tests.whatsapp_builders import button_reply, signed, text_message
 
 SECRET = "e2e-app-secret-0123456789"
+OPERATOR_TOKEN = "e2e-operator-token-0123456789"
 PARTITIONS = 4
+
+
+def pipeline_settings(database_url: str, nats_url: str) -> Settings:
+    """Local mode on free ports, with fixed secrets; nothing taken from the environment that matters."""
+    return Settings(
+        conectapro_env=Environment.LOCAL,
+        database_url=database_url,
+        nats_url=nats_url,
+        ingress_port=free_port(),
+        operator_api_port=free_port(),
+        sandbox_port=0,
+        whatsapp_app_secret=SECRET,
+        whatsapp_verify_token="v",
+        whatsapp_access_token=None,
+        operator_api_token=OPERATOR_TOKEN,
+        inbound_partitions=PARTITIONS,
+        closer=CloserSettings(tick_seconds=0.2),
+    )
 
 
 @dataclass
 class Pipeline:
     http: httpx.AsyncClient
+    operator_api: httpx.AsyncClient
     store: PostgresEventStore
     sandbox: Sandbox
     directory: ProviderDirectory
     nats: NATS
+    tasks: list[asyncio.Task[None]]
     _wamids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    def check_services(self) -> None:
+        """Fail at once if a service stopped: waiting for its work would only time out."""
+        for task in self.tasks:
+            if task.done():
+                raise AssertionError(f"service {task.get_name()} stopped: {task.exception()!r}")
 
     async def post(self, payload: dict[str, Any]) -> httpx.Response:
         body, headers = signed(payload, SECRET)
@@ -66,12 +93,10 @@ class Pipeline:
         return wamid
 
     async def register(self, name: str, phone: str, services: tuple[Service, ...], comunas: tuple[str, ...]) -> str:
-        provider_id = provider_id_for_phone(phone)
-        command = RegisterProvider(
-            command_id=f"register-{provider_id}", provider_id=provider_id, name=name, phone=phone,
-            services=services, comunas=comunas,
-        )  # fmt: skip
-        await execute(self.store, command, clock=utc_now)
+        body = {"name": name, "phone": phone, "services": list(services), "comunas": list(comunas)}
+        response = await self.operator_api.post("/v1/providers", json=body)
+        assert response.status_code == 201, response.text
+        provider_id = str(response.json()["provider_id"])
         for _ in range(200):  # the orchestrator's directory follows the store
             if provider_id in self.directory.views:
                 return provider_id
@@ -82,6 +107,7 @@ class Pipeline:
         """The first ``count`` messages the sandbox received for ``to`` (waits for them)."""
         deadline = asyncio.get_running_loop().time() + timeout
         while asyncio.get_running_loop().time() < deadline:
+            self.check_services()
             messages = self.sandbox.messages(to=to)
             if len(messages) >= count:
                 return [m["payload"] for m in messages]
@@ -97,6 +123,7 @@ class Pipeline:
         accept = f"{OFFER_ACCEPT_PREFIX}{lead_id}"
         deadline = asyncio.get_running_loop().time() + timeout
         while asyncio.get_running_loop().time() < deadline:
+            self.check_services()
             for phone in among:
                 for message in self.sandbox.messages(to=phone):
                     payload = message["payload"]
@@ -143,34 +170,61 @@ def button_ids(payload: dict[str, Any]) -> list[str]:
 
 
 @contextlib.asynccontextmanager
-async def running_pipeline(database_url: str, nc: NATS) -> AsyncIterator[Pipeline]:
-    js = nc.jetstream()
-    await ensure_topology(js)
-    store = await PostgresEventStore.connect(database_url, max_size=PARTITIONS + 6)
+async def running_pipeline(database_url: str, nc: NATS, nats_url: str) -> AsyncIterator[Pipeline]:
+    """Every service of the service table, built by its bootstrap and running until the block ends.
+
+    ``nc`` is the test's own connection (to publish to JetStream directly); the services open theirs."""
+    settings = pipeline_settings(database_url, nats_url)
+    sandbox = Sandbox()
+    builders: dict[str, Builder] = {name: load(name) for name in SERVICES}
+    builders["sender"] = functools.partial(build_sender, sandbox=sandbox)  # the composition root's, kept in reach
     stopping = asyncio.Event()
-    tasks: list[asyncio.Task[None]] = []
-    async with SandboxServer(Sandbox()) as sandbox_server:
-        client = WhatsAppClient(
-            sandbox_server.api_base_url,
-            "token",
-            "100000000000001",
-            retry=RetryPolicy(initial_backoff=0.01, max_backoff=0.05),
+    async with contextlib.AsyncExitStack() as stack:
+        services: dict[str, RunningService] = {}
+        for name, build in builders.items():
+            services[name] = await stack.enter_async_context(build(settings))
+        tasks = [asyncio.create_task(service.run(stopping), name=name) for name, service in services.items()]
+        stack.push_async_callback(_stop, stopping, tasks)
+        orchestrator = services["orchestrator"]
+        assert isinstance(orchestrator, Orchestrator)
+        store = await PostgresEventStore.connect(database_url, max_size=4)
+        stack.push_async_callback(store.close)
+        http = await stack.enter_async_context(
+            httpx.AsyncClient(base_url=f"http://{settings.ingress_host}:{settings.ingress_port}")
         )
-        directory = ProviderDirectory(store)
-        await directory.catch_up()
-        handler = InboundHandler(store, directory, clock=utc_now)
-        tasks.append(asyncio.create_task(directory.follow()))
-        tasks.append(asyncio.create_task(run_partitions(js, PARTITIONS, handler.handle, stopping)))
-        tasks.append(asyncio.create_task(ReplySender(store, client, clock=utc_now).run()))
-        publisher = InboundPublisher(nc, js, partitions=PARTITIONS)
-        app = create_app(IngressConfig(app_secret=SECRET, verify_token="v"), publisher)
-        try:
-            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ingress") as http:
-                yield Pipeline(http, store, sandbox_server.sandbox, directory, nc)
-        finally:
-            stopping.set()
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await client.aclose()
-            await store.close()
+        operator_api = await stack.enter_async_context(
+            httpx.AsyncClient(
+                base_url=f"http://{settings.operator_api_host}:{settings.operator_api_port}",
+                headers={"Authorization": f"Bearer {OPERATOR_TOKEN}"},
+            )
+        )
+        pipeline = Pipeline(http, operator_api, store, sandbox, orchestrator.directory, nc, tasks)
+        for client in (http, operator_api):
+            await _listening(client, pipeline)
+        yield pipeline
+
+
+async def _listening(client: httpx.AsyncClient, pipeline: Pipeline, timeout: float = 30.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        pipeline.check_services()
+        with contextlib.suppress(httpx.TransportError):
+            if (await client.get("/healthz")).status_code == 200:
+                return
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{client.base_url} never answered /healthz")
+        await asyncio.sleep(0.05)
+
+
+async def _stop(stopping: asyncio.Event, tasks: list[asyncio.Task[None]]) -> None:
+    """Stop every service as `conectapro run` does; a service that failed fails the test."""
+    stopping.set()
+    _, pending = await asyncio.wait(tasks, timeout=15)
+    for task in pending:
+        task.cancel()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    failures = [r for r in results if isinstance(r, BaseException) and not isinstance(r, asyncio.CancelledError)]
+    if pending:
+        raise AssertionError(f"services did not stop within 15 s: {[task.get_name() for task in pending]}")
+    if failures:
+        raise failures[0]

@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
-from nats.aio.client import Client as NATS
-
 from contracts.intent import Service
 from orchestrator.identity import person_key
-from tests.e2e.pipeline import Pipeline, button_ids, running_pipeline, text_of
+from tests.e2e.pipeline import Pipeline, button_ids, text_of
 
 CUSTOMER = "56911112222"
 PEDRO = "56987654321"
 ANA = "56955554444"
-
-
-@pytest.fixture
-async def pipeline(migrated_database: str, nats_client: NATS) -> AsyncIterator[Pipeline]:
-    async with running_pipeline(migrated_database, nats_client) as pipeline:
-        yield pipeline
 
 
 async def test_a_customer_gets_a_gasfiter_who_finishes_the_job_and_is_rated(pipeline: Pipeline) -> None:

@@ -3,26 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import orjson
-import pytest
-from nats.aio.client import Client as NATS
 
 from contracts.inbound import normalize
 from contracts.subjects import inbound_subject
 from contracts.whatsapp import WebhookPayload
 from orchestrator.identity import deliveries_stream_id, person_key
-from tests.e2e.pipeline import PARTITIONS, Pipeline, running_pipeline
+from tests.e2e.pipeline import PARTITIONS, Pipeline
 from tests.whatsapp_builders import text_message
 
 CUSTOMER = "56911113333"
-
-
-@pytest.fixture
-async def pipeline(migrated_database: str, nats_client: NATS) -> AsyncIterator[Pipeline]:
-    async with running_pipeline(migrated_database, nats_client) as pipeline:
-        yield pipeline
 
 
 async def _received(pipeline: Pipeline, phone: str, count: int) -> list[str]:

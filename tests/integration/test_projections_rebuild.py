@@ -14,10 +14,10 @@ from eventstore import Checkpoint, PostgresEventStore, load_checkpoint
 from orchestrator.identity import deliveries_stream_id, person_key
 from projections.catalog import PROJECTIONS
 from projections.rebuild import rebuild
+from tests.conftest import Infra
 from tests.e2e.pipeline import Pipeline, button_ids, running_pipeline
 from tests.integration.test_projections_support import (
     eventually,
-    live,
     project,
     read_models_database,
     snapshot,
@@ -39,8 +39,8 @@ ALL = list(PROJECTIONS.values())
 
 
 @pytest.fixture
-async def pipeline(read_models_database: str, nats_client: NATS) -> AsyncIterator[Pipeline]:
-    async with running_pipeline(read_models_database, nats_client) as pipeline:
+async def pipeline(read_models_database: str, nats_client: NATS, infra: Infra) -> AsyncIterator[Pipeline]:
+    async with running_pipeline(read_models_database, nats_client, infra.nats_url) as pipeline:
         yield pipeline
 
 
@@ -105,21 +105,21 @@ async def three_conversations(p: Pipeline) -> None:
 async def test_a_rebuild_gives_the_same_rows_as_the_live_projection(
     pipeline: Pipeline, store: PostgresEventStore
 ) -> None:
-    async with live(store):  # following the store while the customers talk, as in production
-        await three_conversations(pipeline)
+    # The pipeline's projections service follows the store while the customers talk, as in production.
+    await three_conversations(pipeline)
 
-        async def statuses_recorded() -> bool:
-            # Every person's statuses, not only the first one's: one still in flight when the live rows are
-            # read would be in the rebuild only.
-            for person in (ANA_CLIENTA, BRUNO_CLIENTE, PEDRO):
-                recorded = await store.read_stream(deliveries_stream_id(person))
-                if len(recorded) != 2 * len(pipeline.sandbox.messages(to=person)):
-                    return False
-            return True
+    async def statuses_recorded() -> bool:
+        # Every person's statuses, not only the first one's: one still in flight when the live rows are
+        # read would be in the rebuild only.
+        for person in (ANA_CLIENTA, BRUNO_CLIENTE, PEDRO):
+            recorded = await store.read_stream(deliveries_stream_id(person))
+            if len(recorded) != 2 * len(pipeline.sandbox.messages(to=person)):
+                return False
+        return True
 
-        await eventually(statuses_recorded, "the delivery statuses recorded")
-        await wait_until_caught_up(store, ALL)
-        live_rows = await snapshot(store)
+    await eventually(statuses_recorded, "the delivery statuses recorded")
+    await wait_until_caught_up(store, ALL)
+    live_rows = await snapshot(store)
 
     result = await rebuild(store, ALL, progress=False)
     rebuilt = await snapshot(store)

@@ -16,6 +16,7 @@ import asyncpg
 import pytest
 
 from bench.bench_projections import Synthetic, append_all
+from conectapro.migrations import migrate
 from contracts.events import Event
 from eventstore import ANY_VERSION, PostgresEventStore
 from orchestrator.handler import to_new_events
@@ -24,7 +25,6 @@ from projections.catalog import PROJECTIONS
 from projections.lag import measure_all
 from projections.projector import Projection
 from projections.runner import ProjectionRunner
-from projections.service import migrate
 from tests.conftest import Infra
 
 #: Generous: only a broken projection takes this long, and the test then fails with the lag it saw.

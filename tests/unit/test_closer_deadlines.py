@@ -7,9 +7,10 @@ from datetime import timedelta
 import pytest
 
 from closer.deadlines import Deadline, TimerDurations, TimerKind, deadlines_of
-from closer.settings import CloserSettings
+from closer.settings import timer_durations
 from contracts.commands import CloseUnratedLead, ExpireConversation, FollowUpJob, TimeoutOffer
 from contracts.intent import Urgency
+from infra.settings import Settings
 from orchestrator import leads_flow
 from orchestrator.identity import person_key
 from tests.unit.test_audit_support import CAMILA, PEDRO, T0, World, offered_to_juana
@@ -196,7 +197,7 @@ async def test_durations_are_configurable() -> None:
 def test_settings_turn_into_durations(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CLOSER_OFFER_UNANSWERED_MINUTES", "5")
     monkeypatch.setenv("CLOSER_FOLLOW_UP_HOURS_SEMANA", "100")
-    durations = CloserSettings().durations()
+    durations = timer_durations(Settings().closer)
     assert durations.offer_unanswered == timedelta(minutes=5)
     assert durations.window_for(Urgency.SEMANA) == timedelta(hours=100)
     assert durations.draft_abandoned == DURATIONS.draft_abandoned
