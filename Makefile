@@ -5,7 +5,7 @@ UV := $(VENV)/bin/uv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install run test lint typecheck unit bench lock clean
+.PHONY: install run test lint typecheck unit bench lock clean compose-smoke
 
 $(UV):
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ unit: install
 
 bench: install
 	$(VENV)/bin/python -m bench
+
+# docker-compose.yml really running under podman (root; minutes; not part of `make test`).
+compose-smoke:
+	bash deploy/compose-smoke.sh
 
 lock: $(UV)
 	$(UV) lock
