@@ -151,5 +151,7 @@ def describe(error: ValidationError) -> str:
     lines = []
     for problem in error.errors():
         variable = (prefix + "_".join(str(part) for part in problem["loc"])).upper()
-        lines.append(f"{variable}: {problem['msg']}" if variable else str(problem["msg"]))
+        # A validator's own error reads better without pydantic's "Value error, " in front of it.
+        message = str(problem["ctx"]["error"]) if problem["type"] == "value_error" else problem["msg"]
+        lines.append(f"{variable}: {message}" if variable else message)
     return "; ".join(lines)

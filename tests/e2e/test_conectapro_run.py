@@ -1,0 +1,109 @@
+"""`conectapro run` as a person starts it: every service in its own process, migrations applied once, a
+signed webhook answered in the sandbox, and Ctrl-C leaves no process behind."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import httpx
+from nats.aio.client import Client as NATS
+
+from infra.embedded import free_port
+from tests.conftest import Infra
+from tests.whatsapp_builders import signed, text_message
+
+SECRET = "run-app-secret-0123456789"
+CUSTOMER = "56911117777"
+
+
+def _start(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with open(log, "wb") as output:
+        # A session of its own, so that SIGINT reaches every process of it, as Ctrl-C in a terminal does.
+        return subprocess.Popen(
+            [sys.executable, "-m", "conectapro.cli", "run"], env=env, stdout=output, stderr=output,
+            start_new_session=True,
+        )  # fmt: skip
+
+
+def _ctrl_c(run: subprocess.Popen[bytes]) -> int:
+    os.killpg(run.pid, signal.SIGINT)
+    try:
+        return run.wait(60)
+    except subprocess.TimeoutExpired:
+        os.killpg(run.pid, signal.SIGKILL)
+        raise
+
+
+def _alive(session: int) -> bool:
+    try:
+        os.killpg(session, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+async def _until(
+    condition: Callable[[], Awaitable[bool]], what: str, process: subprocess.Popen[bytes], log: Path, timeout: float
+) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await condition():
+        if process.poll() is not None:
+            raise AssertionError(f"conectapro run exited ({process.returncode}):\n{log.read_text()[-3000:]}")
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"never happened: {what}\n{log.read_text()[-3000:]}")
+        await asyncio.sleep(0.2)
+
+
+async def test_run_migrates_once_answers_a_webhook_and_stops_cleanly_on_ctrl_c(
+    infra: Infra, fresh_database: str, nats_client: NATS, tmp_path: Path
+) -> None:
+    ingress, sandbox = free_port(), free_port()
+    env = {
+        **{name: value for name, value in os.environ.items() if not name.startswith(("WHATSAPP_", "CLOSER_"))},
+        "CONECTAPRO_DATA_DIR": str(tmp_path),
+        "DATABASE_URL": fresh_database,
+        "NATS_URL": infra.nats_url,
+        "INGRESS_PORT": str(ingress),
+        "OPERATOR_API_PORT": str(free_port()),
+        "SANDBOX_PORT": str(sandbox),
+        "WHATSAPP_APP_SECRET": SECRET,
+        "LOG_LEVEL": "INFO",
+    }
+    log = tmp_path / "run.log"
+    run = _start(env, log)
+    try:
+        async with httpx.AsyncClient(timeout=5) as http:
+
+            async def ingress_up() -> bool:
+                try:
+                    return (await http.get(f"http://127.0.0.1:{ingress}/healthz")).status_code == 200
+                except httpx.TransportError:
+                    return False
+
+            await _until(ingress_up, "the webhook listening", run, log, timeout=120)
+            body, headers = signed(text_message("wamid.RUN1", CUSTOMER, "hola, necesito un gasfiter en ñuñoa"), SECRET)
+            assert (await http.post(f"http://127.0.0.1:{ingress}/webhook", content=body, headers=headers)).is_success
+
+            async def replied() -> bool:
+                try:
+                    answer = await http.get(f"http://127.0.0.1:{sandbox}/sandbox/messages", params={"to": CUSTOMER})
+                except httpx.TransportError:
+                    return False
+                return len(answer.json()["messages"]) == 1
+
+            await _until(replied, "the reply in the sandbox", run, log, timeout=120)
+    finally:
+        code = _ctrl_c(run)
+    lines = log.read_text().splitlines()
+
+    assert code == 0, "\n".join(lines[-40:])
+    assert sum('"migrations_checked"' in line for line in lines) == 1, "migrations ran once, before the services"
+    assert '"service_failed"' not in log.read_text()
+    assert not _alive(run.pid), "a process of the run outlived Ctrl-C"
+
