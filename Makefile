@@ -29,7 +29,7 @@ test: lint
 	$(VENV)/bin/pytest
 
 unit: install
-	$(VENV)/bin/pytest tests/unit
+	$(VENV)/bin/pytest -m unit
 
 bench: install
 	$(VENV)/bin/python -m bench

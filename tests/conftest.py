@@ -6,6 +6,7 @@ as ``conectapro run`` starts real servers from pip-installed binaries in a tempo
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -16,12 +17,43 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from nats.aio.client import Client as NATS
+from nats.js.errors import NotFoundError
 
+from contracts.subjects import DEADLETTER_STREAM, INBOUND_STREAM
 from infra.embedded import EmbeddedNats, EmbeddedPostgres
+from infra.jetstream import connect
 from infra.logging import configure_logging
 
 # The same JSON lines as production, so tests can check what a log line reveals.
 configure_logging("INFO", "json")
+
+#: The suites, one folder and one marker each: ``pytest -m unit`` selects exactly the tests of tests/unit.
+SUITES = ("unit", "integration", "e2e")
+
+
+def suite_of(item: pytest.Item) -> str:
+    """The suite a test belongs to: the folder under tests/ it lives in."""
+    relative = item.path.relative_to(Path(__file__).parent)
+    suite = relative.parts[0]
+    if suite not in SUITES:
+        raise pytest.UsageError(f"{item.nodeid}: a test lives in one of tests/{{{','.join(SUITES)}}}")
+    return suite
+
+
+def needs_servers(item: pytest.Item) -> bool:
+    """Whether a test depends, directly or through other fixtures, on the suite's servers."""
+    return isinstance(item, pytest.Function) and "infra" in item.fixturenames
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # tryfirst: the markers must be on the items before `-m` deselects by them.
+    for item in items:
+        suite = suite_of(item)
+        item.add_marker(suite)
+        if suite == "unit" and needs_servers(item):
+            raise pytest.UsageError(f"{item.nodeid}: a unit test starts no server (it asks for `infra`)")
 
 
 @dataclass
@@ -65,26 +97,28 @@ def infra() -> Iterator[Infra]:
         shutil.rmtree(base, ignore_errors=True)
 
 
-def _with_database(dsn: str, database: str) -> str:
+def with_database(dsn: str, database: str) -> str:
+    """``dsn`` with its database name replaced."""
     head, _, _ = dsn.rpartition("/")
     return f"{head}/{database}"
+
+
+async def admin(infra: Infra, sql: str) -> None:
+    """Run ``sql`` on the server's default database (CREATE / DROP DATABASE)."""
+    connection = await asyncpg.connect(infra.pg_dsn)
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
 
 
 @pytest.fixture
 async def fresh_database(infra: Infra) -> AsyncIterator[str]:
     """An empty database of its own for one test, dropped afterwards."""
     name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(infra.pg_dsn)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    yield _with_database(infra.pg_dsn, name)
-    admin = await asyncpg.connect(infra.pg_dsn)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    await admin(infra, f'CREATE DATABASE "{name}"')
+    yield with_database(infra.pg_dsn, name)
+    await admin(infra, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
@@ -94,3 +128,15 @@ async def migrated_database(fresh_database: str) -> str:
 
     await migrate(fresh_database)
     return fresh_database
+
+
+@pytest.fixture
+async def nats_client(infra: Infra) -> AsyncIterator[NATS]:
+    """A connection to the session's NATS with the ConectaPro streams removed, so each test starts empty."""
+    nc = await connect(infra.nats_url, "test")
+    js = nc.jetstream()
+    for stream in (INBOUND_STREAM, DEADLETTER_STREAM):
+        with contextlib.suppress(NotFoundError):
+            await js.delete_stream(stream)
+    yield nc
+    await nc.close()

@@ -1,3 +1,7 @@
+"""Fixtures of the end-to-end tests: the whole pipeline, running against the session's servers."""
+
+from __future__ import annotations
+
 from collections.abc import AsyncIterator
 
 import pytest
@@ -5,9 +9,6 @@ from nats.aio.client import Client as NATS
 
 from tests.conftest import Infra
 from tests.e2e.pipeline import Pipeline, running_pipeline
-from tests.integration.conftest import nats_client
-
-__all__ = ["nats_client"]
 
 
 @pytest.fixture

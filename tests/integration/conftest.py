@@ -1,24 +1,67 @@
+"""Fixtures of the integration tests: databases with the read models, and a seeded store to copy per test."""
+
 from __future__ import annotations
 
-import contextlib
+import uuid
 from collections.abc import AsyncIterator
 
 import pytest
-from nats.aio.client import Client as NATS
-from nats.js.errors import NotFoundError
 
-from contracts.subjects import DEADLETTER_STREAM, INBOUND_STREAM
-from infra.jetstream import connect
-from tests.conftest import Infra
+from conectapro.migrations import migrate
+from eventstore import PostgresEventStore
+from tests.conftest import Infra, admin, with_database
+from tests.integration.projections_support import project, synthetic_conversations
 
 
 @pytest.fixture
-async def nats_client(infra: Infra) -> AsyncIterator[NATS]:
-    """A connection to the session's NATS with the ConectaPro streams removed, so each test starts empty."""
-    nc = await connect(infra.nats_url, "test")
-    js = nc.jetstream()
-    for stream in (INBOUND_STREAM, DEADLETTER_STREAM):
-        with contextlib.suppress(NotFoundError):
-            await js.delete_stream(stream)
-    yield nc
-    await nc.close()
+async def read_models_database(migrated_database: str) -> str:
+    """A fresh database with the event store's and the read models' migrations."""
+    await migrate(migrated_database)
+    return migrated_database
+
+
+@pytest.fixture
+async def store(read_models_database: str) -> AsyncIterator[PostgresEventStore]:
+    store = await PostgresEventStore.connect(read_models_database, min_size=2, max_size=16)
+    yield store
+    await store.close()
+
+
+#: How many events the seeded database holds (a few dozen conversations, six technicians).
+SEEDED_EVENTS = 1500
+
+
+@pytest.fixture(scope="module")
+async def seeded_template(infra: Infra) -> AsyncIterator[str]:
+    """A database seeded once per module with synthetic conversations, projected: a template to copy."""
+    name = f"tpl_{uuid.uuid4().hex[:12]}"
+    await admin(infra, f'CREATE DATABASE "{name}"')
+    try:
+        await migrate(with_database(infra.pg_dsn, name))
+        store = await PostgresEventStore.connect(with_database(infra.pg_dsn, name), min_size=2, max_size=16)
+        try:
+            await synthetic_conversations(store, SEEDED_EVENTS)
+            await project(store)
+        finally:
+            await store.close()
+        yield name
+    finally:
+        await admin(infra, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+async def seeded_database(infra: Infra, seeded_template: str) -> AsyncIterator[str]:
+    """A fresh copy of the seeded database (a copy per test: tests may change it)."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    await admin(infra, f'CREATE DATABASE "{name}" TEMPLATE "{seeded_template}"')
+    try:
+        yield with_database(infra.pg_dsn, name)
+    finally:
+        await admin(infra, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+async def seeded_store(seeded_database: str) -> AsyncIterator[PostgresEventStore]:
+    store = await PostgresEventStore.connect(seeded_database, min_size=2, max_size=16)
+    yield store
+    await store.close()

@@ -18,7 +18,7 @@ from typer.testing import CliRunner, Result
 from audit import runner as audit_runner
 from conectapro.audit_commands import register
 from eventstore import PostgresEventStore
-from tests.unit.test_audit_support import CAMILA, World, customer_stream, full_journey
+from tests.unit.audit_support import CAMILA, World, customer_stream, full_journey
 
 pytestmark = pytest.mark.integration
 

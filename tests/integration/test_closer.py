@@ -26,7 +26,7 @@ from eventstore import PostgresEventStore, apply_migrations
 from infra.jetstream import ensure_topology
 from orchestrator.commands_consumer import commands_consumer_name, run_command_partitions
 from orchestrator.identity import person_key
-from tests.unit.test_audit_support import CAMILA, T0, World, offered_to_juana
+from tests.unit.audit_support import CAMILA, T0, World, offered_to_juana
 
 pytestmark = pytest.mark.integration
 

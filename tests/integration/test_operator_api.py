@@ -17,15 +17,7 @@ from eventstore import PostgresEventStore
 from orchestrator.identity import deliveries_stream_id
 from projections.operator_api.app import ApiConfig, create_app
 from projections.operator_api.technician_actions import provider_id_for_phone
-from tests.integration.test_projections_support import (
-    project,
-    record,
-    seeded_database,
-    seeded_store,
-    seeded_template,
-)
-
-__all__ = ["seeded_database", "seeded_store", "seeded_template"]
+from tests.integration.projections_support import project, record
 
 pytestmark = pytest.mark.integration
 

@@ -21,9 +21,6 @@ from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from projections.operator_api.app import ApiConfig, create_app
-from tests.integration.test_projections_support import seeded_database, seeded_template
-
-__all__ = ["seeded_database", "seeded_template"]
 
 pytestmark = pytest.mark.integration
 

@@ -16,17 +16,13 @@ from projections.catalog import PROJECTIONS
 from projections.rebuild import rebuild
 from tests.conftest import Infra
 from tests.e2e.pipeline import Pipeline, button_ids, running_pipeline
-from tests.integration.test_projections_support import (
+from tests.integration.projections_support import (
     eventually,
     project,
-    read_models_database,
     snapshot,
-    store,
     synthetic_conversations,
     wait_until_caught_up,
 )
-
-__all__ = ["read_models_database", "store"]
 
 pytestmark = pytest.mark.integration
 

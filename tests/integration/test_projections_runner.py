@@ -14,18 +14,14 @@ from projections.catalog import PROJECTIONS
 from projections.lag import measure
 from projections.rebuild import rebuild
 from projections.runner import ProjectionRunner
-from tests.integration.test_projections_support import (
+from tests.integration.projections_support import (
     eventually,
     live,
     project,
-    read_models_database,
     snapshot,
-    store,
     synthetic_conversations,
     wait_until_caught_up,
 )
-
-__all__ = ["read_models_database", "store"]
 
 pytestmark = pytest.mark.integration
 

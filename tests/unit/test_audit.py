@@ -15,7 +15,7 @@ from orchestrator import leads_flow
 from orchestrator.commands_consumer import COMMAND_METADATA_KEY, PROVIDERS_CHECKPOINT_KEY
 from orchestrator.identity import person_key
 from projections.operator_api.technician_actions import execute, provider_id_for_phone
-from tests.unit.test_audit_support import CAMILA, JUANA, PEDRO, World, customer_stream, full_journey, offered_to_juana
+from tests.unit.audit_support import CAMILA, JUANA, PEDRO, World, customer_stream, full_journey, offered_to_juana
 
 OTHER = "56922223333"
 

@@ -10,7 +10,7 @@ from eventstore import ANY_VERSION
 from orchestrator import leads_flow
 from orchestrator.handler import to_new_events
 from orchestrator.identity import deliveries_stream_id, person_key
-from tests.unit.test_audit_support import CAMILA, PEDRO, T0, World, customer_stream, full_journey
+from tests.unit.audit_support import CAMILA, PEDRO, T0, World, customer_stream, full_journey
 
 
 async def timeline_of(world: World, phone: str = CAMILA, *, show_phones: bool = False) -> str:

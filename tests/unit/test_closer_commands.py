@@ -17,7 +17,7 @@ from orchestrator.commands_consumer import (
     encode_command,
 )
 from orchestrator.identity import person_key
-from tests.unit.test_audit_support import CAMILA, World, offered_to_juana
+from tests.unit.audit_support import CAMILA, World, offered_to_juana
 
 KEY = person_key(CAMILA)
 LEAD = f"{KEY}.1"

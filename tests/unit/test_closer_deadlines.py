@@ -13,7 +13,7 @@ from contracts.intent import Urgency
 from infra.settings import Settings
 from orchestrator import leads_flow
 from orchestrator.identity import person_key
-from tests.unit.test_audit_support import CAMILA, PEDRO, T0, World, offered_to_juana
+from tests.unit.audit_support import CAMILA, PEDRO, T0, World, offered_to_juana
 
 DURATIONS = TimerDurations()
 LEAD = f"{person_key(CAMILA)}.1"

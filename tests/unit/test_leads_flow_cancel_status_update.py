@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contracts.intent import IntentName, Service, Urgency
 from contracts.lead_events import ConversationState, LeadCancelled, LeadFieldsCaptured, LeadStatus
-from tests.unit.test_leads_flow_support import (
+from tests.unit.leads_flow_support import (
     FIRST_MESSAGE,
     JUANA,
     LEAD,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from contracts.intent import Consent, IntentName, Service, Urgency
 from contracts.lead_events import ConversationState, IntentExtracted, LeadFieldsCaptured, LeadStatus, LeadSubmitted
 from contracts.outbound import ButtonsMessage
-from tests.unit.test_leads_flow_support import (
+from tests.unit.leads_flow_support import (
     ADDRESS,
     FIRST_MESSAGE,
     PEDRO,

@@ -16,7 +16,7 @@ from contracts.lead_events import (
 from contracts.outbound import ButtonsMessage, ListMessage
 from orchestrator.domain.model import EXPECTING_OF_PENDING, PendingQuestion
 from orchestrator.understanding import EXPECTING, understand_interactive, understand_text
-from tests.unit.test_leads_flow_support import (
+from tests.unit.leads_flow_support import (
     ADDRESS,
     CUSTOMER_PHONE,
     FIRST_MESSAGE,

@@ -14,7 +14,7 @@ from contracts.lead_events import ConversationState, LeadStatus
 from contracts.outbound import RecipientRole
 from contracts.provider_events import ProviderRegistered
 from orchestrator.leads_flow import customer_key_of_lead, fold
-from tests.unit.test_leads_flow_support import (
+from tests.unit.leads_flow_support import (
     ADDRESS,
     CUSTOMER,
     CUSTOMER_PHONE,

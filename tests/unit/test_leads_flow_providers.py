@@ -18,7 +18,7 @@ from orchestrator.domain.providers import (
     evolve_provider_view,
 )
 from orchestrator.leads_flow import decide_provider
-from tests.unit.test_leads_flow_support import PEDRO, Scenario, rating_tap
+from tests.unit.leads_flow_support import PEDRO, Scenario, rating_tap
 
 NOW = datetime(2025, 3, 3, 12, 0, tzinfo=UTC)
 

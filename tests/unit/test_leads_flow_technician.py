@@ -25,7 +25,7 @@ from orchestrator.leads_flow import (
     deterministic_ids,
     route_technician_message,
 )
-from tests.unit.test_leads_flow_support import (
+from tests.unit.leads_flow_support import (
     CUSTOMER,
     FIRST_MESSAGE,
     JUANA,

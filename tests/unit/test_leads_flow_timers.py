@@ -16,7 +16,7 @@ from contracts.lead_events import (
     RatingRequested,
     RatingRequestReason,
 )
-from tests.unit.test_leads_flow_support import (
+from tests.unit.leads_flow_support import (
     CUSTOMER,
     FIRST_MESSAGE,
     JUANA,

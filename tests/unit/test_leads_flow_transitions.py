@@ -36,7 +36,7 @@ from orchestrator.domain.evolve import LEAD_TRIGGER_OF_EVENT
 from orchestrator.domain.model import replace_lead, replace_state
 from orchestrator.domain.states import CONVERSATION_TRANSITIONS, LEAD_TRANSITIONS, LeadTrigger
 from orchestrator.leads_flow import CustomerState, IllegalTransition, Lead, evolve, fold
-from tests.unit.test_leads_flow_support import (
+from tests.unit.leads_flow_support import (
     ADDRESS,
     CUSTOMER,
     FIRST_MESSAGE,

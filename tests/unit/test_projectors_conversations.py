@@ -12,7 +12,7 @@ from projections.readmodels.conversations import (
     ConversationRow,
     pending_question,
 )
-from tests.unit.test_leads_flow_support import (
+from tests.unit.leads_flow_support import (
     ADDRESS,
     CUSTOMER,
     CUSTOMER_PHONE,
@@ -26,7 +26,7 @@ from tests.unit.test_leads_flow_support import (
     rating_tap,
     says,
 )
-from tests.unit.test_projectors_support import customer_items, fold
+from tests.unit.projectors_support import customer_items, fold
 
 
 def conversation(s: Scenario) -> ConversationRow:

@@ -6,8 +6,8 @@ from datetime import UTC, date, datetime
 
 from contracts.outbound import DeliveryStatus, ReplyDeliveryUpdated
 from projections.readmodels.counters import DAILY_COUNTERS_PROJECTOR, DailyCounters
-from tests.unit.test_leads_flow_support import PEDRO, Scenario, customer_replies, rating_tap
-from tests.unit.test_projectors_support import T0, Log, customer_items, fold
+from tests.unit.leads_flow_support import PEDRO, Scenario, customer_replies, rating_tap
+from tests.unit.projectors_support import T0, Log, customer_items, fold
 
 
 def test_a_whole_conversation_counts_each_step_once_on_its_day() -> None:

@@ -12,8 +12,8 @@ from projections.projector import route_all
 from projections.readmodels.conversations import CONVERSATIONS_PROJECTOR
 from projections.readmodels.leads import LEADS_PROJECTOR
 from projections.table import COPY_FROM, Table
-from tests.unit.test_leads_flow_support import CUSTOMER, LEAD, PEDRO, Scenario
-from tests.unit.test_projectors_support import T0, Log, customer_items
+from tests.unit.leads_flow_support import CUSTOMER, LEAD, PEDRO, Scenario
+from tests.unit.projectors_support import T0, Log, customer_items
 
 
 def test_a_batch_is_routed_to_every_projector_that_reads_each_event_in_order() -> None:

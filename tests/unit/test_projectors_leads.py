@@ -10,7 +10,7 @@ from contracts.lead_events import LeadDrafted, LeadFields, LeadFieldsCaptured, L
 from orchestrator.domain.evolve import LEAD_TRIGGER_OF_EVENT
 from orchestrator.domain.states import LEAD_TRANSITIONS
 from projections.readmodels.leads import LEAD_EVENT_TYPES, LEADS_PROJECTOR, LeadRow, evolve_lead
-from tests.unit.test_leads_flow_support import (
+from tests.unit.leads_flow_support import (
     CUSTOMER,
     CUSTOMER_PHONE,
     FIRST_MESSAGE,
@@ -23,7 +23,7 @@ from tests.unit.test_leads_flow_support import (
     rating_tap,
     says,
 )
-from tests.unit.test_projectors_support import T0, Log, customer_items, fold
+from tests.unit.projectors_support import T0, Log, customer_items, fold
 
 
 def lead_row(s: Scenario) -> LeadRow:

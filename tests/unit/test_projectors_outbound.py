@@ -14,8 +14,8 @@ from projections.readmodels.outbound import (
     DeliveryRow,
     OutboundRow,
 )
-from tests.unit.test_leads_flow_support import CUSTOMER_PHONE, FIRST_MESSAGE, PEDRO, Scenario, customer_replies
-from tests.unit.test_projectors_support import CUSTOMER_STREAM, T0, Log, customer_items, fold
+from tests.unit.leads_flow_support import CUSTOMER_PHONE, FIRST_MESSAGE, PEDRO, Scenario, customer_replies
+from tests.unit.projectors_support import CUSTOMER_STREAM, T0, Log, customer_items, fold
 
 DELIVERIES = deliveries_stream_id(CUSTOMER_PHONE)
 

@@ -7,8 +7,8 @@ from contracts.lead_events import JobCompleted, LeadAssigned
 from contracts.provider_events import ProviderDeactivated, ProviderUpdated
 from orchestrator.domain.ids import provider_stream_id
 from projections.readmodels.technicians import TECHNICIANS_PROJECTOR, TechnicianRow, evolve_technician, view_of
-from tests.unit.test_leads_flow_support import JUANA, LEAD, PEDRO, Scenario, rating_tap
-from tests.unit.test_projectors_support import T0, Log, customer_items, fold
+from tests.unit.leads_flow_support import JUANA, LEAD, PEDRO, Scenario, rating_tap
+from tests.unit.projectors_support import T0, Log, customer_items, fold
 
 
 def technicians(s: Scenario) -> dict[str, TechnicianRow]:

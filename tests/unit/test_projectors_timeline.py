@@ -19,8 +19,8 @@ from projections.operator_api.cursor import (
 )
 from projections.operator_api.schemas import EntryKind
 from projections.operator_api.timeline import build_timeline
-from tests.unit.test_leads_flow_support import FIRST_MESSAGE, PEDRO, TAP_HOY, Scenario, customer_replies
-from tests.unit.test_projectors_support import T0
+from tests.unit.leads_flow_support import FIRST_MESSAGE, PEDRO, TAP_HOY, Scenario, customer_replies
+from tests.unit.projectors_support import T0
 
 
 def recorded(stream_id: str, events: list[Event], start: int = 1) -> list[RecordedEvent]:

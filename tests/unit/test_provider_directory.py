@@ -5,7 +5,7 @@ from __future__ import annotations
 from contracts.inbound import InboundMessage
 from orchestrator.identity import person_key
 from orchestrator.provider_directory import ProviderDirectory
-from tests.unit.test_audit_support import (
+from tests.unit.audit_support import (
     CAMILA,
     JUANA,
     World,

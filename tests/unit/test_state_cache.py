@@ -5,7 +5,7 @@ from __future__ import annotations
 from orchestrator import leads_flow
 from orchestrator.identity import person_key
 from orchestrator.state_cache import CustomerStateCache
-from tests.unit.test_audit_support import CAMILA, PEDRO, World
+from tests.unit.audit_support import CAMILA, PEDRO, World
 
 
 async def test_the_cached_state_after_a_conversation_equals_folding_the_stream_from_scratch() -> None:

@@ -28,7 +28,6 @@ from orchestrator.leads_flow import (
     CustomerState,
     ProviderView,
     apply_provider_event,
-    decide,
     decide_with_state,
     deterministic_ids,
     fold,
@@ -258,38 +257,3 @@ def texts(events: list[Event]) -> list[str]:
 
 def transitions(events: list[Event]) -> list[tuple[str, str, str]]:
     return [(e.from_state, e.trigger, e.to_state) for e in of_type(events, ConversationStateChanged)]
-
-
-# ------------------------------------------------------------- tests of the support itself
-
-
-def test_a_scenario_folds_its_own_decisions_into_the_state() -> None:
-    s = Scenario(PEDRO)
-    s.customer(FIRST_MESSAGE)
-    assert s.state.lead is not None
-    assert s.state.lead.fields.comuna == "Ñuñoa"
-
-
-def test_the_same_command_on_the_same_state_decides_the_same_events() -> None:
-    s = Scenario(PEDRO).up_to_confirming()
-    command = HandleCustomerMessage(
-        command_id="w1",
-        customer_key=CUSTOMER,
-        phone=CUSTOMER_PHONE,
-        wamid="w1",
-        received_at=T0,
-        understanding=TAP_CONFIRM,
-    )
-    first = decide(s.state, command, providers=s.views, now=T0, new_ids=deterministic_ids("w1"))
-    second = decide(s.state, command, providers=list(s.views.values()), now=T0, new_ids=deterministic_ids("w1"))
-    assert first == second
-
-
-def test_deterministic_ids_never_change() -> None:
-    # Stored events carry these ids and the audit derives them again: the scheme is fixed for good.
-    ids = deterministic_ids("wamid.Ñuñoa-1")
-    assert [str(ids()), str(ids())] == ["ebdace9b-73d7-5cda-9737-aecb49de7b9c", "249c64c8-b7ee-5028-83c6-a18e610097c6"]
-    assert [str(deterministic_ids(seed)()) for seed in ("w1", "timeout-offer:c0ffee42.1:pedro")] == [
-        "91d8b7ac-bdde-5d52-806c-5d75971671f1",
-        "9a850e25-ac2a-549e-ad2a-c4f718ab65d3",
-    ]

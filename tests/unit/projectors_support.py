@@ -15,7 +15,7 @@ from contracts.events import Event
 from orchestrator.domain.ids import customer_stream_id
 from projections.envelope import EventContext, Item
 from projections.projector import Projector
-from tests.unit.test_leads_flow_support import CUSTOMER
+from tests.unit.leads_flow_support import CUSTOMER
 
 T0 = datetime(2025, 3, 3, 12, 0, tzinfo=UTC)
 CUSTOMER_STREAM = customer_stream_id(CUSTOMER)
@@ -51,14 +51,3 @@ def fold(
 
 def customer_items(events: Iterable[Event], log: Log | None = None) -> list[Item]:
     return (log or Log()).record(CUSTOMER_STREAM, events)
-
-
-def test_a_log_numbers_versions_per_stream_and_positions_globally() -> None:
-    from contracts.lead_events import LeadDrafted
-
-    log = Log()
-    drafted = LeadDrafted(lead_id="a.1", customer_key="a", phone="56911112222", drafted_at=T0)
-    first = log.record("customer-a", [drafted, drafted])
-    second = log.record("customer-b", [drafted])
-    assert [ctx.stream_version for _, ctx in first + second] == [1, 2, 1]
-    assert [ctx.global_position for _, ctx in first + second] == [1, 2, 3]

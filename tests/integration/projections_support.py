@@ -1,22 +1,15 @@
-"""Fixtures and helpers for the projection and operator API tests against a real PostgreSQL.
-
-Import the fixtures you use from here (pytest registers fixtures found in a test module's namespace).
-"""
+"""Helpers for the projection and operator API tests against a real PostgreSQL (their fixtures are in
+tests/integration/conftest.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-import asyncpg
-import pytest
-
 from bench.bench_projections import Synthetic, append_all
-from conectapro.migrations import migrate
 from contracts.events import Event
 from eventstore import ANY_VERSION, PostgresEventStore
 from orchestrator.handler import to_new_events
@@ -25,76 +18,9 @@ from projections.catalog import PROJECTIONS
 from projections.lag import measure_all
 from projections.projector import Projection
 from projections.runner import ProjectionRunner
-from tests.conftest import Infra
 
 #: Generous: only a broken projection takes this long, and the test then fails with the lag it saw.
 CATCH_UP_TIMEOUT = 60.0
-
-
-@pytest.fixture
-async def read_models_database(migrated_database: str) -> str:
-    """A fresh database with the event store's and the read models' migrations."""
-    await migrate(migrated_database)
-    return migrated_database
-
-
-@pytest.fixture
-async def store(read_models_database: str) -> AsyncIterator[PostgresEventStore]:
-    store = await PostgresEventStore.connect(read_models_database, min_size=2, max_size=16)
-    yield store
-    await store.close()
-
-
-#: How many events the seeded database holds (a few dozen conversations, six technicians).
-SEEDED_EVENTS = 1500
-
-
-async def _admin(infra: Infra, sql: str) -> None:
-    admin = await asyncpg.connect(infra.pg_dsn)
-    try:
-        await admin.execute(sql)
-    finally:
-        await admin.close()
-
-
-def _dsn(infra: Infra, database: str) -> str:
-    return f"{infra.pg_dsn.rpartition('/')[0]}/{database}"
-
-
-@pytest.fixture(scope="module")
-async def seeded_template(infra: Infra) -> AsyncIterator[str]:
-    """A database seeded once per module with synthetic conversations, projected: a template to copy."""
-    name = f"tpl_{uuid.uuid4().hex[:12]}"
-    await _admin(infra, f'CREATE DATABASE "{name}"')
-    try:
-        await migrate(_dsn(infra, name))
-        store = await PostgresEventStore.connect(_dsn(infra, name), min_size=2, max_size=16)
-        try:
-            await synthetic_conversations(store, SEEDED_EVENTS)
-            await project(store)
-        finally:
-            await store.close()
-        yield name
-    finally:
-        await _admin(infra, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@pytest.fixture
-async def seeded_database(infra: Infra, seeded_template: str) -> AsyncIterator[str]:
-    """A fresh copy of the seeded database (a copy per test: tests may change it)."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    await _admin(infra, f'CREATE DATABASE "{name}" TEMPLATE "{seeded_template}"')
-    try:
-        yield _dsn(infra, name)
-    finally:
-        await _admin(infra, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@pytest.fixture
-async def seeded_store(seeded_database: str) -> AsyncIterator[PostgresEventStore]:
-    store = await PostgresEventStore.connect(seeded_database, min_size=2, max_size=16)
-    yield store
-    await store.close()
 
 
 async def synthetic_conversations(store: PostgresEventStore, events: int, synthetic: Synthetic | None = None) -> int:
