@@ -143,6 +143,9 @@ def main() -> None:
     from conectapro.providers_cli import app as providers_app
 
     app.add_typer(providers_app, name="providers")
+    from conectapro.operators_cli import app as operators_app
+
+    app.add_typer(operators_app, name="operators")
     from conectapro.audit_commands import register as register_audit
     from conectapro.projections_cli import app as projections_app
 

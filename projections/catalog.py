@@ -9,6 +9,7 @@ from projections.projector import Projection
 from projections.readmodels.conversations import CONVERSATIONS_PROJECTOR
 from projections.readmodels.counters import DAILY_COUNTERS_PROJECTOR
 from projections.readmodels.leads import LEADS_PROJECTOR
+from projections.readmodels.operators import OPERATORS_PROJECTOR
 from projections.readmodels.outbound import DELIVERIES_PROJECTOR, OUTBOUND_PROJECTOR
 from projections.readmodels.technicians import TECHNICIANS_PROJECTOR
 
@@ -23,6 +24,7 @@ PROJECTIONS: Mapping[str, Projection] = MappingProxyType(
             # different points of the log.
             Projection("outbound", (OUTBOUND_PROJECTOR, DELIVERIES_PROJECTOR)),
             Projection("daily_counters", (DAILY_COUNTERS_PROJECTOR,)),
+            Projection("operators", (OPERATORS_PROJECTOR,)),
         )
     }
 )

@@ -26,6 +26,7 @@ from projections.operator_api import (
     routes_stats,
     routes_streams,
 )
+from projections.operator_api.console.install import install_console
 from projections.operator_api.deps import ApiState, require_token
 from projections.operator_api.document import Document
 from projections.operator_api.errors import install_error_handlers, reject_unknown_query_parameters
@@ -37,6 +38,8 @@ class ApiConfig:
     #: Used only when no store is handed to ``create_app``; a callable is asked at the first request.
     database_url: str | Callable[[], str] | None = None
     clock: Callable[[], datetime] = field(default=utc_now)
+    #: Console session cookies only over HTTPS (everywhere but local mode).
+    secure_cookies: bool = True
 
 
 def create_app(config: ApiConfig, *, store: PostgresEventStore | None = None) -> FastAPI:
@@ -83,4 +86,5 @@ def create_app(config: ApiConfig, *, store: PostgresEventStore | None = None) ->
         v1.include_router(module.router)
     app.include_router(v1)
     app.include_router(routes_ops.router)
+    install_console(app, api_token=config.token, secure_cookies=config.secure_cookies)
     return app

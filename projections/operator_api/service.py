@@ -62,5 +62,5 @@ async def build(
     token = operator_token(settings)
     async with AsyncExitStack() as stack:
         store = await event_store(stack, settings, store, min_size=1, max_size=8)
-        app = create_app(ApiConfig(token=token, clock=clock), store=store)
+        app = create_app(ApiConfig(token=token, clock=clock, secure_cookies=settings.is_production), store=store)
         yield OperatorApi(app, settings.operator_api_host, settings.operator_api_port)

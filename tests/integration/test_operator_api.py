@@ -78,7 +78,7 @@ async def test_health_and_metrics_need_no_token_and_metrics_report_each_projecti
 ) -> None:
     assert (await api.get("/healthz")).json() == {"status": "ok"}
     metrics = (await api.get("/metrics")).text
-    for projection in ("leads", "conversations", "technicians", "outbound", "daily_counters"):
+    for projection in ("leads", "conversations", "technicians", "outbound", "daily_counters", "operators"):
         assert f'projection_lag_events{{projection="{projection}"}} 0.0' in metrics
         assert f'projection_lag_seconds{{projection="{projection}"}}' in metrics
 
@@ -305,7 +305,7 @@ async def test_stats_add_up_to_the_read_models(api: httpx.AsyncClient, store: Po
     assert stats["technicians"]["registered"] == 6
     assert sum(day["leads_created"] for day in stats["daily"]) == sum(stats["leads_by_status"].values())
     assert [p["projection"] for p in stats["projections"]] == [
-        "leads", "conversations", "technicians", "outbound", "daily_counters",
+        "leads", "conversations", "technicians", "outbound", "daily_counters", "operators",
     ]  # fmt: skip
     assert stats["deliveries_by_status"]["read"] > 0
 
