@@ -27,16 +27,34 @@ async def _received(pipeline: Pipeline, phone: str, count: int) -> list[str]:
     raise AssertionError(f"only {wamids} arrived")
 
 
+async def _received_until(pipeline: Pipeline, phone: str, sentinel: str) -> list[str]:
+    """The wamids of the customer's messages handled up to ``sentinel`` (waits for it to be handled)."""
+    stream_id = f"customer-{person_key(phone)}"
+    for _ in range(300):
+        events = await pipeline.store.read_stream(stream_id)
+        wamids = [e.data["wamid"] for e in events if e.type == "MessageReceived"]
+        if sentinel in wamids:
+            return wamids
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{sentinel} was never handled; only {wamids} were")
+
+
+async def _replies_queued(pipeline: Pipeline, phone: str) -> int:
+    events = await pipeline.store.read_stream(f"customer-{person_key(phone)}")
+    return sum(1 for e in events if e.type == "ReplyQueued")
+
+
 async def test_a_webhook_retried_by_meta_is_handled_once(pipeline: Pipeline) -> None:
     payload = text_message("wamid.DUP1", CUSTOMER, "hola, necesito un cerrajero en providencia")
 
     for _ in range(3):
         await pipeline.post(payload)
-    await pipeline.outbox(CUSTOMER, 1)
-    await asyncio.sleep(0.3)  # give a wrongly duplicated message time to show up
+    sentinel = await pipeline.says(CUSTOMER, "hoy")  # queued behind the retries, in the same partition
 
-    assert await _received(pipeline, CUSTOMER, 1) == ["wamid.DUP1"]
-    assert len(pipeline.sandbox.messages(to=CUSTOMER)) == 1
+    # Once the sentinel is handled, a retry that got through would have been handled before it.
+    assert await _received_until(pipeline, CUSTOMER, sentinel) == ["wamid.DUP1", sentinel]
+    await pipeline.replies_all_sent()
+    assert len(pipeline.sandbox.messages(to=CUSTOMER)) == await _replies_queued(pipeline, CUSTOMER) == 2
 
 
 async def test_a_message_jetstream_delivers_twice_commits_nothing_the_second_time(pipeline: Pipeline) -> None:
@@ -51,11 +69,11 @@ async def test_a_message_jetstream_delivers_twice_commits_nothing_the_second_tim
         orjson.dumps(envelope.model_dump(mode="json")),
         headers={"Nats-Msg-Id": "again"},
     )
-    await pipeline.says(CUSTOMER, "hoy")  # queued behind the redelivery in the same partition
-    await pipeline.outbox(CUSTOMER, 2)
+    sentinel = await pipeline.says(CUSTOMER, "hoy")  # queued behind the redelivery in the same partition
 
-    assert await _received(pipeline, CUSTOMER, 2) == ["wamid.REDELIVER", "wamid.E2E000001"]
-    assert len(pipeline.sandbox.messages(to=CUSTOMER)) == 2
+    assert await _received_until(pipeline, CUSTOMER, sentinel) == ["wamid.REDELIVER", sentinel]
+    await pipeline.replies_all_sent()
+    assert len(pipeline.sandbox.messages(to=CUSTOMER)) == await _replies_queued(pipeline, CUSTOMER) == 2
 
 
 async def test_messages_that_arrive_out_of_order_are_each_handled_once(pipeline: Pipeline) -> None:
@@ -89,14 +107,11 @@ async def test_delivery_statuses_are_recorded_against_the_message_we_sent(pipeli
     await pipeline.post(status)
     await pipeline.post(status)  # Meta retries statuses too
 
-    stream_id = deliveries_stream_id(CUSTOMER)
-    for _ in range(100):
-        events = await pipeline.store.read_stream(stream_id)
-        if len(events) >= 2:
-            break
-        await asyncio.sleep(0.05)
-    await asyncio.sleep(0.2)
-    events = await pipeline.store.read_stream(stream_id)
+    # The customer's statuses and messages share a partition: once this message is handled, so is every
+    # status posted before it, retried ones included.
+    sentinel = await pipeline.says(CUSTOMER, "hoy")
+    await _received_until(pipeline, CUSTOMER, sentinel)
+    events = await pipeline.store.read_stream(deliveries_stream_id(CUSTOMER))
     assert [(e.type, e.data["status"], e.data["wamid"]) for e in events] == [
         ("ReplyDeliveryUpdated", "delivered", sent["wamid"]),
         ("ReplyDeliveryUpdated", "read", sent["wamid"]),

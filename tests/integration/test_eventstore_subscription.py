@@ -201,11 +201,17 @@ async def test_two_runners_of_one_consumer_commit_each_event_once(store: Postgre
     async with running(first), running(second):
         for i in range(10):
             await store.append(stream(), NO_STREAM, notes(f"{i}a", f"{i}b", f"{i}c"))
-        await eventually(lambda: _seen_is(store, 30))
-        await asyncio.sleep(0.2)  # a double commit would land now
+        # Behind every batch: once both runners stand at it (committed, or reloaded after losing), neither
+        # holds a batch it could still commit a second time.
+        sentinel = await store.append(stream(), NO_STREAM, notes("sentinel"))
+        await eventually(lambda: _both_at(first, second, sentinel.checkpoint))
 
-    assert await seen_count(store) == 30
-    assert await store.pool.fetchval("SELECT count(DISTINCT event_id) FROM seen") == 30
+    assert await seen_count(store) == 31
+    assert await store.pool.fetchval("SELECT count(DISTINCT event_id) FROM seen") == 31
+
+
+async def _both_at(first: Subscription, second: Subscription, checkpoint: Checkpoint | None) -> bool:
+    return first.checkpoint == second.checkpoint == checkpoint
 
 
 async def test_a_consumer_never_seen_starts_at_the_beginning(store: PostgresEventStore) -> None:
