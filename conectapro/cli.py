@@ -11,9 +11,9 @@ from typing import Annotated
 import structlog
 import typer
 
-from conectapro import service_table  # noqa: F401  (service_table registers the services)
 from conectapro.command_support import database_for_command, load_settings
 from conectapro.infrastructure import start_infrastructure
+from conectapro.service_table import default_services  # importing it registers the services
 from conectapro.supervisor import Supervisor, child_environment
 from infra import event_loop
 from infra.gc_tuning import tune_for_service
@@ -59,7 +59,7 @@ def run(
 ) -> None:
     """Start the infrastructure (embedded unless DATABASE_URL / NATS_URL are set) and the services."""
     settings = load_settings()
-    chosen = services or list(SERVICES)
+    chosen = services or default_services(settings)
     unknown = [name for name in chosen if name not in SERVICES]
     if unknown:
         typer.echo(f"unknown service(s): {', '.join(unknown)}; known: {', '.join(SERVICES) or 'none'}", err=True)

@@ -1,6 +1,9 @@
 """Which services exist, in start order, and the builder of each (its bootstrap; see ``infra.runtime``)."""
 
-from infra.runtime import register
+from __future__ import annotations
+
+from infra.runtime import SERVICES, register
+from infra.settings import Settings
 
 register("ingress", "ingress.service:build")
 register("orchestrator", "orchestrator.service:build")
@@ -9,3 +12,17 @@ register("sender", "conectapro.local_mode:build_sender")
 register("closer", "closer.service:build")
 register("projections", "projections.service:build")
 register("operator_api", "projections.operator_api.service:build")
+register("llm_adapter", "conectapro.llm_adapter_service:build")
+
+
+def _llm_enabled(settings: Settings) -> bool:
+    return settings.llm_enabled
+
+
+#: Services `conectapro run` without names starts only when their setting turns them on
+#: (`conectapro run NAME` starts one whatever the setting).
+OPTIONAL_SERVICES = {"llm_adapter": _llm_enabled}
+
+
+def default_services(settings: Settings) -> list[str]:
+    return [name for name in SERVICES if OPTIONAL_SERVICES.get(name, lambda _: True)(settings)]

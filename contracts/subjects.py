@@ -18,8 +18,10 @@ DEADLETTER_SUBJECTS = f"{DEADLETTER_SUBJECT_PREFIX}.>"
 DEADLETTER_INGRESS = f"{DEADLETTER_SUBJECT_PREFIX}.ingress"
 DEADLETTER_ORCHESTRATOR = f"{DEADLETTER_SUBJECT_PREFIX}.orchestrator"
 
-#: Core NATS request/reply subject of the optional LLM adapter (queue group below).
+#: Core NATS request/reply subjects of the optional LLM adapter (queue group below), one per task.
 LLM_UNDERSTAND_SUBJECT = "conectapro.llm.understand"
+LLM_CLASSIFY_TOPIC_SUBJECT = "conectapro.llm.classify_topic"
+LLM_REPHRASE_SUBJECT = "conectapro.llm.rephrase"
 LLM_QUEUE_GROUP = "llm_adapter"
 
 #: Commands sent back to the orchestrator (closer timers, operator actions).

@@ -85,6 +85,21 @@ class Settings(BaseSettings):
     #: Read from the environment with the rest, so a bad ``CLOSER_*`` value stops `conectapro run` at once.
     closer: CloserSettings = Field(default_factory=CloserSettings)
 
+    #: The optional LLM adapter (off by default: the rules alone understand every message).
+    llm_enabled: bool = False
+    openai_api_key: SecretStr | None = None
+    #: Any OpenAI-compatible server (OpenAI, a gateway, Ollama, vLLM, llama.cpp); unset → OpenAI's.
+    openai_base_url: str | None = None
+    openai_model: str = "gpt-4o-mini"
+    #: The whole budget of one LLM answer, retries included; past it the rules' result stands.
+    llm_timeout_seconds: float = Field(default=3.0, gt=0.1, le=60)
+    #: Tokens one adapter process may spend per day (Chile's day); past it, rules alone.
+    llm_daily_token_budget: int = Field(default=2_000_000, ge=0)
+    #: LLM calls per customer per hour; past it, rules alone for that customer.
+    llm_customer_calls_per_hour: int = Field(default=20, ge=0)
+    #: Port of the adapter's Prometheus /metrics; 0 serves none.
+    llm_metrics_port: int = Field(default=0, ge=0, le=65535)
+
     @property
     def is_production(self) -> bool:
         return self.conectapro_env is Environment.PRODUCTION
@@ -120,6 +135,10 @@ class Settings(BaseSettings):
             problems.append("DATABASE_URL")
         if self.nats_url is None:
             problems.append("NATS_URL")
+        if self.llm_enabled and (
+            self.openai_api_key is None or self.openai_api_key.get_secret_value().strip().lower() in _PLACEHOLDERS
+        ):
+            problems.append("OPENAI_API_KEY (LLM_ENABLED is true)")
         if problems:
             raise InsecureSettingError("production mode needs real values for: " + ", ".join(problems))
         return self

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
@@ -11,6 +11,7 @@ from conectapro.migrations import migrate
 from eventstore import PostgresEventStore
 from tests.conftest import Infra, admin, with_database
 from tests.integration.projections_support import project, synthetic_conversations
+from tests.openai_stub import OpenAIStub, OpenAIStubServer
 
 
 @pytest.fixture
@@ -65,3 +66,18 @@ async def seeded_store(seeded_database: str) -> AsyncIterator[PostgresEventStore
     store = await PostgresEventStore.connect(seeded_database, min_size=2, max_size=16)
     yield store
     await store.close()
+
+
+@pytest.fixture(scope="module")
+async def openai_server() -> AsyncIterator[OpenAIStubServer]:
+    """A local OpenAI-compatible server (see ``tests/openai_stub.py``), one per test module."""
+    async with OpenAIStubServer() as server:
+        yield server
+
+
+@pytest.fixture
+def stub(openai_server: OpenAIStubServer) -> Iterator[OpenAIStub]:
+    """The server's script, empty at the start of each test."""
+    openai_server.stub.reset()
+    yield openai_server.stub
+    openai_server.stub.reset()

@@ -1,0 +1,32 @@
+"""`conectapro run llm_adapter`: the optional LLM adapter, configured from the validated settings.
+
+The adapter package reads no settings (it imports ``contracts`` only); this bootstrap is where they meet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from infra.settings import Settings
+from llm_adapter.config import AdapterConfig
+from llm_adapter.service import AdapterService, open_adapter
+
+
+def adapter_config(settings: Settings) -> AdapterConfig:
+    key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
+    return AdapterConfig(
+        model=settings.openai_model,
+        base_url=settings.openai_base_url,
+        api_key=key,
+        timeout_seconds=settings.llm_timeout_seconds,
+        daily_token_budget=settings.llm_daily_token_budget,
+        customer_calls_per_hour=settings.llm_customer_calls_per_hour,
+        metrics_port=settings.llm_metrics_port,
+    )
+
+
+@asynccontextmanager
+async def build(settings: Settings) -> AsyncIterator[AdapterService]:
+    async with open_adapter(adapter_config(settings), settings.required_nats_url) as service:
+        yield service
