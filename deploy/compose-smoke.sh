@@ -208,7 +208,7 @@ compose up -d --no-build
 wait_healthy ingress
 wait_healthy sender
 wait_healthy operator_api
-for service in orchestrator closer projections; do
+for service in orchestrator closer projections llm_adapter; do
     state=$(podman inspect --format '{{.State.Status}}' "$(container "$service")")
     [ "$state" = running ] || fail "$service is $state"
 done

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from faststream.nats import NatsBroker, TestNatsBroker
 
-from conectapro.llm_adapter_service import serve as serve_llm_adapter
+from conectapro import service_table  # noqa: F401  (registers the services)
 from contracts.llm import (
     ClassifyTopicReply,
     ClassifyTopicRequest,
@@ -30,7 +30,7 @@ from contracts.llm import (
 )
 from contracts.subjects import LLM_CLASSIFY_TOPIC_SUBJECT, LLM_REPHRASE_SUBJECT, LLM_UNDERSTAND_SUBJECT
 from infra.jetstream import connect
-from infra.runtime import Runtime
+from infra.runtime import load, serve
 from infra.settings import Settings
 from llm_adapter.app import build_broker
 from llm_adapter.asyncapi import document_text

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "deploy" / "Dockerfile"
 LOCAL_ENV = ROOT / "deploy" / "local.env"
-APP_SERVICES = {"ingress", "orchestrator", "sender", "closer", "projections", "operator_api"}
+APP_SERVICES = {"ingress", "orchestrator", "sender", "closer", "projections", "operator_api", "llm_adapter"}
 #: Fixed inside the containers (the published host ports are the variables).
 FIXED_INSIDE = {"INGRESS_HOST", "INGRESS_PORT", "OPERATOR_API_HOST", "OPERATOR_API_PORT", "SANDBOX_PORT"}
 

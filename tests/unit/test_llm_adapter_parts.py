@@ -19,7 +19,6 @@ from llm_adapter.strict_schema import strict_json_schema
 from llm_adapter.topic_classifier import parse_topic
 
 
-
 def parsed(content: str) -> tuple[Intent, dict[str, str]]:
     result = parse_intent(content)
     assert not isinstance(result, NoResultReason), result
