@@ -82,7 +82,7 @@ class Wakeup:
         self.event.set()
 
     async def ensure(self) -> None:
-        if self._conn is not None and not self._conn.is_closed():
+        if self._conn is not None and self._listening(self._conn):
             return
         await self.close()
         try:
@@ -98,6 +98,13 @@ class Wakeup:
             return
         self._conn = conn
         self.event.set()  # anything committed while we were not listening must be looked at
+
+    @staticmethod
+    def _listening(conn: asyncpg.pool.PoolConnectionProxy[Any]) -> bool:
+        try:
+            return not conn.is_closed()
+        except asyncpg.InterfaceError:  # the server closed it and the pool took it back: the proxy is detached
+            return False
 
     async def wait(self, at_most: float) -> None:
         await wait_event(self.event, at_most)
