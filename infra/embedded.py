@@ -39,6 +39,11 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+# OWN_PROCESS_GROUP: each server runs in a process group of its own, so Ctrl-C in a terminal reaches the
+# services but not the servers they are still using; whoever started a server stops it after them.
+# A crash still takes it down (``_die_with_parent``).
+
+
 def _die_with_parent(sig: int) -> None:
     """Ask the kernel to signal the child when we die, so a crashed run leaves no orphan server."""
     with contextlib.suppress(OSError, AttributeError):
@@ -138,6 +143,7 @@ class EmbeddedPostgres:
                 stderr=subprocess.STDOUT,
                 user=user,
                 preexec_fn=lambda: _die_with_parent(signal.SIGINT),
+                process_group=0,  # see OWN_PROCESS_GROUP
             )
         _wait_for_port("127.0.0.1", self.port, self._process, timeout, log_file)
         self._wait_until_accepting(bin_dir, timeout, log_file)
@@ -266,6 +272,7 @@ class EmbeddedNats:
                 stdout=log_handle,
                 stderr=subprocess.STDOUT,
                 preexec_fn=lambda: _die_with_parent(signal.SIGTERM),
+                process_group=0,  # see OWN_PROCESS_GROUP
             )
         _wait_for_port("127.0.0.1", self.port, self._process, timeout, log_file)
         _wait_for_port("127.0.0.1", self.monitor_port, self._process, timeout, log_file)
