@@ -1,6 +1,6 @@
-"""The whole pipeline in one test process, built by the same bootstraps as `conectapro run`: every service
-of the service table (ingress, orchestrator with its command consumer, sender, closer, projections, operator
-API), each with its own pools and NATS connection, the HTTP ones on real ports.
+"""The whole pipeline in one test process, built by the same bootstraps as `conectapro run`: every service it
+starts by default (ingress, orchestrator with its command consumer, sender, closer, projections, operator
+API; the LLM adapter is off), each with its own pools and NATS connection, the HTTP ones on real ports.
 
 Every part is the production code against real PostgreSQL and NATS; only the Graph API is the local
 sandbox (a real HTTP server that speaks its protocol), as `conectapro run` picks it in local mode.
@@ -19,13 +19,13 @@ from typing import Any
 import httpx
 from nats.aio.client import Client as NATS
 
-from conectapro import service_table  # noqa: F401  (registers the services)
 from conectapro.local_mode import build_sender
+from conectapro.service_table import default_services
 from contracts.intent import Service
 from devtools.graph_sandbox import Sandbox
 from eventstore import PostgresEventStore
 from infra.embedded import free_port
-from infra.runtime import SERVICES, Builder, load
+from infra.runtime import Builder, load
 from infra.runtime import Service as RunningService
 from infra.settings import CloserSettings, Environment, Settings
 from orchestrator.provider_directory import ProviderDirectory
@@ -53,6 +53,7 @@ def pipeline_settings(database_url: str, nats_url: str) -> Settings:
         operator_api_token=OPERATOR_TOKEN,
         inbound_partitions=PARTITIONS,
         closer=CloserSettings(tick_seconds=0.2),
+        llm_enabled=False,
     )
 
 
@@ -171,12 +172,12 @@ def button_ids(payload: dict[str, Any]) -> list[str]:
 
 @contextlib.asynccontextmanager
 async def running_pipeline(database_url: str, nc: NATS, nats_url: str) -> AsyncIterator[Pipeline]:
-    """Every service of the service table, built by its bootstrap and running until the block ends.
+    """The services `conectapro run` starts by default, built by their bootstraps, running until the block ends.
 
     ``nc`` is the test's own connection (to publish to JetStream directly); the services open theirs."""
     settings = pipeline_settings(database_url, nats_url)
     sandbox = Sandbox()
-    builders: dict[str, Builder] = {name: load(name) for name in SERVICES}
+    builders: dict[str, Builder] = {name: load(name) for name in default_services(settings)}
     builders["sender"] = functools.partial(build_sender, sandbox=sandbox)  # the composition root's, kept in reach
     stopping = asyncio.Event()
     async with contextlib.AsyncExitStack() as stack:
