@@ -124,8 +124,13 @@ choose NATS_IMAGE docker.io/library/nats:2.11-alpine nats
 export CONECTAPRO_IMAGE=${CONECTAPRO_IMAGE:-localhost/conectapro:latest}
 
 phase "build the services' image"
+previous=$(podman image inspect --format '{{.Id}}' "$CONECTAPRO_IMAGE" 2>/dev/null || true)
 quiet podman build --network host --build-arg "PYTHON_IMAGE=$PYTHON_IMAGE" -f deploy/Dockerfile \
     -t "$CONECTAPRO_IMAGE" .
+# The image this one replaces would otherwise stay behind, untagged, at each change of the code.
+if [ -n "$previous" ] && [ "$previous" != "$(podman image inspect --format '{{.Id}}' "$CONECTAPRO_IMAGE")" ]; then
+    podman rmi "$previous" >>"$LOG" 2>&1 || true
+fi
 say "built $CONECTAPRO_IMAGE ($(podman image inspect --format '{{.Size}}' "$CONECTAPRO_IMAGE" | awk '{printf "%d MB", $1/1e6}'))"
 
 # --- the stack ---------------------------------------------------------------------------------------
