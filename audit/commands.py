@@ -84,6 +84,9 @@ def _customer_message(stream_id: str, group: Sequence[StoredEvent]) -> CustomerC
                 "prompt_version": extracted.get("prompt_version"),
                 "latency_ms": extracted.get("latency_ms"),
                 "tokens": extracted.get("tokens"),
+                # What the LLM said is read back as recorded: the audit never asks it again.
+                "detour": extracted.get("detour"),
+                "llm": extracted.get("llm"),
             },
         }
     )

@@ -12,6 +12,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.intent import Intent, Service, UnderstandingSource
+from contracts.llm import LlmTrace, OffFlowTopic
 
 #: An opaque id the handler derives from the WhatsApp sender (a hash, never a raw phone number). No dots:
 #: lead ids are ``<customer_key>.<n>``.
@@ -44,6 +45,10 @@ class Understanding(BaseModel):
     prompt_version: str | None = None
     latency_ms: float | None = Field(default=None, ge=0)
     tokens: int | None = Field(default=None, ge=0)
+    #: An off-flow question ("¿cuánto cobran?"), answered by a backend text before the pending question.
+    detour: OffFlowTopic | None = None
+    #: What the LLM was asked and what came of it, when it was asked.
+    llm: LlmTrace | None = None
 
 
 class HandleCustomerMessage(Command):

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.events import Event
 from contracts.intent import Intent, Service, UnderstandingSource, Urgency
+from contracts.llm import LlmTrace, OffFlowTopic
 
 
 class ConversationState(StrEnum):
@@ -125,6 +126,10 @@ class IntentExtracted(Event):
     prompt_version: str | None = None
     latency_ms: float | None = Field(default=None, ge=0)
     tokens: int | None = Field(default=None, ge=0)
+    #: The off-flow topic the message was read as, if any (rules or LLM; the audit re-decides with it).
+    detour: OffFlowTopic | None = None
+    #: The LLM's part, when it was asked: raw output, what counted, what was dropped and why, cost.
+    llm: LlmTrace | None = None
 
 
 class ConversationStateChanged(Event):

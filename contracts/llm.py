@@ -131,3 +131,30 @@ class ClassifyTopicReply(LlmReply):
 
 class RephraseReply(LlmReply):
     text: str | None = None
+
+
+class LlmTrace(BaseModel):
+    """What the LLM was asked about one message and what came of it: recorded with the understanding.
+
+    Replay and audit read this; they never call the model again.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    #: "ok", or why there was no usable answer (off, timeout, breaker_open, refused, ...).
+    outcome: str
+    raw_output: str | None = None
+    #: The model's intent after the adapter's schema check (before the backend's field checks).
+    proposed: Intent | None = None
+    #: What the rules alone understood; the merged result is the understanding's intent.
+    rules: Intent | None = None
+    #: Fields of the model's answer that count (the rest were dropped or the rules' values stood).
+    accepted: tuple[str, ...] = ()
+    dropped: dict[str, str] = Field(default_factory=dict)
+    disagreements: dict[str, str] = Field(default_factory=dict)
+    topic: TopicClassification | None = None
+    topic_outcome: str | None = None
+    model: str | None = None
+    prompt_version: str | None = None
+    latency_ms: float = Field(default=0.0, ge=0)
+    usage: LlmUsage = Field(default_factory=LlmUsage)

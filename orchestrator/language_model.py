@@ -1,36 +1,66 @@
 """The one door to the optional LLM, and the understanding step that uses it only when rules fall short.
 
-Rules and exact interactive mapping always run first. The model is consulted only for free text the rules
-could not read with confidence, and whatever it returns must be a valid Intent at confidence >= 0.85 or it
-is ignored: the deterministic result stands (DESIGN.md, rules 2 and 3). This issue ships the port "off";
-the LLM adapter plugs in behind :class:`LanguageModel` without touching the state machine.
+Interactive replies map exactly; free text goes through the rules first, always. The model is asked only
+when the conversation expects free text and the rules left a needed field empty or were unsure (see
+``understanding.llm_merge.needs_llm``); its topic classifier only when the rules found neither a field nor
+a detour. Whatever it answers is checked field by field before anything counts, and the whole exchange is
+recorded with the understanding. Off, failing, slow or unsure: the rules' result stands.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Protocol
 
 from contracts.commands import Understanding
 from contracts.inbound import InboundMessage
-from contracts.intent import UnderstandingSource
+from contracts.intent import IntentName, UnderstandingSource
+from contracts.llm import (
+    MAX_LLM_TEXT_CHARS,
+    ClassifyTopicReply,
+    ClassifyTopicRequest,
+    NoResultReason,
+    UnderstandReply,
+    UnderstandRequest,
+)
 from orchestrator.understanding import understand_interactive, understand_text
+from orchestrator.understanding.detours import find_detour
+from orchestrator.understanding.llm_merge import combined, needs_llm
 
 
 class LanguageModel(Protocol):
-    async def understand(self, text: str, expecting: str | None) -> Understanding | None:
-        """A validated understanding, or None when off, failing, unsure or out of the allowlists."""
-        ...
+    """The LLM adapter as the orchestrator sees it (``orchestrator.llm_requester.LlmRequester``)."""
+
+    @property
+    def enabled(self) -> bool: ...
+
+    def budget_ms(self) -> int: ...
+
+    async def understand(self, request: UnderstandRequest) -> UnderstandReply: ...
+
+    async def classify_topic(self, request: ClassifyTopicRequest) -> ClassifyTopicReply: ...
 
 
 class LanguageModelOff:
-    """The default: no model. Everything is understood by the deterministic rules."""
+    """No model (LLM_ENABLED=false): every message is understood by the rules, nothing is asked."""
 
-    async def understand(self, text: str, expecting: str | None) -> Understanding | None:
-        return None
+    enabled = False
+
+    def budget_ms(self) -> int:
+        return 0
+
+    async def understand(self, request: UnderstandRequest) -> UnderstandReply:
+        return UnderstandReply(no_result=NoResultReason.OFF, detail="LLM_ENABLED is false")
+
+    async def classify_topic(self, request: ClassifyTopicRequest) -> ClassifyTopicReply:
+        return ClassifyTopicReply(no_result=NoResultReason.OFF, detail="LLM_ENABLED is false")
 
 
 async def understand_message(
-    message: InboundMessage, expecting: str | None, language_model: LanguageModel
+    message: InboundMessage,
+    expecting: str | None,
+    language_model: LanguageModel | None = None,
+    customer_ref: str = "unknown",
 ) -> Understanding:
     if message.reply_id is not None:
         return Understanding(
@@ -40,12 +70,22 @@ async def understand_message(
             text=message.reply_title,
         )
     text = message.text or ""
+    rules = understand_text(text, expecting)
+    aside = rules.intent in (IntentName.UNKNOWN, IntentName.SMALLTALK) or not rules.is_confident
     by_rules = Understanding(
-        intent=understand_text(text, expecting), source=UnderstandingSource.RULES, text=message.text
+        intent=rules, source=UnderstandingSource.RULES, text=message.text, detour=find_detour(text) if aside else None
     )
-    if by_rules.intent.is_confident or not text.strip():
+    if language_model is None or not language_model.enabled or not needs_llm(rules, expecting, text):
         return by_rules
-    by_model = await language_model.understand(text, expecting)
-    if by_model is None or not by_model.intent.is_confident:
-        return by_rules
-    return by_model
+    budget_ms = language_model.budget_ms()
+    sent = text[:MAX_LLM_TEXT_CHARS]
+    understanding = language_model.understand(
+        UnderstandRequest(customer_ref=customer_ref, text=sent, expecting=expecting, budget_ms=budget_ms)
+    )
+    if by_rules.detour is not None or rules.intent not in (IntentName.UNKNOWN, IntentName.SMALLTALK):
+        return combined(by_rules, await understanding, None, expecting)
+    topic = language_model.classify_topic(
+        ClassifyTopicRequest(customer_ref=customer_ref, text=sent, budget_ms=budget_ms)
+    )
+    reply, classified = await asyncio.gather(understanding, topic)
+    return combined(by_rules, reply, classified, expecting)

@@ -37,12 +37,14 @@ ReplyT = TypeVar("ReplyT", bound=LlmReply)
 
 
 class LlmRequester:
+    enabled = True
+
     def __init__(self, nc: NATS, budget_seconds: float) -> None:
         self._nc = nc
         self.budget_seconds = budget_seconds
 
     def budget_ms(self) -> int:
-        """What a request should carry as its budget: the adapter's share of ours."""
+        """What a request should carry as its budget: the adapter's share of ours (the wait is ours)."""
         return max(int((self.budget_seconds - NETWORK_MARGIN_SECONDS) * 1000), 50)
 
     async def understand(self, request: UnderstandRequest) -> UnderstandReply:

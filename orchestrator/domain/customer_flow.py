@@ -29,11 +29,13 @@ from contracts.lead_events import (
     MessageReceived,
     SenderRole,
 )
+from contracts.llm import OffFlowTopic
 from orchestrator.domain import customer_replies as cr
 from orchestrator.domain import lead_lifecycle as lifecycle
 from orchestrator.domain import technician_replies as tr
 from orchestrator.domain.buttons import ConfirmChoice, parse_confirm, parse_rating
 from orchestrator.domain.decision import Decision
+from orchestrator.domain.detour_texts import detour_text
 from orchestrator.domain.ids import lead_id_for
 from orchestrator.domain.model import PendingQuestion
 from orchestrator.domain.presentation import MAX_ADDRESS_CHARS, MAX_PROBLEM_CHARS, clip
@@ -60,6 +62,7 @@ class Incoming:
     customer_key: str
     reply_id: str | None
     raw_text: str | None
+    detour: OffFlowTopic | None = None
 
     @cached_property
     def rating(self) -> int | None:
@@ -112,11 +115,15 @@ def _incoming(command: HandleCustomerMessage) -> Incoming:
         customer_key=command.customer_key,
         reply_id=u.reply_id,
         raw_text=u.text,
+        detour=u.detour,
     )
 
 
 def _aside_prefix(d: Decision, m: Incoming) -> str:
     """The short polite answer before repeating the pending question."""
+    detour = detour_text(m.detour)
+    if detour is not None:
+        return detour
     if m.intent.intent is IntentName.SMALLTALK:
         return cr.SMALLTALK
     if m.intent.intent is IntentName.CREATE_LEAD:
@@ -186,7 +193,8 @@ def _idle_or_closed(d: Decision, m: Incoming) -> None:
     if not starts:
         ended_at = d.state.lead.ended_at if d.state.lead is not None else None
         just_finished = ended_at is not None and d.now - ended_at < JUST_FINISHED
-        d.reply_customer(cr.welcome(d.state.profile_name, returning=returning, just_finished=just_finished))
+        welcome = cr.welcome(d.state.profile_name, returning=returning, just_finished=just_finished)
+        d.reply_customer(cr.with_prefix(detour_text(m.detour) or "", welcome))
         return
     lead_id = lead_id_for(m.customer_key, d.state.leads_started + 1)
     phone = d.state.phone or ""
@@ -275,7 +283,7 @@ def _waiting_or_job(d: Decision, m: Incoming) -> None:
     if m.rating is not None and m.source is UnderstandingSource.INTERACTIVE:
         d.reply_customer(cr.rating_not_expected(d.lead.provider_name))
         return
-    prefix = cr.SMALLTALK if m.intent.intent is IntentName.SMALLTALK else ""
+    prefix = detour_text(m.detour) or (cr.SMALLTALK if m.intent.intent is IntentName.SMALLTALK else "")
     d.reply_customer(cr.with_prefix(prefix, status_reply(d.state)))
 
 
@@ -359,6 +367,8 @@ def decide_customer_message(d: Decision, command: HandleCustomerMessage) -> None
             prompt_version=u.prompt_version,
             latency_ms=u.latency_ms,
             tokens=u.tokens,
+            detour=u.detour,
+            llm=u.llm,
         )
     )
     _BY_STATE[d.state.conversation](d, _incoming(command))
