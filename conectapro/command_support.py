@@ -9,8 +9,7 @@ import typer
 
 from conectapro.infrastructure import running_stack, start_infrastructure
 from infra.logging import configure_logging
-from infra.settings import Settings, SettingsError
-from infra.settings import load_settings as settings_from_environment
+from infra.settings import Settings, SettingsError, settings_from_environment
 
 
 def load_settings() -> Settings:

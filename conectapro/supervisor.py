@@ -8,7 +8,6 @@ left running after Ctrl-C or a crash.
 
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
 import subprocess
@@ -18,16 +17,13 @@ from dataclasses import dataclass, field
 
 import structlog
 
+from infra.embedded import die_with_parent
+
 log = structlog.get_logger("supervisor")
 
-_PR_SET_PDEATHSIG = 1
 #: A child that keeps dying is restarted after this long, doubling up to a minute.
 _FIRST_RESTART_DELAY = 1.0
 _MAX_RESTART_DELAY = 60.0
-
-
-def _die_with_parent() -> None:
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 @dataclass
@@ -49,7 +45,7 @@ class Supervisor:
         child.process = subprocess.Popen(
             [sys.executable, "-m", "conectapro.cli", "run", child.service],
             env={**self._env, "CONECTAPRO_SUPERVISED": "1"},
-            preexec_fn=_die_with_parent,
+            preexec_fn=lambda: die_with_parent(signal.SIGTERM),
         )
         child.started_at = time.monotonic()
         log.info("service_started", service=child.service, pid=child.process.pid)

@@ -41,11 +41,12 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 # OWN_PROCESS_GROUP: each server runs in a process group of its own, so Ctrl-C in a terminal reaches the
 # services but not the servers they are still using; whoever started a server stops it after them.
-# A crash still takes it down (``_die_with_parent``).
+# A crash still takes it down (``die_with_parent``).
 
 
-def _die_with_parent(sig: int) -> None:
-    """Ask the kernel to signal the child when we die, so a crashed run leaves no orphan server."""
+def die_with_parent(sig: int) -> None:
+    """In a child before exec: ask the kernel to send it ``sig`` when its parent dies, so a crashed run
+    leaves no orphan server or service."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, sig)
 
@@ -142,7 +143,7 @@ class EmbeddedPostgres:
                 stdout=log_handle,
                 stderr=subprocess.STDOUT,
                 user=user,
-                preexec_fn=lambda: _die_with_parent(signal.SIGINT),
+                preexec_fn=lambda: die_with_parent(signal.SIGINT),
                 process_group=0,  # see OWN_PROCESS_GROUP
             )
         _wait_for_port("127.0.0.1", self.port, self._process, timeout, log_file)
@@ -271,7 +272,7 @@ class EmbeddedNats:
                 [nats_server_binary(), "-c", str(config_file)],
                 stdout=log_handle,
                 stderr=subprocess.STDOUT,
-                preexec_fn=lambda: _die_with_parent(signal.SIGTERM),
+                preexec_fn=lambda: die_with_parent(signal.SIGTERM),
                 process_group=0,  # see OWN_PROCESS_GROUP
             )
         _wait_for_port("127.0.0.1", self.port, self._process, timeout, log_file)

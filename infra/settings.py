@@ -155,7 +155,7 @@ def local_secret(data_dir: Path, name: str) -> str:
     return path.read_text().strip()
 
 
-def load_settings() -> Settings:
+def settings_from_environment() -> Settings:
     """The settings from the environment, or a :class:`SettingsError` naming every variable at fault."""
     try:
         return Settings()
