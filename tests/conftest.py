@@ -17,6 +17,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from hypothesis import HealthCheck, settings
 from nats.aio.client import Client as NATS
 from nats.js.errors import NotFoundError
 
@@ -27,6 +28,10 @@ from infra.logging import configure_logging
 
 # The same JSON lines as production, so tests can check what a log line reveals.
 configure_logging("INFO", "json")
+
+# A property test fails on a wrong answer, never because a loaded machine ran one example slowly.
+settings.register_profile("suite", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("suite")
 
 #: The suites, one folder and one marker each: ``pytest -m unit`` selects exactly the tests of tests/unit.
 SUITES = ("unit", "integration", "e2e")

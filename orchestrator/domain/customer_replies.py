@@ -8,6 +8,8 @@ from __future__ import annotations
 from contracts.intent import Consent, Service, Urgency
 from contracts.lead_events import LeadFields
 from contracts.outbound import (
+    MAX_INTERACTIVE_BODY,
+    MAX_TEXT_BODY,
     ButtonsMessage,
     ListMessage,
     ListRow,
@@ -24,6 +26,7 @@ from orchestrator.domain.presentation import (
     URGENCY_LABEL,
     Reply,
     changes_line,
+    clip,
     format_phone,
     shown_name,
     summary_line,
@@ -35,13 +38,19 @@ def _text(purpose: str, body: str) -> Reply:
 
 
 def with_prefix(prefix: str, reply: Reply) -> Reply:
-    """``reply`` with ``prefix`` before its body (same buttons / list)."""
+    """``reply`` with ``prefix`` before its body (same buttons / list). The question is what must go out
+    whole: a prefix too long for WhatsApp's body limit is shortened with an ellipsis."""
     if not prefix:
         return reply
-    # Re-validated (not model_copy) so a long prefix cannot slip past the body limits.
-    message = type(reply.message).model_validate(
-        {**reply.message.model_dump(), "body": f"{prefix} {reply.message.body}"}
-    )
+    body = reply.message.body
+    limit = MAX_TEXT_BODY if isinstance(reply.message, TextMessage) else MAX_INTERACTIVE_BODY
+    room = limit - len(body) - 1  # one for the space between them
+    if len(prefix) > room:
+        prefix = clip(prefix, room) if room > 1 else ""
+        if not prefix:
+            return reply
+    # Re-validated (not model_copy): the body limits are checked again on the new body.
+    message = type(reply.message).model_validate({**reply.message.model_dump(), "body": f"{prefix} {body}"})
     return Reply(reply.purpose, message)
 
 

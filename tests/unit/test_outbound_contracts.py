@@ -175,21 +175,3 @@ def test_a_queued_reply_round_trips_through_the_event_registry() -> None:
         in_reply_to="wamid.1",
     )
     assert decode_event(event.TYPE, event.SCHEMA_VERSION, event.model_dump(mode="json")) == event
-
-
-def test_the_domain_never_builds_an_oversized_reply() -> None:
-    # The longest dynamic texts: a technician's long name and the longest comuna in a summary.
-    from contracts.intent import Service, Urgency
-    from contracts.lead_events import LeadFields
-    from orchestrator.domain import customer_replies, technician_replies
-
-    fields = LeadFields(
-        service=Service.CERRAJERIA,
-        comuna="San Pedro de Atacama",
-        problem="p" * 500,
-        urgency=Urgency.UNO_DOS_DIAS,
-        address="a" * 200,
-    )
-    customer_replies.summary(fields, "¡Hola de nuevo, " + "N" * 100 + "!")
-    technician_replies.offer("k.1", fields, "N" * 100)
-    technician_replies.assignment("k.1", fields, "N" * 100, TO)
