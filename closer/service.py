@@ -44,7 +44,9 @@ async def build(
         store = await event_store(stack, settings, store, max_size=4)
         nc = await nats_connection(stack, settings, nats, name="closer")
         js = nc.jetstream()
-        await ensure_topology(js, inbound_retention_days=settings.inbound_retention_days)
+        await ensure_topology(
+            js, inbound_retention_days=settings.inbound_retention_days, replicas=settings.jetstream_replicas
+        )
         publisher = JetStreamCommandPublisher(js, partitions=settings.inbound_partitions)
         closer = Closer(store, publisher, timer_durations(settings.closer), clock=clock)
         yield CloserService(closer, settings.closer.tick_seconds)

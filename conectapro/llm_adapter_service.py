@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from infra.settings import Settings
+from infra.settings import Settings, nats_servers
 from llm_adapter.config import AdapterConfig
 from llm_adapter.service import AdapterService, open_adapter
 
@@ -28,5 +28,5 @@ def adapter_config(settings: Settings) -> AdapterConfig:
 
 @asynccontextmanager
 async def build(settings: Settings) -> AsyncIterator[AdapterService]:
-    async with open_adapter(adapter_config(settings), settings.required_nats_url) as service:
+    async with open_adapter(adapter_config(settings), nats_servers(settings.required_nats_url)) as service:
         yield service

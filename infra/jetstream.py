@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
+
 import nats
 import structlog
 from nats.aio.client import Client as NATS
@@ -17,6 +20,7 @@ from contracts.subjects import (
     INBOUND_STREAM,
     INBOUND_SUBJECTS,
 )
+from infra.settings import nats_servers
 
 log = structlog.get_logger(__name__)
 
@@ -69,8 +73,18 @@ COMMANDS_STREAM_CONFIG = StreamConfig(
 )
 
 
-async def connect(url: str, name: str) -> NATS:
-    """Reconnect forever: a NATS restart must not take a service down, only make it answer 503 meanwhile."""
+def topology(*, inbound_retention_days: int = 14, replicas: int = 1) -> list[StreamConfig]:
+    """Every stream the services create, each kept on ``replicas`` servers of a JetStream cluster."""
+    configs = [inbound_stream_config(inbound_retention_days), DEADLETTER_STREAM_CONFIG, COMMANDS_STREAM_CONFIG]
+    return [dataclasses.replace(config, num_replicas=replicas) for config in configs]
+
+
+async def connect(url: str | Sequence[str], name: str) -> NATS:
+    """Reconnect forever: a NATS restart must not take a service down, only make it answer 503 meanwhile.
+
+    ``url`` names one server or several (a list, or comma-separated as in ``NATS_URL``): the client picks
+    one and moves to another of them, or to any the cluster announces, when it goes away.
+    """
 
     async def on_disconnect() -> None:
         log.warning("nats_disconnected", client=name)
@@ -82,7 +96,7 @@ async def connect(url: str, name: str) -> NATS:
         log.warning("nats_error", client=name, error=repr(error))
 
     return await nats.connect(
-        url,
+        nats_servers(url) if isinstance(url, str) else list(url),
         name=name,
         max_reconnect_attempts=-1,
         reconnect_time_wait=0.5,
@@ -100,7 +114,6 @@ async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
         await js.update_stream(config)
 
 
-async def ensure_topology(js: JetStreamContext, *, inbound_retention_days: int = 14) -> None:
-    await ensure_stream(js, inbound_stream_config(inbound_retention_days))
-    await ensure_stream(js, DEADLETTER_STREAM_CONFIG)
-    await ensure_stream(js, COMMANDS_STREAM_CONFIG)
+async def ensure_topology(js: JetStreamContext, *, inbound_retention_days: int = 14, replicas: int = 1) -> None:
+    for config in topology(inbound_retention_days=inbound_retention_days, replicas=replicas):
+        await ensure_stream(js, config)

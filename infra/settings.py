@@ -7,7 +7,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _PLACEHOLDERS = {"", "changeme", "change-me", "secret", "test", "placeholder", "xxx"}
@@ -58,7 +58,10 @@ class Settings(BaseSettings):
     log_format: Annotated[str, Field(pattern="^(json|console)$")] = "json"
 
     database_url: str | None = None
+    #: One NATS server, or several separated by commas (the members of a cluster the client may use).
     nats_url: str | None = None
+    #: Copies of every JetStream stream the services create: 1 on one server, 3 on a three-node cluster.
+    jetstream_replicas: int = Field(default=1, ge=1, le=5)
 
     ingress_host: str = "127.0.0.1"
     ingress_port: int = Field(default=8080, ge=1, le=65535)
@@ -122,6 +125,13 @@ class Settings(BaseSettings):
         """These settings pointed at the servers actually running (embedded ones included)."""
         return self.model_copy(update={"database_url": database_url, "nats_url": nats_url})
 
+    @field_validator("nats_url")
+    @classmethod
+    def _every_server_named(cls, value: str | None) -> str | None:
+        if value is not None and value.strip():
+            nats_servers(value)
+        return value
+
     @model_validator(mode="after")
     def _refuse_placeholders_in_production(self) -> Settings:
         if not self.is_production:
@@ -142,6 +152,18 @@ class Settings(BaseSettings):
         if problems:
             raise InsecureSettingError("production mode needs real values for: " + ", ".join(problems))
         return self
+
+
+def nats_servers(url: str) -> list[str]:
+    """The servers of a ``NATS_URL``: one URL, or several separated by commas."""
+    servers = [server.strip() for server in url.split(",")]
+    if not all(servers):
+        raise ValueError("an empty server name between commas")
+    for server in servers:
+        scheme, separator, rest = server.partition("://")
+        if separator and (scheme not in {"nats", "tls", "ws", "wss"} or not rest):
+            raise ValueError(f"not a NATS server URL: {scheme}://…")
+    return servers
 
 
 def local_secret(data_dir: Path, name: str) -> str:

@@ -75,6 +75,8 @@ async def build(
     async with AsyncExitStack() as stack:
         nc = await nats_connection(stack, settings, nats, name="ingress")
         js = nc.jetstream()
-        await ensure_topology(js, inbound_retention_days=settings.inbound_retention_days)
+        await ensure_topology(
+            js, inbound_retention_days=settings.inbound_retention_days, replicas=settings.jetstream_replicas
+        )
         publisher = InboundPublisher(nc, js, partitions=settings.inbound_partitions)
         yield Ingress(create_app(config, publisher), settings.ingress_host, settings.ingress_port)

@@ -52,7 +52,7 @@ def _internal_error(error: Exception) -> dict[str, Any]:
 
 
 def build_broker(
-    gateway: Gateway, servers: str = "nats://localhost:4222", concurrency: int = DEFAULT_CONCURRENCY
+    gateway: Gateway, servers: str | list[str] = "nats://localhost:4222", concurrency: int = DEFAULT_CONCURRENCY
 ) -> NatsBroker:
     """The broker with every handler registered; tests wrap it in ``TestNatsBroker``, ``serve`` runs it."""
     errors = ExceptionMiddleware(publish_handlers={ValidationError: _bad_request, Exception: _internal_error})

@@ -50,7 +50,7 @@ class AdapterService:
 
 
 @asynccontextmanager
-async def open_adapter(config: AdapterConfig, nats_url: str) -> AsyncIterator[AdapterService]:
+async def open_adapter(config: AdapterConfig, nats_url: str | list[str]) -> AsyncIterator[AdapterService]:
     gateway = build_gateway(config)
     broker = build_broker(gateway, nats_url, concurrency=config.concurrency)
     try:

@@ -69,7 +69,9 @@ async def build(
         )
         nc = await nats_connection(stack, settings, nats, name="orchestrator", drain=False)
         js = nc.jetstream()
-        await ensure_topology(js, inbound_retention_days=settings.inbound_retention_days)
+        await ensure_topology(
+            js, inbound_retention_days=settings.inbound_retention_days, replicas=settings.jetstream_replicas
+        )
         directory = ProviderDirectory(store)
         await directory.catch_up()
         yield Orchestrator(
