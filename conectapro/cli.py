@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import sys
@@ -30,13 +31,21 @@ def nlu(
     state: Annotated[
         str | None, typer.Option(help="What the conversation is asking for (service, comuna, urgency, ...)")
     ] = None,
+    llm: Annotated[
+        bool, typer.Option("--llm", help="Also ask the configured model (OPENAI_*), as the orchestrator would")
+    ] = False,
 ) -> None:
-    """Print what the deterministic rules understand of TEXT, as the intent JSON."""
+    """Print what the deterministic rules understand of TEXT, as the intent JSON (--llm: and the model)."""
     from orchestrator.understanding import EXPECTING, understand_text
 
     if state is not None and state not in EXPECTING:
         typer.echo(f"--state must be one of: {', '.join(EXPECTING)}", err=True)
         raise typer.Exit(2)
+    if llm:
+        from conectapro.llm_cli import nlu_with_llm
+
+        typer.echo(json.dumps(nlu_with_llm(text, state), indent=2, ensure_ascii=False))
+        return
     typer.echo(understand_text(text, state).model_dump_json(indent=2))
 
 
@@ -151,6 +160,9 @@ def main() -> None:
 
     app.add_typer(projections_app, name="projections")
     register_audit(app)
+    from conectapro.llm_cli import register as register_llm
+
+    register_llm(app)
     app()
 
 

@@ -22,6 +22,7 @@ from infra.settings import Settings
 from orchestrator.commands_consumer import CommandHandler, run_command_partitions
 from orchestrator.consumer import run_partitions
 from orchestrator.handler import InboundHandler
+from orchestrator.llm_requester import LlmRequester
 from orchestrator.provider_directory import ProviderDirectory
 
 log = structlog.get_logger("orchestrator")
@@ -74,10 +75,12 @@ async def build(
         )
         directory = ProviderDirectory(store)
         await directory.catch_up()
+        # The LLM adapter, asked over core NATS request/reply; "no responders" (not running) reads as off.
+        language_model = LlmRequester(nc, settings.llm_timeout_seconds) if settings.llm_enabled else None
         yield Orchestrator(
             js,
             directory,
-            InboundHandler(store, directory, clock=clock),
+            InboundHandler(store, directory, clock=clock, language_model=language_model),
             CommandHandler(store, directory, clock=clock),
             settings.inbound_partitions,
             settings.inbound_ack_wait_seconds,

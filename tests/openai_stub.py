@@ -166,3 +166,23 @@ class OpenAIStubServer:
             self._server.should_exit = True
             self._server.force_exit = True
             await self._task
+
+
+@contextlib.contextmanager
+def stub_in_thread(stub: OpenAIStub | None = None) -> Generator[OpenAIStubServer, None, None]:
+    """The server on a loop of its own in a thread: for code under test that runs its own event loop
+    (a command line), which cannot share the test's."""
+    import threading
+
+    loop = asyncio.new_event_loop()
+    server = OpenAIStubServer(stub)
+    thread = threading.Thread(target=loop.run_forever, name="openai-stub", daemon=True)
+    thread.start()
+    asyncio.run_coroutine_threadsafe(server.__aenter__(), loop).result(timeout=30)
+    try:
+        yield server
+    finally:
+        asyncio.run_coroutine_threadsafe(server.__aexit__(), loop).result(timeout=30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        loop.close()

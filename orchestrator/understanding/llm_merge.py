@@ -21,8 +21,9 @@ from contracts.llm import ClassifyTopicReply, LlmReply, LlmTrace, LlmUsage, OffF
 
 #: Questions whose answer is free text the rules may miss; consent and ratings come from buttons.
 FREE_TEXT_QUESTIONS: Final = frozenset({None, "service", "comuna", "problem", "urgency", "address"})
-#: What a new request needs before it can go on: missing any of these is worth asking about.
-_REQUIRED_FOR_A_REQUEST: Final = ("service", "comuna")
+#: A new request without these is worth asking about: the model reads a trade from a description. (Not the
+#: comuna: one the rules did not find is rarely one the model may take, since it must be in the text.)
+_REQUIRED_FOR_A_REQUEST: Final = ("service",)
 #: A typo tolerated in a place name (rapidfuzz ratio, 0-100).
 _PLACE_SIMILARITY: Final = 85.0
 _FIELDS: Final = ("service", "comuna", "problem_type", "urgency", "address", "consent")
@@ -75,15 +76,16 @@ def merge(rules: Intent, llm: Intent, text: str, expecting: str | None) -> Merge
                 disagreements[name] = f"rules={_shown(ours)} llm={_shown(value)}"
         else:
             values[name] = value
-    if rules.intent in (IntentName.UNKNOWN, IntentName.SMALLTALK) and llm.intent not in (
-        IntentName.UNKNOWN,
-        rules.intent,
-    ):
-        values["intent"] = llm.intent
-    elif llm.intent is not rules.intent and rules.intent is not IntentName.UNKNOWN:
-        disagreements["intent"] = f"rules={rules.intent.value} llm={llm.intent.value}"
     if not values:
+        if llm.intent is not rules.intent and llm.intent is not IntentName.UNKNOWN:
+            disagreements["intent"] = f"rules={rules.intent.value} llm={llm.intent.value}"
         return Merge(rules, dropped=dropped, disagreements=disagreements)
+    # The model's intent counts only with a value that counted: on its own it would start or change a
+    # request from nothing the customer is known to have said.
+    if rules.intent in (IntentName.UNKNOWN, IntentName.SMALLTALK) and llm.intent is not IntentName.UNKNOWN:
+        values["intent"] = llm.intent
+    elif llm.intent is not rules.intent and llm.intent is not IntentName.UNKNOWN:
+        disagreements["intent"] = f"rules={rules.intent.value} llm={llm.intent.value}"
     if "intent" not in values and rules.intent is IntentName.UNKNOWN:
         # A field with nothing to say what it is for: the message adds to the request being collected.
         values["intent"] = IntentName.UPDATE_LEAD if expecting else IntentName.CREATE_LEAD

@@ -85,11 +85,16 @@ def test_a_message_the_rules_understand_fully_is_never_sent() -> None:
     [
         ("la wea del living no prende, ayuda", None),  # nothing recognised
         ("el enchufe echa chispas", "comuna"),  # the comuna asked for is not there
-        ("necesito a alguien pa la luz", None),  # a request without a comuna
+        ("algo raro pasa en el segundo piso, estoy en ñuñoa", None),  # a request without a trade
     ],
 )
 def test_free_text_the_rules_leave_short_is_sent(text: str, expecting: str | None) -> None:
     assert needs_llm(understand_text(text, expecting), expecting, text)
+
+
+def test_a_request_missing_only_its_comuna_is_not_sent_the_model_could_not_supply_one() -> None:
+    text = "necesito a alguien pa la luz"
+    assert not needs_llm(understand_text(text), None, text)
 
 
 def test_answers_to_buttons_and_ratings_are_never_sent() -> None:
