@@ -27,7 +27,6 @@ from contracts.intent import UnderstandingSource
 from contracts.lead_events import IntentExtracted, MessageReceived, SenderRole
 from contracts.provider_events import ProviderActivated, ProviderDeactivated, ProviderRegistered, ProviderUpdated
 from orchestrator import leads_flow
-from orchestrator.commands_consumer import command_from_record
 from orchestrator.domain.ids import CUSTOMER_STREAM_PREFIX
 from orchestrator.domain.model import CustomerState
 from orchestrator.domain.providers import ProviderView
@@ -48,9 +47,9 @@ def customer_command(
         received = first.decoded()
         assert isinstance(received, MessageReceived)
         return _technician_message(stream_id, received, state, views)
-    record = first.command
-    if isinstance(record, dict):
-        return command_from_record(record)
+    timer = first.timer_command()
+    if timer is not None:
+        return timer
     raise CannotRebuild(f"{first.type} is neither a recorded message nor a recorded command")
 
 

@@ -217,10 +217,10 @@ class Auditor:
 
     def _views_for(self, first: StoredEvent) -> Mapping[str, ProviderView]:
         """The views the decision saw: at its recorded directory position, else just before it."""
-        at = first.providers_checkpoint
-        if not isinstance(at, list) or len(at) != 2:
+        at = first.providers_at()
+        if at is None:
             return self._views
-        index = bisect.bisect_right(self._history_at, Checkpoint(int(at[0]), int(at[1]))) - 1
+        index = bisect.bisect_right(self._history_at, at) - 1
         return self._history[max(index, 0)]
 
 

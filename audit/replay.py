@@ -45,7 +45,6 @@ from contracts.lead_events import (
 from contracts.outbound import ReplyDeliveryUpdated, ReplyFailed, ReplyQueued, ReplySent
 from eventstore import EventStore
 from infra.logging import mask_phone
-from orchestrator.commands_consumer import COMMAND_METADATA_KEY
 from orchestrator.identity import deliveries_stream_id
 
 INDENT = " " * 22
@@ -172,9 +171,9 @@ class _Renderer:
                 else f"wrote {self.text(event.text)}"
             )
             return f"{who}{name} ({self.phone(event.phone)}) {said}  · {event.message_type} {event.wamid}"
-        command = getattr(first.metadata, COMMAND_METADATA_KEY, None)
-        if isinstance(command, dict):
-            return f"TIMER {command.get('type')} from the closer  · {first.metadata.correlation_id}"
+        command = first.metadata.command
+        if command is not None:
+            return f"TIMER {type(command).__name__} from the closer  · {first.metadata.correlation_id}"
         return f"{event.TYPE} · by {first.metadata.correlation_id}"
 
     # ---------------------------------------------------------------------------------- events

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from contracts.events import Event, RecordedEvent, decode_event
+from pydantic import TypeAdapter
+
+from contracts.commands import TimerCommand, command_from_record, command_record
+from contracts.events import Event, RecordedEvent, StorePosition, decode_event
 from eventstore import Checkpoint
-from orchestrator.commands_consumer import COMMAND_METADATA_KEY, PROVIDERS_CHECKPOINT_KEY
+
+_POSITION = TypeAdapter(StorePosition)
 
 
 class StoredEvent(NamedTuple):
     """A stored event as the audit reads it, decoded only when needed.
 
     A tuple: the audit builds one per event it reads (over a hundred thousand per store), and a tuple is
-    built several times faster than a frozen dataclass. Only the metadata the audit reads is kept, so its
-    reader can select just that (``audit.runner``).
+    built several times faster than a frozen dataclass. Only the metadata the audit reads is kept (fields
+    of ``contracts.events.EventMetadata``), so its reader can select just that (``audit.runner``).
     """
 
     stream_id: str
@@ -29,14 +34,16 @@ class StoredEvent(NamedTuple):
     correlation_id: str
     #: ``metadata.recorded_at`` as stored (ISO 8601; "" if none): the decision's ``now``.
     recorded_at_text: str
-    #: ``metadata.providers_checkpoint``: the directory position the decision saw, if recorded.
-    providers_checkpoint: Any
-    #: ``metadata.command``: the timer command the commands consumer decided, if any.
-    command: Any
+    #: ``metadata.providers_checkpoint`` as stored: the directory position whose technicians' views the
+    #: decision read, if recorded (``providers_at``).
+    providers_checkpoint: Sequence[int] | None
+    #: ``metadata.command`` as stored: the timer command the decision decided, if any (``timer_command``).
+    command_record: Mapping[str, Any] | None
 
     @classmethod
     def of(cls, recorded: RecordedEvent) -> StoredEvent:
-        metadata = recorded.metadata.model_dump(mode="json")
+        metadata = recorded.metadata
+        at, command = metadata.providers_checkpoint, metadata.command
         return cls(
             recorded.stream_id,
             recorded.stream_version,
@@ -45,15 +52,29 @@ class StoredEvent(NamedTuple):
             recorded.data,
             recorded.transaction_id,
             recorded.global_position,
-            str(metadata.get("correlation_id") or ""),
-            str(metadata.get("recorded_at") or ""),
-            metadata.get(PROVIDERS_CHECKPOINT_KEY),
-            metadata.get(COMMAND_METADATA_KEY),
+            metadata.correlation_id,
+            metadata.model_dump(mode="json", include={"recorded_at"})["recorded_at"],
+            list(at) if at is not None else None,
+            command_record(command) if command is not None else None,
         )
 
     @property
     def checkpoint(self) -> Checkpoint:
         return Checkpoint(self.transaction_id, self.global_position)
+
+    # Both read as EventMetadata reads them, and only when a decision needs them (the first event of each);
+    # both raise when what is stored does not read.
+
+    def providers_at(self) -> Checkpoint | None:
+        """Where the technicians' directory stood when the decision read their views, if recorded."""
+        if self.providers_checkpoint is None:
+            return None
+        at = _POSITION.validate_python(self.providers_checkpoint)
+        return Checkpoint(at.transaction_id, at.global_position)
+
+    def timer_command(self) -> TimerCommand | None:
+        """The timer command the decision decided, if it recorded one."""
+        return command_from_record(self.command_record) if self.command_record is not None else None
 
     @property
     def recorded_at(self) -> datetime:

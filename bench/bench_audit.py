@@ -57,10 +57,8 @@ from contracts.lead_events import ConversationState, LeadStatus
 from contracts.outbound import DeliveryStatus, ReplyDeliveryUpdated, ReplyQueued, ReplySent
 from eventstore import ANY_VERSION, Checkpoint, PostgresEventStore, apply_migrations
 from orchestrator import leads_flow
-from orchestrator.commands_consumer import decision_metadata
-from orchestrator.commands_consumer import to_new_events as command_events
+from orchestrator.decision_path import to_new_events
 from orchestrator.domain.providers import apply_provider_event
-from orchestrator.handler import to_new_events
 from orchestrator.identity import deliveries_stream_id, person_key
 from orchestrator.understanding import understand_interactive, understand_text
 
@@ -184,12 +182,14 @@ class World:
         events = leads_flow.decide(
             state, command, providers=self.writer.views, now=self.now, new_ids=leads_flow.deterministic_ids(cause)
         )
+        ids = leads_flow.deterministic_ids(f"{cause}/events")
         if timer:
             assert not isinstance(command, HandleCustomerMessage | HandleTechnicianMessage)
-            metadata = decision_metadata(command, now=self.now, providers_at=self.writer.checkpoint)
-            new = command_events(events, metadata, cause)
+            new = to_new_events(
+                events, cause=cause, now=self.now, ids=ids, providers_at=self.writer.checkpoint, command=command
+            )
         else:
-            new = to_new_events(events, cause=cause, now=self.now, ids=leads_flow.deterministic_ids(f"{cause}/events"))
+            new = to_new_events(events, cause=cause, now=self.now, ids=ids)
         await self.writer.append(stream_id, state.version, new, cause)
         state = leads_flow.fold(events, state)
         for event in events:

@@ -45,8 +45,8 @@ from contracts.intent import Consent, Intent, IntentName, Service, Understanding
 from contracts.outbound import DeliveryStatus, ReplyDeliveryUpdated, ReplyFailed, ReplyQueued, ReplySent
 from eventstore import ANY_VERSION, Checkpoint, PostgresEventStore, create_pool
 from orchestrator import leads_flow
+from orchestrator.decision_path import to_new_events
 from orchestrator.domain.providers import ProviderView, evolve_provider_view
-from orchestrator.handler import to_new_events
 from orchestrator.identity import deliveries_stream_id, person_key
 from projections.catalog import chosen
 from projections.rebuild import DEFAULT_BATCH, rebuild

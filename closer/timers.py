@@ -15,9 +15,9 @@ from typing import Any
 import orjson
 
 from closer.deadlines import Deadline
+from contracts.commands import TimerCommand, command_from_record, command_record
 from contracts.events import RecordedEvent
 from eventstore.pool import AnyConnection
-from orchestrator.commands_consumer import TimerCommand, command_from_record, command_record
 
 CLOSER_SQL_DIR = Path(__file__).parent / "sql"
 

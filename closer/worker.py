@@ -29,12 +29,13 @@ from nats.js import JetStreamContext
 
 from closer.deadlines import Deadline, TimerDurations, deadlines_of
 from closer.timers import StreamTimers, due_commands, mark_published, read_streams, replace_timers
+from contracts.commands import TimerCommand
 from contracts.events import RecordedEvent
 from contracts.subjects import commands_subject
 from eventstore import Checkpoint, PostgresEventStore, load_checkpoint, save_checkpoint
 from eventstore.pool import AnyConnection
 from eventstore.waiting import wait_event
-from orchestrator.commands_consumer import TimerCommand, command_headers, encode_command
+from orchestrator.commands_consumer import command_headers, encode_command
 from orchestrator.domain.ids import CUSTOMER_STREAM_PREFIX
 from orchestrator.domain.states import IllegalTransition
 

@@ -6,8 +6,9 @@ derived from the timer and the lead), so a repeated command is recognisable and 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -141,6 +142,32 @@ class CloseUnratedLead(Command):
 
     customer_key: CustomerKey
     lead_id: LeadId
+
+
+TimerCommand = ExpireConversation | TimeoutOffer | FollowUpJob | CloseUnratedLead
+
+#: A timer command's record name → its class (the class name: stable, and readable in the timeline).
+TIMER_COMMANDS: Mapping[str, type[TimerCommand]] = {
+    cls.__name__: cls for cls in (ExpireConversation, TimeoutOffer, FollowUpJob, CloseUnratedLead)
+}
+
+
+class UnknownCommand(ValueError):
+    """A record that is not one of the timer commands."""
+
+
+def command_record(command: TimerCommand) -> dict[str, Any]:
+    """A timer command as a JSON-able dict with its ``type``: the body the closer publishes, and what a
+    decision records in ``metadata.command``."""
+    return {"type": type(command).__name__, **command.model_dump(mode="json")}
+
+
+def command_from_record(record: Mapping[str, Any]) -> TimerCommand:
+    fields = dict(record)
+    cls = TIMER_COMMANDS.get(str(fields.pop("type", "")))
+    if cls is None:
+        raise UnknownCommand(f"not a timer command: {record.get('type')!r}")
+    return cls.model_validate(fields)
 
 
 CustomerCommand = (

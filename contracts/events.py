@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar, NamedTuple
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+
+from contracts.commands import TimerCommand, command_from_record, command_record
 
 
 class Event(BaseModel):
@@ -31,8 +33,32 @@ class Event(BaseModel):
             register_event_type(cls)
 
 
+class StorePosition(NamedTuple):
+    """A place in the event store's gap-safe global order (stored as ``[transaction_id, global_position]``)."""
+
+    transaction_id: int
+    global_position: int
+
+
+def _timer_command(value: object) -> object:
+    # Stored as its record ({"type": ..., **fields}); a command given as an object passes as it is.
+    return command_from_record(value) if isinstance(value, Mapping) else value
+
+
+#: A timer command as a decision records it: its record (``contracts.commands.command_record``).
+RecordedTimerCommand = Annotated[TimerCommand, BeforeValidator(_timer_command), PlainSerializer(command_record)]
+
+
+def _absent(value: object) -> bool:
+    return value is None
+
+
 class EventMetadata(BaseModel):
-    """Why an event exists: the message or command that caused it, and when it was recorded."""
+    """Why an event exists: the message or command that caused it, when it was recorded, and what else the
+    decision read that its events do not hold (the audit re-decides from exactly these).
+
+    Unknown keys are kept as they are (``extra``): metadata is read back as it was written, never rewritten.
+    """
 
     model_config = ConfigDict(frozen=True, extra="allow")
 
@@ -40,6 +66,11 @@ class EventMetadata(BaseModel):
     causation_id: str | None = None
     trace_id: str | None = None
     recorded_at: datetime
+    #: Where the technicians' directory stood when the decision read their views. Absent (not written) on
+    #: events no decision on those views produced: facts from outside, the sender's records.
+    providers_checkpoint: StorePosition | None = Field(default=None, exclude_if=_absent)
+    #: The timer command the decision decided (a message is recorded as events of its own).
+    command: RecordedTimerCommand | None = Field(default=None, exclude_if=_absent)
 
 
 class NewEvent(BaseModel):

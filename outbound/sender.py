@@ -22,8 +22,8 @@ import structlog
 from contracts.events import RecordedEvent
 from contracts.outbound import ReplyFailed, ReplyQueued, ReplySent, to_graph_api_payload
 from eventstore import ANY_VERSION, Checkpoint, PostgresEventStore, load_checkpoint, save_checkpoint
+from orchestrator.decision_path import to_new_events
 from orchestrator.domain.ids import event_ids_for
-from orchestrator.handler import to_new_events
 from outbound.whatsapp_client import PermanentSendError, SendError, WhatsAppClient
 
 log = structlog.get_logger("sender")

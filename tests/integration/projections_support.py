@@ -12,7 +12,7 @@ from typing import Any
 from bench.bench_projections import Synthetic, append_all
 from contracts.events import Event
 from eventstore import ANY_VERSION, PostgresEventStore
-from orchestrator.handler import to_new_events
+from orchestrator.decision_path import to_new_events
 from orchestrator.leads_flow import deterministic_ids
 from projections.catalog import PROJECTIONS
 from projections.lag import measure_all

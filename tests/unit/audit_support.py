@@ -10,15 +10,16 @@ import itertools
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from contracts.commands import RegisterProvider, TimeoutOffer
+from contracts.commands import RegisterProvider, TimeoutOffer, TimerCommand
 from contracts.events import RecordedEvent
 from contracts.inbound import InboundMessage
 from contracts.intent import Service
 from contracts.outbound import ReplyQueued, ReplySent
 from eventstore import ANY_VERSION, EventStore, InMemoryEventStore
-from orchestrator.commands_consumer import CommandHandler, TimerCommand
+from orchestrator.commands_consumer import CommandHandler
+from orchestrator.decision_path import to_new_events
 from orchestrator.domain.ids import deterministic_ids
-from orchestrator.handler import InboundHandler, to_new_events
+from orchestrator.handler import InboundHandler
 from orchestrator.identity import person_key
 from orchestrator.provider_directory import ProviderDirectory
 from projections.operator_api.technician_actions import execute, provider_id_for_phone

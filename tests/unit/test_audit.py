@@ -12,7 +12,6 @@ from contracts.events import RecordedEvent
 from contracts.intent import Service
 from contracts.outbound import ReplySent
 from orchestrator import leads_flow
-from orchestrator.commands_consumer import COMMAND_METADATA_KEY, PROVIDERS_CHECKPOINT_KEY
 from orchestrator.identity import person_key
 from projections.operator_api.technician_actions import execute, provider_id_for_phone
 from tests.unit.audit_support import CAMILA, JUANA, PEDRO, World, customer_stream, full_journey, offered_to_juana
@@ -89,7 +88,7 @@ async def test_a_decision_whose_cause_was_not_recorded_cannot_be_rebuilt() -> No
     _, events = await journey()
     i = index_of(events, "OfferExpired")
     metadata = events[i].metadata.model_dump()
-    del metadata[COMMAND_METADATA_KEY]
+    del metadata["command"]
     report = audit_events(tampered(events, i, metadata=metadata))
     [divergence] = report.divergences[customer_stream(CAMILA)]
     assert divergence.lines == ("cannot re-decide: CannotRebuild: OfferExpired is neither a recorded message nor a "
@@ -140,13 +139,11 @@ async def test_a_timer_is_re_decided_with_the_technicians_as_its_directory_saw_t
     )
     events = await world.events()
     timer = [e for e in events if e.metadata.correlation_id == "timeout"]
-    assert timer[0].metadata.model_dump()[PROVIDERS_CHECKPOINT_KEY] == list(
-        (lagging_at.transaction_id, lagging_at.global_position)
-    )
+    assert timer[0].metadata.providers_checkpoint == (lagging_at.transaction_id, lagging_at.global_position)
     assert audit_events(events).clean
     # Without the recorded position the audit would use the views just before the decision, Ana included.
     i = events.index(timer[0])
-    metadata = {k: v for k, v in timer[0].metadata.model_dump().items() if k != PROVIDERS_CHECKPOINT_KEY}
+    metadata = {k: v for k, v in timer[0].metadata.model_dump().items() if k != "providers_checkpoint"}
     assert not audit_events(tampered(events, i, metadata=metadata)).clean
 
 

@@ -8,7 +8,7 @@ from contracts.intent import Intent, IntentName, UnderstandingSource
 from contracts.outbound import DeliveryStatus, ReplyDeliveryUpdated, ReplyFailed, ReplyQueued
 from eventstore import ANY_VERSION
 from orchestrator import leads_flow
-from orchestrator.handler import to_new_events
+from orchestrator.decision_path import to_new_events
 from orchestrator.identity import deliveries_stream_id, person_key
 from tests.unit.audit_support import CAMILA, PEDRO, T0, World, customer_stream, full_journey
 

@@ -5,13 +5,11 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from contracts.commands import CloseUnratedLead, ExpireConversation, FollowUpJob, TimeoutOffer
+from contracts.commands import CloseUnratedLead, ExpireConversation, FollowUpJob, TimeoutOffer, UnknownCommand
+from contracts.events import StorePosition
 from contracts.subjects import commands_partition_subject, commands_subject, partition_of
 from orchestrator.commands_consumer import (
-    COMMAND_METADATA_KEY,
-    PROVIDERS_CHECKPOINT_KEY,
     CommandOutcome,
-    UnknownCommand,
     command_headers,
     decode_command,
     encode_command,
@@ -107,9 +105,13 @@ async def test_the_decision_records_its_command_and_the_directory_position_it_sa
     await world.commands.handle(timeout(juana))
     decided = [e for e in await world.stream(CAMILA) if e.metadata.correlation_id == timeout(juana).command_id]
     assert decided
+    checkpoint = world.directory.checkpoint
+    position = StorePosition(checkpoint.transaction_id, checkpoint.global_position)
     for event in decided:
-        extra = event.metadata.model_dump()
-        assert extra[COMMAND_METADATA_KEY] == {"type": "TimeoutOffer", **timeout(juana).model_dump()}
-        checkpoint = world.directory.checkpoint
-        assert extra[PROVIDERS_CHECKPOINT_KEY] == [checkpoint.transaction_id, checkpoint.global_position]
+        assert event.metadata.command == timeout(juana)
+        assert event.metadata.providers_checkpoint == position
         assert event.metadata.recorded_at == world.now
+        # As stored: the command's record, the position as [transaction id, global position].
+        stored = event.metadata.model_dump(mode="json")
+        assert stored["command"] == {"type": "TimeoutOffer", **timeout(juana).model_dump()}
+        assert stored["providers_checkpoint"] == [checkpoint.transaction_id, checkpoint.global_position]

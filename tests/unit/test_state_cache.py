@@ -15,7 +15,7 @@ async def test_the_cached_state_after_a_conversation_equals_folding_the_stream_f
         await world.says(CAMILA, text)
     stream_id = leads_flow.customer_stream_id(person_key(CAMILA))
 
-    cached = await world.handler._states.load(stream_id)  # nothing new to read: the cache's own state
+    cached = await world.handler._decisions._states.load(stream_id)  # nothing new to read: the cache's own state
     fresh = await CustomerStateCache(world.store).load(stream_id)
 
     assert cached == fresh
