@@ -6,7 +6,9 @@ sharing ``metadata.correlation_id`` (the wamid or command id) in one transaction
 1. rebuilds the command from what was recorded (``audit.commands``; the LLM is never called);
 2. takes the stream's state as folded from the stored events before the group, and the technicians' views
    from the global order before it — or, when the decision recorded it (``metadata.providers_checkpoint``),
-   from exactly the directory position the decision saw;
+   from exactly the directory position the decision saw. When the audit no longer holds the views at that
+   position (it keeps the last ``VIEW_HISTORY`` versions), the decision is not re-decided on other views:
+   the report says so, a finding of its own (``ViewsUnknown``), and the stored events are folded;
 3. calls the pure ``decide`` with ``now = metadata.recorded_at`` and ``new_ids =
    deterministic_ids(correlation_id)``, and compares the events' types and data with the stored ones
    (``audit.compare``).
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from typing import TypeVar
 
 from audit.commands import (
     CannotRebuild,
@@ -39,7 +42,7 @@ from audit.commands import (
     unrouted_technician_message,
 )
 from audit.compare import compare
-from audit.report import AuditReport, Divergence
+from audit.report import AuditReport, Divergence, Finding, ViewsUnknown
 from audit.stored import StoredEvent
 from contracts.events import RecordedEvent
 from contracts.lead_events import MessageReceived
@@ -50,7 +53,7 @@ from orchestrator.domain.ids import CUSTOMER_STREAM_PREFIX, PROVIDER_STREAM_PREF
 from orchestrator.domain.model import INITIAL_STATE, CustomerState, replace_state
 from orchestrator.domain.providers import PROVIDER_VIEW_TYPES, ProviderView, apply_decoded_provider_event
 
-__all__ = ["SENDER_TYPES", "AuditReport", "Auditor", "Divergence", "StoredEvent", "audit_events"]
+__all__ = ["SENDER_TYPES", "AuditReport", "Auditor", "Divergence", "StoredEvent", "ViewsUnknown", "audit_events"]
 
 #: Written by the sender and the status webhook: facts from outside, not decisions. They only advance a
 #: customer stream's version when folded (``orchestrator.domain.evolve`` has no handler for them; a unit
@@ -62,6 +65,13 @@ SENDER_TYPES = frozenset({ReplySent.TYPE, ReplyFailed.TYPE, ReplyDeliveryUpdated
 VIEW_HISTORY = 10_000
 
 
+F = TypeVar("F", bound=Finding)
+
+
+class _ViewsNotKept(LookupError):
+    """The technicians' views at a decision's recorded directory position are not among those kept."""
+
+
 class Auditor:
     """Feed it the global order (``feed``), then ``finish()`` for the report. Pure: no I/O, no clock.
 
@@ -70,8 +80,9 @@ class Auditor:
     those of ``PROVIDER_VIEW_TYPES`` that name a technician (``data.provider_id``).
     """
 
-    def __init__(self, *, owns: Callable[[str], bool] | None = None) -> None:
+    def __init__(self, *, owns: Callable[[str], bool] | None = None, view_history: int = VIEW_HISTORY) -> None:
         self._owns = owns
+        self._view_history = view_history
         self._report = AuditReport()
         self._states: dict[str, CustomerState] = {}
         self._audited: set[str] = set()
@@ -139,6 +150,10 @@ class Auditor:
                 new_ids=leads_flow.deterministic_ids(first.correlation_id),
             )
             lines = compare(decided, decisions)
+        except _ViewsNotKept as unknown:  # not re-decided on other views than the decision's
+            self._views_unknown(stream_id, group, str(unknown))
+            self._fold_stored(stream_id, state, group)
+            return
         except Exception as error:  # anything re-deciding raises is a finding, not a crash of the audit
             lines = [f"cannot re-decide: {type(error).__name__}: {error}"]
         if lines:
@@ -174,6 +189,9 @@ class Auditor:
                 what = describe(operator)
                 decided = leads_flow.decide_provider(operator, providers=views, now=first.recorded_at)
             lines = compare(decided, [e for e in group if e.type not in SENDER_TYPES])
+        except _ViewsNotKept as unknown:
+            self._views_unknown(stream_id, group, str(unknown))
+            return
         except Exception as error:
             lines = [f"cannot re-decide: {type(error).__name__}: {error}"]
         if lines:
@@ -189,17 +207,12 @@ class Auditor:
             self._states.pop(stream_id, None)
 
     def _diverged(self, stream_id: str, group: Sequence[StoredEvent], what: str, lines: list[str]) -> None:
-        first, last = group[0], group[-1]
-        divergence = Divergence(
-            stream_id=stream_id,
-            first_version=first.stream_version,
-            last_version=last.stream_version,
-            cause=first.correlation_id or "(no correlation id)",
-            what=what,
-            recorded_at=first.recorded_at_text,
-            lines=tuple(lines),
-        )
-        self._report.divergences.setdefault(stream_id, []).append(divergence)
+        found = _finding(Divergence, stream_id, group, what, lines)
+        self._report.divergences.setdefault(stream_id, []).append(found)
+
+    def _views_unknown(self, stream_id: str, group: Sequence[StoredEvent], reason: str) -> None:
+        found = _finding(ViewsUnknown, stream_id, group, group[0].type, [reason])
+        self._report.views_unknown.setdefault(stream_id, []).append(found)
 
     # ----------------------------------------------------------------------------- technicians
 
@@ -212,20 +225,47 @@ class Auditor:
             self._views = views
             self._history_at.append(event.checkpoint)
             self._history.append(views)
-            if len(self._history) > 2 * VIEW_HISTORY:
-                del self._history_at[:VIEW_HISTORY], self._history[:VIEW_HISTORY]
+            if len(self._history) > 2 * self._view_history:
+                del self._history_at[: self._view_history], self._history[: self._view_history]
 
     def _views_for(self, first: StoredEvent) -> Mapping[str, ProviderView]:
         """The views the decision saw: at its recorded directory position, else just before it."""
         at = first.providers_at()
         if at is None:
             return self._views
+        position = f"({at.transaction_id}, {at.global_position})"
+        if at >= first.checkpoint:
+            # A directory only reads committed events: its position is always before the decision's own.
+            raise _ViewsNotKept(f"not re-decided: its recorded directory position {position} is not before it")
         index = bisect.bisect_right(self._history_at, at) - 1
-        return self._history[max(index, 0)]
+        if index < 0:
+            oldest = self._history_at[0]
+            raise _ViewsNotKept(
+                f"not re-decided: the technicians' views at its directory position {position} are no longer "
+                f"known (the audit keeps at least the last {self._view_history:,} versions of them, the oldest from "
+                f"({oldest.transaction_id}, {oldest.global_position}))"
+            )
+        return self._history[index]
 
 
-def audit_events(events: Iterable[RecordedEvent], *, streams: Collection[str] | None = None) -> AuditReport:
+def _finding(kind: type[F], stream_id: str, group: Sequence[StoredEvent], what: str, lines: list[str]) -> F:
+    first, last = group[0], group[-1]
+    return kind(
+        stream_id=stream_id,
+        first_version=first.stream_version,
+        last_version=last.stream_version,
+        cause=first.correlation_id or "(no correlation id)",
+        what=what,
+        recorded_at=first.recorded_at_text,
+        lines=tuple(lines),
+    )
+
+
+def audit_events(
+    events: Iterable[RecordedEvent], *, streams: Collection[str] | None = None, view_history: int = VIEW_HISTORY
+) -> AuditReport:
     """Audit events given in global order (tests, in-memory stores); ``streams`` limits what is audited."""
-    auditor = Auditor(owns=frozenset(streams).__contains__ if streams is not None else None)
+    owns = frozenset(streams).__contains__ if streams is not None else None
+    auditor = Auditor(owns=owns, view_history=view_history)
     auditor.feed(StoredEvent.of(event) for event in events)
     return auditor.finish()

@@ -52,7 +52,8 @@ def audit(
 ) -> None:
     """Re-run every recorded decision from its recorded inputs (never the LLM) and compare with the store.
 
-    Exit 0 when every decision re-decides identically, 1 with a diff per divergent stream.
+    Exit 0 when every decision re-decides identically; 1 with a diff per divergent stream, and the decisions
+    that could not be re-decided because the technicians' views they read are no longer known.
     """
     if (stream is None) == (not everything):
         typer.echo("give exactly one of --stream STREAM_ID or --all", err=True)
@@ -78,7 +79,11 @@ def audit(
         return
     diff = report.render()
     typer.echo(diff if show_phones else mask_phones(mask_text(diff)))
-    typer.echo(f"{summary}: {len(report.divergences)} divergent stream(s)")
+    found = [f"{len(report.divergences)} divergent stream(s)"] if report.divergences else []
+    if report.views_unknown:
+        unknown = _counted(report.not_re_decided, "decision")
+        found.append(f"{unknown} not re-decided (the technicians' views they read are no longer known)")
+    typer.echo(f"{summary}: {', '.join(found)}")
     raise typer.Exit(1)
 
 
