@@ -129,7 +129,7 @@ async def test_a_retry_after_longer_than_the_budget_is_not_waited_for(gateway: G
     reply = await IntentParser(gateway).understand(request(budget_ms=2000))
 
     assert reply.no_result is NoResultReason.PROVIDER_ERROR and reply.detail == "http 429"
-    assert time.monotonic() - started < 2.0 and len(stub.requests) == 1
+    assert time.monotonic() - started < 2.0 + 1.0 and len(stub.requests) == 1  # budget + a loaded loop's lag
 
 
 async def test_a_provider_that_keeps_failing_gets_no_result_within_the_budget(
@@ -141,7 +141,7 @@ async def test_a_provider_that_keeps_failing_gets_no_result_within_the_budget(
     reply = await IntentParser(gateway).understand(request(budget_ms=1500))
 
     assert reply.no_result is NoResultReason.PROVIDER_ERROR and reply.detail == "http 500"
-    assert time.monotonic() - started < 1.5 and reply.usage.calls >= 2
+    assert time.monotonic() - started < 1.5 + 1.0 and reply.usage.calls >= 2  # budget + a loaded loop's lag
 
 
 async def test_a_client_error_is_not_retried(gateway: Gateway, stub: OpenAIStub) -> None:
@@ -159,7 +159,7 @@ async def test_an_answer_slower_than_the_budget_is_a_timeout_in_time(gateway: Ga
     reply = await IntentParser(gateway).understand(request(budget_ms=600))
 
     assert reply.no_result is NoResultReason.TIMEOUT
-    assert time.monotonic() - started < 1.5  # the budget, plus scheduling on a loaded machine
+    assert time.monotonic() - started < 0.6 + 1.0  # the budget, plus a loaded loop's lag
 
 
 async def test_the_breaker_opens_on_repeated_failures_and_closes_after_a_good_trial(
