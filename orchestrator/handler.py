@@ -14,7 +14,7 @@ from enum import StrEnum
 
 import structlog
 
-from contracts.commands import CustomerCommand, HandleCustomerMessage, HandleTechnicianMessage
+from contracts.commands import CustomerCommand, HandleCustomerMessage, HandleTechnicianMessage, Understanding
 from contracts.inbound import InboundEnvelope, InboundError, InboundMessage, InboundStatus
 from contracts.outbound import DeliveryStatus, ReplyDeliveryUpdated
 from contracts.whatsapp_account_events import WhatsAppErrorReported
@@ -90,10 +90,17 @@ class InboundHandler:
     async def _customer_message(self, message: InboundMessage, phone: str) -> Outcome:
         customer_key = person_key(phone)
         received_at = message.occurred_at or self._clock()
+        # After a conflict the state may ask another question; the same one is not asked of the LLM twice.
+        understood: dict[str | None, Understanding] = {}
 
         async def command_for(state: CustomerState) -> CustomerCommand:
             # Understood in the light of the question pending in this state (again after a conflict).
-            understanding = await understand_message(message, state.expecting, self._language_model)
+            understanding = understood.get(state.expecting)
+            if understanding is None:
+                understanding = await understand_message(
+                    message, state.expecting, self._language_model, customer_ref=customer_key
+                )
+                understood[state.expecting] = understanding
             return HandleCustomerMessage(
                 command_id=message.wamid,
                 customer_key=customer_key,
@@ -109,7 +116,9 @@ class InboundHandler:
         return _outcome(await self._decisions.on_customer_stream(stream_id, message.wamid, command_for))
 
     async def _technician_message(self, message: InboundMessage, phone: str, provider: ProviderView) -> Outcome:
-        understanding = await understand_message(message, None, self._language_model)
+        # Technicians' messages are read by the rules alone: the LLM is for customers' free text (and the
+        # audit rebuilds a technician's understanding from the text, never from a model's answer).
+        understanding = await understand_message(message, None)
         lead_id = leads_flow.route_technician_message(provider, message.reply_id, message.text)
         command = HandleTechnicianMessage(
             command_id=message.wamid,

@@ -27,11 +27,13 @@ from contracts.llm import (
 )
 from orchestrator.domain.detour_texts import DETOUR_TEXTS
 from orchestrator.handler import InboundHandler
+from orchestrator.identity import person_key
 from orchestrator.language_model import LanguageModelOff, understand_message
 from orchestrator.understanding import understand_text
 from orchestrator.understanding.detours import find_detour
 from orchestrator.understanding.llm_merge import merge, needs_llm
 from tests.unit.audit_support import CAMILA, World
+from tests.unit.audit_support import PEDRO as PEDRO_PHONE
 from tests.unit.leads_flow_support import FIRST_MESSAGE, PEDRO, Scenario, of_type, texts
 
 
@@ -283,3 +285,17 @@ async def test_the_audit_re_decides_an_llm_helped_message_from_the_record_withou
 
     assert report.clean, report.render()
     assert len(model.asked) == 1
+
+
+async def test_the_handler_asks_with_the_customers_opaque_key_and_never_for_a_technician() -> None:
+    world = World()
+    model = ScriptedModel([answer(0.93, service="Electricidad")] * 2)
+    world.handler = InboundHandler(world.store, world.directory, clock=lambda: world.now, language_model=model)
+    await world.register("Pedro Soto", PEDRO_PHONE)
+
+    await world.says(CAMILA, "la wea del living no prende nada, estoy en la florida")
+    await world.says(PEDRO_PHONE, "algo raro pasa en el segundo piso")
+
+    (request,) = model.asked
+    assert isinstance(request, UnderstandRequest)
+    assert request.customer_ref == person_key(CAMILA) and CAMILA not in request.customer_ref
