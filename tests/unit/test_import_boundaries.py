@@ -59,6 +59,23 @@ def test_the_llm_adapter_imports_only_contracts() -> None:
     assert {file: packages for file, packages in outside.items() if packages} == {}
 
 
+#: Dependencies point inward: the shared layers import nothing of the services above them.
+INWARD = {
+    "contracts": {"contracts"},
+    "eventstore": {"eventstore", "contracts"},
+    "infra": {"infra", "eventstore", "contracts"},
+}
+
+
+def test_the_shared_layers_import_no_service() -> None:
+    outside = {
+        str(path.relative_to(ROOT)): sorted(_imported_packages(path) - allowed)
+        for package, allowed in INWARD.items()
+        for path in _sources(package)
+    }
+    assert {file: packages for file, packages in outside.items() if packages} == {}
+
+
 def test_utc_now_is_defined_once() -> None:
     definitions = [
         str(path.relative_to(ROOT))
