@@ -5,7 +5,7 @@ UV := $(VENV)/bin/uv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install run test lint typecheck unit bench lock clean compose-smoke
+.PHONY: install run test lint typecheck unit bench lock clean compose-smoke browser screenshots
 
 $(UV):
 	$(PYTHON) -m venv $(VENV)
@@ -25,8 +25,19 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy .
 
-test: lint
+test: lint browser
 	$(VENV)/bin/pytest
+
+# The browser tests drive Debian's chromium (Playwright never downloads a browser): installed when missing.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+		[ "$$(id -u)" = 0 ] || { echo "the browser tests need Debian's chromium: sudo apt-get install chromium" >&2; exit 1; }; \
+		echo "installing chromium (Debian package) for the browser tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+# Retakes the README's screenshots of the console and the simulator (docs/screenshots).
+screenshots: install browser
+	CONECTAPRO_SCREENSHOTS=docs $(VENV)/bin/pytest tests/browser -q
 
 unit: install
 	$(VENV)/bin/pytest -m unit

@@ -11,7 +11,7 @@ register("orchestrator", "orchestrator.service:build")
 register("sender", "conectapro.local_mode:build_sender")
 register("closer", "closer.service:build")
 register("projections", "projections.service:build")
-register("operator_api", "projections.operator_api.service:build")
+register("operator_api", "conectapro.local_mode:build_operator_api")
 register("llm_adapter", "conectapro.llm_adapter_service:build")
 
 

@@ -34,7 +34,7 @@ settings.register_profile("suite", deadline=None, suppress_health_check=[HealthC
 settings.load_profile("suite")
 
 #: The suites, one folder and one marker each: ``pytest -m unit`` selects exactly the tests of tests/unit.
-SUITES = ("unit", "integration", "e2e")
+SUITES = ("unit", "integration", "e2e", "browser")
 
 
 def suite_of(item: pytest.Item) -> str:

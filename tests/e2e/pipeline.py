@@ -46,7 +46,7 @@ def pipeline_settings(database_url: str, nats_url: str) -> Settings:
         nats_url=nats_url,
         ingress_port=free_port(),
         operator_api_port=free_port(),
-        sandbox_port=0,
+        sandbox_port=free_port(),  # the simulator reads the sandbox at this port
         whatsapp_app_secret=SECRET,
         whatsapp_verify_token="v",
         whatsapp_access_token=None,

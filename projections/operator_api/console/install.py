@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote
 
@@ -14,15 +15,23 @@ from projections.operator_api.console import pages
 from projections.operator_api.console.auth import SESSION_HOURS, ConsoleState, LoginRequired, NotAllowed
 from projections.operator_api.console.login_limiter import LoginLimiter
 from projections.operator_api.console.sessions import ConsoleSessions
+from projections.readmodels.counters import CHILE
 
 _HERE = Path(__file__).parent
 
 
+def chile_time(moment: datetime, pattern: str = "%Y-%m-%d %H:%M") -> str:
+    """Operators read times as they live them: in Chile."""
+    return moment.astimezone(CHILE).strftime(pattern)
+
+
 def install_console(app: FastAPI, *, api_token: str, secure_cookies: bool) -> None:
+    templates = Jinja2Templates(directory=_HERE / "templates")
+    templates.env.filters["chile"] = chile_time
     app.state.console = ConsoleState(
         sessions=ConsoleSessions(api_token, max_age=SESSION_HOURS),
         limiter=LoginLimiter(),
-        templates=Jinja2Templates(directory=_HERE / "templates"),
+        templates=templates,
         secure_cookies=secure_cookies,
     )
     app.mount("/console/static", StaticFiles(directory=_HERE / "static"), name="console-static")
