@@ -6,13 +6,9 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from pydantic import TypeAdapter
-
 from contracts.commands import TimerCommand, command_from_record, command_record
 from contracts.events import Event, RecordedEvent, StorePosition, decode_event
 from eventstore import Checkpoint
-
-_POSITION = TypeAdapter(StorePosition)
 
 
 class StoredEvent(NamedTuple):
@@ -62,15 +58,15 @@ class StoredEvent(NamedTuple):
     def checkpoint(self) -> Checkpoint:
         return Checkpoint(self.transaction_id, self.global_position)
 
-    # Both read as EventMetadata reads them, and only when a decision needs them (the first event of each);
-    # both raise when what is stored does not read.
+    # Both read only when a decision needs them (the first event of each), and raise when what is stored is
+    # not what EventMetadata stores.
 
     def providers_at(self) -> Checkpoint | None:
         """Where the technicians' directory stood when the decision read their views, if recorded."""
         if self.providers_checkpoint is None:
             return None
-        at = _POSITION.validate_python(self.providers_checkpoint)
-        return Checkpoint(at.transaction_id, at.global_position)
+        transaction_id, global_position = StorePosition._make(self.providers_checkpoint)
+        return Checkpoint(transaction_id, global_position)
 
     def timer_command(self) -> TimerCommand | None:
         """The timer command the decision decided, if it recorded one."""
