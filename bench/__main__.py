@@ -11,6 +11,7 @@ BENCHMARKS = [
     "bench.bench_pipeline",
     "bench.bench_projections",
     "bench.bench_audit",
+    "bench.bench_llm",
 ]
 
 

@@ -35,7 +35,7 @@ from llm_adapter.topic_classifier import TopicClassifier
 log = structlog.get_logger("llm_adapter")
 
 #: Requests one replica works on at once (each mostly waits on the provider).
-DEFAULT_CONCURRENCY = 64
+DEFAULT_CONCURRENCY = 256
 ASYNCAPI_TITLE = "ConectaPro LLM adapter"
 ASYNCAPI_VERSION = "1.0.0"
 

@@ -16,6 +16,6 @@ class AdapterConfig:
     customer_calls_per_hour: int = 20
     breaker_failures: int = 5
     breaker_open_seconds: float = 30.0
-    concurrency: int = 64
+    concurrency: int = 256
     #: Port of the Prometheus /metrics endpoint; 0 serves none.
     metrics_port: int = 0

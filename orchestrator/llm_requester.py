@@ -8,6 +8,7 @@ caller gets a reply saying why there is no result, and goes on with the rules.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TypeVar
 
 import structlog
@@ -32,6 +33,9 @@ log = structlog.get_logger("orchestrator.llm")
 
 #: Of the budget, this much is kept for the trip to the adapter and back: it answers before we give up.
 NETWORK_MARGIN_SECONDS = 0.1
+#: After "no responders", the adapter is taken as off for this long without asking NATS again: a stopped
+#: adapter then costs the conversation nothing, and one that starts is used within this delay.
+OFF_RECHECK_SECONDS = 2.0
 
 ReplyT = TypeVar("ReplyT", bound=LlmReply)
 
@@ -39,9 +43,11 @@ ReplyT = TypeVar("ReplyT", bound=LlmReply)
 class LlmRequester:
     enabled = True
 
-    def __init__(self, nc: NATS, budget_seconds: float) -> None:
+    def __init__(self, nc: NATS, budget_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
         self._nc = nc
         self.budget_seconds = budget_seconds
+        self._clock = clock
+        self._off_until = float("-inf")
 
     def budget_ms(self) -> int:
         """What a request should carry as its budget: the adapter's share of ours (the wait is ours)."""
@@ -57,7 +63,9 @@ class LlmRequester:
         return await self._ask(LLM_REPHRASE_SUBJECT, request, RephraseReply)
 
     async def _ask(self, subject: str, request: LlmRequest, reply_type: type[ReplyT]) -> ReplyT:
-        started = time.monotonic()
+        started = self._clock()
+        if started < self._off_until:
+            return self._no_result(reply_type, NoResultReason.OFF, "no responders (recently)", started)
         try:
             message = await self._nc.request(
                 subject,
@@ -66,6 +74,7 @@ class LlmRequester:
                 headers={"content-type": "application/json"},
             )
         except NoRespondersError:
+            self._off_until = self._clock() + OFF_RECHECK_SECONDS
             return self._no_result(reply_type, NoResultReason.OFF, "no responders", started)
         except TimeoutError:
             return self._no_result(reply_type, NoResultReason.TIMEOUT, "no reply in time", started)
@@ -77,7 +86,6 @@ class LlmRequester:
             log.error("llm_reply_unreadable", subject=subject)
             return self._no_result(reply_type, NoResultReason.INTERNAL_ERROR, "unreadable reply", started)
 
-    @staticmethod
-    def _no_result(reply_type: type[ReplyT], reason: NoResultReason, detail: str, started: float) -> ReplyT:
-        latency_ms = round((time.monotonic() - started) * 1000, 3)
+    def _no_result(self, reply_type: type[ReplyT], reason: NoResultReason, detail: str, started: float) -> ReplyT:
+        latency_ms = round((self._clock() - started) * 1000, 3)
         return reply_type(no_result=reason, detail=detail, latency_ms=latency_ms)

@@ -186,3 +186,20 @@ def stub_in_thread(stub: OpenAIStub | None = None) -> Generator[OpenAIStubServer
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=10)
         loop.close()
+
+
+async def _serve_slow(delay: float, ready_file: str) -> None:
+    stub = OpenAIStub()
+    stub.default = lambda _: completion(intent_json(0.9), delay=delay)
+    async with OpenAIStubServer(stub) as server:
+        with open(ready_file, "w") as ready:
+            ready.write(server.base_url)
+        await asyncio.Event().wait()
+
+
+if __name__ == "__main__":
+    # `python -m tests.openai_stub DELAY READY_FILE`: a server of its own process answering every call after
+    # DELAY seconds (benchmarks: the provider's CPU is not the adapter's). Its URL is written to READY_FILE.
+    import sys
+
+    asyncio.run(_serve_slow(float(sys.argv[1]), sys.argv[2]))

@@ -37,7 +37,7 @@ from llm_adapter.asyncapi import document_text
 from llm_adapter.cost_control import CostControl
 from llm_adapter.gateway import Gateway
 from llm_adapter.llm_client import LlmClient
-from orchestrator.llm_requester import LlmRequester
+from orchestrator.llm_requester import OFF_RECHECK_SECONDS, LlmRequester
 from tests.conftest import Infra
 from tests.openai_stub import OpenAIStub, OpenAIStubServer, completion, intent_json
 
@@ -115,6 +115,24 @@ async def test_with_no_adapter_running_the_caller_is_told_off_at_once(infra: Inf
 
     assert reply.no_result is NoResultReason.OFF and reply.detail == "no responders"
     assert time.monotonic() - started < 1.0  # no waiting for the budget
+
+
+async def test_once_told_off_the_caller_does_not_ask_nats_again_for_a_while(infra: Infra) -> None:
+    now = [100.0]
+    nc = await connect(infra.nats_url, "test-llm-caller")
+    try:
+        requester = LlmRequester(nc, budget_seconds=3, clock=lambda: now[0])
+        request = UnderstandRequest(customer_ref="c", text="hola")
+        first = await requester.understand(request)
+        now[0] += OFF_RECHECK_SECONDS - 0.1
+        second = await requester.understand(request)
+        now[0] += 0.2
+        third = await requester.understand(request)
+    finally:
+        await nc.close()
+
+    assert [r.detail for r in (first, second, third)] == ["no responders", "no responders (recently)", "no responders"]
+    assert all(r.no_result is NoResultReason.OFF for r in (first, second, third))
 
 
 async def test_the_caller_gets_the_adapters_timeout_within_its_budget(
