@@ -12,6 +12,7 @@ BENCHMARKS = [
     "bench.bench_projections",
     "bench.bench_audit",
     "bench.bench_llm",
+    "bench.bench_llm_pipeline",
 ]
 
 
