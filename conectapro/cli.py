@@ -20,6 +20,7 @@ from infra import event_loop
 from infra.gc_tuning import tune_for_service
 from infra.runtime import SERVICES, load, serve
 from infra.settings import Settings
+from infra.telemetry import setup_tracing, shutdown_tracing
 
 app = typer.Typer(help="ConectaPro: customers and technicians in Chile, through WhatsApp.", no_args_is_help=True)
 log = structlog.get_logger("conectapro")
@@ -118,6 +119,8 @@ async def _serve(settings: Settings, chosen: list[str], *, announce: bool) -> No
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stopping.set)
     tune_for_service()
+    # One service per process (`run` with several starts a child each): the process is named after it.
+    setup_tracing(chosen[0] if len(chosen) == 1 else "conectapro")
     tasks = {name: asyncio.create_task(serve(load(name), settings, stopping), name=name) for name in chosen}
     if announce:
         _announce(settings, chosen)
@@ -132,6 +135,7 @@ async def _serve(settings: Settings, chosen: list[str], *, announce: bool) -> No
     failed = [task for task in tasks.values() if task.done() and not task.cancelled() and task.exception()]
     for task in failed:
         log.error("service_failed", service=task.get_name(), error=repr(task.exception()))
+    shutdown_tracing()
     if failed:
         raise SystemExit(1)
     log.info("stopped")

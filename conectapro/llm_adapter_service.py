@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
+from infra import telemetry
 from infra.settings import Settings, nats_servers
 from llm_adapter.config import AdapterConfig
 from llm_adapter.service import AdapterService, open_adapter
@@ -28,5 +30,17 @@ def adapter_config(settings: Settings) -> AdapterConfig:
 
 @asynccontextmanager
 async def build(settings: Settings) -> AsyncIterator[AdapterService]:
-    async with open_adapter(adapter_config(settings), nats_servers(settings.required_nats_url)) as service:
+    async with open_adapter(
+        adapter_config(settings), nats_servers(settings.required_nats_url), nats_telemetry()
+    ) as service:
         yield service
+
+
+def nats_telemetry() -> list[Any]:
+    """FastStream's OpenTelemetry middleware when tracing is on: it continues the requester's trace from the
+    request's headers, and the openai SDK's spans nest under it."""
+    if not telemetry.enabled():
+        return []
+    from faststream.nats.opentelemetry import NatsTelemetryMiddleware
+
+    return [NatsTelemetryMiddleware(tracer_provider=telemetry.tracer_provider())]

@@ -65,6 +65,8 @@ class EventMetadata(BaseModel):
     correlation_id: str
     causation_id: str | None = None
     trace_id: str | None = None
+    #: The span that recorded the event (hex), so that a reader continues its trace as that span's child.
+    span_id: str | None = Field(default=None, exclude_if=_absent)
     recorded_at: datetime
     #: Where the technicians' directory stood when the decision read their views. Absent (not written) on
     #: events no decision on those views produced: facts from outside, the sender's records.

@@ -12,6 +12,8 @@ from typing import Any
 import orjson
 import structlog
 
+from infra.telemetry import log_trace_id
+
 # Chilean mobiles are +56 9 XXXX XXXX; WhatsApp ids are digits only. Any run of 8+ digits is masked.
 _LONG_DIGITS = re.compile(r"\+?\d{8,15}")
 _SHORTEST_MASKED = 8
@@ -86,6 +88,7 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
+            log_trace_id,
             redact_processor,
             renderer,
         ],

@@ -15,6 +15,7 @@ from nats.js.api import PubAck
 
 from contracts.inbound import InboundEnvelope, InboundError, dump_envelope
 from contracts.subjects import DEADLETTER_INGRESS, KIND_HEADER, REASON_HEADER, inbound_subject
+from infra.telemetry import inject_context, publishing
 from ingress.dedupe import SeenIds
 
 #: Younger than this (by Meta's timestamp), an update's earlier copy is still in JetStream's duplicate
@@ -105,13 +106,16 @@ class InboundPublisher:
         futures: list[asyncio.Future[PubAck]] = []
         try:
             for envelope in envelopes:
-                futures.append(
-                    await self._js.publish_async(
-                        inbound_subject(envelope.sender_key, envelope.dedupe_key, self._partitions),
-                        dump_envelope(envelope),
-                        headers={"Nats-Msg-Id": envelope.dedupe_key, KIND_HEADER: envelope.kind},
+                # Each update starts its own trace's hop to the orchestrator: the context rides in its headers.
+                with publishing("conectapro.inbound"):
+                    headers = inject_context({"Nats-Msg-Id": envelope.dedupe_key, KIND_HEADER: envelope.kind})
+                    futures.append(
+                        await self._js.publish_async(
+                            inbound_subject(envelope.sender_key, envelope.dedupe_key, self._partitions),
+                            dump_envelope(envelope),
+                            headers=headers,
+                        )
                     )
-                )
         except NatsError as error:
             _cancel(futures)
             raise BrokerUnavailable(f"JetStream publish failed: {error!r}") from error

@@ -15,6 +15,7 @@ from infra.http_server import serve_until_stopped
 from infra.jetstream import ensure_topology
 from infra.runtime import nats_connection
 from infra.settings import Settings, local_secret
+from infra.telemetry import traced_asgi
 from ingress.app import IngressConfig, WebhookDelivery, create_app
 from ingress.publisher import InboundPublisher
 
@@ -56,7 +57,7 @@ class Ingress:
 
     async def run(self, stopping: asyncio.Event) -> None:
         await serve_until_stopped(
-            self.app,
+            traced_asgi(self.app, "POST /webhook"),
             host=self.host,
             port=self.port,
             stopping=stopping,

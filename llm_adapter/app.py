@@ -8,6 +8,7 @@ not validate, or a bug, still gets a reply (``no_result``), never silence until 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import structlog
@@ -52,11 +53,15 @@ def _internal_error(error: Exception) -> dict[str, Any]:
 
 
 def build_broker(
-    gateway: Gateway, servers: str | list[str] = "nats://localhost:4222", concurrency: int = DEFAULT_CONCURRENCY
+    gateway: Gateway,
+    servers: str | list[str] = "nats://localhost:4222",
+    concurrency: int = DEFAULT_CONCURRENCY,
+    middlewares: Sequence[Any] = (),
 ) -> NatsBroker:
-    """The broker with every handler registered; tests wrap it in ``TestNatsBroker``, ``serve`` runs it."""
+    """The broker with every handler registered; tests wrap it in ``TestNatsBroker``, ``serve`` runs it.
+    ``middlewares`` go outermost (the composition root's telemetry: a request's span holds its handling)."""
     errors = ExceptionMiddleware(publish_handlers={ValidationError: _bad_request, Exception: _internal_error})
-    broker = NatsBroker(servers, middlewares=[errors], logger=None)
+    broker = NatsBroker(servers, middlewares=[*middlewares, errors], logger=None)
     parser, classifier, rephraser = IntentParser(gateway), TopicClassifier(gateway), Rephraser(gateway)
 
     @broker.subscriber(

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import structlog
 from faststream.nats import NatsBroker
@@ -50,9 +51,11 @@ class AdapterService:
 
 
 @asynccontextmanager
-async def open_adapter(config: AdapterConfig, nats_url: str | list[str]) -> AsyncIterator[AdapterService]:
+async def open_adapter(
+    config: AdapterConfig, nats_url: str | list[str], middlewares: Sequence[Any] = ()
+) -> AsyncIterator[AdapterService]:
     gateway = build_gateway(config)
-    broker = build_broker(gateway, nats_url, concurrency=config.concurrency)
+    broker = build_broker(gateway, nats_url, concurrency=config.concurrency, middlewares=middlewares)
     try:
         yield AdapterService(broker, config)
     finally:

@@ -26,6 +26,7 @@ from pydantic import ValidationError
 
 from contracts.inbound import InboundEnvelope, parse_envelope
 from contracts.subjects import DEADLETTER_ORCHESTRATOR, INBOUND_STREAM, REASON_HEADER, inbound_partition_subject
+from infra.telemetry import consuming
 
 log = structlog.get_logger("orchestrator")
 
@@ -129,7 +130,8 @@ class PartitionConsumer(Generic[Item]):
             return
         delivery = message.metadata.num_delivered or 1
         try:
-            await self._handle(item)
+            with consuming(message.headers, f"{spec.stream} process", delivery=delivery):
+                await self._handle(item)
         except Exception as error:  # every failure is retried, then parked; none is lost
             if delivery >= MAX_DELIVERIES:
                 log.error(f"{spec.noun}_failed_permanently", id=spec.id_of(item), error=repr(error), delivery=delivery)

@@ -31,6 +31,7 @@ from contracts.commands import (
 )
 from contracts.events import Event, EventMetadata, NewEvent, StorePosition
 from eventstore import ANY_VERSION, Checkpoint, ConcurrencyError, EventStore
+from infra.telemetry import current_ids
 from orchestrator import leads_flow
 from orchestrator.domain.ids import event_ids_for
 from orchestrator.domain.model import CustomerState
@@ -89,9 +90,13 @@ def to_new_events(
     command: TimerCommand | None = None,
 ) -> list[NewEvent]:
     """``events`` ready to append, with the metadata of their cause (one metadata object for them all)."""
+    # The span deciding them: the sender continues this trace from the events it reads.
+    trace_id, span_id = current_ids()
     metadata = EventMetadata(
         correlation_id=cause,
         causation_id=cause,
+        trace_id=trace_id,
+        span_id=span_id,
         recorded_at=now,
         providers_checkpoint=(
             StorePosition(providers_at.transaction_id, providers_at.global_position) if providers_at else None

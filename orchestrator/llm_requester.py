@@ -28,6 +28,7 @@ from contracts.llm import (
     UnderstandRequest,
 )
 from contracts.subjects import LLM_CLASSIFY_TOPIC_SUBJECT, LLM_REPHRASE_SUBJECT, LLM_UNDERSTAND_SUBJECT
+from infra.telemetry import inject_context, publishing
 
 log = structlog.get_logger("orchestrator.llm")
 
@@ -67,12 +68,13 @@ class LlmRequester:
         if started < self._off_until:
             return self._no_result(reply_type, NoResultReason.OFF, "no responders (recently)", started)
         try:
-            message = await self._nc.request(
-                subject,
-                request.model_dump_json().encode(),
-                timeout=self.budget_seconds,
-                headers={"content-type": "application/json"},
-            )
+            with publishing(subject):
+                message = await self._nc.request(
+                    subject,
+                    request.model_dump_json().encode(),
+                    timeout=self.budget_seconds,
+                    headers=inject_context({"content-type": "application/json"}),
+                )
         except NoRespondersError:
             self._off_until = self._clock() + OFF_RECHECK_SECONDS
             return self._no_result(reply_type, NoResultReason.OFF, "no responders", started)

@@ -22,6 +22,7 @@ import structlog
 from contracts.events import RecordedEvent
 from contracts.outbound import ReplyFailed, ReplyQueued, ReplySent, to_graph_api_payload
 from eventstore import ANY_VERSION, Checkpoint, PostgresEventStore, load_checkpoint, save_checkpoint
+from infra.telemetry import continuing
 from orchestrator.decision_path import to_new_events
 from orchestrator.domain.ids import event_ids_for
 from outbound.whatsapp_client import PermanentSendError, SendError, WhatsAppClient
@@ -55,18 +56,21 @@ class ReplySender:
                     await save_checkpoint(conn, CONSUMER, checkpoint)
 
     async def send_batch(self, events: Sequence[RecordedEvent]) -> None:
-        by_recipient: dict[str, list[tuple[str, ReplyQueued]]] = defaultdict(list)
+        by_recipient: dict[str, list[tuple[RecordedEvent, ReplyQueued]]] = defaultdict(list)
         for recorded in events:
             if recorded.type == ReplyQueued.TYPE:
                 reply = recorded.to_event()
                 assert isinstance(reply, ReplyQueued)
-                by_recipient[reply.to].append((recorded.stream_id, reply))
+                by_recipient[reply.to].append((recorded, reply))
         await asyncio.gather(*(self._send_in_order(replies) for replies in by_recipient.values()))
 
-    async def _send_in_order(self, replies: list[tuple[str, ReplyQueued]]) -> None:
+    async def _send_in_order(self, replies: list[tuple[RecordedEvent, ReplyQueued]]) -> None:
         async with self._parallel:
-            for stream_id, reply in replies:
-                await self._send_one(stream_id, reply)
+            for recorded, reply in replies:
+                # The decision that queued the reply recorded its span: the send continues that trace.
+                metadata = recorded.metadata
+                with continuing(metadata.trace_id, metadata.span_id, "reply send", purpose=reply.purpose):
+                    await self._send_one(recorded.stream_id, reply)
 
     async def _send_one(self, stream_id: str, reply: ReplyQueued) -> None:
         inbox_id = reply_inbox_id(reply)
