@@ -4,9 +4,9 @@ The audit engine is pure (``audit.engine``); this module reads the store for it:
 
 * one fixed horizon for the whole run (``pg_snapshot_xmin``): transactions still open when the audit starts
   are not final in the global order and are left for the next audit;
-* pages in gap-safe order (keyset on ``(transaction_id, global_position)``), filtered in the database to
-  the events the auditor needs: the decided events of the streams it owns, plus every event that changes
-  a technician's view (the views need them all), with only the metadata the audit reads;
+* pages in gap-safe order, filtered in the database to the events the auditor needs (the store's
+  ``read_filtered``): the decided events of the streams it owns, plus every event that changes a
+  technician's view (the views need them all), with only the metadata the audit reads;
 * ``--all`` splits the streams between ``--jobs`` processes (default: one per CPU, up to 4) by a hash of the
   stream id; each reads its own share in one pass and the reports are merged (re-deciding is CPU-bound);
 * every process runs on uvloop, as the services do.
@@ -23,49 +23,23 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import asyncpg
-
 from audit.engine import SENDER_TYPES, Auditor, AuditReport, StoredEvent
+from eventstore import INDEX_WALK, FilteredRow, OrderFilter, PostgresEventStore
 from infra import event_loop
 from orchestrator.domain.providers import PROVIDER_VIEW_TYPES
 
 PAGE_SIZE = 5000
 
-_HORIZON = "SELECT pg_snapshot_xmin(pg_current_snapshot())"
-
-# "Mine" is computed by the database, so that a reader does not even receive events it will not audit
+# "Mine" is decided by the database, so that a reader does not even receive events it will not audit
 # unless they name a technician. Only customer and provider streams hold decisions: the rest (delivery
 # statuses, account errors) are facts from outside, skipped by the database.
-# ({a} and {b} are the numbers of the share's parameters in the query at hand.)
-_DECIDED = "(stream_id LIKE 'customer-%' OR stream_id LIKE 'provider-%')"
-_MINE_ALL = _DECIDED
-_MINE_STREAM = "stream_id = ${a}"
-_MINE_SHARE = _DECIDED + " AND mod(abs(hashtext(stream_id)::bigint), ${a}) = ${b}"
+_DECIDED_PREFIXES = ("customer-", "provider-")
 
-# The sender's events hold no decision and only advance a stream's version (``audit.engine``): about
-# a fifth of a customer stream, left out here.
-_DECISIONS = "type NOT IN ({})".format(", ".join(f"'{kind}'" for kind in sorted(SENDER_TYPES)))
-
-# Of the streams a reader does not own, it needs only what changes a technician's view (replies to
-# technicians and their messages name one too, and are a third of those rows).
-_VIEWS = "type IN ({})".format(", ".join(f"'{kind}'" for kind in sorted(PROVIDER_VIEW_TYPES)))
-
-# The columns are StoredEvent's fields, in order, then "mine": only the metadata the audit reads is
-# selected (decoding whole metadata documents was a tenth of the audit's time), as EventMetadata stores it.
-_PAGE = f"""
-SELECT stream_id, stream_version, type, schema_version, data, transaction_id, global_position,
-       coalesce(metadata->>'correlation_id', ''), coalesce(metadata->>'recorded_at', ''),
-       metadata->'providers_checkpoint', metadata->'command', {{mine}}
-FROM events
-WHERE (transaction_id, global_position) > ($1::xid8, $2::bigint) AND transaction_id < $3::xid8
-  AND {_DECISIONS} AND ({{mine}} OR ({_VIEWS} AND data->>'provider_id' IS NOT NULL))
-ORDER BY transaction_id, global_position
-LIMIT $4
-"""
-
-_COUNT = f"""
-SELECT count(*) FILTER (WHERE {_DECISIONS} AND {{mine}}), count(*) FROM events WHERE transaction_id < $1::xid8
-"""
+# The metadata the audit reads, as EventMetadata stores it: the correlation id and recorded_at (text),
+# then the directory checkpoint and the timer command (JSON); decoding whole metadata documents was a
+# tenth of the audit's time.
+_METADATA_TEXT = ("correlation_id", "recorded_at")
+_METADATA_JSON = ("providers_checkpoint", "command")
 
 
 @dataclass(frozen=True)
@@ -76,25 +50,21 @@ class Share:
     index: int = 0
     of: int = 1
 
-    def mine(self, first_parameter: int) -> str:
-        """The SQL condition "this event is mine", its parameters numbered from ``first_parameter``."""
-        template = _MINE_STREAM if self.stream is not None else _MINE_SHARE if self.of > 1 else _MINE_ALL
-        return template.format(a=first_parameter, b=first_parameter + 1)
-
-    @property
-    def args(self) -> tuple[Any, ...]:
-        if self.stream is not None:
-            return (self.stream,)
-        return (self.of, self.index) if self.of > 1 else ()
-
-
-async def connect(dsn: str, settings: dict[str, str] | None = None) -> asyncpg.Connection[Any]:
-    """A connection whose jsonb columns arrive decoded (by orjson), with these server ``settings``."""
-    from eventstore import init_connection
-
-    conn = await asyncpg.connect(dsn, server_settings=settings)
-    await init_connection(conn)
-    return conn
+    def filter(self) -> OrderFilter:
+        """The events this reader receives: every decision of its own streams (the sender's events hold
+        none and only advance a stream's version, see ``audit.engine``) and, of other streams, what changes
+        a technician's view (replies to technicians and their messages name one too)."""
+        return OrderFilter(
+            stream=self.stream,
+            prefixes=_DECIDED_PREFIXES if self.stream is None else (),
+            share=self.index,
+            shares=self.of,
+            exclude_types=frozenset(SENDER_TYPES),
+            others_types=frozenset(PROVIDER_VIEW_TYPES),
+            others_field="provider_id",
+            metadata_text=_METADATA_TEXT,
+            metadata_json=_METADATA_JSON,
+        )
 
 
 @dataclass(frozen=True)
@@ -106,38 +76,27 @@ class Plan:
 
 
 async def _plan(dsn: str, share: Share) -> Plan:
-    conn = await connect(dsn)
+    store = await PostgresEventStore.connect(dsn, min_size=1, max_size=1)
     try:
-        horizon = int(await conn.fetchval(_HORIZON))
-        counts = await conn.fetchrow(_COUNT.format(mine=share.mine(2)), horizon, *share.args)
-        assert counts is not None  # an aggregate always returns a row
-        return Plan(horizon, counts[0], counts[1])
+        horizon = await store.horizon()
+        to_audit, in_store = await store.count_filtered(share.filter(), horizon)
+        return Plan(horizon, to_audit, in_store)
     finally:
-        await conn.close()
-
-
-# A page is the next rows of the global order: a walk of the index on (transaction_id, global_position).
-# The planner, misjudging how many rows the filters keep, may instead scan and sort the whole table for
-# every page (seen: 130 ms a page instead of 15) or start parallel workers that compete with the audit's
-# own processes for the CPUs; the reading connection rules both out.
-INDEX_WALK = {"enable_seqscan": "off", "enable_bitmapscan": "off", "max_parallel_workers_per_gather": "0"}
-
-
-def page_query(share: Share) -> str:
-    """The next page of ``share``'s events: ($1, $2) the last position read, $3 the horizon, $4 the size."""
-    return _PAGE.format(mine=share.mine(5))
+        await store.close()
 
 
 async def audit_share(dsn: str, horizon: int, share: Share, progress: Any = None) -> AuditReport:
     """Audit the streams of ``share``, reading the global order below ``horizon`` once."""
-    conn = await connect(dsn, INDEX_WALK)
+    # Every page is a walk of the global-order index (see INDEX_WALK); one connection, reused page after page.
+    store = await PostgresEventStore.connect(dsn, min_size=1, max_size=1, reset_sessions=False,
+                                             server_settings=INDEX_WALK)  # fmt: skip
     mine: set[str] = set()
     auditor = Auditor(owns=mine.__contains__)
-    query = page_query(share)
+    query = share.filter()
     make = StoredEvent._make
 
-    def page(after: tuple[int, int]) -> asyncio.Task[list[Any]]:
-        return asyncio.ensure_future(conn.fetch(query, after[0], after[1], horizon, PAGE_SIZE, *share.args))
+    def page(after: tuple[int, int]) -> asyncio.Future[list[FilteredRow]]:
+        return asyncio.ensure_future(store.read_filtered(query, after, horizon, PAGE_SIZE))
 
     try:
         next_page = page((0, 0))
@@ -155,7 +114,7 @@ async def audit_share(dsn: str, horizon: int, share: Share, progress: Any = None
                 progress(owned)
         await next_page
     finally:
-        await conn.close()
+        await store.close()
     return auditor.finish()
 
 

@@ -5,37 +5,17 @@ Every function runs on the caller's connection, so the index changes commit with
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from closer.deadlines import Deadline
 from contracts.commands import TimerCommand, command_from_record, command_record
-from contracts.events import RecordedEvent
 from eventstore.pool import AnyConnection
 
 CLOSER_SQL_DIR = Path(__file__).parent / "sql"
-
-_COLUMNS = (
-    "event_id",
-    "stream_id",
-    "stream_version",
-    "type",
-    "schema_version",
-    "data",
-    "metadata",
-    "global_position",
-    "transaction_id",
-)
-_READ_STREAMS = f"""
-SELECT {", ".join(_COLUMNS)} FROM events WHERE stream_id = ANY($1::text[])
-ORDER BY stream_id, stream_version
-"""
 
 _FORGET = "DELETE FROM closer_timers WHERE stream_id = ANY($1::text[]) AND NOT (command_id = ANY($2::text[]))"
 
@@ -60,22 +40,6 @@ _MARK_PUBLISHED = "UPDATE closer_timers SET published_at = $2 WHERE command_id =
 class StreamTimers:
     stream_id: str
     deadlines: Sequence[Deadline]
-
-
-async def read_streams(conn: AnyConnection, stream_ids: Collection[str]) -> dict[str, list[RecordedEvent]]:
-    """Every event of each stream, in version order (one round trip for all of them)."""
-    streams: dict[str, list[RecordedEvent]] = defaultdict(list)
-    for row in await conn.fetch(_READ_STREAMS, list(stream_ids)):
-        fields = {name: row[name] for name in _COLUMNS}
-        fields["data"], fields["metadata"] = _json(row["data"]), _json(row["metadata"])
-        event = RecordedEvent.model_validate(fields)
-        streams[event.stream_id].append(event)
-    return streams
-
-
-def _json(value: Any) -> Any:
-    # jsonb arrives decoded with the store's pool codec, as text without it.
-    return orjson.loads(value) if isinstance(value, str | bytes) else value
 
 
 async def replace_timers(conn: AnyConnection, timers: Sequence[StreamTimers]) -> None:

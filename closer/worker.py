@@ -28,7 +28,7 @@ import structlog
 from nats.js import JetStreamContext
 
 from closer.deadlines import Deadline, TimerDurations, deadlines_of
-from closer.timers import StreamTimers, due_commands, mark_published, read_streams, replace_timers
+from closer.timers import StreamTimers, due_commands, mark_published, replace_timers
 from contracts.commands import TimerCommand
 from contracts.events import RecordedEvent
 from contracts.subjects import commands_subject
@@ -97,7 +97,7 @@ class Closer:
         touched = {e.stream_id for e in events if e.stream_id.startswith(CUSTOMER_STREAM_PREFIX)}
         if not touched:
             return
-        streams = await read_streams(conn, touched)
+        streams = await self._store.read_streams(touched, connection=conn)
         timers = [StreamTimers(sid, self._deadlines(sid, streams.get(sid, []))) for sid in sorted(touched)]
         await replace_timers(conn, timers)
 

@@ -30,7 +30,7 @@ async def _status(database_url: str) -> list[Lag]:
     await migrate(database_url)
     store = await PostgresEventStore.connect(database_url, min_size=1, max_size=1)
     try:
-        return await measure_all(store.pool, PROJECTIONS.values())
+        return await measure_all(store, PROJECTIONS.values())
     finally:
         await store.close()
 

@@ -14,6 +14,7 @@ Public API (see ``store.py`` for the contract, DESIGN.md "Event store (PostgreSQ
 from typing import TYPE_CHECKING
 
 from eventstore.checkpoint import CheckpointConflict, load_checkpoint, save_checkpoint
+from eventstore.filtered import INDEX_WALK, FilteredRow, OrderFilter
 from eventstore.memory import InMemoryEventStore
 from eventstore.migrations import EVENTSTORE_SQL_DIR, MigrationError, apply_migrations
 from eventstore.notify import NOTIFY_CHANNEL
@@ -23,31 +24,40 @@ from eventstore.store import (
     ANY_VERSION,
     NO_STREAM,
     AppendResult,
+    Behind,
     Checkpoint,
+    CompactEvent,
     ConcurrencyError,
     DuplicateEventError,
     EventStore,
     EventStoreError,
+    SubscriptionHandler,
 )
 from eventstore.subscription import BatchHandler, Subscription, follow
 
 __all__ = [
     "ANY_VERSION",
     "EVENTSTORE_SQL_DIR",
+    "INDEX_WALK",
     "NOTIFY_CHANNEL",
     "NO_STREAM",
     "AppendResult",
     "BatchHandler",
+    "Behind",
     "Checkpoint",
     "CheckpointConflict",
+    "CompactEvent",
     "ConcurrencyError",
     "DuplicateEventError",
     "EventStore",
     "EventStoreError",
+    "FilteredRow",
     "InMemoryEventStore",
     "MigrationError",
+    "OrderFilter",
     "PostgresEventStore",
     "Subscription",
+    "SubscriptionHandler",
     "apply_migrations",
     "create_pool",
     "follow",

@@ -10,18 +10,24 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Callable, Collection, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
 from contracts.events import NewEvent, RecordedEvent
+from eventstore.checkpoint import CheckpointConflict
+from eventstore.filtered import FilteredRow, OrderFilter
 from eventstore.store import (
     ANY_VERSION,
     AppendResult,
+    Behind,
     Checkpoint,
+    CompactEvent,
     ConcurrencyError,
     DuplicateEventError,
+    SubscriptionHandler,
 )
 from eventstore.waiting import wait_event
 
@@ -33,7 +39,9 @@ def _through_json(value: Any) -> Any:
 class InMemoryEventStore:
     """The :class:`eventstore.store.EventStore` in a process's memory."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self._clock = clock  # "now" for :meth:`behind`; an event was recorded at its metadata's recorded_at
+        self._checkpoints: dict[str, Checkpoint] = {}
         self._events: list[RecordedEvent] = []
         self._streams: dict[str, list[RecordedEvent]] = {}
         self._event_ids: set[Any] = set()
@@ -90,8 +98,20 @@ class InMemoryEventStore:
             return AppendResult(stream_id, version, Checkpoint.of(recorded[-1]))
         return AppendResult(stream_id, version)
 
-    async def read_stream(self, stream_id: str, from_version: int = 1) -> list[RecordedEvent]:
-        return list(self._streams.get(stream_id, [])[max(from_version, 1) - 1 :])
+    async def read_stream(
+        self, stream_id: str, from_version: int = 1, limit: int | None = None
+    ) -> list[RecordedEvent]:
+        start = max(from_version, 1) - 1
+        return list(self._streams.get(stream_id, [])[start : None if limit is None else start + limit])
+
+    async def read_streams(
+        self, stream_ids: Collection[str], *, types: Collection[str] | None = None
+    ) -> dict[str, list[RecordedEvent]]:
+        streams = {
+            stream_id: [e for e in self._streams.get(stream_id, []) if types is None or e.type in types]
+            for stream_id in stream_ids
+        }
+        return {stream_id: events for stream_id, events in streams.items() if events}
 
     async def stream_version(self, stream_id: str) -> int:
         return len(self._streams.get(stream_id, []))
@@ -103,6 +123,62 @@ class InMemoryEventStore:
         # Transaction ids and positions grow together here, so the list is sorted by checkpoint.
         start = bisect.bisect_right(self._events, after, key=Checkpoint.of)
         return self._events[start : start + limit]
+
+    async def read_all_compact(
+        self, after: Checkpoint, limit: int, decode_types: Collection[str]
+    ) -> list[CompactEvent]:
+        return [
+            CompactEvent(
+                e.type, e.schema_version, orjson.dumps(e.data).decode() if e.type in decode_types else None,
+                e.metadata.model_dump(mode="json")["recorded_at"], e.stream_id, e.stream_version, e.global_position,
+                e.transaction_id,
+            )
+            for e in await self.read_all(after, limit)
+        ]  # fmt: skip
+
+    async def has_pending(self, after: Checkpoint) -> bool:
+        return False  # every append commits at once: nothing is ever waiting to become final
+
+    async def horizon(self) -> int:
+        return self._last_transaction_id + 1
+
+    async def count(self, below: int | None = None) -> int:
+        return sum(1 for e in self._events if below is None or e.transaction_id < below)
+
+    async def behind(self, after: Checkpoint, max_counted: int) -> Behind:
+        waiting = await self.read_all(after, max_counted)
+        if not waiting:
+            return Behind(0, 0.0)
+        oldest = min(e.metadata.recorded_at for e in waiting)
+        return Behind(len(waiting), max((self._clock() - oldest).total_seconds(), 0.0))
+
+    async def read_filtered(
+        self, query: OrderFilter, after: tuple[int, int], horizon: int, limit: int
+    ) -> list[FilteredRow]:
+        rows: list[FilteredRow] = []
+        for event in await self.read_all(Checkpoint(*after), len(self._events)):
+            if event.transaction_id >= horizon or len(rows) == limit:
+                break
+            if query.receives(event):
+                rows.append(query.row(event))
+        return rows
+
+    async def count_filtered(self, query: OrderFilter, horizon: int) -> tuple[int, int]:
+        final = [e for e in self._events if e.transaction_id < horizon]
+        return sum(1 for e in final if query.owns(e.stream_id) and query.kept(e)), len(final)
+
+    async def load_checkpoint(self, consumer: str) -> Checkpoint:
+        return self._checkpoints.get(consumer, Checkpoint.START)
+
+    def subscribe(
+        self, consumer: str, handler: SubscriptionHandler, *, batch_size: int = 500, poll_interval: float = 1.0
+    ) -> InMemorySubscription:
+        return InMemorySubscription(self, consumer, handler, batch_size=batch_size, poll_interval=poll_interval)
+
+    def _move_checkpoint(self, consumer: str, expected: Checkpoint, new: Checkpoint) -> None:
+        if self._checkpoints.get(consumer, Checkpoint.START) != expected:
+            raise CheckpointConflict(consumer, expected)
+        self._checkpoints[consumer] = new
 
     async def follow(
         self,
@@ -131,3 +207,40 @@ class InMemoryEventStore:
                 await wait_event(appended, poll_interval)
         finally:
             self._waiters.discard(appended)
+
+
+class InMemorySubscription:
+    """The in-memory twin of :class:`eventstore.subscription.Subscription`: the handler gets ``None`` as its
+    transaction; the checkpoint moves only after the handler returned, and only if it was still the one
+    the batch started from."""
+
+    def __init__(
+        self,
+        store: InMemoryEventStore,
+        name: str,
+        handler: SubscriptionHandler,
+        *,
+        batch_size: int = 500,
+        poll_interval: float = 1.0,
+    ) -> None:
+        self.store = store
+        self.name = name
+        self.handler = handler
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.checkpoint = Checkpoint.START
+
+    async def run(self) -> None:
+        while True:
+            self.checkpoint = await self.store.load_checkpoint(self.name)
+            batches = self.store.follow(self.checkpoint, batch_size=self.batch_size, poll_interval=self.poll_interval)
+            try:
+                async for batch in batches:
+                    await self.handler(None, batch)
+                    new = Checkpoint.of(batch[-1])
+                    self.store._move_checkpoint(self.name, self.checkpoint, new)
+                    self.checkpoint = new
+            except CheckpointConflict:
+                pass  # another runner of this consumer moved on: start again from where it is
+            finally:
+                await batches.aclose()

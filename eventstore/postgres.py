@@ -10,18 +10,23 @@ the last guard against two writers racing for the same version; its violation be
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Sequence
+from collections import defaultdict
+from collections.abc import AsyncGenerator, Collection, Sequence
 from typing import Any
 
 import asyncpg
 
 from contracts.events import EventMetadata, NewEvent, RecordedEvent
+from eventstore.checkpoint import load_checkpoint
+from eventstore.filtered import FilteredRow, OrderFilter
 from eventstore.notify import Notifier
 from eventstore.pool import AnyConnection, create_pool
 from eventstore.store import (
     ANY_VERSION,
     AppendResult,
+    Behind,
     Checkpoint,
+    CompactEvent,
     ConcurrencyError,
     DuplicateEventError,
 )
@@ -38,6 +43,13 @@ _READ_STREAM = f"""
 SELECT {_COLUMNS} FROM events
 WHERE stream_id = $1 AND stream_version >= $2
 ORDER BY stream_version
+LIMIT $3
+"""
+
+_READ_STREAMS = f"""
+SELECT {_COLUMNS} FROM events
+WHERE stream_id = ANY($1::text[]) AND ($2::text[] IS NULL OR type = ANY($2::text[]))
+ORDER BY stream_id, stream_version
 """
 
 _STREAM_VERSION = "SELECT coalesce(max(stream_version), 0) FROM events WHERE stream_id = $1"
@@ -60,6 +72,33 @@ SELECT EXISTS (
     WHERE (transaction_id, global_position) > ($1::xid8, $2::bigint)
       AND transaction_id >= pg_snapshot_xmin(pg_current_snapshot())
 )
+"""
+
+# The gap-safe order of _READ_ALL; the data of types the reader does not decode stays unsent.
+_READ_ALL_COMPACT = """
+SELECT type, schema_version, CASE WHEN type = ANY($4::text[]) THEN data::text END, metadata->>'recorded_at',
+       stream_id, stream_version, global_position, transaction_id
+FROM events
+WHERE (transaction_id, global_position) > ($1::xid8, $2::bigint)
+  AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+ORDER BY transaction_id, global_position
+LIMIT $3
+"""
+
+_HORIZON = "SELECT pg_snapshot_xmin(pg_current_snapshot())"
+
+_COUNT = "SELECT count(*) FROM events WHERE $1::xid8 IS NULL OR transaction_id < $1::xid8"
+
+# Events after the checkpoint in the gap-safe order, and how long the oldest of them has been waiting
+# (database clock on both sides, so client clock skew does not enter).
+_BEHIND = """
+SELECT count(*), coalesce(extract(epoch FROM now() - min(recorded_at)), 0)::float8
+FROM (
+    SELECT recorded_at FROM events
+    WHERE (transaction_id, global_position) > ($1::xid8, $2::bigint)
+    ORDER BY transaction_id, global_position
+    LIMIT $3
+) behind
 """
 
 # How often an ANY_VERSION append tries when other writers keep taking the next version first.
@@ -114,10 +153,20 @@ class PostgresEventStore:
 
     @classmethod
     async def connect(
-        cls, dsn: str, *, min_size: int = 2, max_size: int = 10, reset_sessions: bool = True
+        cls,
+        dsn: str,
+        *,
+        min_size: int = 2,
+        max_size: int = 10,
+        reset_sessions: bool = True,
+        server_settings: dict[str, str] | None = None,
     ) -> PostgresEventStore:
-        """A store with a pool of its own (closed by :meth:`close`); ``reset_sessions``: see ``create_pool``."""
-        store = cls(await create_pool(dsn, min_size=min_size, max_size=max_size, reset_sessions=reset_sessions))
+        """A store with a pool of its own (closed by :meth:`close`); ``reset_sessions``: see ``create_pool``;
+        ``server_settings``: of every connection (e.g. :data:`eventstore.filtered.INDEX_WALK`)."""
+        pool = await create_pool(
+            dsn, min_size=min_size, max_size=max_size, reset_sessions=reset_sessions, server_settings=server_settings
+        )
+        store = cls(pool)
         store._owns_pool = True
         return store
 
@@ -181,9 +230,28 @@ class PostgresEventStore:
             self._notifier.poke()  # committed: wake followers
         return AppendResult(stream_id, version, Checkpoint(transaction_id, position))
 
-    async def read_stream(self, stream_id: str, from_version: int = 1) -> list[RecordedEvent]:
-        rows = await self.pool.fetch(_READ_STREAM, stream_id, from_version)
+    async def read_stream(
+        self, stream_id: str, from_version: int = 1, limit: int | None = None
+    ) -> list[RecordedEvent]:
+        rows = await self.pool.fetch(_READ_STREAM, stream_id, from_version, limit)
         return [record_to_event(row) for row in rows]
+
+    async def read_streams(
+        self,
+        stream_ids: Collection[str],
+        *,
+        types: Collection[str] | None = None,
+        connection: AnyConnection | None = None,
+    ) -> dict[str, list[RecordedEvent]]:
+        """See :meth:`eventstore.store.EventStore.read_streams`; with ``connection``, read on it (e.g. in a
+        subscription handler's transaction, without taking a second connection)."""
+        streams: dict[str, list[RecordedEvent]] = defaultdict(list)
+        kinds = None if types is None else list(types)
+        executor = connection if connection is not None else self.pool
+        for row in await executor.fetch(_READ_STREAMS, list(stream_ids), kinds):
+            event = record_to_event(row)
+            streams[event.stream_id].append(event)
+        return dict(streams)
 
     async def stream_version(self, stream_id: str) -> int:
         version = await self.pool.fetchval(_STREAM_VERSION, stream_id)
@@ -197,10 +265,43 @@ class PostgresEventStore:
         rows = await self.pool.fetch(_READ_ALL, after.transaction_id, after.global_position, limit)
         return [record_to_event(row) for row in rows]
 
+    async def read_all_compact(
+        self, after: Checkpoint, limit: int, decode_types: Collection[str]
+    ) -> list[CompactEvent]:
+        rows = await self.pool.fetch(
+            _READ_ALL_COMPACT, after.transaction_id, after.global_position, limit, list(decode_types)
+        )
+        make = CompactEvent._make
+        return [make(row) for row in rows]
+
     async def has_pending(self, after: Checkpoint) -> bool:
-        """Whether events after ``after`` exist that :meth:`read_all` cannot return yet (not final)."""
         found = await self.pool.fetchval(_PENDING, after.transaction_id, after.global_position)
         return bool(found)
+
+    async def horizon(self) -> int:
+        return int(await self.pool.fetchval(_HORIZON))
+
+    async def count(self, below: int | None = None) -> int:
+        return int(await self.pool.fetchval(_COUNT, below))
+
+    async def behind(self, after: Checkpoint, max_counted: int) -> Behind:
+        row = await self.pool.fetchrow(_BEHIND, after.transaction_id, after.global_position, max_counted)
+        assert row is not None  # an aggregate always returns a row
+        return Behind(int(row[0]), max(float(row[1]), 0.0))
+
+    async def read_filtered(
+        self, query: OrderFilter, after: tuple[int, int], horizon: int, limit: int
+    ) -> list[FilteredRow]:
+        rows = await self.pool.fetch(query.page_sql(), after[0], after[1], horizon, limit, *query.owned_args())
+        return list(rows)
+
+    async def count_filtered(self, query: OrderFilter, horizon: int) -> tuple[int, int]:
+        row = await self.pool.fetchrow(query.count_sql(), horizon, *query.owned_args())
+        assert row is not None  # an aggregate always returns a row
+        return int(row[0]), int(row[1])
+
+    async def load_checkpoint(self, consumer: str) -> Checkpoint:
+        return await load_checkpoint(self.pool, consumer)
 
     def follow(
         self,

@@ -7,11 +7,12 @@ runs against both, so a unit test on the in-memory store says something true abo
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Final, Protocol
+from typing import Any, ClassVar, Final, NamedTuple, Protocol
 
 from contracts.events import NewEvent, RecordedEvent
+from eventstore.filtered import FilteredRow, OrderFilter
 
 # ``expected_version`` is the stream version the caller saw: 0 for a stream that does not exist yet.
 NO_STREAM: Final = 0
@@ -57,6 +58,41 @@ class AppendResult:
     already_handled: bool = False
 
 
+class CompactEvent(NamedTuple):
+    """An event of the global order as a bulk reader (a rebuild) wants it: ``data`` left as its JSON text,
+    and only for the types asked for (None for the others), ``recorded_at`` as ISO text."""
+
+    type: str
+    schema_version: int
+    data: str | None
+    recorded_at: str
+    stream_id: str
+    stream_version: int
+    global_position: int
+    transaction_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Behind:
+    """How far a reader at some checkpoint trails the store: events after it (counted up to a cap), and
+    how long the oldest of them has been waiting, in seconds (0 when none)."""
+
+    events: int
+    seconds: float
+
+
+# The handler of a subscription: ``handler(transaction, events)`` runs inside the transaction that also
+# stores the consumer's checkpoint (an asyncpg connection on PostgreSQL; None in memory, where nothing but
+# the checkpoint is transactional).
+SubscriptionHandler = Callable[[Any, Sequence[RecordedEvent]], Awaitable[None]]
+
+
+class Runnable(Protocol):
+    async def run(self) -> None:
+        """Follow the global order until cancelled."""
+        ...
+
+
 class EventStoreError(Exception):
     """Base class of the event store's own errors."""
 
@@ -98,8 +134,17 @@ class EventStore(Protocol):
         """
         ...
 
-    async def read_stream(self, stream_id: str, from_version: int = 1) -> list[RecordedEvent]:
-        """The stream's events from ``from_version`` on, in version order, upcast on decode."""
+    async def read_stream(
+        self, stream_id: str, from_version: int = 1, limit: int | None = None
+    ) -> list[RecordedEvent]:
+        """The stream's events from ``from_version`` on (at most ``limit``), in version order."""
+        ...
+
+    async def read_streams(
+        self, stream_ids: Collection[str], *, types: Collection[str] | None = None
+    ) -> dict[str, list[RecordedEvent]]:
+        """Every event of each stream (only ``types`` when given), in version order; one read for all.
+        Streams without such events are absent from the result."""
         ...
 
     async def stream_version(self, stream_id: str) -> int:
@@ -112,6 +157,51 @@ class EventStore(Protocol):
 
     async def read_all(self, after: Checkpoint = Checkpoint.START, limit: int = 1000) -> list[RecordedEvent]:
         """Up to ``limit`` committed events after ``after`` in gap-safe global order."""
+        ...
+
+    async def read_all_compact(
+        self, after: Checkpoint, limit: int, decode_types: Collection[str]
+    ) -> list[CompactEvent]:
+        """:meth:`read_all` for bulk readers: :class:`CompactEvent` rows, data only for ``decode_types``."""
+        ...
+
+    async def has_pending(self, after: Checkpoint) -> bool:
+        """Whether events after ``after`` exist that :meth:`read_all` cannot return yet (not final)."""
+        ...
+
+    async def horizon(self) -> int:
+        """The transaction id below which the global order is final now: a fixed end for a long read."""
+        ...
+
+    async def count(self, below: int | None = None) -> int:
+        """Events in the store (of transactions below the horizon ``below``, when given)."""
+        ...
+
+    async def behind(self, after: Checkpoint, max_counted: int) -> Behind:
+        """How far a reader at ``after`` trails: see :class:`Behind` (committed or not yet final alike)."""
+        ...
+
+    async def read_filtered(
+        self, query: OrderFilter, after: tuple[int, int], horizon: int, limit: int
+    ) -> list[FilteredRow]:
+        """The next ``limit`` rows of ``query`` (see :class:`eventstore.filtered.OrderFilter`) after the place
+        ``(transaction_id, global_position)``, below ``horizon``, in global order."""
+        ...
+
+    async def count_filtered(self, query: OrderFilter, horizon: int) -> tuple[int, int]:
+        """Below ``horizon``: the owned events ``query`` keeps, and every event."""
+        ...
+
+    async def load_checkpoint(self, consumer: str) -> Checkpoint:
+        """A consumer's stored checkpoint; :attr:`Checkpoint.START` for one never seen."""
+        ...
+
+    def subscribe(
+        self, consumer: str, handler: SubscriptionHandler, *, batch_size: int = 500, poll_interval: float = 1.0
+    ) -> Runnable:
+        """A durable consumer: ``await sub.run()`` calls ``handler(transaction, events)`` for each batch,
+        in the transaction that also stores the consumer's checkpoint. If the handler raises, the checkpoint
+        does not move and the error propagates (the batch is delivered again on the next run)."""
         ...
 
     def follow(

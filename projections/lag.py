@@ -8,30 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
-import asyncpg
 from prometheus_client import CollectorRegistry, Gauge
 
-from eventstore import load_checkpoint
-from eventstore.pool import AnyConnection
+from eventstore import EventStore
 from projections.projector import Projection
 
 #: Counting stops here: past this many, "very far behind" is all an alert needs to know.
 MAX_COUNTED = 1_000_000
-
-# Events after the checkpoint in the gap-safe order, and how long the oldest of them has been waiting
-# (database clock on both sides, so client clock skew does not enter).
-_BEHIND = """
-SELECT count(*), coalesce(extract(epoch FROM now() - min(recorded_at)), 0)::float8
-FROM (
-    SELECT recorded_at FROM events
-    WHERE (transaction_id, global_position) > ($1::xid8, $2::bigint)
-    ORDER BY transaction_id, global_position
-    LIMIT $3
-) behind
-"""
-
 
 @dataclass(frozen=True, slots=True)
 class Lag:
@@ -41,15 +25,14 @@ class Lag:
     checkpoint_position: int
 
 
-async def measure(conn: AnyConnection | asyncpg.Pool[Any], projection: Projection) -> Lag:
-    checkpoint = await load_checkpoint(conn, projection.consumer)
-    row = await conn.fetchrow(_BEHIND, checkpoint.transaction_id, checkpoint.global_position, MAX_COUNTED)
-    assert row is not None
-    return Lag(projection.name, int(row[0]), max(float(row[1]), 0.0), checkpoint.global_position)
+async def measure(store: EventStore, projection: Projection) -> Lag:
+    checkpoint = await store.load_checkpoint(projection.consumer)
+    behind = await store.behind(checkpoint, MAX_COUNTED)
+    return Lag(projection.name, behind.events, behind.seconds, checkpoint.global_position)
 
 
-async def measure_all(conn: AnyConnection | asyncpg.Pool[Any], projections: Iterable[Projection]) -> list[Lag]:
-    return [await measure(conn, projection) for projection in projections]
+async def measure_all(store: EventStore, projections: Iterable[Projection]) -> list[Lag]:
+    return [await measure(store, projection) for projection in projections]
 
 
 class LagMetrics:

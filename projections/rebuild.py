@@ -7,9 +7,9 @@ advisory locks, so the live runner of that projection waits and then, finding it
 resumes after the rebuild. The result is the same rows the live projection would have: same projectors,
 same events, same order.
 
-For speed the rebuild reads raw rows (not ``RecordedEvent``s), and decodes only the event types its
-projections read, straight from the JSON text into the event model (pydantic parses it without building
-Python dicts first); the query is the event store's gap-safe ``read_all`` (``eventstore/postgres.py``).
+For speed the rebuild reads compact rows (the store's ``read_all_compact``, not ``RecordedEvent``s), and
+decodes only the event types its projections read, straight from the JSON text into the event model
+(pydantic parses it without building Python dicts first).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import orjson
 from tqdm import tqdm
 
 from contracts.events import decode_event, event_types
-from eventstore import Checkpoint, PostgresEventStore, save_checkpoint
+from eventstore import Checkpoint, CompactEvent, PostgresEventStore, save_checkpoint
 from eventstore.pool import AnyConnection
 from projections.batch import lock_key
 from projections.envelope import EventContext, Item
@@ -39,18 +39,6 @@ DEFAULT_BATCH = 5000
 DEFAULT_FLUSH = 20_000
 #: Rows kept in memory; past this the cache is dropped (after its rows are written) and refilled on demand.
 DEFAULT_CACHED_ROWS = 200_000
-
-# Same order and horizon as PostgresEventStore.read_all; the data of types nobody here reads stays unparsed.
-_READ = """
-SELECT type, schema_version, CASE WHEN type = ANY($4::text[]) THEN data::text END, metadata->>'recorded_at',
-       stream_id, stream_version, global_position, transaction_id
-FROM events
-WHERE (transaction_id, global_position) > ($1::xid8, $2::bigint)
-  AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-ORDER BY transaction_id, global_position
-LIMIT $3
-"""
-
 
 @dataclass(frozen=True)
 class RebuildResult:
@@ -64,11 +52,11 @@ class RebuildResult:
         return self.events / self.seconds if self.seconds > 0 else float("inf")
 
 
-def decode_rows(records: Sequence[asyncpg.Record], types: frozenset[str]) -> list[Item]:
+def decode_rows(records: Sequence[CompactEvent], types: frozenset[str]) -> list[Item]:
     classes = event_types()
     items: list[Item] = []
     for type_, schema_version, data, recorded_at, stream_id, version, position, _ in records:
-        if type_ not in types:
+        if type_ not in types or data is None:  # data is sent for exactly the types asked for
             continue
         cls = classes.get(type_)
         if cls is not None and schema_version == cls.SCHEMA_VERSION:
@@ -77,10 +65,6 @@ def decode_rows(records: Sequence[asyncpg.Record], types: frozenset[str]) -> lis
             event = decode_event(type_, schema_version, orjson.loads(data))
         items.append((event, EventContext(stream_id, version, position, datetime.fromisoformat(recorded_at))))
     return items
-
-
-async def _read(conn: AnyConnection, after: Checkpoint, limit: int, types: list[str]) -> list[asyncpg.Record]:
-    return await conn.fetch(_READ, after.transaction_id, after.global_position, limit, types)
 
 
 async def _reset(conn: AnyConnection, projections: Sequence[Projection]) -> None:
@@ -203,30 +187,30 @@ async def rebuild(
     locks = sorted({lock_key(p) for p in projections})  # always the same order: two rebuilds cannot deadlock
     started = time.perf_counter()
     events = 0
-    async with store.pool.acquire() as conn, store.pool.acquire() as reader:
+    async with store.pool.acquire() as conn:
         for key in locks:
             await conn.execute("SELECT pg_advisory_lock($1)", key)
         work = _Rebuild(conn, projections, flush_every, max_cached_rows)
-        reading: asyncio.Future[list[asyncpg.Record]] | None = None
+        reading: asyncio.Future[list[CompactEvent]] | None = None
         try:
             await _reset(conn, projections)
-            total = int(await conn.fetchval("SELECT count(*) FROM events"))
+            total = await store.count()
             checkpoint = Checkpoint.START
             with _fewer_collections(), tqdm(
                 total=total, unit="ev", unit_scale=True, disable=not progress,
                 desc=f"rebuild {', '.join(p.name for p in projections)}",
             ) as bar:  # fmt: skip
-                reading = asyncio.ensure_future(_read(reader, checkpoint, batch_size, type_list))
+                reading = asyncio.ensure_future(store.read_all_compact(checkpoint, batch_size, type_list))
                 while True:
                     batch = await reading
                     if not batch:
                         if not await store.has_pending(checkpoint):
                             break
                         await asyncio.sleep(0.01)  # an older transaction is still open: wait for it to end
-                        reading = asyncio.ensure_future(_read(reader, checkpoint, batch_size, type_list))
+                        reading = asyncio.ensure_future(store.read_all_compact(checkpoint, batch_size, type_list))
                         continue
                     checkpoint = Checkpoint(batch[-1][7], batch[-1][6])
-                    reading = asyncio.ensure_future(_read(reader, checkpoint, batch_size, type_list))
+                    reading = asyncio.ensure_future(store.read_all_compact(checkpoint, batch_size, type_list))
                     await work.fold(decode_rows(batch, types), checkpoint, len(batch))
                     events += len(batch)
                     bar.update(len(batch))

@@ -7,22 +7,27 @@ Subclass :class:`EventStoreContract` in a ``Test...`` class that provides a ``st
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
+import orjson
 import pytest
 
 from contracts.events import Event, EventMetadata, NewEvent, RecordedEvent, register_upcaster
 from eventstore import (
     ANY_VERSION,
     NO_STREAM,
+    Behind,
     Checkpoint,
     ConcurrencyError,
     DuplicateEventError,
     EventStore,
+    OrderFilter,
 )
+from eventstore.store import Runnable
 
 # A guard against a hang, not a performance assertion.
 HANG_GUARD = 10.0
@@ -77,6 +82,31 @@ def texts(events: list[RecordedEvent]) -> list[str]:
 
 def stream() -> str:
     return f"lead-{uuid.uuid4().hex[:8]}"
+
+
+def raw(type_: str, data: dict[str, Any], meta: EventMetadata | None = None) -> NewEvent:
+    return NewEvent(event_id=uuid.uuid4(), type=type_, data=data, metadata=meta or metadata())
+
+
+def async_true(condition: Callable[[], bool]) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return condition()
+
+    return check
+
+
+@contextlib.asynccontextmanager
+async def running(runnable: Runnable) -> AsyncIterator[None]:
+    """Run ``runnable`` in the background for the block; a failure of it fails the block."""
+    task = asyncio.create_task(runnable.run())
+    try:
+        yield
+        if task.done():
+            task.result()
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 class EventStoreContract:
@@ -313,6 +343,149 @@ class EventStoreContract:
         assert texts(second) == [f"next{n}" for n in range(5)]  # one read, nothing missed
         assert waited >= 0.25
 
+    # ---- reading several streams, counts, lag ----
+
+    async def test_read_stream_stops_at_the_limit(self, store: EventStore) -> None:
+        s = stream()
+        await store.append(s, NO_STREAM, notes("a", "b", "c", "d"))
+
+        assert texts(await store.read_stream(s, from_version=2, limit=2)) == ["b", "c"]
+
+    async def test_read_streams_returns_each_stream_in_version_order_and_only_the_types_asked(
+        self, store: EventStore
+    ) -> None:
+        s1, s2, empty = stream(), stream(), stream()
+        await store.append(s1, NO_STREAM, notes("1a", "1b"))
+        await store.append(s2, NO_STREAM, [*notes("2a"), raw("ContractRawData", {"n": 1})])
+        await store.append(s1, 2, notes("1c"))
+
+        found = await store.read_streams([s1, s2, empty])
+        assert {sid: [e.stream_version for e in events] for sid, events in found.items()} == {
+            s1: [1, 2, 3], s2: [1, 2]
+        }
+        assert texts(found[s1]) == ["1a", "1b", "1c"]
+        only_raw = await store.read_streams([s1, s2], types=["ContractRawData"])
+        assert {sid: [e.data for e in events] for sid, events in only_raw.items()} == {s2: [{"n": 1}]}
+
+    async def test_counts_include_new_events_and_the_horizon_moves_past_them(self, store: EventStore) -> None:
+        before, horizon_before = await store.count(), await store.horizon()
+        await store.append(stream(), NO_STREAM, notes("a", "b"))
+
+        horizon = await store.horizon()
+        assert horizon > horizon_before
+        assert await store.count() == before + 2
+        assert await store.count(below=horizon) == before + 2
+        assert await store.count(below=horizon_before) <= before
+        assert not await store.has_pending(await self._end_of_log(store))
+
+    async def test_behind_counts_what_follows_a_checkpoint_up_to_a_cap(self, store: EventStore) -> None:
+        start = await self._end_of_log(store)
+        assert await store.behind(start, 100) == Behind(0, 0.0)
+        await store.append(stream(), NO_STREAM, notes("a", "b", "c"))
+
+        behind = await store.behind(start, 100)
+        assert behind.events == 3
+        assert behind.seconds >= 0
+        assert (await store.behind(start, 2)).events == 2
+        assert (await store.behind(await self._end_of_log(store), 100)).events == 0
+
+    async def test_compact_reads_keep_the_global_order_and_send_data_only_for_the_types_asked(
+        self, store: EventStore
+    ) -> None:
+        start = await self._end_of_log(store)
+        s = stream()
+        await store.append(s, NO_STREAM, [*notes("a"), raw("ContractRawData", {"n": 1})])
+
+        rows = await store.read_all_compact(start, 10, ["ContractNoteTaken"])
+        full = await store.read_all(start, 10)
+        assert [(r.stream_id, r.stream_version, r.global_position, r.transaction_id) for r in rows] == [
+            (e.stream_id, e.stream_version, e.global_position, e.transaction_id) for e in full
+        ]
+        assert [r.type for r in rows] == ["ContractNoteTaken", "ContractRawData"]
+        assert rows[0].data is not None and orjson.loads(rows[0].data) == {"text": "a"}
+        assert rows[1].data is None
+        assert datetime.fromisoformat(rows[0].recorded_at) == full[0].metadata.recorded_at
+
+    # ---- filtered reads of the global order ----
+
+    async def test_a_filtered_read_gets_its_own_streams_and_only_the_asked_events_of_others(
+        self, store: EventStore
+    ) -> None:
+        tag = uuid.uuid4().hex[:8]  # the store may hold other tests' events: names of this test only
+        mine, other, foreign = f"own{tag}-1", f"oth{tag}-1", f"oth{tag}-2"
+        decided, sent, view = f"Decided{tag}", f"Sent{tag}", f"ViewChanged{tag}"
+        meta = metadata("wamid.f", source="rules")
+        await store.append(mine, NO_STREAM, [raw(decided, {"x": 1}, meta), raw(sent, {"x": 2})])
+        await store.append(other, NO_STREAM, [raw(view, {"provider_id": "p1"}), raw(decided, {})])
+        await store.append(foreign, NO_STREAM, [raw(view, {"provider_id": None})])
+        query = OrderFilter(
+            prefixes=(f"own{tag}",), exclude_types=frozenset({sent}), others_types=frozenset({view}),
+            others_field="provider_id", metadata_text=("correlation_id", "absent"), metadata_json=("source",),
+        )  # fmt: skip
+
+        rows = await self._filtered(store, query, limit=1)
+
+        assert [(r[0], r[2], r[7], r[8], r[9], r[10]) for r in rows] == [
+            (mine, decided, "wamid.f", "", "rules", True),
+            (other, view, "wamid.test", "", None, False),
+        ]
+        assert rows[0][4] == {"x": 1}
+
+    async def test_filtered_shares_split_the_owned_streams_between_readers(self, store: EventStore) -> None:
+        tag = uuid.uuid4().hex[:8]
+        streams = [f"own{tag}-{n}" for n in range(12)]
+        for s in streams:
+            await store.append(s, NO_STREAM, notes("x"))
+        horizon = await store.horizon()
+
+        owned: list[set[str]] = []
+        for share in range(3):
+            query = OrderFilter(prefixes=(f"own{tag}",), share=share, shares=3)
+            rows = await self._filtered(store, query)
+            assert all(r[-1] for r in rows) and all(r[0].startswith(f"own{tag}") for r in rows)
+            owned.append({r[0] for r in rows})
+            assert (await store.count_filtered(query, horizon))[0] == len(rows)
+        assert set().union(*owned) == set(streams)
+        assert sum(len(o) for o in owned) == len(streams)
+        one = OrderFilter(stream=streams[4])
+        assert [r[0] for r in await self._filtered(store, one)] == [streams[4]]
+        assert await store.count_filtered(one, horizon) == (1, await store.count(below=horizon))
+
+    # ---- subscriptions and checkpoints ----
+
+    async def test_a_subscription_sees_every_event_once_and_stores_its_checkpoint(self, store: EventStore) -> None:
+        consumer = f"consumer-{uuid.uuid4().hex[:8]}"
+        assert await store.load_checkpoint(consumer) == Checkpoint.START
+        s = stream()
+        await store.append(s, NO_STREAM, notes("a", "b", "c"))
+        seen: list[str] = []
+
+        async def record(_transaction: Any, events: Sequence[RecordedEvent]) -> None:
+            seen.extend(text for e in events if e.stream_id == s for text in [e.data["text"]])
+
+        async with running(store.subscribe(consumer, record, batch_size=2, poll_interval=0.05)):
+            await eventually(async_true(lambda: seen == ["a", "b", "c"]))
+            await store.append(s, 3, notes("d"))
+            await eventually(async_true(lambda: seen == ["a", "b", "c", "d"]))
+            end = await self._end_of_log(store)
+            await eventually(lambda: self._checkpoint_is(store, consumer, end))
+
+        seen.clear()
+        await store.append(s, 4, notes("e"))
+        async with running(store.subscribe(consumer, record, poll_interval=0.05)):
+            await eventually(async_true(lambda: seen == ["e"]))  # resumed after its checkpoint
+
+    async def test_a_failing_handler_leaves_the_checkpoint_where_it_was(self, store: EventStore) -> None:
+        consumer = f"consumer-{uuid.uuid4().hex[:8]}"
+        await store.append(stream(), NO_STREAM, notes("a"))
+
+        async def fail(_transaction: Any, _events: Sequence[RecordedEvent]) -> None:
+            raise RuntimeError("handler failed")
+
+        with pytest.raises(RuntimeError, match="handler failed"):
+            await asyncio.wait_for(store.subscribe(consumer, fail, poll_interval=0.05).run(), HANG_GUARD)
+        assert await store.load_checkpoint(consumer) == Checkpoint.START
+
     # ---- upcasting ----
 
     async def test_old_event_versions_are_upcast_on_read_and_never_rewritten(self, store: EventStore) -> None:
@@ -332,6 +505,22 @@ class EventStoreContract:
         assert stored_current.to_event() == ContractTechnicianRated(stars=5, comment="bien")
 
     # ---- helpers ----
+
+    @staticmethod
+    async def _checkpoint_is(store: EventStore, consumer: str, expected: Checkpoint) -> bool:
+        return await store.load_checkpoint(consumer) == expected
+
+    @staticmethod
+    async def _filtered(store: EventStore, query: OrderFilter, limit: int = 1000) -> list[Any]:
+        """Every row of ``query`` below the horizon now, read in pages of ``limit``."""
+        horizon = await store.horizon()
+        rows: list[Any] = []
+        after = (0, 0)
+        while page := await store.read_filtered(query, after, horizon, limit):
+            assert len(page) <= limit
+            rows += page
+            after = (page[-1][5], page[-1][6])
+        return rows
 
     @staticmethod
     async def _end_of_log(store: EventStore) -> Checkpoint:

@@ -15,6 +15,7 @@ import asyncpg
 from contracts.events import RecordedEvent
 from contracts.intent import Service
 from contracts.lead_events import LeadStatus
+from eventstore import EventStore, PostgresEventStore
 from orchestrator.domain.ids import CUSTOMER_STREAM_PREFIX
 from projections.catalog import PROJECTIONS
 from projections.lag import measure_all
@@ -143,36 +144,12 @@ async def get_conversation(pool: Pool, customer_key: str) -> ConversationOut | N
     )
 
 
-_EVENT_COLUMNS = (
-    "event_id, stream_id, stream_version, type, schema_version, data, metadata, global_position, transaction_id"
-)
-
-
-def recorded(row: asyncpg.Record) -> RecordedEvent:
-    """An envelope from a row of ``_EVENT_COLUMNS``, validated (API reads are small; independence from the
-    event store's internal fast path is worth more here than its speed)."""
-    return RecordedEvent.model_validate(dict(row))
-
-
-async def read_stream(
-    pool: Pool, stream_id: str, from_version: int = 1, limit: int | None = None
-) -> list[RecordedEvent]:
-    rows = await pool.fetch(
-        f"SELECT {_EVENT_COLUMNS} FROM events WHERE stream_id = $1 AND stream_version >= $2 "
-        "ORDER BY stream_version LIMIT $3",
-        stream_id, from_version, limit,
-    )  # fmt: skip
-    return [recorded(row) for row in rows]
-
-
-async def delivery_statuses(pool: Pool, streams: list[str], wamids: list[str]) -> list[RecordedEvent]:
-    """The statuses of these wamids on these deliveries streams."""
-    rows = await pool.fetch(
-        f"SELECT {_EVENT_COLUMNS} FROM events WHERE stream_id = ANY($1::text[]) "
-        "AND type = 'ReplyDeliveryUpdated' AND data->>'wamid' = ANY($2::text[])",
-        streams, wamids,
-    )  # fmt: skip
-    return [recorded(row) for row in rows]
+async def delivery_statuses(store: EventStore, streams: list[str], wamids: list[str]) -> list[RecordedEvent]:
+    """The statuses of these wamids on these deliveries streams, in global order."""
+    wanted = set(wamids)
+    found = await store.read_streams(streams, types=["ReplyDeliveryUpdated"])
+    statuses = [event for events in found.values() for event in events if event.data.get("wamid") in wanted]
+    return sorted(statuses, key=lambda event: event.global_position)
 
 
 def event_out(event: RecordedEvent) -> EventOut:
@@ -237,7 +214,8 @@ async def _counts(pool: Pool, sql: str) -> dict[str, int]:
     return {row[0]: row[1] for row in await pool.fetch(sql)}
 
 
-async def stats(pool: Pool, *, today: date, days: int) -> StatsOut:
+async def stats(store: PostgresEventStore, *, today: date, days: int) -> StatsOut:
+    pool = store.pool
     technicians = await pool.fetchrow(
         "SELECT count(*), count(*) FILTER (WHERE active), coalesce(sum(active_jobs), 0), "
         "coalesce(sum(capacity) FILTER (WHERE active), 0) FROM read_models.technicians"
@@ -248,7 +226,7 @@ async def stats(pool: Pool, *, today: date, days: int) -> StatsOut:
         "WHERE day > $1 AND day <= $2 ORDER BY day",
         today - timedelta(days=days), today,
     )  # fmt: skip
-    lags = await measure_all(pool, PROJECTIONS.values())
+    lags = await measure_all(store, PROJECTIONS.values())
     return StatsOut(
         leads_by_status=await _counts(pool, "SELECT status, count(*) FROM read_models.leads GROUP BY status"),
         conversations_by_state=await _counts(

@@ -42,7 +42,7 @@ async def get_timeline(
 ) -> TimelineOut:
     """Every message in and out, what understood it (rules, llm, interactive), every decision and every
     delivery status, in the order they were recorded. Read from the event streams, so it is never behind."""
-    events = await queries.read_stream(state.pool, customer_stream_id(customer_id))
+    events = await state.store.read_stream(customer_stream_id(customer_id))
     if not events:
         raise HTTPException(404, detail=f"no conversation with customer {customer_id}")
     events += await _delivery_statuses(state, customer_id, events)
@@ -58,9 +58,9 @@ async def _delivery_statuses(state: State, customer_id: str, events: list[Record
         str(e.data["to"]) for e in events if e.type == "ReplyQueued" and e.data.get("recipient") == "technician"
     }
     # A customer's key is also the key of their deliveries stream (both are person_key of the phone).
-    own = await queries.read_stream(state.pool, f"deliveries-{customer_id}")
+    own = await state.store.read_stream(f"deliveries-{customer_id}")
     if not wamids or not technicians:
         return own
     # The technicians' deliveries streams hold every message they ever got: only this conversation's wamids.
     streams = [deliveries_stream_id(phone) for phone in technicians]
-    return own + await queries.delivery_statuses(state.pool, streams, wamids)
+    return own + await queries.delivery_statuses(state.store, streams, wamids)

@@ -60,6 +60,6 @@ async def get_lead(
     lead = await queries.get_lead(state.pool, lead_id)
     if lead is None:
         raise HTTPException(404, detail=f"no lead {lead_id}")
-    stream = await queries.read_stream(state.pool, customer_stream_id(customer_key_of_lead(lead_id)))
+    stream = await state.store.read_stream(customer_stream_id(customer_key_of_lead(lead_id)))
     history = [queries.event_out(e) for e in stream if e.data.get("lead_id") == lead_id]
     return LeadDetail(**lead.model_dump(), history=history)

@@ -34,5 +34,5 @@ async def healthz(state: State) -> HealthOut:
 async def metrics(state: State) -> Response:
     """Prometheus metrics, among them ``projection_lag_events`` and ``projection_lag_seconds`` per projection
     (measured from the database at scrape time, whichever process runs the projections)."""
-    state.lag.update(await measure_all(state.pool, PROJECTIONS.values()))
+    state.lag.update(await measure_all(state.store, PROJECTIONS.values()))
     return Response(generate_latest(state.registry), media_type=CONTENT_TYPE_LATEST)

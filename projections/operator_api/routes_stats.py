@@ -23,4 +23,4 @@ async def get_stats(
     """Leads by status, conversations by state, technicians' load, replies and deliveries by status, daily
     counters (Chilean days) and the projections' lag."""
     today = state.clock().astimezone(CHILE).date()
-    return await queries.stats(state.pool, today=today, days=days)
+    return await queries.stats(state.store, today=today, days=days)

@@ -24,7 +24,7 @@ async def stream_events(
     limit: Annotated[int, Query(ge=1, le=1000, description="Events per page (1-1000)")] = 100,
 ) -> EventPage:
     """The stream's events in version order, with their envelopes (data and metadata as stored)."""
-    events = await queries.read_stream(state.pool, stream_id, from_version, limit + 1)
+    events = await state.store.read_stream(stream_id, from_version, limit + 1)
     if not events and await state.store.stream_version(stream_id) == 0:
         raise HTTPException(404, detail=f"no stream {stream_id}")
     page = events[:limit]

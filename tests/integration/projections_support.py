@@ -52,7 +52,7 @@ async def wait_until_caught_up(store: PostgresEventStore, projections: Iterable[
     chosen = list(projections)
     deadline = asyncio.get_running_loop().time() + CATCH_UP_TIMEOUT
     while True:
-        lags = await measure_all(store.pool, chosen)
+        lags = await measure_all(store, chosen)
         if all(lag.events == 0 for lag in lags):
             return
         if asyncio.get_running_loop().time() > deadline:

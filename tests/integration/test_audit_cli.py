@@ -17,7 +17,7 @@ from typer.testing import CliRunner, Result
 
 from audit import runner as audit_runner
 from conectapro.audit_commands import register
-from eventstore import PostgresEventStore
+from eventstore import INDEX_WALK, PostgresEventStore
 from tests.unit.audit_support import CAMILA, World, customer_stream, full_journey
 
 pytestmark = pytest.mark.integration
@@ -121,10 +121,10 @@ def test_every_page_is_read_by_walking_the_global_order_index(database: str) -> 
     # The planner left alone scans and sorts the whole table for every page when it misjudges the filters
     # (on a table this small it always does): the reading connection's settings rule that out.
     async def plan() -> str:
-        conn = await audit_runner.connect(database, audit_runner.INDEX_WALK)
+        conn = await asyncpg.connect(database, server_settings=INDEX_WALK)
         try:
-            share = audit_runner.Share(index=0, of=2)
-            rows = await conn.fetch("EXPLAIN " + audit_runner.page_query(share), 0, 0, 10**12, 5000, *share.args)
+            query = audit_runner.Share(index=0, of=2).filter()
+            rows = await conn.fetch("EXPLAIN " + query.page_sql(), 0, 0, 10**12, 5000, *query.owned_args())
         finally:
             await conn.close()
         return "\n".join(row[0] for row in rows)

@@ -89,7 +89,7 @@ def one_moved(runners: list[ProjectionRunner], before: dict[str, Checkpoint]) ->
 async def test_a_projection_stopped_at_any_point_resumes_to_the_same_rows(store: PostgresEventStore) -> None:
     total = await synthetic_conversations(store, 800)
     stops = 0
-    while (await measure(store.pool, PROJECTIONS["conversations"])).events > 0 and stops < 1000:
+    while (await measure(store, PROJECTIONS["conversations"])).events > 0 and stops < 1000:
         # Small batches; every runner is stopped as soon as one of them has committed a batch more.
         before = {p.name: await load_checkpoint(store.pool, p.consumer) for p in PROJECTIONS.values()}
         async with live(store, batch_size=37, listen=False, poll_interval=0.05) as runners:
@@ -140,8 +140,8 @@ async def test_lag_counts_the_events_not_yet_applied_and_how_long_the_oldest_has
     store: PostgresEventStore,
 ) -> None:
     appended = await synthetic_conversations(store, 100)
-    lag = await measure(store.pool, PROJECTIONS["leads"])
+    lag = await measure(store, PROJECTIONS["leads"])
     assert lag.events == appended and lag.seconds >= 0 and lag.checkpoint_position == 0
     await project(store, [PROJECTIONS["leads"]])
-    lag = await measure(store.pool, PROJECTIONS["leads"])
+    lag = await measure(store, PROJECTIONS["leads"])
     assert (lag.events, lag.seconds) == (0, 0.0)
