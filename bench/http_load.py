@@ -31,7 +31,20 @@ class Connection:
     @classmethod
     async def open(cls, host: str, port: int) -> Connection:
         reader, writer = await asyncio.open_connection(host, port)
-        return cls(reader, writer)
+        connection = cls(reader, writer)
+        connection.address = (host, port)
+        return connection
+
+    address: tuple[str, int] = ("", 0)
+
+    async def send_reopening(self, request: PreparedRequest) -> int:
+        """:meth:`send`, on a new connection if the server closed this one (an idle keep-alive timeout)."""
+        try:
+            return await self.send(request)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            self.close()
+            self.reader, self.writer = await asyncio.open_connection(*self.address)
+            return await self.send(request)
 
     async def send(self, request: PreparedRequest) -> int:
         self.writer.write(request.raw)

@@ -54,10 +54,12 @@ def _spawn(services: list[str], env: dict[str, str], log_file: Path) -> subproce
 
 
 @contextmanager
-def running(services: list[str], extra_env: dict[str, str] | None = None) -> Iterator[RunningStack]:
+def running(
+    services: list[str], extra_env: dict[str, str] | None = None, *, ingress_port: int | None = None
+) -> Iterator[RunningStack]:
     """``services[0]`` must be "ingress" (its health check tells when the stack is up)."""
     data_dir = Path(tempfile.mkdtemp(prefix="conectapro-bench-"))
-    port = free_port()
+    port = ingress_port or free_port()
     env = {
         **os.environ,
         "CONECTAPRO_DATA_DIR": str(data_dir),
