@@ -44,6 +44,9 @@ log = structlog.get_logger("closer")
 CONSUMER = "closer"
 #: Commands published per tick at most (the rest wait for the next tick, oldest first).
 MAX_PER_TICK = 1000
+#: The timer index reads the global order at most this often (timers run in minutes): one read, one
+#: transaction for every commit of the window instead of one per commit.
+INDEX_WINDOW = 0.5
 #: JetStream publishes in flight at once during a tick.
 MAX_IN_FLIGHT = 64
 
@@ -146,7 +149,9 @@ class Closer:
 
     async def run(self, stopping: asyncio.Event, *, tick_seconds: float) -> None:
         """Index and tick until ``stopping`` is set."""
-        subscription = self._store.subscribe(CONSUMER, self.index_batch, batch_size=self._batch_size)
+        subscription = self._store.subscribe(
+            CONSUMER, self.index_batch, batch_size=self._batch_size, min_interval=INDEX_WINDOW
+        )
         indexing = asyncio.create_task(subscription.run(), name="closer-index")
         try:
             while not stopping.is_set():

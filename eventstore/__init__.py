@@ -13,7 +13,13 @@ Public API (see ``store.py`` for the contract, DESIGN.md "Event store (PostgreSQ
 
 from typing import TYPE_CHECKING
 
-from eventstore.checkpoint import CheckpointConflict, load_checkpoint, save_checkpoint
+from eventstore.checkpoint import (
+    CheckpointConflict,
+    load_checkpoint,
+    load_checkpoints,
+    save_checkpoint,
+    save_checkpoints,
+)
 from eventstore.filtered import INDEX_WALK, FilteredRow, OrderFilter
 from eventstore.memory import InMemoryEventStore
 from eventstore.migrations import EVENTSTORE_SQL_DIR, MigrationError, apply_migrations
@@ -33,7 +39,7 @@ from eventstore.store import (
     EventStoreError,
     SubscriptionHandler,
 )
-from eventstore.subscription import BatchHandler, Subscription, follow
+from eventstore.subscription import BatchHandler, Subscription, SubscriptionGroup, follow
 
 __all__ = [
     "ANY_VERSION",
@@ -57,13 +63,16 @@ __all__ = [
     "OrderFilter",
     "PostgresEventStore",
     "Subscription",
+    "SubscriptionGroup",
     "SubscriptionHandler",
     "apply_migrations",
     "create_pool",
     "follow",
     "init_connection",
     "load_checkpoint",
+    "load_checkpoints",
     "save_checkpoint",
+    "save_checkpoints",
 ]
 
 if TYPE_CHECKING:

@@ -37,7 +37,7 @@ class Notifier:
     single-writer appends) and a follower learns of an append at most ``min_interval`` late.
     """
 
-    def __init__(self, pool: asyncpg.Pool[Any], min_interval: float = 0.005) -> None:
+    def __init__(self, pool: asyncpg.Pool[Any], min_interval: float = 0.02) -> None:
         self._pool = pool
         self._min_interval = min_interval
         self._pending = False

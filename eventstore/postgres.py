@@ -321,9 +321,11 @@ class PostgresEventStore:
         batch_size: int = 500,
         poll_interval: float = 1.0,
         listen: bool = True,
+        min_interval: float = 0.0,
     ) -> Subscription:
         """A durable consumer: ``await sub.run()`` calls ``handler(conn, events)`` inside the transaction
         that also stores its checkpoint (see :class:`eventstore.subscription.Subscription`)."""
         return Subscription(
-            self, consumer, handler, batch_size=batch_size, poll_interval=poll_interval, listen=listen
-        )
+            self, consumer, handler,
+            batch_size=batch_size, poll_interval=poll_interval, listen=listen, min_interval=min_interval,
+        )  # fmt: skip

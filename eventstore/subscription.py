@@ -3,20 +3,22 @@
 :func:`follow` yields batches forever from a checkpoint held by the caller. :class:`Subscription` is the
 durable, exactly-once-effects variant: it keeps its checkpoint in the ``checkpoints`` table and calls the
 handler inside a transaction in which it also writes the checkpoint, so the handler's own writes and the
-consumer's progress commit together.
+consumer's progress commit together. :class:`SubscriptionGroup` does the same for several consumers of
+one process with one reader and one transaction per batch.
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
-from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import structlog
 
 from contracts.events import RecordedEvent
-from eventstore.checkpoint import CheckpointConflict, load_checkpoint, save_checkpoint
+from eventstore.checkpoint import CheckpointConflict, load_checkpoints, save_checkpoints
 from eventstore.notify import NOTIFY_CHANNEL, Wakeup
 from eventstore.pool import AnyConnection
 from eventstore.store import Checkpoint
@@ -82,15 +84,84 @@ async def follow(
         await wakeup.close()
 
 
-class Subscription:
-    """A named consumer of the global order whose progress commits with its effects.
+class SubscriptionGroup:
+    """Named consumers of the global order that share one reader, and one transaction per batch.
 
-    ``run()`` loads the stored checkpoint, then for each batch opens a transaction, calls
-    ``handler(conn, events)`` and stores the new checkpoint in that same transaction. If the handler raises,
-    the transaction rolls back and the error propagates (the runner's owner decides whether to restart:
-    the batch will be delivered again). Two runners of the same consumer are safe: the checkpoint is
-    written only if it is still the one the batch started from; the loser rolls back and reloads.
+    ``run()`` loads every member's checkpoint and follows the global order from the lowest of them. For each
+    batch it opens one transaction, runs ``prepare(conn)`` (e.g. taking locks), calls each member's
+    ``handler(conn, events)`` with the events after that member's own checkpoint, and moves every checkpoint
+    in one statement, guarded by the checkpoints the batch started from: effects and progress of all
+    members commit together or not at all. If a handler raises, the transaction rolls back and the error
+    propagates (the owner decides whether to restart; the batch will be delivered again). Another runner
+    of a member that moved its checkpoint makes this batch roll back; the group then reloads and goes on.
+
+    One reader per process instead of one per consumer: one read of the global order, one transaction and
+    one checkpoint write per batch, whatever the number of members. ``min_interval`` lets a batch gather
+    the commits of a few milliseconds instead of waking on each one.
     """
+
+    def __init__(
+        self,
+        store: PostgresEventStore,
+        handlers: Mapping[str, BatchHandler],
+        *,
+        batch_size: int = 500,
+        poll_interval: float = 1.0,
+        listen: bool = True,
+        min_interval: float = 0.0,
+        prepare: Callable[[AnyConnection], Awaitable[None]] | None = None,
+    ) -> None:
+        if not handlers:
+            raise ValueError("a subscription group needs at least one member")
+        self.store = store
+        self.handlers = dict(handlers)
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.listen = listen
+        self.min_interval = min_interval
+        self.prepare = prepare
+        self.checkpoints = dict.fromkeys(self.handlers, Checkpoint.START)
+
+    async def run(self) -> None:
+        """Follow the global order until cancelled."""
+        while True:
+            self.checkpoints = await load_checkpoints(self.store.pool, list(self.handlers))
+            batches = follow(
+                self.store,
+                min(self.checkpoints.values()),
+                batch_size=self.batch_size,
+                poll_interval=self.poll_interval,
+                listen=self.listen,
+                min_interval=self.min_interval,
+            )
+            async with contextlib.aclosing(batches):
+                try:
+                    async for batch in batches:
+                        await self._handle(batch)
+                except CheckpointConflict:
+                    log.info("eventstore_checkpoint_moved", consumer=", ".join(self.handlers))
+
+    async def _handle(self, batch: Sequence[RecordedEvent]) -> None:
+        new = Checkpoint.of(batch[-1])
+        first = Checkpoint.of(batch[0])
+        moves: list[tuple[str, Checkpoint, Checkpoint]] = []
+        async with self.store.pool.acquire() as conn, conn.transaction():
+            if self.prepare is not None:
+                await self.prepare(conn)
+            for name, handler in self.handlers.items():
+                since = self.checkpoints[name]
+                if since >= new:
+                    continue  # this member is already past the batch (it was further on at the start)
+                start = 0 if since < first else bisect.bisect_right(batch, since, key=Checkpoint.of)
+                await handler(conn, batch[start:] if start else batch)
+                moves.append((name, new, since))
+            await save_checkpoints(conn, moves)
+        for name, _, _ in moves:
+            self.checkpoints[name] = new
+
+
+class Subscription(SubscriptionGroup):
+    """One named consumer of the global order whose progress commits with its effects (a group of one)."""
 
     def __init__(
         self,
@@ -101,33 +172,22 @@ class Subscription:
         batch_size: int = 500,
         poll_interval: float = 1.0,
         listen: bool = True,
+        min_interval: float = 0.0,
     ) -> None:
-        self.store = store
+        super().__init__(
+            store, {name: handler},
+            batch_size=batch_size, poll_interval=poll_interval, listen=listen, min_interval=min_interval,
+        )  # fmt: skip
         self.name = name
-        self.handler = handler
-        self.batch_size = batch_size
-        self.poll_interval = poll_interval
-        self.listen = listen
-        self.checkpoint = Checkpoint.START
 
-    async def run(self) -> None:
-        """Follow the global order until cancelled."""
-        while True:
-            self.checkpoint = await load_checkpoint(self.store.pool, self.name)
-            batches = follow(
-                self.store, self.checkpoint,
-                batch_size=self.batch_size, poll_interval=self.poll_interval, listen=self.listen,
-            )
-            async with contextlib.aclosing(batches):
-                try:
-                    async for batch in batches:
-                        await self._handle(batch)
-                except CheckpointConflict:
-                    log.info("eventstore_checkpoint_moved", consumer=self.name)
+    @property
+    def handler(self) -> BatchHandler:
+        return self.handlers[self.name]
 
-    async def _handle(self, batch: Sequence[RecordedEvent]) -> None:
-        new = Checkpoint.of(batch[-1])
-        async with self.store.pool.acquire() as conn, conn.transaction():
-            await self.handler(conn, batch)
-            await save_checkpoint(conn, self.name, new, expected=self.checkpoint)
-        self.checkpoint = new
+    @handler.setter
+    def handler(self, handler: BatchHandler) -> None:
+        self.handlers[self.name] = handler
+
+    @property
+    def checkpoint(self) -> Checkpoint:
+        return self.checkpoints[self.name]

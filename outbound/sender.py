@@ -30,6 +30,8 @@ from outbound.whatsapp_client import PermanentSendError, SendError, WhatsAppClie
 log = structlog.get_logger("sender")
 
 CONSUMER = "sender"
+#: A batch gathers the replies committed in this window instead of one read per commit.
+BATCH_WINDOW = 0.02
 #: Replies to different people go out concurrently; one person's replies stay in order.
 MAX_PARALLEL_RECIPIENTS = 32
 
@@ -48,7 +50,8 @@ class ReplySender:
     async def run(self) -> None:
         """Follow the store from the stored checkpoint until cancelled."""
         checkpoint = await load_checkpoint(self._store.pool, CONSUMER)
-        async with contextlib.aclosing(self._store.follow(checkpoint, poll_interval=0.5)) as batches:
+        following = self._store.follow(checkpoint, poll_interval=0.5, min_interval=BATCH_WINDOW)
+        async with contextlib.aclosing(following) as batches:
             async for batch in batches:
                 await self.send_batch(batch)
                 checkpoint = Checkpoint.of(batch[-1])

@@ -1,9 +1,11 @@
-"""The live projections: one durable subscription per projection, rows and checkpoint in one transaction.
+"""The live projections: one reader of the global order for all of them, rows and checkpoints in one
+transaction per batch.
 
-Exactly-once effects come from the event store's ``Subscription``: the handler writes the rows on the
-connection of the transaction that also moves the checkpoint, so a crash at any point either commits both
-or neither, and a batch redelivered after a restart finds the checkpoint already past it (the save is
-guarded by the previous checkpoint: a stale runner rolls back instead of applying a batch twice).
+Exactly-once effects come from the event store's ``SubscriptionGroup``: each projection's rows are written
+on the connection of the transaction that also moves its checkpoint, so a crash at any point either
+commits both or neither, and a batch redelivered after a restart finds the checkpoints already past it
+(the save is guarded by the previous checkpoints: a stale runner rolls back instead of applying a batch
+twice). Each projection keeps a checkpoint of its own, so one can be rebuilt while the others run.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ from collections.abc import Sequence
 import structlog
 
 from contracts.events import RecordedEvent
-from eventstore import PostgresEventStore, Subscription
+from eventstore import PostgresEventStore, SubscriptionGroup
 from eventstore.pool import AnyConnection
+from eventstore.store import Checkpoint
+from eventstore.subscription import BatchHandler
 from eventstore.waiting import wait_event
 from projections.batch import apply_batch, lock_key
 from projections.envelope import decode_recorded
@@ -24,35 +28,72 @@ from projections.projector import Projection
 
 log = structlog.get_logger("projections")
 
-# A rebuild holds this projection's lock exclusively; live batches take it shared, so they wait (without
+# A rebuild holds its projections' locks exclusively; live batches take them shared, so they wait (without
 # having written anything, hence without holding back the global order) until the rebuild is done.
-_LOCK_SHARED = "SELECT pg_advisory_xact_lock_shared($1)"
+_LOCK_SHARED = "SELECT pg_advisory_xact_lock_shared(key) FROM unnest($1::bigint[]) AS key"
+
+#: A batch gathers the commits of this long: read models trail by about that much, and a process reads the
+#: global order (and writes its checkpoints) at most this often instead of once per commit.
+BATCH_WINDOW = 0.1
 
 FIRST_BACKOFF = 0.5
 MAX_BACKOFF = 30.0
 
 
 class ProjectionRunner:
+    """Runs ``projections`` (one or several) live, as one subscription group."""
+
     def __init__(
         self,
         store: PostgresEventStore,
-        projection: Projection,
+        projections: Projection | Sequence[Projection],
         *,
         batch_size: int = 500,
         poll_interval: float = 1.0,
         listen: bool = True,
+        min_interval: float = BATCH_WINDOW,
     ) -> None:
         self.store = store
-        self.projection = projection
-        self._lock = lock_key(projection)
-        self._types = projection.event_types
-        self.subscription: Subscription = store.subscribe(
-            projection.consumer, self.handle, batch_size=batch_size, poll_interval=poll_interval, listen=listen
-        )
+        self.projections = [projections] if isinstance(projections, Projection) else list(projections)
+        self._locks = sorted({lock_key(p) for p in self.projections})  # the rebuild's order: no deadlock
+        self.subscription = SubscriptionGroup(
+            store,
+            {p.consumer: self._handler(p) for p in self.projections},
+            batch_size=batch_size, poll_interval=poll_interval, listen=listen, min_interval=min_interval,
+            prepare=self._lock,
+        )  # fmt: skip
+
+    @property
+    def projection(self) -> Projection:
+        """The projection of a runner of one."""
+        [projection] = self.projections
+        return projection
+
+    @property
+    def name(self) -> str:
+        return ", ".join(p.name for p in self.projections)
+
+    @property
+    def checkpoint(self) -> Checkpoint:
+        """The lowest checkpoint of the runner's projections."""
+        return min(self.subscription.checkpoints.values())
+
+    async def _lock(self, conn: AnyConnection) -> None:
+        await conn.execute(_LOCK_SHARED, self._locks)
+
+    @staticmethod
+    def _handler(projection: Projection) -> BatchHandler:
+        types = projection.event_types
+
+        async def handle(conn: AnyConnection, events: Sequence[RecordedEvent]) -> None:
+            await apply_batch(conn, projection, decode_recorded(events, types))
+
+        return handle
 
     async def handle(self, conn: AnyConnection, events: Sequence[RecordedEvent]) -> None:
-        await conn.execute(_LOCK_SHARED, self._lock)
-        await apply_batch(conn, self.projection, decode_recorded(events, self._types))
+        """Apply ``events`` to a runner of one projection, in the caller's transaction (locks included)."""
+        await self._lock(conn)
+        await self._handler(self.projection)(conn, events)
 
     async def run(self) -> None:
         """Follow the store until cancelled; an error propagates (the batch rolled back, nothing is lost)."""
@@ -66,7 +107,7 @@ class ProjectionRunner:
         """
         backoff = FIRST_BACKOFF
         while not stopping.is_set():
-            task = asyncio.create_task(self.run(), name=self.projection.consumer)
+            task = asyncio.create_task(self.run(), name=f"projections {self.name}")
             stop = asyncio.create_task(stopping.wait())
             try:
                 await asyncio.wait([task, stop], return_when=asyncio.FIRST_COMPLETED)
@@ -82,9 +123,9 @@ class ProjectionRunner:
             # Never the message of a database error: it may quote row values (phones).
             log.error(
                 "projection_failed",
-                projection=self.projection.name,
+                projection=self.name,
                 error=type(error).__name__,
-                checkpoint=self.subscription.checkpoint.global_position,
+                checkpoint=self.checkpoint.global_position,
                 retry_in=backoff,
             )
             await wait_event(stopping, backoff)

@@ -20,16 +20,16 @@ log = structlog.get_logger("projections")
 
 @dataclass
 class Projections:
-    runners: list[ProjectionRunner]
+    runner: ProjectionRunner
 
     async def run(self, stopping: asyncio.Event) -> None:
-        log.info("projections_running", projections=[runner.projection.name for runner in self.runners])
-        await asyncio.gather(*(runner.run_until(stopping) for runner in self.runners))
+        log.info("projections_running", projections=[p.name for p in self.runner.projections])
+        await self.runner.run_until(stopping)
 
 
 @asynccontextmanager
 async def build(settings: Settings, *, store: PostgresEventStore | None = None) -> AsyncIterator[Projections]:
     async with AsyncExitStack() as stack:
-        # Each subscription holds a LISTEN connection and borrows one to read and one to apply a batch.
-        store = await event_store(stack, settings, store, min_size=2, max_size=3 * len(PROJECTIONS) + 2)
-        yield Projections([ProjectionRunner(store, projection) for projection in PROJECTIONS.values()])
+        # One reader for every projection: a LISTEN connection, one to read and one to apply a batch.
+        store = await event_store(stack, settings, store, min_size=2, max_size=4)
+        yield Projections(ProjectionRunner(store, list(PROJECTIONS.values())))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import pytest
@@ -16,8 +16,11 @@ from eventstore import (
     CheckpointConflict,
     PostgresEventStore,
     Subscription,
+    SubscriptionGroup,
     load_checkpoint,
+    load_checkpoints,
     save_checkpoint,
+    save_checkpoints,
 )
 from eventstore.notify import NOTIFY_CHANNEL, Notifier, Wakeup
 from eventstore.pool import AnyConnection
@@ -45,7 +48,7 @@ async def seen_count(store: PostgresEventStore) -> int:
 
 
 @contextlib.asynccontextmanager
-async def running(subscription: Subscription) -> AsyncIterator[asyncio.Task[None]]:
+async def running(subscription: Subscription | SubscriptionGroup) -> AsyncIterator[asyncio.Task[None]]:
     task = asyncio.create_task(subscription.run())
     try:
         yield task
@@ -227,3 +230,73 @@ async def test_saving_a_checkpoint_over_one_that_moved_meanwhile_is_refused(stor
             await save_checkpoint(conn, "outbound", Checkpoint(12, 9), expected=Checkpoint(10, 5))
 
     assert await load_checkpoint(store.pool, "outbound") == Checkpoint(11, 7)
+
+
+# ---- several consumers of one process: one reader, one transaction per batch ----
+
+
+def recorder(name: str) -> Callable[[AnyConnection, Sequence[RecordedEvent]], Awaitable[None]]:
+    async def record(conn: AnyConnection, batch: Sequence[RecordedEvent]) -> None:
+        rows = [(e.event_id, f"{name}:{e.stream_id}", e.stream_version) for e in batch]
+        await conn.executemany("INSERT INTO seen VALUES ($1, $2, $3)", rows)
+
+    return record
+
+
+async def seen_by(store: PostgresEventStore, name: str) -> list[int]:
+    rows = await store.pool.fetch("SELECT stream_version FROM seen WHERE stream_id LIKE $1 ORDER BY 1", f"{name}:%")
+    return [row[0] for row in rows]
+
+
+async def test_group_members_each_get_the_events_after_their_own_checkpoint(store: PostgresEventStore) -> None:
+    s = stream()
+    first = await store.append(s, NO_STREAM, notes("1", "2"))
+    last = await store.append(s, 2, notes("3", "4"))
+    async with store.pool.acquire() as conn:
+        await save_checkpoint(conn, "ahead", first.checkpoint or Checkpoint.START)
+        await save_checkpoint(conn, "done", last.checkpoint or Checkpoint.START)
+    group = SubscriptionGroup(
+        store, {name: recorder(name) for name in ("behind", "ahead", "done")}, batch_size=3, poll_interval=0.05
+    )
+
+    async with running(group):
+        await eventually(lambda: _checkpoint_is(store, "behind", last.checkpoint))
+        await eventually(lambda: _checkpoint_is(store, "ahead", last.checkpoint))
+
+    assert await seen_by(store, "behind") == [1, 2, 3, 4]
+    assert await seen_by(store, "ahead") == [3, 4]
+    assert await seen_by(store, "done") == []
+    assert await load_checkpoint(store.pool, "done") == last.checkpoint
+
+
+async def test_when_one_member_fails_no_member_commits_effects_or_checkpoint(store: PostgresEventStore) -> None:
+    await store.append(stream(), NO_STREAM, notes("a", "b"))
+
+    async def fail(conn: AnyConnection, batch: Sequence[RecordedEvent]) -> None:
+        raise RuntimeError("projection bug")
+
+    group = SubscriptionGroup(store, {"fine": recorder("fine"), "broken": fail}, poll_interval=0.05)
+    with pytest.raises(RuntimeError, match="projection bug"):
+        await asyncio.wait_for(group.run(), HANG_GUARD)
+
+    assert await seen_count(store) == 0
+    assert await load_checkpoint(store.pool, "fine") == Checkpoint.START
+
+
+async def test_checkpoints_moved_together_are_refused_together_if_one_moved_meanwhile(
+    store: PostgresEventStore,
+) -> None:
+    async with store.pool.acquire() as conn:
+        await save_checkpoint(conn, "one", Checkpoint(10, 5))
+        with pytest.raises(CheckpointConflict):
+            async with conn.transaction():
+                await save_checkpoints(
+                    conn, [("one", Checkpoint(12, 9), Checkpoint(10, 4)), ("two", Checkpoint(12, 9), Checkpoint.START)]
+                )
+        await save_checkpoints(
+            conn, [("one", Checkpoint(12, 9), Checkpoint(10, 5)), ("two", Checkpoint(12, 9), Checkpoint.START)]
+        )
+
+    assert await load_checkpoints(store.pool, ["one", "two", "three"]) == {
+        "one": Checkpoint(12, 9), "two": Checkpoint(12, 9), "three": Checkpoint.START
+    }

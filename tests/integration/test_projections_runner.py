@@ -56,7 +56,7 @@ async def test_a_batch_that_fails_leaves_neither_rows_nor_checkpoint(store: Post
         assert await conn.fetchval("SELECT count(*) FROM read_models.leads") > 0  # the rows were written ...
         raise Boom
 
-    runner.subscription.handler = write_then_fail
+    runner.subscription.handlers[runner.projection.consumer] = write_then_fail
     with pytest.raises(Boom):
         await runner.run()
     # ... and rolled back with the checkpoint.
@@ -81,7 +81,7 @@ async def test_a_batch_delivered_again_to_a_stale_runner_is_not_applied_twice(st
 
 def one_moved(runners: list[ProjectionRunner], before: dict[str, Checkpoint]) -> Callable[[], Awaitable[bool]]:
     async def check() -> bool:
-        return any(r.subscription.checkpoint > before[r.projection.name] for r in runners)
+        return any(r.checkpoint > before[r.projection.name] for r in runners)
 
     return check
 
