@@ -187,7 +187,9 @@ class InMemoryEventStore:
         batch_size: int = 500,
         poll_interval: float = 1.0,
         min_interval: float = 0.0,
+        wake_on: Collection[str] | None = None,
     ) -> AsyncGenerator[list[RecordedEvent], None]:
+        # Every append wakes a follower here, whatever ``wake_on`` says: it only ever changes when to look.
         loop = asyncio.get_running_loop()
         checkpoint = after
         appended = asyncio.Event()

@@ -5,13 +5,15 @@ cluster-wide lock held through its commit, WAL flush included, so concurrent app
 each other (measured with 8 writers: about 1,200 instead of 1,900 appends/s). Instead the store pokes a
 :class:`Notifier` after each append has committed; it sends one NOTIFY at a time from a pool connection, in
 a transaction with ``synchronous_commit = off`` (a wake-up needs no durability), and coalesces the pokes
-that arrive meanwhile. If a NOTIFY is lost (crash, connection error), followers still poll.
+that arrive meanwhile; its payload names the event types appended, so a follower of a few types sleeps
+through the commits of others. If a NOTIFY is lost (crash, connection error), followers still poll.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Collection, Iterable
 from typing import Any
 
 import asyncpg
@@ -24,7 +26,12 @@ log = structlog.get_logger(__name__)
 # eventstore_append (sql/0001_events.sql) and the Notifier use this channel; the payload is empty.
 NOTIFY_CHANNEL = "events"
 
-_NOTIFY = f"BEGIN; SET LOCAL synchronous_commit = off; SELECT pg_notify('{NOTIFY_CHANNEL}', ''); COMMIT;"
+# The payload names the event types appended since the previous NOTIFY (comma-separated), so that a
+# follower interested in a few types is not woken by every commit. An empty payload means "anything".
+# One round trip: a simple-protocol query string (a NOTIFY without durability needs no flush at commit).
+_NOTIFY = "BEGIN; SET LOCAL synchronous_commit = off; SELECT pg_notify('{channel}', '{payload}'); COMMIT;"
+#: A payload longer than this names no types (NOTIFY payloads are limited to 8,000 bytes).
+_MAX_PAYLOAD = 4000
 
 _CONNECTION_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
@@ -41,10 +48,13 @@ class Notifier:
         self._pool = pool
         self._min_interval = min_interval
         self._pending = False
+        self._types: set[str] = set()
         self._task: asyncio.Task[None] | None = None
 
-    def poke(self) -> None:
+    def poke(self, types: Iterable[str] = ()) -> None:
+        """Wake followers about an append of events of ``types`` (none given: of any type)."""
         self._pending = True
+        self._types.update(types)
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._send())
 
@@ -57,8 +67,11 @@ class Notifier:
         try:
             while self._pending:
                 self._pending = False
+                payload, self._types = ",".join(sorted(self._types)), set()
+                if len(payload) > _MAX_PAYLOAD:
+                    payload = ""
                 async with self._pool.acquire() as conn:
-                    await conn.execute(_NOTIFY)
+                    await conn.execute(_NOTIFY.format(channel=NOTIFY_CHANNEL, payload=payload.replace("'", "''")))
                 await asyncio.sleep(self._min_interval)
         except _CONNECTION_ERRORS as error:
             log.warning("eventstore_notify_failed", error=str(error))  # followers fall back to polling
@@ -67,19 +80,24 @@ class Notifier:
 
 
 class Wakeup:
-    """One LISTEN connection that sets :attr:`event` on every notification of the channel.
+    """One LISTEN connection that sets :attr:`event` on every notification of the channel — with
+    ``types``, only on those naming one of them (or naming none: an append that did not say).
 
     Losing it is not fatal: callers keep polling, and the next :meth:`ensure` listens again.
     """
 
-    def __init__(self, pool: asyncpg.Pool[Any], channel: str = NOTIFY_CHANNEL) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool[Any], channel: str = NOTIFY_CHANNEL, types: Collection[str] | None = None
+    ) -> None:
         self._pool = pool
         self._channel = channel
+        self._types = None if types is None else frozenset(types)
         self._conn: asyncpg.pool.PoolConnectionProxy[Any] | None = None
         self.event = asyncio.Event()
 
-    def _on_notify(self, *_: object) -> None:
-        self.event.set()
+    def _on_notify(self, _conn: object, _pid: object, _channel: object, payload: object) -> None:
+        if self._types is None or not payload or not self._types.isdisjoint(str(payload).split(",")):
+            self.event.set()
 
     async def ensure(self) -> None:
         if self._conn is not None and self._listening(self._conn):

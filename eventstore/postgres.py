@@ -227,7 +227,7 @@ class PostgresEventStore:
         if position is None:
             return AppendResult(stream_id, version)
         if connection is None:
-            self._notifier.poke()  # committed: wake followers
+            self._notifier.poke(event.type for event in events)  # committed: wake followers
         return AppendResult(stream_id, version, Checkpoint(transaction_id, position))
 
     async def read_stream(
@@ -310,8 +310,12 @@ class PostgresEventStore:
         batch_size: int = 500,
         poll_interval: float = 1.0,
         min_interval: float = 0.0,
+        wake_on: Collection[str] | None = None,
     ) -> AsyncGenerator[list[RecordedEvent], None]:
-        return follow(self, after, batch_size=batch_size, poll_interval=poll_interval, min_interval=min_interval)
+        return follow(
+            self, after,
+            batch_size=batch_size, poll_interval=poll_interval, min_interval=min_interval, wake_on=wake_on,
+        )  # fmt: skip
 
     def subscribe(
         self,
@@ -322,10 +326,12 @@ class PostgresEventStore:
         poll_interval: float = 1.0,
         listen: bool = True,
         min_interval: float = 0.0,
+        wake_on: Collection[str] | None = None,
     ) -> Subscription:
         """A durable consumer: ``await sub.run()`` calls ``handler(conn, events)`` inside the transaction
         that also stores its checkpoint (see :class:`eventstore.subscription.Subscription`)."""
         return Subscription(
             self, consumer, handler,
             batch_size=batch_size, poll_interval=poll_interval, listen=listen, min_interval=min_interval,
+            wake_on=wake_on,
         )  # fmt: skip

@@ -211,11 +211,13 @@ class EventStore(Protocol):
         batch_size: int = 500,
         poll_interval: float = 1.0,
         min_interval: float = 0.0,
+        wake_on: Collection[str] | None = None,
     ) -> AsyncGenerator[list[RecordedEvent], None]:
         """Batches of events after ``after`` in global order, forever: waits for new ones when caught up.
 
         ``min_interval``: at least that long between two reads (a follower that may trail by that much
-        reads fewer, larger batches under load).
+        reads fewer, larger batches under load). ``wake_on``: only appends of these types wake it at once
+        (others wait for the next poll); the batches still hold every event.
 
         Close it (``contextlib.aclosing``) when done: the PostgreSQL one holds a LISTEN connection.
         """

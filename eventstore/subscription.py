@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Collection, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import structlog
@@ -46,16 +46,19 @@ async def follow(
     poll_interval: float = 1.0,
     listen: bool = True,
     min_interval: float = 0.0,
+    wake_on: Collection[str] | None = None,
 ) -> AsyncGenerator[list[RecordedEvent], None]:
     """Batches of events after ``after`` in gap-safe global order, forever.
 
     With ``listen`` a notification wakes the reader at once; without it (or when the LISTEN connection is
     lost) it reads every ``poll_interval`` seconds. ``min_interval``: never read again sooner than that
     after the previous read — under a steady stream of appends, a follower that may trail by that much
-    reads fewer, larger batches instead of one or two queries per append.
+    reads fewer, larger batches instead of one or two queries per append. ``wake_on``: only appends of these
+    event types wake the reader at once; the others are read at the next poll (the batches still hold
+    every event: the types only decide when to look).
     """
     loop = asyncio.get_running_loop()
-    wakeup = Wakeup(store.pool, NOTIFY_CHANNEL)
+    wakeup = Wakeup(store.pool, NOTIFY_CHANNEL, wake_on)
     checkpoint = after
     retry = _FIRST_RETRY
     last_read = -min_interval
@@ -109,6 +112,7 @@ class SubscriptionGroup:
         poll_interval: float = 1.0,
         listen: bool = True,
         min_interval: float = 0.0,
+        wake_on: Collection[str] | None = None,
         prepare: Callable[[AnyConnection], Awaitable[None]] | None = None,
     ) -> None:
         if not handlers:
@@ -119,6 +123,7 @@ class SubscriptionGroup:
         self.poll_interval = poll_interval
         self.listen = listen
         self.min_interval = min_interval
+        self.wake_on = wake_on
         self.prepare = prepare
         self.checkpoints = dict.fromkeys(self.handlers, Checkpoint.START)
 
@@ -133,6 +138,7 @@ class SubscriptionGroup:
                 poll_interval=self.poll_interval,
                 listen=self.listen,
                 min_interval=self.min_interval,
+                wake_on=self.wake_on,
             )
             async with contextlib.aclosing(batches):
                 try:
@@ -173,10 +179,12 @@ class Subscription(SubscriptionGroup):
         poll_interval: float = 1.0,
         listen: bool = True,
         min_interval: float = 0.0,
+        wake_on: Collection[str] | None = None,
     ) -> None:
         super().__init__(
             store, {name: handler},
             batch_size=batch_size, poll_interval=poll_interval, listen=listen, min_interval=min_interval,
+            wake_on=wake_on,
         )  # fmt: skip
         self.name = name
 

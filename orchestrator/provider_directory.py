@@ -16,7 +16,7 @@ import structlog
 
 from contracts.events import RecordedEvent
 from eventstore import Checkpoint, EventStore
-from orchestrator.domain.providers import ProviderView, apply_provider_event
+from orchestrator.domain.providers import PROVIDER_VIEW_TYPES, ProviderView, apply_provider_event
 
 log = structlog.get_logger(__name__)
 
@@ -71,7 +71,10 @@ class ProviderDirectory:
 
     async def follow(self) -> None:
         """Keep up with the store until cancelled, at most ``READ_EVERY`` seconds behind it."""
-        following = self._store.follow(self._checkpoint, poll_interval=0.5, min_interval=READ_EVERY)
+        # Woken only by appends that can change a view: the rest it reads at the next poll.
+        following = self._store.follow(
+            self._checkpoint, poll_interval=0.5, min_interval=READ_EVERY, wake_on=PROVIDER_VIEW_TYPES
+        )
         async with contextlib.aclosing(following) as batches:
             async for batch in batches:
                 self.apply(batch)

@@ -50,7 +50,9 @@ class ReplySender:
     async def run(self) -> None:
         """Follow the store from the stored checkpoint until cancelled."""
         checkpoint = await load_checkpoint(self._store.pool, CONSUMER)
-        following = self._store.follow(checkpoint, poll_interval=0.5, min_interval=BATCH_WINDOW)
+        following = self._store.follow(
+            checkpoint, poll_interval=0.5, min_interval=BATCH_WINDOW, wake_on=[ReplyQueued.TYPE]
+        )
         async with contextlib.aclosing(following) as batches:
             async for batch in batches:
                 await self.send_batch(batch)

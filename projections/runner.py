@@ -60,7 +60,7 @@ class ProjectionRunner:
             store,
             {p.consumer: self._handler(p) for p in self.projections},
             batch_size=batch_size, poll_interval=poll_interval, listen=listen, min_interval=min_interval,
-            prepare=self._lock,
+            wake_on=frozenset().union(*(p.event_types for p in self.projections)), prepare=self._lock,
         )  # fmt: skip
 
     @property

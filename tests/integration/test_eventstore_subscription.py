@@ -24,7 +24,7 @@ from eventstore import (
 )
 from eventstore.notify import NOTIFY_CHANNEL, Notifier, Wakeup
 from eventstore.pool import AnyConnection
-from tests.eventstore_contract import HANG_GUARD, eventually, notes, stream, texts
+from tests.eventstore_contract import HANG_GUARD, eventually, notes, raw, stream, texts
 
 pytestmark = pytest.mark.integration
 
@@ -92,6 +92,31 @@ async def test_an_append_inside_a_caller_transaction_notifies_only_when_that_com
             await asyncio.wait_for(wakeup.event.wait(), HANG_GUARD)
     finally:
         await wakeup.close()
+
+
+async def test_a_notification_names_the_types_appended_and_wakes_only_their_followers(
+    store: PostgresEventStore,
+) -> None:
+    payloads: asyncio.Queue[str] = asyncio.Queue()
+
+    def heard(*args: Any) -> None:
+        payloads.put_nowait(args[3])
+
+    async with store.pool.acquire() as conn:
+        await conn.add_listener(NOTIFY_CHANNEL, heard)
+        await store.append(stream(), NO_STREAM, [*notes("a"), raw("ReplyQueued", {})])
+        payload = await asyncio.wait_for(payloads.get(), HANG_GUARD)
+        await store.append(stream(), NO_STREAM, notes("in a caller's transaction"), connection=conn)
+        unnamed = await asyncio.wait_for(payloads.get(), HANG_GUARD)
+        await conn.remove_listener(NOTIFY_CHANNEL, heard)
+    assert payload == "ContractNoteTaken,ReplyQueued"
+    assert unnamed == ""
+
+    ours = Wakeup(store.pool, NOTIFY_CHANNEL, types={"ReplyQueued"})
+    for types, wakes in (("ContractNoteTaken", False), ("ContractNoteTaken,ReplyQueued", True), ("", True)):
+        ours.event.clear()
+        ours._on_notify(None, 0, NOTIFY_CHANNEL, types)
+        assert ours.event.is_set() == wakes, types
 
 
 class _CountingPool:
