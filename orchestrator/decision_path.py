@@ -69,6 +69,8 @@ class Appended:
     events: int
     #: The inbox already held the cause: it was decided before, and nothing was written now.
     duplicate: bool = False
+    #: Where the last event written sits in the global order (None when none was written now).
+    checkpoint: Checkpoint | None = None
 
 
 def given(command: CustomerCommand) -> CommandFor:
@@ -204,7 +206,7 @@ class DecisionPath:
         result = await self._store.append(stream_id, expected_version, new_events, inbox_id=cause)
         if result.already_handled:
             return Appended(0, duplicate=True)
-        return Appended(len(new_events))
+        return Appended(len(new_events), checkpoint=result.checkpoint)
 
     async def _retrying(self, cause: str, attempt: Callable[[], Awaitable[Appended]]) -> Appended:
         for n in range(1, self._attempts + 1):

@@ -24,6 +24,9 @@ log = structlog.get_logger(__name__)
 #: handled message into one larger read every 50 ms (a technician's new load is seen that much later; each
 #: decision records the directory checkpoint it saw, so the audit re-decides against the same views).
 READ_EVERY = 0.05
+# Waiting for an append to become readable: it is, as soon as the transactions older than it have ended.
+_FIRST_PAUSE = 0.002
+_LAST_PAUSE = 0.1
 
 
 class ProviderDirectory:
@@ -60,12 +63,20 @@ class ProviderDirectory:
             self._views = views
             self._by_phone = {view.phone: view.provider_id for view in views.values()}
 
-    async def catch_up(self) -> None:
-        """Read everything committed since the last catch-up (all of it the first time)."""
+    async def catch_up(self, until: Checkpoint | None = None) -> None:
+        """Read everything committed since the last catch-up (all of it the first time) — with ``until``,
+        also wait for that place in the global order (an append just made may still sit behind an older
+        transaction that has not ended, and is not readable before it does)."""
         async with self._catching_up:
             first = self._checkpoint == Checkpoint.START
-            while batch := await self._store.read_all(self._checkpoint, limit=2000):
-                self.apply(batch)
+            pause = _FIRST_PAUSE
+            while True:
+                while batch := await self._store.read_all(self._checkpoint, limit=2000):
+                    self.apply(batch)
+                if until is None or self._checkpoint >= until:
+                    break
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, _LAST_PAUSE)
             if first:
                 log.info("provider_directory_ready", providers=len(self._views))
 

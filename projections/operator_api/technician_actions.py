@@ -38,6 +38,7 @@ async def execute(
     folded from the whole store for this action.
     """
     directory = directory or ProviderDirectory(store)
-    await DecisionPath(store, directory, clock=clock).on_provider_stream(command)
-    await directory.catch_up()  # the view as the append left it, with anything committed meanwhile
+    appended = await DecisionPath(store, directory, clock=clock).on_provider_stream(command)
+    # The view as the append left it, with anything committed meanwhile.
+    await directory.catch_up(until=appended.checkpoint)
     return directory.views[command.provider_id]
