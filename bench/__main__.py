@@ -9,6 +9,7 @@ BENCHMARKS = [
     "bench.bench_eventstore",
     "bench.bench_ingress",
     "bench.bench_pipeline",
+    "bench.bench_full_path",
     "bench.bench_projections",
     "bench.bench_audit",
     "bench.bench_llm",
