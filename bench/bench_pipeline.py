@@ -5,6 +5,9 @@ writers of customer streams are the decisions being measured) and follows the ev
 process: a reply's commit time is when the follower sees it (polling every 5 ms), so figures slightly
 over-state the latency. The line "CPU per message" says what each process (this load generator included)
 spent: on 2 cores their sum bounds the rate.
+
+It runs twice in the same run: tracing off (the default), then on, every trace sampled and exported over
+OTLP/HTTP to a stand-in collector (``bench.otlp_sink``): the difference is what tracing costs.
 """
 
 from __future__ import annotations
@@ -12,8 +15,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import statistics
+import subprocess
+import sys
 import time
+import urllib.request
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -24,6 +31,7 @@ from bench.http_load import Connection, PreparedRequest, prepare_post
 from bench.stack import BENCH_SECRET, running
 from eventstore import Checkpoint, PostgresEventStore
 from infra import event_loop
+from infra.embedded import free_port
 from ingress.signature import sign
 from orchestrator.identity import person_key
 from tests.whatsapp_builders import text_message
@@ -124,8 +132,8 @@ def _report(label: str, samples: list[Sample], seconds: float) -> None:
     )
 
 
-async def main() -> None:
-    with running(["ingress", "orchestrator"]) as stack:
+async def measure(label: str, extra_env: dict[str, str]) -> None:
+    with running(["ingress", "orchestrator"], extra_env) as stack:
         port = stack.ingress_port
         store = await PostgresEventStore.connect(stack.database_url, max_size=3)
         start = Checkpoint.START
@@ -183,10 +191,39 @@ async def main() -> None:
         for conn in connections:
             conn.close()
         await store.close()
-    print("== end to end, LLM off (ingress + orchestrator, real PostgreSQL and JetStream) ==")
+    print(f"== end to end, LLM off (ingress + orchestrator, real PostgreSQL and JetStream), {label} ==")
     _report(f"peak, {CONVERSATIONS} concurrent conversations x {len(SCRIPT)} messages", peak, peak_seconds)
     print(f"  {per_request_line(peak_cpu, len(peak))} (per message)")
     _report(f"fixed {FIXED_RATE} messages/s", fixed, fixed_seconds)
+
+
+@contextlib.contextmanager
+def otlp_sink() -> Iterator[str]:
+    """A stand-in collector (``bench.otlp_sink``) in its own process; yields its endpoint."""
+    port = free_port()
+    sink = subprocess.Popen([sys.executable, "-m", "bench.otlp_sink", str(port)])
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            with contextlib.suppress(OSError), urllib.request.urlopen(f"{endpoint}/count", timeout=1):
+                break
+            time.sleep(0.05)
+        yield endpoint
+        with urllib.request.urlopen(f"{endpoint}/count", timeout=5) as answer:
+            print(f"  the collector received: {answer.read().decode()}")
+    finally:
+        sink.terminate()
+        sink.wait(10)
+
+
+async def main() -> None:
+    # Tracing off (no OTEL variables: the default) and on (every span exported), in the same run.
+    await measure("tracing off", {"OTEL_EXPORTER_OTLP_ENDPOINT": "", "OTEL_SDK_DISABLED": "true"})
+    with otlp_sink() as endpoint:
+        await measure(
+            "tracing on (OTLP/HTTP export, every trace sampled)",
+            {"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint, "OTEL_SDK_DISABLED": "false", "OTEL_TRACES_SAMPLER": "always_on"},
+        )
     print("targets: >= 300 messages/s; p99 < 150 ms at 100 messages/s")
 
 

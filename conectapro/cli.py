@@ -18,6 +18,7 @@ from conectapro.service_table import default_services  # importing it registers 
 from conectapro.supervisor import Supervisor, child_environment
 from infra import event_loop
 from infra.gc_tuning import tune_for_service
+from infra.metrics_server import metrics_port, serving_metrics
 from infra.runtime import SERVICES, load, serve
 from infra.settings import Settings
 from infra.telemetry import setup_tracing, shutdown_tracing
@@ -124,14 +125,16 @@ async def _serve(settings: Settings, chosen: list[str], *, announce: bool) -> No
     tasks = {name: asyncio.create_task(serve(load(name), settings, stopping), name=name) for name in chosen}
     if announce:
         _announce(settings, chosen)
-    stop_signal = asyncio.create_task(stopping.wait(), name="stop-signal")
-    # Any service ending on its own (a crash) stops the others: a half-running pipeline would lose work.
-    await asyncio.wait([stop_signal, *tasks.values()], return_when=asyncio.FIRST_COMPLETED)
-    stopping.set()
-    if tasks:
-        _, pending = await asyncio.wait(tasks.values(), timeout=15)
-        for task in pending:
-            task.cancel()
+    port = metrics_port(settings.metrics_port, list(SERVICES), chosen[0]) if len(chosen) == 1 else None
+    async with serving_metrics(settings.metrics_host, port, service=chosen[0] if chosen else "none"):
+        stop_signal = asyncio.create_task(stopping.wait(), name="stop-signal")
+        # Any service ending on its own (a crash) stops the others: a half-running pipeline would lose work.
+        await asyncio.wait([stop_signal, *tasks.values()], return_when=asyncio.FIRST_COMPLETED)
+        stopping.set()
+        if tasks:
+            _, pending = await asyncio.wait(tasks.values(), timeout=15)
+            for task in pending:
+                task.cancel()
     failed = [task for task in tasks.values() if task.done() and not task.cancelled() and task.exception()]
     for task in failed:
         log.error("service_failed", service=task.get_name(), error=repr(task.exception()))
@@ -147,9 +150,16 @@ def _announce(settings: Settings, chosen: list[str]) -> None:
         f"  PostgreSQL: {settings.database_url}",
         f"  NATS:       {settings.nats_url}",
         f"  services:   {', '.join(chosen) if chosen else 'none yet (infrastructure only)'}",
+        *_metrics_lines(settings, chosen),
         "Stop with Ctrl-C.",
     ]
     print("\n".join(lines), file=sys.stderr, flush=True)
+
+
+def _metrics_lines(settings: Settings, chosen: list[str]) -> list[str]:
+    ports = [(name, metrics_port(settings.metrics_port, list(SERVICES), name)) for name in chosen]
+    shown = ", ".join(f"{name} :{port}" for name, port in ports if port is not None)
+    return [f"  metrics:    http://{settings.metrics_host}:PORT/metrics and /healthz: {shown}"] if shown else []
 
 
 def main() -> None:

@@ -70,6 +70,10 @@ class Settings(BaseSettings):
     #: Bearer token of the operator API; generated in the data folder in local mode, required in production.
     operator_api_token: SecretStr | None = None
     sandbox_port: int = Field(default=8082, ge=0, le=65535)
+    #: Base of every service's Prometheus /metrics and /healthz port: + its place in the service table
+    #: (``infra.metrics_server``); 0 serves none.
+    metrics_port: int = Field(default=9100, ge=0, le=65500)
+    metrics_host: str = "127.0.0.1"
 
     whatsapp_app_secret: SecretStr | None = None
     whatsapp_verify_token: SecretStr | None = None

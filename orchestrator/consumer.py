@@ -26,6 +26,7 @@ from pydantic import ValidationError
 
 from contracts.inbound import InboundEnvelope, parse_envelope
 from contracts.subjects import DEADLETTER_ORCHESTRATOR, INBOUND_STREAM, REASON_HEADER, inbound_partition_subject
+from infra import pipeline_metrics as metrics
 from infra.telemetry import consuming
 
 log = structlog.get_logger("orchestrator")
@@ -129,8 +130,13 @@ class PartitionConsumer(Generic[Item]):
             await self._dead_letter(message, f"unparseable {spec.noun} message: {error}")
             return
         delivery = message.metadata.num_delivered or 1
+        if delivery > 1:
+            metrics.REDELIVERIES.labels(spec.stream).inc()
         try:
-            with consuming(message.headers, f"{spec.stream} process", delivery=delivery):
+            with (
+                consuming(message.headers, f"{spec.stream} process", delivery=delivery),
+                metrics.STEP_SECONDS.labels(spec.noun).time(),
+            ):
                 await self._handle(item)
         except Exception as error:  # every failure is retried, then parked; none is lost
             if delivery >= MAX_DELIVERIES:
@@ -141,6 +147,7 @@ class PartitionConsumer(Generic[Item]):
             log.warning(
                 f"{spec.noun}_failed_will_retry", id=spec.id_of(item), error=repr(error), delivery=delivery, delay=delay
             )
+            metrics.RETRIES.labels(spec.stream).inc()
             await message.nak(delay=delay)
             return
         await message.ack()
@@ -161,6 +168,7 @@ class PartitionConsumer(Generic[Item]):
             with contextlib.suppress(nats.errors.Error):
                 await message.nak(delay=BACKOFF_SECONDS[-1])
             return
+        metrics.DEAD_LETTERS.labels(spec.stream).inc()
         log.error(f"{spec.noun}_dead_lettered", sequence=sequence, reason=reason[:200])
         await message.ack()
 

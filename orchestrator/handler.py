@@ -19,6 +19,7 @@ from contracts.inbound import InboundEnvelope, InboundError, InboundMessage, Inb
 from contracts.outbound import DeliveryStatus, ReplyDeliveryUpdated
 from contracts.whatsapp_account_events import WhatsAppErrorReported
 from eventstore import EventStore
+from infra.pipeline_metrics import INBOUND_HANDLED
 from orchestrator import leads_flow
 from orchestrator.decision_path import Appended, DecisionPath, given
 from orchestrator.domain.model import CustomerState
@@ -63,6 +64,7 @@ class InboundHandler:
             outcome = await self._status(envelope)
         else:
             outcome = await self._error(envelope)
+        INBOUND_HANDLED.labels(envelope.kind, outcome.value).inc()
         log.info(
             "inbound_handled",
             kind=envelope.kind,

@@ -28,6 +28,7 @@ from contracts.llm import (
     UnderstandRequest,
 )
 from contracts.subjects import LLM_CLASSIFY_TOPIC_SUBJECT, LLM_REPHRASE_SUBJECT, LLM_UNDERSTAND_SUBJECT
+from infra.pipeline_metrics import LLM_REQUESTS
 from infra.telemetry import inject_context, publishing
 
 log = structlog.get_logger("orchestrator.llm")
@@ -64,6 +65,12 @@ class LlmRequester:
         return await self._ask(LLM_REPHRASE_SUBJECT, request, RephraseReply)
 
     async def _ask(self, subject: str, request: LlmRequest, reply_type: type[ReplyT]) -> ReplyT:
+        reply = await self._answer(subject, request, reply_type)
+        outcome = reply.no_result.value if reply.no_result is not None else "ok"
+        LLM_REQUESTS.labels(subject.rsplit(".", 1)[-1], outcome).inc()
+        return reply
+
+    async def _answer(self, subject: str, request: LlmRequest, reply_type: type[ReplyT]) -> ReplyT:
         started = self._clock()
         if started < self._off_until:
             return self._no_result(reply_type, NoResultReason.OFF, "no responders (recently)", started)

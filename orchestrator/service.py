@@ -19,10 +19,11 @@ from infra.clock import utc_now
 from infra.jetstream import ensure_topology
 from infra.runtime import event_store, nats_connection
 from infra.settings import Settings
-from orchestrator.commands_consumer import CommandHandler, run_command_partitions
-from orchestrator.consumer import run_partitions
+from orchestrator.commands_consumer import COMMANDS, CommandHandler, run_command_partitions
+from orchestrator.consumer import INBOUND, run_partitions
 from orchestrator.handler import InboundHandler
 from orchestrator.llm_requester import LlmRequester
+from orchestrator.pending import report_pending
 from orchestrator.provider_directory import ProviderDirectory
 
 log = structlog.get_logger("orchestrator")
@@ -40,6 +41,7 @@ class Orchestrator:
 
     async def run(self, stopping: asyncio.Event) -> None:
         follow_task = asyncio.create_task(self.directory.follow(), name="provider-directory")
+        pending_task = asyncio.create_task(report_pending(self.js, (INBOUND, COMMANDS), self.partitions))
         log.info("orchestrator_consuming", partitions=self.partitions)
         try:
             await asyncio.gather(
@@ -49,9 +51,10 @@ class Orchestrator:
                 ),
             )
         finally:
-            follow_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await follow_task
+            for task in (follow_task, pending_task):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
 
 @asynccontextmanager

@@ -22,6 +22,7 @@ import structlog
 from contracts.events import RecordedEvent
 from contracts.outbound import ReplyFailed, ReplyQueued, ReplySent, to_graph_api_payload
 from eventstore import ANY_VERSION, Checkpoint, PostgresEventStore, load_checkpoint, save_checkpoint
+from infra import pipeline_metrics as metrics
 from infra.telemetry import continuing
 from orchestrator.decision_path import to_new_events
 from orchestrator.domain.ids import event_ids_for
@@ -74,7 +75,10 @@ class ReplySender:
             for recorded, reply in replies:
                 # The decision that queued the reply recorded its span: the send continues that trace.
                 metadata = recorded.metadata
-                with continuing(metadata.trace_id, metadata.span_id, "reply send", purpose=reply.purpose):
+                with (
+                    continuing(metadata.trace_id, metadata.span_id, "reply send", purpose=reply.purpose),
+                    metrics.STEP_SECONDS.labels("send").time(),
+                ):
                     await self._send_one(recorded.stream_id, reply)
 
     async def _send_one(self, stream_id: str, reply: ReplyQueued) -> None:
@@ -95,11 +99,14 @@ class ReplySender:
                 permanent=isinstance(error, PermanentSendError),
                 attempts=error.attempts,
             )
+            metrics.REPLIES.labels("failed").inc()
+            metrics.REPLY_FAILURES.labels(str(error.code), str(isinstance(error, PermanentSendError)).lower()).inc()
             log.warning("reply_failed", reply_id=str(reply.reply_id), purpose=reply.purpose, code=error.code)
         else:
             outcome = ReplySent(
                 reply_id=reply.reply_id, wamid=sent.wamid, sent_at=self._clock(), attempts=sent.attempts
             )
+            metrics.REPLIES.labels("sent").inc()
             log.info("reply_sent", reply_id=str(reply.reply_id), purpose=reply.purpose, wamid=sent.wamid)
         now = self._clock()
         events = to_new_events([outcome], cause=inbox_id, now=now, ids=event_ids_for(inbox_id))
