@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 from llm_adapter.app import asyncapi_document, build_broker
 from llm_adapter.cost_control import CostControl
@@ -15,13 +16,16 @@ from llm_adapter.gateway import Gateway
 from llm_adapter.llm_client import LlmClient
 
 
-def document_text() -> str:
+def document() -> dict[str, Any]:
     # The handlers are only described, never called: the client points nowhere and sends nothing.
     client = LlmClient.connect("http://127.0.0.1:9/v1", None, "documentation-only", timeout_seconds=1)
     cost = CostControl(0, 0, wall_clock=lambda: datetime.now(UTC), monotonic=time.monotonic)
-    document = asyncapi_document(build_broker(Gateway(client, cost)))
+    return asyncapi_document(build_broker(Gateway(client, cost)))
+
+
+def document_text() -> str:
     # Sorted: FastStream lists the channels in no stable order.
-    return json.dumps(document, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+    return json.dumps(document(), indent=2, ensure_ascii=False, sort_keys=True) + "\n"
 
 
 if __name__ == "__main__":
