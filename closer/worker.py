@@ -35,6 +35,7 @@ from contracts.subjects import commands_subject
 from eventstore import Checkpoint, PostgresEventStore, load_checkpoint, save_checkpoint
 from eventstore.pool import AnyConnection
 from eventstore.waiting import wait_event
+from infra.pipeline_metrics import TIMER_COMMANDS
 from orchestrator.commands_consumer import command_headers, encode_command
 from orchestrator.domain.ids import CUSTOMER_STREAM_PREFIX
 from orchestrator.domain.states import IllegalTransition
@@ -70,8 +71,10 @@ class JetStreamCommandPublisher:
                 subject, encode_command(command), headers=command_headers(command), timeout=self._timeout
             )
         except (nats.errors.Error, TimeoutError) as error:
+            TIMER_COMMANDS.labels("failed").inc()
             log.warning("command_publish_failed", id=command.command_id, error=repr(error))
             return False
+        TIMER_COMMANDS.labels("duplicate" if ack.duplicate else "published").inc()
         if ack.duplicate:
             log.info("command_already_published", id=command.command_id)
         return True

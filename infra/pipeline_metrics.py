@@ -43,6 +43,11 @@ REPLY_FAILURES = Counter(
     "Replies WhatsApp refused or that could not be sent, by WhatsApp error code and permanence",
     ["code", "permanent"],
 )
+TIMER_COMMANDS = Counter(
+    "conectapro_timer_commands_total",
+    "Timer commands the closer published, by outcome (published, duplicate, failed: retried next tick)",
+    ["outcome"],
+)
 LLM_REQUESTS = Counter(
     "conectapro_llm_requests_total",
     "The orchestrator's requests to the LLM adapter, by task and outcome (ok, or why the rules answered alone)",
