@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import TypeVar
 
 from audit.commands import (
@@ -50,7 +51,7 @@ from contracts.outbound import ReplyDeliveryUpdated, ReplyFailed, ReplySent
 from eventstore import Checkpoint
 from orchestrator import leads_flow
 from orchestrator.domain.ids import CUSTOMER_STREAM_PREFIX, PROVIDER_STREAM_PREFIX
-from orchestrator.domain.model import INITIAL_STATE, CustomerState, replace_state
+from orchestrator.domain.model import INITIAL_STATE, CustomerState
 from orchestrator.domain.providers import PROVIDER_VIEW_TYPES, ProviderView, apply_decoded_provider_event
 
 __all__ = ["SENDER_TYPES", "AuditReport", "Auditor", "Divergence", "StoredEvent", "ViewsUnknown", "audit_events"]
@@ -136,7 +137,7 @@ class Auditor:
         state = self._states.get(stream_id, INITIAL_STATE)
         if state.version != first.stream_version - 1:
             # Events left out between decisions (the sender's) only advanced the version.
-            state = replace_state(state, version=first.stream_version - 1)
+            state = replace(state, version=first.stream_version - 1)
         what = first.type
         try:
             views = self._views_for(first)

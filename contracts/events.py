@@ -88,9 +88,7 @@ class NewEvent(BaseModel):
 
     @classmethod
     def from_event(cls, event: Event, *, event_id: UUID, metadata: EventMetadata) -> NewEvent:
-        # Built without validating again: every field comes typed (a validated event's JSON dump, a UUID,
-        # a validated metadata object), and this runs for every event every writer appends.
-        return cls.model_construct(
+        return cls(
             event_id=event_id,
             type=event.TYPE,
             schema_version=event.SCHEMA_VERSION,

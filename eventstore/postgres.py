@@ -106,17 +106,17 @@ _ANY_VERSION_ATTEMPTS = 5
 
 
 # Rows are built into envelopes without validating them again: the schema already guarantees every
-# envelope field (column types, NOT NULL, stream_version >= 1, data a JSON object), and validation was two
-# thirds of read_all's client CPU. This is what ``model_construct`` does, minus its per-field Python loop
-# (slower than validating). Only metadata, free-form jsonb, is validated — straight from its JSON text.
-# tests/integration/test_eventstore_postgres.py checks the result equals a validated RecordedEvent.
+# envelope field (column types, NOT NULL, stream_version >= 1, data a JSON object), and validation is most
+# of read_all's client CPU (`make bench`). This is what ``model_construct`` does, minus its per-field Python
+# loop (slower than validating). Only metadata, free-form jsonb, is validated — straight from its JSON text.
+# Kept inside record_to_event; tests/integration/test_eventstore_postgres.py checks it equals a validated
+# RecordedEvent.
 _metadata_from_json = EventMetadata.model_validate_json
 _new_event = RecordedEvent.__new__
 _set = object.__setattr__
 _FIELDS = frozenset(RecordedEvent.model_fields)
 # Shared by every envelope read: all fields are always set, the model is frozen (no setattr adds to it) and
-# model_copy copies it before updating. One set less per event is a quarter less read CPU (fewer objects
-# for the garbage collector to trace).
+# model_copy copies it before updating. One set less per event is fewer objects to build and to trace.
 _ALL_FIELDS_SET = set(_FIELDS)
 _COLUMN_NAMES = [name.split("::")[0].strip() for name in _COLUMNS.split(",")]
 if set(_COLUMN_NAMES) != _FIELDS:  # the envelope changed: record_to_event must follow

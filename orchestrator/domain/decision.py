@@ -9,7 +9,7 @@ events change nothing else, so they cost no copy of the state.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from uuid import UUID
 
@@ -17,7 +17,7 @@ from contracts.events import Event
 from contracts.lead_events import ConversationStateChanged, ConversationTrigger
 from contracts.outbound import RecipientRole, ReplyQueued
 from orchestrator.domain.evolve import changes_of
-from orchestrator.domain.model import CustomerState, Lead, replace_state
+from orchestrator.domain.model import CustomerState, Lead
 from orchestrator.domain.presentation import Reply
 from orchestrator.domain.providers import ProviderView
 from orchestrator.domain.states import can_change_conversation, next_conversation_state
@@ -37,14 +37,14 @@ class Decision:
     def emit(self, event: Event) -> None:
         changes = changes_of(self.state, event)
         if changes:
-            self.state = replace_state(self.state, **changes)
+            self.state = replace(self.state, **changes)
         self.events.append(event)
 
     def folded(self) -> CustomerState:
         """The state after the decision: ``fold(events, state decided on)``."""
         if not self.events:
             return self.state
-        return replace_state(self.state, version=self.state.version + len(self.events))
+        return replace(self.state, version=self.state.version + len(self.events))
 
     @property
     def lead(self) -> Lead:

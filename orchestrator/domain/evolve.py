@@ -11,6 +11,7 @@ with those changes and the next version (the state is rebuilt for every event fo
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from types import MappingProxyType
 from typing import Any
 
@@ -37,7 +38,7 @@ from contracts.lead_events import (
     RatingRequested,
     SenderRole,
 )
-from orchestrator.domain.model import CustomerState, Lead, replace_lead, replace_state
+from orchestrator.domain.model import CustomerState, Lead
 from orchestrator.domain.states import (
     LEAD_START_STATUS,
     IllegalTransition,
@@ -63,7 +64,7 @@ def _lead(state: CustomerState, lead_id: str, what: str) -> Lead:
 def _move(state: CustomerState, lead_id: str, trigger: LeadTrigger, **lead_changes: Any) -> Changes:
     lead = _lead(state, lead_id, trigger)
     status = next_lead_status(lead.status, trigger)
-    return {"lead": replace_lead(lead, status=status, **lead_changes)}
+    return {"lead": replace(lead, status=status, **lead_changes)}
 
 
 def _message_received(state: CustomerState, e: MessageReceived) -> Changes:
@@ -112,7 +113,7 @@ def _matching(state: CustomerState, e: MatchingAttempted) -> Changes:
     lead = _lead(state, e.lead_id, "matching")
     if lead.status is not LeadStatus.SUBMITTED:
         raise IllegalTransition("lead", lead.status, "matching attempted")
-    return {"lead": replace_lead(lead, match_attempts=e.attempt)}
+    return {"lead": replace(lead, match_attempts=e.attempt)}
 
 
 def _offered(state: CustomerState, e: ProviderOffered) -> Changes:
@@ -170,7 +171,7 @@ def _rating_requested(state: CustomerState, e: RatingRequested) -> Changes:
     lead = _lead(state, e.lead_id, "rating requested")
     if lead.status not in (LeadStatus.ASSIGNED, LeadStatus.COMPLETED):
         raise IllegalTransition("lead", lead.status, "rating requested")
-    return {"lead": replace_lead(lead, rating_requested=True)}
+    return {"lead": replace(lead, rating_requested=True)}
 
 
 def _rated(state: CustomerState, e: LeadRated) -> Changes:
@@ -238,7 +239,7 @@ def changes_of(state: CustomerState, event: Event) -> Changes:
 
 
 def evolve(state: CustomerState, event: Event) -> CustomerState:
-    return replace_state(state, **changes_of(state, event), version=state.version + 1)
+    return replace(state, **changes_of(state, event), version=state.version + 1)
 
 
 def fold(events: Iterable[Event], state: CustomerState | None = None) -> CustomerState:

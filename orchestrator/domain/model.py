@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import operator
-from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from contracts.lead_events import ConversationState, LeadFields, LeadStatus
 from orchestrator.domain.states import ACTIVE_LEAD_STATUSES, TERMINAL_LEAD_STATUSES
@@ -136,31 +134,3 @@ class CustomerState:
 
 INITIAL_STATE = CustomerState()
 
-
-def _replacer(cls: type[_Frozen]) -> Callable[..., _Frozen]:
-    """``dataclasses.replace`` for ``cls``, about 1.5 times as fast.
-
-    ``evolve`` builds a new state for every event it folds, and the audit folds whole stores: the generic
-    ``replace`` looks each field up by name on every call, this reads them all at once and builds the copy
-    positionally.
-    """
-    names = tuple(f.name for f in fields(cls))  # type: ignore[arg-type]  # only called with dataclasses
-    values_of = operator.attrgetter(*names)
-    position = {name: index for index, name in enumerate(names)}
-
-    def replaced(obj: _Frozen, /, **changes: Any) -> _Frozen:
-        values = list(values_of(obj))
-        for name, value in changes.items():
-            index = position.get(name)
-            if index is None:
-                raise TypeError(f"{cls.__name__} has no field {name!r}")  # as dataclasses.replace says
-            values[index] = value
-        return cls(*values)
-
-    return replaced
-
-
-#: ``dataclasses.replace(state, **changes)``, faster.
-replace_state: Callable[..., CustomerState] = _replacer(CustomerState)
-#: ``dataclasses.replace(lead, **changes)``, faster.
-replace_lead: Callable[..., Lead] = _replacer(Lead)

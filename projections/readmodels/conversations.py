@@ -14,6 +14,7 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 
 from contracts.events import Event
+from contracts.intent import Service, Urgency
 from contracts.lead_events import (
     ConversationState,
     ConversationStateChanged,
@@ -82,12 +83,22 @@ def pending_question(state: str, lead_id: str | None, lead_status: str | None, f
     return _pending_question(state, lead_status if has_lead else None, frozenset(k for k, v in fields.items() if v))
 
 
+# A valid value of each lead field, standing in for whatever the customer gave.
+_ANY_VALUE: dict[str, Any] = {
+    "service": Service.ELECTRICIDAD,
+    "comuna": "Santiago",
+    "problem": "given",
+    "urgency": Urgency.HOY,
+    "address": "given",
+}
+
+
 @lru_cache(maxsize=1024)
 def _pending_question(state: str, lead_status: str | None, given: frozenset[str]) -> str:
     # Only which fields are given matters, not their values: cached on that, it costs a dict lookup.
     lead = None
     if lead_status is not None:
-        placeholders = LeadFields.model_construct(**dict.fromkeys(given, "given"))  # type: ignore[arg-type]
+        placeholders = LeadFields.model_validate({name: _ANY_VALUE[name] for name in given})
         # drafted_at plays no part in the pending question; any value will do.
         lead = Lead("lead", LeadStatus(lead_status), datetime.min, fields=placeholders)
     return CustomerState(conversation=ConversationState(state), lead=lead).pending_question.value

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 
 import pytest
@@ -33,7 +32,6 @@ from contracts.lead_events import (
 )
 from devtools.render_state_tables import DOC_PATH, render_state_machine_doc
 from orchestrator.domain.evolve import LEAD_TRIGGER_OF_EVENT
-from orchestrator.domain.model import replace_lead, replace_state
 from orchestrator.domain.states import CONVERSATION_TRANSITIONS, LEAD_TRANSITIONS, LeadTrigger
 from orchestrator.leads_flow import CustomerState, IllegalTransition, Lead, evolve, fold
 from tests.unit.leads_flow_support import (
@@ -329,17 +327,6 @@ def test_events_this_aggregate_does_not_use_only_advance_the_version() -> None:
     state = s.state
     assert state.version == len(s.events)
     assert fold(s.events[:1]).version == 1
-
-
-def test_the_fast_copies_of_state_and_lead_are_dataclasses_replace() -> None:
-    state = Scenario(PEDRO).up_to_assigned().state
-    assert state.lead is not None
-    assert replace_state(state, version=99, phone="569") == dataclasses.replace(state, version=99, phone="569")
-    assert replace_state(state) == state
-    lead = state.lead
-    assert replace_lead(lead, status=L.CLOSED, rating=5) == dataclasses.replace(lead, status=L.CLOSED, rating=5)
-    with pytest.raises(TypeError):
-        replace_state(state, not_a_field=1)
 
 
 def test_a_lead_started_after_a_closed_one_gets_the_next_number() -> None:
