@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -30,6 +29,7 @@ from tqdm import tqdm
 from contracts.events import decode_event, event_types
 from eventstore import Checkpoint, CompactEvent, PostgresEventStore, save_checkpoint
 from eventstore.pool import AnyConnection
+from infra.gc_tuning import REBUILD_THRESHOLDS, collecting_less
 from projections.batch import lock_key
 from projections.envelope import EventContext, Item
 from projections.projector import Projection, Projector, route_all
@@ -76,22 +76,6 @@ async def _reset(conn: AnyConnection, projections: Sequence[Projection]) -> None
 
 
 Rows = dict[Projector[Any, Any], dict[Any, Any]]
-
-
-@contextlib.contextmanager
-def _fewer_collections() -> Iterator[None]:
-    """Collect garbage less often while rebuilding.
-
-    A rebuild allocates hundreds of thousands of long-lived objects (decoded events, cached rows) and makes
-    almost no reference cycles; with the default thresholds the cycle collector keeps re-scanning that
-    growing heap and takes as long as the decoding itself. Restored afterwards.
-    """
-    before = gc.get_threshold()
-    gc.set_threshold(100_000, 50, 100)
-    try:
-        yield
-    finally:
-        gc.set_threshold(*before)
 
 
 class _Rebuild:
@@ -196,7 +180,7 @@ async def rebuild(
             await _reset(conn, projections)
             total = await store.count()
             checkpoint = Checkpoint.START
-            with _fewer_collections(), tqdm(
+            with collecting_less(REBUILD_THRESHOLDS), tqdm(
                 total=total, unit="ev", unit_scale=True, disable=not progress,
                 desc=f"rebuild {', '.join(p.name for p in projections)}",
             ) as bar:  # fmt: skip
