@@ -2,7 +2,7 @@
 
 Appends do not NOTIFY inside their own transaction: PostgreSQL serialises every notifying transaction on one
 cluster-wide lock held through its commit, WAL flush included, so concurrent appenders would queue up behind
-each other (measured with 8 writers: about 1,200 instead of 1,900 appends/s). Instead the store pokes a
+each other. Instead the store pokes a
 :class:`Notifier` after each append has committed; it sends one NOTIFY at a time from a pool connection, in
 a transaction with ``synchronous_commit = off`` (a wake-up needs no durability), and coalesces the pokes
 that arrive meanwhile; its payload names the event types appended, so a follower of a few types sleeps
@@ -40,8 +40,8 @@ class Notifier:
     """Sends NOTIFY on behalf of appends that have committed: at most one in flight, then a pause.
 
     Every poke made during a NOTIFY or the pause after it is folded into the next NOTIFY, so a busy
-    writer costs at most one NOTIFY per ``min_interval`` (measured: one NOTIFY per append took ~20 % off
-    single-writer appends) and a follower learns of an append at most ``min_interval`` late.
+    writer costs at most one NOTIFY per ``min_interval`` (one per append slows even a single writer down)
+    and a follower learns of an append at most ``min_interval`` late.
     """
 
     def __init__(self, pool: asyncpg.Pool[Any], min_interval: float = 0.02) -> None:

@@ -1,13 +1,13 @@
 """asyncpg pools for the event store: jsonb decoded by orjson.
 
-The stock asyncpg jsonb codec returns ``str``; decoding that with the ``json`` module caps reading at about
-50,000 rows/s on this kind of machine (DESIGN.md). Here the text-format codec hands the column straight
-to ``orjson.loads`` (a C function: no Python frame per value, measured faster than a binary-format codec
-that has to strip jsonb's version byte in Python). Every connection the store uses must have this codec:
-build the pool with :func:`create_pool`, or pass ``init=init_connection`` to ``asyncpg.create_pool``.
+The stock asyncpg jsonb codec returns ``str``, and decoding that with the ``json`` module is what caps
+reading. Here the text-format codec hands the column straight to ``orjson.loads`` (a C function: no Python
+frame per value, unlike a binary-format codec that has to strip jsonb's version byte in Python). Every
+connection the store uses must have this codec: build the pool with :func:`create_pool`, or pass
+``init=init_connection`` to ``asyncpg.create_pool``.
 
 Note: by default asyncpg resets every connection it takes back (``RESET ALL; UNLISTEN *; ...``), one
-more round trip after each ``pool.fetchrow``: about 10 % of a single append, and of the orchestrator's
+more round trip after each ``pool.fetchrow``, a visible share of a single append and of the orchestrator's
 time per message. A pool whose borrowers never leave session state behind (single statements and
 transactions, ``SET LOCAL`` only, no session advisory locks) is built with ``reset_sessions=False``: an
 open transaction is still rolled back on release (asyncpg always does that), the round trip is skipped.

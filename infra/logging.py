@@ -63,7 +63,7 @@ def redact_processor(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> M
 
 
 def _render_json(event_dict: Any, **_: Any) -> str:
-    # orjson: several times faster than the standard json module; anything else it cannot encode is
+    # orjson: a C encoder that knows datetimes and UUIDs; anything else it cannot encode is
     # written as its str(), as structlog's default renderer does with repr-able objects.
     return orjson.dumps(event_dict, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
 

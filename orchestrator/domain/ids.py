@@ -54,8 +54,8 @@ def deterministic_ids(seed: str) -> Callable[[], UUID]:
 
 
 def name_based_id(name: str) -> UUID:
-    """``uuid.uuid5(namespace, name)``, computed the same way at half the cost: ``uuid5`` imports hashlib
-    and hashes the namespace again on every call, and the audit derives an id for every reply it re-decides."""
+    """``uuid.uuid5(namespace, name)``, computed the same way with less work: ``uuid5`` imports hashlib and
+    hashes the namespace again on every call, and the audit derives an id for every reply it re-decides."""
     digest = _NAMESPACE_SHA1.copy()
     digest.update(name.encode())
     return UUID(bytes=digest.digest()[:16], version=5)
