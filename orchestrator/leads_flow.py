@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import assert_never
 from uuid import UUID
 
 from contracts.commands import (
@@ -81,14 +81,22 @@ __all__ = [
     "route_technician_message",
 ]
 
-_CUSTOMER_HANDLERS: dict[type[CustomerCommand], Callable[[Decision, Any], None]] = {
-    HandleCustomerMessage: decide_customer_message,
-    HandleTechnicianMessage: decide_technician_message,
-    ExpireConversation: lead_lifecycle.expire_conversation,
-    TimeoutOffer: lead_lifecycle.timeout_offer,
-    FollowUpJob: lead_lifecycle.follow_up_job,
-    CloseUnratedLead: lead_lifecycle.close_unrated_lead,
-}
+def _decide_command(decision: Decision, command: CustomerCommand) -> None:
+    match command:
+        case HandleCustomerMessage():
+            decide_customer_message(decision, command)
+        case HandleTechnicianMessage():
+            decide_technician_message(decision, command)
+        case ExpireConversation():
+            lead_lifecycle.expire_conversation(decision, command)
+        case TimeoutOffer():
+            lead_lifecycle.timeout_offer(decision, command)
+        case FollowUpJob():
+            lead_lifecycle.follow_up_job(decision, command)
+        case CloseUnratedLead():
+            lead_lifecycle.close_unrated_lead(decision, command)
+        case _:
+            assert_never(command)
 
 
 def _by_id(providers: Mapping[str, ProviderView] | Iterable[ProviderView]) -> Mapping[str, ProviderView]:
@@ -129,20 +137,23 @@ def decide_with_state(
     """
     cause = command.wamid if isinstance(command, HandleCustomerMessage | HandleTechnicianMessage) else None
     decision = Decision(state, now, new_ids, cause or command.command_id, _by_id(providers))
-    _CUSTOMER_HANDLERS[type(command)](decision, command)
+    _decide_command(decision, command)
     return decision.events, decision.folded()
-
-
-_PROVIDER_HANDLERS: dict[type[ProviderCommand], Callable[..., list[Event]]] = {
-    RegisterProvider: decide_register_provider,
-    UpdateProvider: decide_update_provider,
-    DeactivateProvider: decide_deactivate_provider,
-    ActivateProvider: decide_activate_provider,
-}
 
 
 def decide_provider(
     command: ProviderCommand, *, providers: Mapping[str, ProviderView] | Iterable[ProviderView], now: datetime
 ) -> list[Event]:
     """The events for an operator command on ``provider-<provider_id>``; raises ProviderCommandRejected."""
-    return _PROVIDER_HANDLERS[type(command)](command, providers=_by_id(providers), now=now)
+    views = _by_id(providers)
+    match command:
+        case RegisterProvider():
+            return decide_register_provider(command, providers=views, now=now)
+        case UpdateProvider():
+            return decide_update_provider(command, providers=views, now=now)
+        case DeactivateProvider():
+            return decide_deactivate_provider(command, providers=views, now=now)
+        case ActivateProvider():
+            return decide_activate_provider(command, providers=views, now=now)
+        case _:
+            assert_never(command)

@@ -12,8 +12,7 @@ from enum import StrEnum
 
 from contracts.comunas import normalize_text
 from contracts.intent import Consent, Service, Urgency
-from orchestrator.understanding import find_rating, parse_reply_id
-from orchestrator.understanding import reply_ids as ids
+from orchestrator.understanding import find_rating, parse_reply_id, reply_ids
 from orchestrator.understanding.reply_ids import (
     JOB_DONE_PREFIX,
     OFFER_ACCEPT_PREFIX,
@@ -29,9 +28,9 @@ class ConfirmChoice(StrEnum):
 
 
 _CONFIRM_IDS: dict[ConfirmChoice, str] = {
-    ConfirmChoice.YES: ids.CONFIRM_YES,
-    ConfirmChoice.FIX: ids.CONFIRM_FIX,
-    ConfirmChoice.CANCEL: ids.CONFIRM_CANCEL,
+    ConfirmChoice.YES: reply_ids.CONFIRM_YES,
+    ConfirmChoice.FIX: reply_ids.CONFIRM_FIX,
+    ConfirmChoice.CANCEL: reply_ids.CONFIRM_CANCEL,
 }
 _CONFIRM_OF_KIND: dict[ReplyKind, ConfirmChoice] = {
     ReplyKind.CONFIRM_YES: ConfirmChoice.YES,
@@ -41,15 +40,15 @@ _CONFIRM_OF_KIND: dict[ReplyKind, ConfirmChoice] = {
 
 
 def service_id(service: Service) -> str:
-    return ids.service_id(service)
+    return reply_ids.service_id(service)
 
 
 def urgency_id(urgency: Urgency) -> str:
-    return ids.urgency_id(urgency)
+    return reply_ids.urgency_id(urgency)
 
 
 def consent_id(consent: Consent) -> str:
-    return ids.CONSENT_YES if consent is Consent.YES else ids.CONSENT_NO
+    return reply_ids.CONSENT_YES if consent is Consent.YES else reply_ids.CONSENT_NO
 
 
 def confirm_id(choice: ConfirmChoice) -> str:
@@ -57,7 +56,7 @@ def confirm_id(choice: ConfirmChoice) -> str:
 
 
 def rating_id(stars: int) -> str:
-    return ids.rating_id(stars)
+    return reply_ids.rating_id(stars)
 
 
 # Lead ids are ``<customer_key>.<n>``; built here from the shared prefixes.

@@ -30,9 +30,8 @@ from contracts.lead_events import (
     SenderRole,
 )
 from contracts.llm import OffFlowTopic
-from orchestrator.domain import customer_replies as cr
+from orchestrator.domain import customer_replies, technician_replies
 from orchestrator.domain import lead_lifecycle as lifecycle
-from orchestrator.domain import technician_replies as tr
 from orchestrator.domain.buttons import ConfirmChoice, parse_confirm, parse_rating
 from orchestrator.domain.decision import Decision
 from orchestrator.domain.detour_texts import detour_text
@@ -40,9 +39,6 @@ from orchestrator.domain.ids import lead_id_for
 from orchestrator.domain.model import PendingQuestion
 from orchestrator.domain.presentation import MAX_ADDRESS_CHARS, MAX_PROBLEM_CHARS, clip
 from orchestrator.domain.status import repeat_pending, status_reply
-
-CT = ConversationTrigger
-S = ConversationState
 
 #: A message this soon after a lead ended is an afterthought ("gracias"), not a new visit.
 JUST_FINISHED = timedelta(hours=2)
@@ -125,12 +121,12 @@ def _aside_prefix(d: Decision, m: Incoming) -> str:
     if detour is not None:
         return detour
     if m.intent.intent is IntentName.SMALLTALK:
-        return cr.SMALLTALK
+        return customer_replies.SMALLTALK
     if m.intent.intent is IntentName.CREATE_LEAD:
         return ""  # "necesito un técnico": just ask what is missing
     if d.state.pending_question is PendingQuestion.COMUNA and m.text is not None:
-        return cr.COMUNA_NOT_RECOGNISED
-    return cr.NOT_UNDERSTOOD
+        return customer_replies.COMUNA_NOT_RECOGNISED
+    return customer_replies.NOT_UNDERSTOOD
 
 
 def _aside(d: Decision, m: Incoming) -> None:
@@ -150,12 +146,12 @@ def _capture(d: Decision, fields: LeadFields) -> LeadFields:
 
 def _ask_next(d: Decision, prefix: str = "") -> None:
     if d.lead.missing_fields:
-        question = cr.question_for(d.state.pending_question, d.lead.fields, None)
+        question = customer_replies.question_for(d.state.pending_question, d.lead.fields, None)
         if question is not None:
-            d.reply_customer(cr.with_prefix(prefix, question))
+            d.reply_customer(customer_replies.with_prefix(prefix, question))
         return
-    d.change_conversation(CT.ALL_FIELDS_CAPTURED)
-    d.reply_customer(cr.summary(d.lead.fields, prefix))
+    d.change_conversation(ConversationTrigger.ALL_FIELDS_CAPTURED)
+    d.reply_customer(customer_replies.summary(d.lead.fields, prefix))
 
 
 def _free_text_answer(d: Decision, m: Incoming) -> LeadFields:
@@ -182,9 +178,9 @@ def _free_text_answer(d: Decision, m: Incoming) -> LeadFields:
 
 
 def _idle_or_closed(d: Decision, m: Incoming) -> None:
-    returning = d.state.conversation is S.CLOSED
+    returning = d.state.conversation is ConversationState.CLOSED
     if m.wants_cancel:
-        d.reply_customer(cr.nothing_to_cancel())
+        d.reply_customer(customer_replies.nothing_to_cancel())
         return
     if m.asks_status:
         d.reply_customer(status_reply(d.state))
@@ -193,19 +189,21 @@ def _idle_or_closed(d: Decision, m: Incoming) -> None:
     if not starts:
         ended_at = d.state.lead.ended_at if d.state.lead is not None else None
         just_finished = ended_at is not None and d.now - ended_at < JUST_FINISHED
-        welcome = cr.welcome(d.state.profile_name, returning=returning, just_finished=just_finished)
-        d.reply_customer(cr.with_prefix(detour_text(m.detour) or "", welcome))
+        welcome = customer_replies.welcome(d.state.profile_name, returning=returning, just_finished=just_finished)
+        d.reply_customer(customer_replies.with_prefix(detour_text(m.detour) or "", welcome))
         return
     lead_id = lead_id_for(m.customer_key, d.state.leads_started + 1)
     phone = d.state.phone or ""
     d.emit(LeadDrafted(lead_id=lead_id, customer_key=m.customer_key, phone=phone, drafted_at=d.now))
-    d.change_conversation(CT.LEAD_STARTED)
+    d.change_conversation(ConversationTrigger.LEAD_STARTED)
     _capture(d, m.fields)
     # A tap on our own service button already followed a greeting: do not say hello twice.
     hello = (
-        "" if m.source is UnderstandingSource.INTERACTIVE else cr.greeting(d.state.profile_name, returning=returning)
+        ""
+        if m.source is UnderstandingSource.INTERACTIVE
+        else customer_replies.greeting(d.state.profile_name, returning=returning)
     )
-    _ask_next(d, cr.started_prefix(d.lead.fields, hello).strip())
+    _ask_next(d, customer_replies.started_prefix(d.lead.fields, hello).strip())
 
 
 def _collecting(d: Decision, m: Incoming) -> None:
@@ -223,7 +221,7 @@ def _collecting(d: Decision, m: Incoming) -> None:
         else:
             _aside(d, m)
         return
-    _ask_next(d, cr.CORRECTED if correcting else "")
+    _ask_next(d, customer_replies.CORRECTED if correcting else "")
 
 
 def _confirming(d: Decision, m: Incoming) -> None:
@@ -235,17 +233,18 @@ def _confirming(d: Decision, m: Incoming) -> None:
         return
     if not m.fields.is_empty:
         changes = _capture(d, m.fields)
-        d.reply_customer(cr.summary(d.lead.fields, cr.CORRECTED if not changes.is_empty else ""))
+        prefix = customer_replies.CORRECTED if not changes.is_empty else ""
+        d.reply_customer(customer_replies.summary(d.lead.fields, prefix))
         return
     if m.confirm is ConfirmChoice.YES or (m.confirm is None and m.says_yes):
         lifecycle.submit(d)
         return
     if m.confirm is ConfirmChoice.FIX or m.intent.intent is IntentName.UPDATE_LEAD:
-        d.change_conversation(CT.CORRECTION_REQUESTED)
-        d.reply_customer(cr.ask_correction())
+        d.change_conversation(ConversationTrigger.CORRECTION_REQUESTED)
+        d.reply_customer(customer_replies.ask_correction())
         return
     if m.says_no:
-        d.reply_customer(cr.consent_refused(d.lead.fields))
+        d.reply_customer(customer_replies.consent_refused(d.lead.fields))
         return
     _aside(d, m)
 
@@ -258,7 +257,7 @@ def _update_submitted(d: Decision, m: Incoming) -> None:
         for name in ("service", "comuna")
     )
     if locked:
-        d.reply_customer(cr.locked_fields())
+        d.reply_customer(customer_replies.locked_fields())
         return
     changes = _capture(d, m.fields)
     if changes.is_empty:
@@ -266,25 +265,25 @@ def _update_submitted(d: Decision, m: Incoming) -> None:
         return
     told = None
     if lead.assigned_to is not None and lead.status is LeadStatus.ASSIGNED:
-        d.tell_technician(lead.assigned_to, tr.customer_update(d.lead.fields, changes))
+        d.tell_technician(lead.assigned_to, technician_replies.customer_update(d.lead.fields, changes))
         told = lead.provider_name
-    d.reply_customer(cr.fields_updated(changes, told_technician=told))
+    d.reply_customer(customer_replies.fields_updated(changes, told_technician=told))
 
 
 def _waiting_or_job(d: Decision, m: Incoming) -> None:
     if m.wants_cancel:
-        d.change_conversation(CT.CANCEL_REQUESTED)
-        d.reply_customer(cr.ask_cancel_confirmation())
+        d.change_conversation(ConversationTrigger.CANCEL_REQUESTED)
+        d.reply_customer(customer_replies.ask_cancel_confirmation())
         return
     if not m.fields.is_empty and not m.asks_status:
         _update_submitted(d, m)
         return
     # Only a tapped row counts here: typed numbers this early are more likely an address or a time.
     if m.rating is not None and m.source is UnderstandingSource.INTERACTIVE:
-        d.reply_customer(cr.rating_not_expected(d.lead.provider_name))
+        d.reply_customer(customer_replies.rating_not_expected(d.lead.provider_name))
         return
-    prefix = detour_text(m.detour) or (cr.SMALLTALK if m.intent.intent is IntentName.SMALLTALK else "")
-    d.reply_customer(cr.with_prefix(prefix, status_reply(d.state)))
+    prefix = detour_text(m.detour) or (customer_replies.SMALLTALK if m.intent.intent is IntentName.SMALLTALK else "")
+    d.reply_customer(customer_replies.with_prefix(prefix, status_reply(d.state)))
 
 
 def _confirming_cancel(d: Decision, m: Incoming) -> None:
@@ -294,8 +293,12 @@ def _confirming_cancel(d: Decision, m: Incoming) -> None:
         return
     if m.says_no or m.confirm is ConfirmChoice.YES:
         waiting = d.lead.status in (LeadStatus.SUBMITTED, LeadStatus.OFFERED)
-        d.change_conversation(CT.CANCEL_WITHDRAWN_WHILE_WAITING if waiting else CT.CANCEL_WITHDRAWN_DURING_JOB)
-        d.reply_customer(cr.with_prefix(cr.cancel_withdrawn(), status_reply(d.state)))
+        d.change_conversation(
+            ConversationTrigger.CANCEL_WITHDRAWN_WHILE_WAITING
+            if waiting
+            else ConversationTrigger.CANCEL_WITHDRAWN_DURING_JOB
+        )
+        d.reply_customer(customer_replies.with_prefix(customer_replies.cancel_withdrawn(), status_reply(d.state)))
         return
     if m.asks_status:
         d.reply_customer(status_reply(d.state))
@@ -317,12 +320,12 @@ def _awaiting_rating(d: Decision, m: Incoming) -> None:
                 )
             )
         d.emit(LeadRated(lead_id=lead.lead_id, provider_id=provider_id, rating=m.rating, rated_at=d.now))
-        d.change_conversation(CT.LEAD_RATED)
-        d.reply_customer(cr.thanks_for_rating())
-        d.tell_technician(provider_id, tr.rated(m.rating))
+        d.change_conversation(ConversationTrigger.LEAD_RATED)
+        d.reply_customer(customer_replies.thanks_for_rating())
+        d.tell_technician(provider_id, technician_replies.rated(m.rating))
         return
     if m.wants_cancel:
-        d.reply_customer(repeat_pending(d.state, cr.cannot_cancel_completed()))
+        d.reply_customer(repeat_pending(d.state, customer_replies.cannot_cancel_completed()))
         return
     if m.asks_status:
         d.reply_customer(status_reply(d.state))
@@ -331,14 +334,14 @@ def _awaiting_rating(d: Decision, m: Incoming) -> None:
 
 
 _BY_STATE: dict[ConversationState, Callable[[Decision, Incoming], None]] = {
-    S.IDLE: _idle_or_closed,
-    S.CLOSED: _idle_or_closed,
-    S.COLLECTING: _collecting,
-    S.CONFIRMING: _confirming,
-    S.WAITING_TECHNICIAN: _waiting_or_job,
-    S.JOB_IN_PROGRESS: _waiting_or_job,
-    S.CONFIRMING_CANCEL: _confirming_cancel,
-    S.AWAITING_RATING: _awaiting_rating,
+    ConversationState.IDLE: _idle_or_closed,
+    ConversationState.CLOSED: _idle_or_closed,
+    ConversationState.COLLECTING: _collecting,
+    ConversationState.CONFIRMING: _confirming,
+    ConversationState.WAITING_TECHNICIAN: _waiting_or_job,
+    ConversationState.JOB_IN_PROGRESS: _waiting_or_job,
+    ConversationState.CONFIRMING_CANCEL: _confirming_cancel,
+    ConversationState.AWAITING_RATING: _awaiting_rating,
 }
 
 

@@ -20,19 +20,16 @@ from contracts.lead_events import (
     RatingRequested,
     RatingRequestReason,
 )
-from orchestrator.domain import customer_replies as cr
-from orchestrator.domain import technician_replies as tr
+from orchestrator.domain import customer_replies, technician_replies
 from orchestrator.domain.decision import Decision
 from orchestrator.domain.matching import RANKING_KEYS, match
-
-CT = ConversationTrigger
 
 
 def submit(d: Decision) -> None:
     """The customer confirmed (and consented): submit the lead, then look for a technician."""
     lead = d.lead
     d.emit(LeadSubmitted(lead_id=lead.lead_id, fields=lead.fields, consent=True, submitted_at=d.now))
-    d.change_conversation(CT.LEAD_SUBMITTED)
+    d.change_conversation(ConversationTrigger.LEAD_SUBMITTED)
     offer_next(d, tell_customer_searching=True)
 
 
@@ -61,14 +58,14 @@ def offer_next(d: Decision, *, tell_customer_searching: bool = False) -> None:
     )
     if result.chosen is None:
         d.emit(LeadUnmatched(lead_id=lead.lead_id, reason=result.reason, unmatched_at=d.now))
-        d.change_conversation_if_allowed(CT.NO_TECHNICIAN_AVAILABLE)
-        d.reply_customer(cr.unmatched(fields))
+        d.change_conversation_if_allowed(ConversationTrigger.NO_TECHNICIAN_AVAILABLE)
+        d.reply_customer(customer_replies.unmatched(fields))
         return
     chosen = result.chosen
     d.emit(ProviderOffered(lead_id=lead.lead_id, provider_id=chosen.provider_id, attempt=attempt, offered_at=d.now))
     if tell_customer_searching:
-        d.reply_customer(cr.searching())
-    d.reply_technician(chosen.provider_id, chosen.phone, tr.offer(lead.lead_id, fields, chosen.name))
+        d.reply_customer(customer_replies.searching())
+    d.reply_technician(chosen.provider_id, chosen.phone, technician_replies.offer(lead.lead_id, fields, chosen.name))
 
 
 def cancel(d: Decision) -> None:
@@ -76,10 +73,10 @@ def cancel(d: Decision) -> None:
     lead = d.lead
     involved = lead.assigned_to or lead.offered_to
     d.emit(LeadCancelled(lead_id=lead.lead_id, previous_status=lead.status, provider_id=involved, cancelled_at=d.now))
-    d.change_conversation(CT.LEAD_CANCELLED)
-    d.reply_customer(cr.cancelled())
+    d.change_conversation(ConversationTrigger.LEAD_CANCELLED)
+    d.reply_customer(customer_replies.cancelled())
     if involved is not None:
-        d.tell_technician(involved, tr.lead_cancelled(lead.fields))
+        d.tell_technician(involved, technician_replies.lead_cancelled(lead.fields))
 
 
 def _current(d: Decision, lead_id: str) -> bool:
@@ -93,8 +90,8 @@ def expire_conversation(d: Decision, command: ExpireConversation) -> None:
     if seen is not None and d.state.customer_messages > seen:
         return  # the customer wrote after the closer looked: the draft is alive (the closer re-arms its timer)
     d.emit(LeadExpired(lead_id=command.lead_id, previous_status=d.lead.status, expired_at=d.now))
-    d.change_conversation(CT.LEAD_EXPIRED)
-    d.reply_customer(cr.expired())
+    d.change_conversation(ConversationTrigger.LEAD_EXPIRED)
+    d.reply_customer(customer_replies.expired())
 
 
 def timeout_offer(d: Decision, command: TimeoutOffer) -> None:
@@ -104,7 +101,7 @@ def timeout_offer(d: Decision, command: TimeoutOffer) -> None:
     if lead.status is not LeadStatus.OFFERED or lead.offered_to != command.provider_id:
         return
     d.emit(OfferExpired(lead_id=lead.lead_id, provider_id=command.provider_id, expired_at=d.now))
-    d.tell_technician(command.provider_id, tr.offer_expired(lead.fields))
+    d.tell_technician(command.provider_id, technician_replies.offer_expired(lead.fields))
     offer_next(d)
 
 
@@ -114,8 +111,8 @@ def follow_up_job(d: Decision, command: FollowUpJob) -> None:
     if d.state.conversation is not ConversationState.JOB_IN_PROGRESS:
         return  # e.g. the customer is deciding whether to cancel: do not talk over that question
     d.emit(RatingRequested(lead_id=command.lead_id, reason=RatingRequestReason.FOLLOW_UP, requested_at=d.now))
-    d.change_conversation(CT.FOLLOW_UP_DUE)
-    d.reply_customer(cr.follow_up(d.lead.provider_name or "el técnico"))
+    d.change_conversation(ConversationTrigger.FOLLOW_UP_DUE)
+    d.reply_customer(customer_replies.follow_up(d.lead.provider_name or "el técnico"))
 
 
 def close_unrated_lead(d: Decision, command: CloseUnratedLead) -> None:
@@ -131,5 +128,5 @@ def close_unrated_lead(d: Decision, command: CloseUnratedLead) -> None:
             closed_at=d.now,
         )
     )
-    d.change_conversation(CT.RATING_WINDOW_CLOSED)
-    d.reply_customer(cr.closed_unrated())
+    d.change_conversation(ConversationTrigger.RATING_WINDOW_CLOSED)
+    d.reply_customer(customer_replies.closed_unrated())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contracts.lead_events import ConversationState, LeadStatus
 from contracts.outbound import TextMessage
-from orchestrator.domain import customer_replies as cr
+from orchestrator.domain import customer_replies
 from orchestrator.domain.model import CustomerState, PendingQuestion
 from orchestrator.domain.presentation import SERVICE_LABEL, Reply, format_phone, summary_line
 
@@ -42,12 +42,12 @@ def _in_charge(state: CustomerState) -> str:
 
 def _with_question(state: CustomerState, prefix: str) -> Reply:
     lead = state.lead
-    question = cr.question_for(
+    question = customer_replies.question_for(
         state.pending_question,
         state.captured_fields,
         lead.provider_name if lead is not None else None,
     )
-    return cr.with_prefix(prefix, question) if question is not None else _text(prefix)
+    return customer_replies.with_prefix(prefix, question) if question is not None else _text(prefix)
 
 
 def status_reply(state: CustomerState) -> Reply:
@@ -78,5 +78,5 @@ def repeat_pending(state: CustomerState, prefix: str) -> Reply:
     """A short answer to an aside followed by the pending question (or the status when none is pending)."""
     if state.pending_question is PendingQuestion.NONE:
         base = status_reply(state)
-        return cr.with_prefix(prefix, base)
+        return customer_replies.with_prefix(prefix, base)
     return _with_question(state, prefix)

@@ -25,17 +25,13 @@ from contracts.lead_events import (
     RatingRequestReason,
     SenderRole,
 )
-from orchestrator.domain import customer_replies as cr
-from orchestrator.domain import technician_replies as tr
+from orchestrator.domain import customer_replies, technician_replies
 from orchestrator.domain.buttons import TechnicianAction, TechnicianActionKind, parse_technician_action
 from orchestrator.domain.decision import Decision
 from orchestrator.domain.ids import is_lead_id
 from orchestrator.domain.lead_lifecycle import offer_next
 from orchestrator.domain.model import CustomerState, Lead
 from orchestrator.domain.providers import ProviderView
-
-CT = ConversationTrigger
-K = TechnicianActionKind
 
 
 def _offered_to(lead: Lead, provider_id: str) -> bool:
@@ -50,10 +46,10 @@ def _offer_still_open(d: Decision, command: HandleTechnicianMessage, lead: Lead)
     """Whether this technician can still accept or decline ``lead``; if not, tell them why."""
     pid = command.provider_id
     if _assigned_to(lead, pid):
-        d.reply_technician(pid, command.phone, tr.already_yours(lead.lead_id))
+        d.reply_technician(pid, command.phone, technician_replies.already_yours(lead.lead_id))
         return False
     if not _offered_to(lead, pid):
-        d.reply_technician(pid, command.phone, tr.offer_unavailable())
+        d.reply_technician(pid, command.phone, technician_replies.offer_unavailable())
         return False
     return True
 
@@ -69,11 +65,12 @@ def _accept(d: Decision, command: HandleTechnicianMessage, lead: Lead) -> None:
     d.emit(
         LeadAssigned(lead_id=lead.lead_id, provider_id=pid, provider_name=name, provider_phone=phone, assigned_at=d.now)
     )
-    d.change_conversation_if_allowed(CT.TECHNICIAN_ASSIGNED)
-    d.reply_customer(cr.technician_assigned(name, phone))
+    d.change_conversation_if_allowed(ConversationTrigger.TECHNICIAN_ASSIGNED)
+    d.reply_customer(customer_replies.technician_assigned(name, phone))
     customer_phone = d.state.phone
     if lead.consent and customer_phone is not None:  # contact details travel only with the customer's consent
-        d.reply_technician(pid, phone, tr.assignment(lead.lead_id, lead.fields, d.state.profile_name, customer_phone))
+        assignment = technician_replies.assignment(lead.lead_id, lead.fields, d.state.profile_name, customer_phone)
+        d.reply_technician(pid, phone, assignment)
 
 
 def _decline(d: Decision, command: HandleTechnicianMessage, lead: Lead) -> None:
@@ -81,17 +78,17 @@ def _decline(d: Decision, command: HandleTechnicianMessage, lead: Lead) -> None:
     if not _offer_still_open(d, command, lead):
         return
     d.emit(OfferDeclined(lead_id=lead.lead_id, provider_id=pid, wamid=command.wamid, declined_at=d.now))
-    d.reply_technician(pid, command.phone, tr.declined())
+    d.reply_technician(pid, command.phone, technician_replies.declined())
     offer_next(d)
 
 
 def _done(d: Decision, command: HandleTechnicianMessage, lead: Lead) -> None:
     pid = command.provider_id
     if lead.assigned_to == pid and lead.status in (LeadStatus.COMPLETED, LeadStatus.RATED):
-        d.reply_technician(pid, command.phone, tr.done_thanks())  # a second tap: already recorded
+        d.reply_technician(pid, command.phone, technician_replies.done_thanks())  # a second tap: already recorded
         return
     if not _assigned_to(lead, pid):
-        d.reply_technician(pid, command.phone, tr.no_active_job())
+        d.reply_technician(pid, command.phone, technician_replies.no_active_job())
         return
     d.emit(
         JobCompleted(
@@ -100,27 +97,28 @@ def _done(d: Decision, command: HandleTechnicianMessage, lead: Lead) -> None:
     )
     if not lead.rating_requested:  # a follow-up may already have asked for the rating
         d.emit(RatingRequested(lead_id=lead.lead_id, reason=RatingRequestReason.JOB_COMPLETED, requested_at=d.now))
-        d.change_conversation_if_allowed(CT.JOB_COMPLETED)
-        d.reply_customer(cr.job_completed(lead.provider_name or "El técnico"))
-    d.reply_technician(pid, command.phone, tr.done_thanks())
+        d.change_conversation_if_allowed(ConversationTrigger.JOB_COMPLETED)
+        d.reply_customer(customer_replies.job_completed(lead.provider_name or "El técnico"))
+    d.reply_technician(pid, command.phone, technician_replies.done_thanks())
 
 
 def _other(d: Decision, command: HandleTechnicianMessage, lead: Lead) -> None:
     pid = command.provider_id
     view = d.providers.get(pid)
     if _offered_to(lead, pid):
-        d.reply_technician(pid, command.phone, tr.offer(lead.lead_id, lead.fields, view.name if view else "técnico"))
+        offer = technician_replies.offer(lead.lead_id, lead.fields, view.name if view else "técnico")
+        d.reply_technician(pid, command.phone, offer)
     elif _assigned_to(lead, pid):
-        d.reply_technician(pid, command.phone, tr.remind_done(lead.lead_id))
+        d.reply_technician(pid, command.phone, technician_replies.remind_done(lead.lead_id))
     else:
-        d.reply_technician(pid, command.phone, tr.nothing_pending(view.name if view else "técnico"))
+        d.reply_technician(pid, command.phone, technician_replies.nothing_pending(view.name if view else "técnico"))
 
 
 _BY_ACTION: dict[TechnicianActionKind, Callable[[Decision, HandleTechnicianMessage, Lead], None]] = {
-    K.ACCEPT: _accept,
-    K.DECLINE: _decline,
-    K.DONE: _done,
-    K.OTHER: _other,
+    TechnicianActionKind.ACCEPT: _accept,
+    TechnicianActionKind.DECLINE: _decline,
+    TechnicianActionKind.DONE: _done,
+    TechnicianActionKind.OTHER: _other,
 }
 
 
@@ -144,7 +142,7 @@ def decide_technician_message(d: Decision, command: HandleTechnicianMessage) -> 
     lead_id = action.lead_id or command.lead_id
     lead = d.state.lead
     if lead is None or lead.lead_id != lead_id:
-        d.reply_technician(command.provider_id, command.phone, tr.offer_unavailable())
+        d.reply_technician(command.provider_id, command.phone, technician_replies.offer_unavailable())
         return
     _BY_ACTION[action.kind](d, command, lead)
 
@@ -159,9 +157,9 @@ def resolve_lead_for(view: ProviderView, action: TechnicianAction) -> str | None
         return action.lead_id if is_lead_id(action.lead_id) else None
     offers, jobs = view.pending_offers, view.active_leads
     candidates: tuple[str, ...]
-    if action.kind in (K.ACCEPT, K.DECLINE):
+    if action.kind in (TechnicianActionKind.ACCEPT, TechnicianActionKind.DECLINE):
         candidates = offers
-    elif action.kind is K.DONE:
+    elif action.kind is TechnicianActionKind.DONE:
         candidates = jobs
     else:
         candidates = offers + jobs
@@ -184,8 +182,8 @@ def decide_unrouted_technician_message(
     d = Decision(CustomerState(), now, new_ids, command.wamid, {provider.provider_id: provider})
     d.emit(_received(command))
     if provider.pending_offers or provider.active_leads:
-        reply = tr.several_open(provider.name)
+        reply = technician_replies.several_open(provider.name)
     else:
-        reply = tr.nothing_pending(provider.name)
+        reply = technician_replies.nothing_pending(provider.name)
     d.reply_technician(provider.provider_id, command.phone, reply)
     return d.events
