@@ -113,7 +113,7 @@ class Sample:
 async def _one(conn: Connection, message: Message, waiters: Waiters) -> Sample:
     waiting = waiters.expect(message.stream_id)
     sent = time.perf_counter()
-    status = await conn.send(message.request)
+    status = await conn.send_reopening(message.request)  # idle past the keep-alive timeout: reopened
     accepted = time.perf_counter()
     assert status == 200, status
     committed = await asyncio.wait_for(waiting, timeout=60)
