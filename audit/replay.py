@@ -192,6 +192,15 @@ class _Renderer:
         self.add(f"understood by {how}: {self.plain(detail)}")
         if e.raw_output:
             self.add(f"  raw model output: {self.text(e.raw_output)}")
+        if e.detour is not None:
+            self.add(f"  off the flow: {e.detour.value}")
+        llm = e.llm
+        if llm is not None:
+            parts = [f"LLM {llm.outcome}"]
+            parts += [f"kept {', '.join(llm.accepted)}"] if llm.accepted else []
+            parts += [f"dropped {name} ({why})" for name, why in llm.dropped.items()]
+            parts += [f"disagreed on {name}: {what}" for name, what in llm.disagreements.items()]
+            self.add(f"  {self.plain(' · '.join(parts))}")
 
     def reply(self, e: ReplyQueued) -> None:
         to = "customer" if e.recipient.value == "customer" else f"technician {e.provider_id}"

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 import pytest
 
 from audit.engine import audit_events
+from audit.replay import load_timeline, render_timeline
 from contracts.inbound import InboundMessage
 from contracts.intent import Intent, IntentName, Service, UnderstandingSource, Urgency
 from contracts.lead_events import IntentExtracted, LeadFieldsCaptured
@@ -32,7 +33,7 @@ from orchestrator.language_model import LanguageModelOff, understand_message
 from orchestrator.understanding import understand_text
 from orchestrator.understanding.detours import find_detour
 from orchestrator.understanding.llm_merge import merge, needs_llm
-from tests.unit.audit_support import CAMILA, World
+from tests.unit.audit_support import CAMILA, World, customer_stream
 from tests.unit.audit_support import PEDRO as PEDRO_PHONE
 from tests.unit.leads_flow_support import FIRST_MESSAGE, PEDRO, Scenario, of_type, texts
 
@@ -282,9 +283,11 @@ async def test_the_audit_re_decides_an_llm_helped_message_from_the_record_withou
     assert extracted[0].data["source"] == "llm" and extracted[0].data["llm"]["accepted"] == ["service"]
 
     report = audit_events(events)
+    shown = render_timeline(await load_timeline(world.store, customer_stream(CAMILA)), show_phones=False)
 
     assert report.clean, report.render()
     assert len(model.asked) == 1
+    assert "understood by llm (model stub-model, prompt extract-v1" in shown and "LLM ok · kept service" in shown
 
 
 async def test_the_handler_asks_with_the_customers_opaque_key_and_never_for_a_technician() -> None:
