@@ -33,7 +33,7 @@ from infra import event_loop
 from infra.embedded import EmbeddedNats
 from infra.gc_tuning import tune_for_service
 from infra.jetstream import connect
-from llm_adapter.app import build_broker
+from llm_adapter.app import build_broker, start_serving
 from llm_adapter.cost_control import CostControl
 from llm_adapter.gateway import Gateway
 from llm_adapter.llm_client import LlmClient
@@ -133,7 +133,7 @@ async def slow_provider(nats_url: str, base_url: str) -> None:
     gateway = Gateway(client, CostControl(10**9, 10**6, wall_clock=lambda: datetime.now(UTC), monotonic=time.monotonic))
     nc = await connect(nats_url, "bench-llm")
     async with build_broker(gateway, nats_url) as broker:
-        await broker.start()
+        await start_serving(broker)
         requester = LlmRequester(nc, budget_seconds=10)
         await requester.understand(UnderstandRequest(customer_ref="warm-up", text="hola", budget_ms=9000))
         started, cpu = time.perf_counter(), time.process_time()

@@ -97,6 +97,12 @@ def build_broker(
     return broker
 
 
+async def start_serving(broker: NatsBroker) -> None:
+    """Start the handlers and return once the server knows them: until then a request gets "no responders"."""
+    await broker.start()
+    await broker.connection.flush()  # the server has processed our subscriptions when the PONG comes back
+
+
 #: What each operation answers (FastStream documents what a handler receives, not its reply).
 REPLIES: dict[str, type[LlmReply]] = {
     "understand": UnderstandReply,

@@ -15,7 +15,7 @@ from faststream.nats import NatsBroker
 from prometheus_client import start_http_server
 
 from llm_adapter import metrics
-from llm_adapter.app import build_broker
+from llm_adapter.app import build_broker, start_serving
 from llm_adapter.breaker import CircuitBreaker
 from llm_adapter.config import AdapterConfig
 from llm_adapter.cost_control import CostControl
@@ -45,7 +45,7 @@ class AdapterService:
     async def run(self, stopping: asyncio.Event) -> None:
         if self.config.metrics_port:
             start_http_server(self.config.metrics_port, registry=metrics.REGISTRY)
-        await self.broker.start()
+        await start_serving(self.broker)
         log.info("llm_adapter_running", model=self.config.model, timeout_s=self.config.timeout_seconds)
         await stopping.wait()
 

@@ -32,13 +32,14 @@ from contracts.subjects import LLM_CLASSIFY_TOPIC_SUBJECT, LLM_REPHRASE_SUBJECT,
 from infra.jetstream import connect
 from infra.runtime import load, serve
 from infra.settings import Settings
-from llm_adapter.app import build_broker
+from llm_adapter.app import build_broker, start_serving
 from llm_adapter.asyncapi import document_text
 from llm_adapter.cost_control import CostControl
 from llm_adapter.gateway import Gateway
 from llm_adapter.llm_client import LlmClient
 from orchestrator.llm_requester import OFF_RECHECK_SECONDS, LlmRequester
 from tests.conftest import Infra
+from tests.llm_support import until_adapter_answers
 from tests.openai_stub import OpenAIStub, OpenAIStubServer, completion, intent_json
 
 pytestmark = pytest.mark.integration
@@ -143,7 +144,8 @@ async def test_the_caller_gets_the_adapters_timeout_within_its_budget(
     nc = await connect(infra.nats_url, "test-llm-caller")
     try:
         async with build_broker(gateway, infra.nats_url) as adapter:
-            await adapter.start()
+            await start_serving(adapter)
+            await until_adapter_answers(infra.nats_url)
             requester = LlmRequester(nc, budget_seconds=1.0)
             started = time.monotonic()
             reply = await requester.understand(
@@ -167,8 +169,9 @@ async def test_replicas_in_the_queue_group_share_the_requests_and_each_is_answer
     nc = await connect(infra.nats_url, "test-llm-caller")
     try:
         async with build_broker(gateways[0], infra.nats_url) as one, build_broker(gateways[1], infra.nats_url) as two:
-            await one.start()
-            await two.start()
+            await start_serving(one)
+            await start_serving(two)
+            await until_adapter_answers(infra.nats_url)
             requester = LlmRequester(nc, budget_seconds=5)
             replies = await asyncio.gather(
                 *(requester.understand(UnderstandRequest(customer_ref=f"c{i}", text="hola")) for i in range(40))
