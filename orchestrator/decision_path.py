@@ -101,7 +101,9 @@ def to_new_events(
         span_id=span_id,
         recorded_at=now,
         providers_checkpoint=(
-            StorePosition(providers_at.transaction_id, providers_at.global_position) if providers_at else None
+            StorePosition(providers_at.transaction_id, providers_at.global_position)
+            if providers_at is not None
+            else None
         ),
         command=command,
     )
@@ -119,6 +121,8 @@ class DecisionPath:
     def __init__(
         self, store: EventStore, providers: ProvidersSource, *, clock: Clock, attempts: int = MAX_ATTEMPTS
     ) -> None:
+        if attempts < 1:
+            raise ValueError(f"attempts must be at least 1, not {attempts}")
         self._store = store
         self._providers = providers
         self._clock = clock
