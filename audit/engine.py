@@ -47,7 +47,7 @@ from audit.report import AuditReport, Divergence, Finding, ViewsUnknown
 from audit.stored import StoredEvent
 from contracts.events import RecordedEvent
 from contracts.lead_events import MessageReceived
-from contracts.outbound import ReplyDeliveryUpdated, ReplyFailed, ReplySent
+from contracts.outbound import ReplyDeliveryUpdated, ReplyFailed, ReplySendAttempted, ReplySendSettled, ReplySent
 from eventstore import Checkpoint
 from orchestrator import leads_flow
 from orchestrator.domain.ids import CUSTOMER_STREAM_PREFIX, PROVIDER_STREAM_PREFIX
@@ -59,7 +59,9 @@ __all__ = ["SENDER_TYPES", "AuditReport", "Auditor", "Divergence", "StoredEvent"
 #: Written by the sender and the status webhook: facts from outside, not decisions. They only advance a
 #: customer stream's version when folded (``orchestrator.domain.evolve`` has no handler for them; a unit
 #: test holds this), so they are never decoded and a reader may leave them out.
-SENDER_TYPES = frozenset({ReplySent.TYPE, ReplyFailed.TYPE, ReplyDeliveryUpdated.TYPE})
+SENDER_TYPES = frozenset(
+    {ReplySendAttempted.TYPE, ReplySendSettled.TYPE, ReplySent.TYPE, ReplyFailed.TYPE, ReplyDeliveryUpdated.TYPE}
+)
 
 #: How many past versions of the technicians' views are kept for ``metadata.providers_checkpoint``
 #: (a directory trails the store by a moment, i.e. by far fewer changes than this).

@@ -42,7 +42,14 @@ from contracts.lead_events import (
     RatingRequested,
     SenderRole,
 )
-from contracts.outbound import ReplyDeliveryUpdated, ReplyFailed, ReplyQueued, ReplySent
+from contracts.outbound import (
+    ReplyDeliveryUpdated,
+    ReplyFailed,
+    ReplyQueued,
+    ReplySendSettled,
+    ReplySent,
+    sender_stream_id,
+)
 from eventstore import EventStore
 from infra.logging import mask_phone
 from orchestrator.identity import deliveries_stream_id
@@ -62,20 +69,22 @@ def mask_phones(text: str) -> str:
 class Timeline:
     stream_id: str
     events: list[RecordedEvent]
-    #: What the sender recorded, by reply id (ReplySent / ReplyFailed, from any stream).
-    outcomes: dict[str, list[ReplySent | ReplyFailed]] = field(default_factory=dict)
+    #: What the sender recorded, by reply id: ReplySent / ReplyFailed, and how an attempt it never recorded
+    #: was settled after a restart (from its own stream, or from this one in stores written before it had one).
+    outcomes: dict[str, list[ReplySent | ReplyFailed | ReplySendSettled]] = field(default_factory=dict)
     #: Delivery statuses Meta reported, by the wamid of the message we sent.
     deliveries: dict[str, list[ReplyDeliveryUpdated]] = field(default_factory=dict)
 
 
 async def load_timeline(store: EventStore, stream_id: str) -> Timeline:
-    """The stream plus the delivery statuses of every reply it queued (they live on deliveries streams)."""
+    """The stream plus what became of every reply it queued: the sender's records (on its own stream, or on
+    this one in older stores) and the delivery statuses (on deliveries streams)."""
     events = await store.read_stream(stream_id)
-    outcomes: dict[str, list[ReplySent | ReplyFailed]] = defaultdict(list)
+    outcomes: dict[str, list[ReplySent | ReplyFailed | ReplySendSettled]] = defaultdict(list)
     recipients: set[str] = set()
-    for recorded in events:
+    for recorded in [*events, *await store.read_stream(sender_stream_id(stream_id))]:
         event = recorded.to_event()
-        if isinstance(event, ReplySent | ReplyFailed):
+        if isinstance(event, ReplySent | ReplyFailed | ReplySendSettled):
             outcomes[str(event.reply_id)].append(event)
         elif isinstance(event, ReplyQueued):
             recipients.add(event.to)
@@ -209,7 +218,10 @@ class _Renderer:
         if not outcomes:
             self.add("    not sent (yet)")
         for outcome in outcomes:
-            if isinstance(outcome, ReplySent):
+            if isinstance(outcome, ReplySendSettled):
+                how = f"a status ({outcome.status}) named it" if outcome.wamid else "no status named it: sent again"
+                self.add(f"    the sender stopped mid-send (attempt {outcome.attempt}); after a restart {how}")
+            elif isinstance(outcome, ReplySent):
                 statuses = self.timeline.deliveries.get(outcome.wamid, [])
                 trail = "".join(f" · {s.status.value} {_clock(s.occurred_at)}" for s in statuses)
                 self.add(f"    sent {_clock(outcome.sent_at)} as {outcome.wamid}{trail}")

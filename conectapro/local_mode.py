@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from devtools.graph_sandbox import Sandbox, SandboxServer
+from devtools.graph_sandbox_statuses import StatusWebhook
 from devtools.simulator.app import SimulatorConfig, create_simulator_router
 from infra.settings import Settings, local_secret
 from outbound.service import GraphApi, Sender, build
@@ -28,15 +29,31 @@ def check_sender(settings: Settings) -> None:
         GraphApi.from_settings(settings)
 
 
+def local_webhook(settings: Settings) -> tuple[str, str]:
+    """Where Meta's stand-ins post webhooks, and the app secret they sign with (the one the ingress checks:
+    the generated one in local mode)."""
+    secret = settings.whatsapp_app_secret
+    app_secret = secret.get_secret_value() if secret else local_secret(settings.conectapro_data_dir.resolve(),
+                                                                       "whatsapp_app_secret")  # fmt: skip
+    return f"http://{settings.ingress_host}:{settings.ingress_port}/webhook", app_secret
+
+
+def local_sandbox(settings: Settings) -> Sandbox:
+    """The sandbox of ``conectapro run``: its outbox in the data folder, and, like Meta, each message's
+    statuses posted to the local ingress, signed."""
+    outbox = settings.conectapro_data_dir.resolve() / "sandbox" / "outbox.jsonl"
+    return Sandbox(outbox_path=outbox, status_webhook=StatusWebhook(*local_webhook(settings)))
+
+
 @asynccontextmanager
 async def build_sender(settings: Settings, *, sandbox: Sandbox | None = None) -> AsyncIterator[Sender]:
-    """The sender, to Meta's Graph API, or in local mode to ``sandbox`` (default: one whose outbox is kept
-    in ``<data dir>/sandbox/outbox.jsonl``) on SANDBOX_PORT."""
+    """The sender, to Meta's Graph API, or in local mode to ``sandbox`` (default: ``local_sandbox``) on
+    SANDBOX_PORT."""
     if not uses_sandbox(settings):
         async with build(settings) as sender:
             yield sender
         return
-    sandbox = sandbox or Sandbox(outbox_path=settings.conectapro_data_dir.resolve() / "sandbox" / "outbox.jsonl")
+    sandbox = sandbox or local_sandbox(settings)
     async with SandboxServer(sandbox, host=settings.ingress_host, port=settings.sandbox_port) as server:
         print(
             f"sender: no WHATSAPP_ACCESS_TOKEN — replies go to the local sandbox: {server.url}/sandbox/messages",
@@ -65,11 +82,9 @@ async def build_operator_api(settings: Settings) -> AsyncIterator[operator_api.O
 
 def simulator_config(settings: Settings) -> SimulatorConfig:
     """Signs as Meta would, with the app secret the ingress checks (the generated one in local mode)."""
-    secret = settings.whatsapp_app_secret
-    app_secret = secret.get_secret_value() if secret else local_secret(settings.conectapro_data_dir.resolve(),
-                                                                       "whatsapp_app_secret")  # fmt: skip
+    webhook_url, app_secret = local_webhook(settings)
     return SimulatorConfig(
-        webhook_url=f"http://{settings.ingress_host}:{settings.ingress_port}/webhook",
+        webhook_url=webhook_url,
         app_secret=app_secret,
         sandbox_url=f"http://{settings.ingress_host}:{settings.sandbox_port}",
     )

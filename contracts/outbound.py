@@ -6,8 +6,11 @@ titles of at most 24 characters and descriptions of at most 72) are enforced by 
 the API would refuse cannot even be built. ``to_graph_api_payload(to)`` gives the exact JSON body of
 ``POST /{phone_number_id}/messages``.
 
-Replies are events: the orchestrator appends :class:`ReplyQueued`; the sender records :class:`ReplySent`
-or :class:`ReplyFailed`, and status webhooks become :class:`ReplyDeliveryUpdated`.
+Replies are events: the orchestrator appends :class:`ReplyQueued` on the customer's (or technician's) stream;
+the sender records :class:`ReplySendAttempted` before calling the Graph API, then :class:`ReplySent` or
+:class:`ReplyFailed`, on a stream of its own (:func:`sender_stream_id`); status webhooks become
+:class:`ReplyDeliveryUpdated`. Stores written before the sender had its own stream hold ``ReplySent`` /
+``ReplyFailed`` on the queuing stream itself: readers look in both places.
 """
 
 from __future__ import annotations
@@ -176,9 +179,46 @@ OutboundMessage = Annotated[TextMessage | ButtonsMessage | ListMessage, Field(di
 OUTBOUND_MESSAGE_ADAPTER: TypeAdapter[OutboundMessage] = TypeAdapter(OutboundMessage)
 
 
-def to_graph_api_payload(message: OutboundMessage, to: str) -> dict[str, Any]:
-    """The JSON body of ``POST {WHATSAPP_API_BASE_URL}/{phone_number_id}/messages``."""
-    return message.to_graph_api_payload(to)
+#: Meta's limit on ``biz_opaque_callback_data``.
+MAX_CALLBACK_DATA = 512
+_CALLBACK_PREFIX = "reply:"
+SENDER_STREAM_PREFIX = "outbound-"
+
+
+def to_graph_api_payload(message: OutboundMessage, to: str, *, callback_data: str | None = None) -> dict[str, Any]:
+    """The JSON body of ``POST {WHATSAPP_API_BASE_URL}/{phone_number_id}/messages``.
+
+    ``callback_data`` goes out as ``biz_opaque_callback_data``: Meta echoes it in every status webhook of
+    that message."""
+    payload = message.to_graph_api_payload(to)
+    if callback_data is not None:
+        if len(callback_data) > MAX_CALLBACK_DATA:
+            raise ValueError(f"biz_opaque_callback_data is at most {MAX_CALLBACK_DATA} characters")
+        payload["biz_opaque_callback_data"] = callback_data
+    return payload
+
+
+def reply_callback_data(reply_id: UUID) -> str:
+    """What a send of this reply carries as ``biz_opaque_callback_data``."""
+    return f"{_CALLBACK_PREFIX}{reply_id}"
+
+
+def reply_id_from_callback_data(callback_data: str | None) -> UUID | None:
+    """The reply a status webhook is about, from its echoed ``biz_opaque_callback_data`` (None when the
+    message was not sent by our sender, or by a version that did not tag its sends)."""
+    if callback_data is None or not callback_data.startswith(_CALLBACK_PREFIX):
+        return None
+    try:
+        return UUID(callback_data.removeprefix(_CALLBACK_PREFIX))
+    except ValueError:
+        return None
+
+
+def sender_stream_id(queued_on: str) -> str:
+    """The sender's own stream for the replies queued on stream ``queued_on``: what it attempted, sent or
+    failed. Derived from the queuing stream's id (never from a phone number), so a conversation's reader
+    finds it, and the sender never competes with the orchestrator for the versions of a decision stream."""
+    return f"{SENDER_STREAM_PREFIX}{queued_on}"
 
 
 # --------------------------------------------------------------------------------------------- events
@@ -242,6 +282,44 @@ class ReplyFailed(Event):
     #: True when retrying cannot help (the sender gave up at once); False when retries ran out.
     permanent: bool
     attempts: int = Field(default=1, ge=1)
+
+
+class ReplySendAttempted(Event):
+    """The sender is about to call the Graph API for this reply: recorded before the call, so a sender that
+    stops mid-send knows after a restart that the message may be out."""
+
+    TYPE = "ReplySendAttempted"
+    SCHEMA_VERSION = 1
+
+    reply_id: UUID
+    #: 1 for the first send; a resend after an unconfirmed attempt is the next number.
+    attempt: int = Field(ge=1)
+    attempted_at: datetime
+
+
+class Settlement(StrEnum):
+    """How an attempt whose outcome was never recorded was settled."""
+
+    #: A status webhook carrying the reply's id arrived: the message is out, it is not sent again.
+    CONFIRMED_BY_STATUS = "confirmed_by_status"
+    #: No such status within the window: it is sent again (as the next attempt).
+    RESENT = "resent"
+
+
+class ReplySendSettled(Event):
+    """An attempt the sender started but never recorded the outcome of (it stopped mid-send), settled after
+    a restart. With ``confirmed_by_status`` a ``ReplySent`` naming the status's wamid follows."""
+
+    TYPE = "ReplySendSettled"
+    SCHEMA_VERSION = 1
+
+    reply_id: UUID
+    attempt: int = Field(ge=1)
+    settled_by: Settlement
+    settled_at: datetime
+    #: The wamid and status of the webhook that confirmed it (``confirmed_by_status`` only).
+    wamid: str | None = None
+    status: DeliveryStatus | None = None
 
 
 class ReplyDeliveryUpdated(Event):

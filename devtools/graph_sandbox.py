@@ -15,6 +15,11 @@ ones included), and ``POST /sandbox/failures`` to script the next responses, con
 (``[{"status": 429, "code": 130429}, {"status": 400, "code": 131047, "to": "569..."}]``).
 
 The outbox may also be a JSON-lines file: every accepted message is appended, and it is read back on start.
+
+With a :class:`~devtools.graph_sandbox_statuses.StatusWebhook` it also posts, like Meta, the signed status
+webhooks of every accepted message ("sent", "delivered") to the ingress, echoing the send's
+``biz_opaque_callback_data``. ``answer_gate`` (for tests) is awaited after a message is accepted and before
+the 200 goes back: a test can stop the sender at exactly that point.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import re
 import secrets
 import socket
 import threading
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Awaitable, Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from devtools.graph_sandbox_checks import ERROR_TITLES, LETTERS, Refusal, invalid_parameter, validate_send_payload
+from devtools.graph_sandbox_statuses import StatusPoster, StatusWebhook
 from infra.clock import utc_now
 from infra.logging import mask_phone
 
@@ -78,6 +84,8 @@ class Sandbox:
     access_token: str | None = None
     outbox_path: Path | None = None
     wamid_factory: Callable[[], str] = new_wamid
+    status_webhook: StatusWebhook | None = None
+    answer_gate: Callable[[dict[str, Any]], Awaitable[None]] | None = None
     _messages: list[dict[str, Any]] = field(default_factory=list)
     _requests: list[dict[str, Any]] = field(default_factory=list)
     _failures: list[ScriptedFailure] = field(default_factory=list)
@@ -119,8 +127,10 @@ class Sandbox:
         self.clear()
         self.clear_failures()
 
-    def handle_send(self, phone_number_id: str, authorization: str | None, raw: bytes) -> tuple[Refusal | None, Any]:
-        """One ``POST .../messages``: the refusal to answer, or None and Meta's success body."""
+    def handle_send(
+        self, phone_number_id: str, authorization: str | None, raw: bytes
+    ) -> tuple[Refusal | None, dict[str, Any] | None]:
+        """One ``POST .../messages``: the refusal to answer, or None and the accepted message's record."""
         refusal = self._check_token(authorization)
         payload: Any = None
         if refusal is None:
@@ -164,11 +174,7 @@ class Sandbox:
                 with self.outbox_path.open("a", encoding="utf-8") as outbox:
                     outbox.write(json.dumps(record, ensure_ascii=False) + "\n")
         log.info("sandbox_message_recorded", to=mask_phone(to), message_type=record["type"], wamid=wamid)
-        return None, {
-            "messaging_product": "whatsapp",
-            "contacts": [{"input": to, "wa_id": wa_id(to)}],
-            "messages": [{"id": wamid}],
-        }
+        return None, record
 
     def _check_token(self, authorization: str | None) -> Refusal | None:
         if self.access_token is None:
@@ -185,6 +191,15 @@ class Sandbox:
                 del self._failures[index]
                 return _scripted_refusal(scripted)
         return None
+
+
+def _accepted_body(record: dict[str, Any]) -> dict[str, Any]:
+    """Meta's answer to an accepted send."""
+    return {
+        "messaging_product": "whatsapp",
+        "contacts": [{"input": record["to"], "wa_id": record["wa_id"]}],
+        "messages": [{"id": record["wamid"]}],
+    }
 
 
 def _scripted_refusal(scripted: ScriptedFailure) -> Refusal:
@@ -210,6 +225,8 @@ def _read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
 def create_sandbox_app(sandbox: Sandbox) -> FastAPI:
     app = FastAPI(title="ConectaPro WhatsApp sandbox", version=GRAPH_VERSION)
     app.state.sandbox = sandbox
+    poster = StatusPoster(sandbox.status_webhook) if sandbox.status_webhook is not None else None
+    app.state.status_poster = poster
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -248,11 +265,16 @@ def create_sandbox_app(sandbox: Sandbox) -> FastAPI:
             return JSONResponse(unknown.body(), status_code=unknown.status)
         raw = await request.body()
         # The file append blocks: keep it off the event loop (the sandbox shares the loop in tests).
-        refusal, body = await run_in_threadpool(
+        refusal, record = await run_in_threadpool(
             sandbox.handle_send, phone_number_id, request.headers.get("authorization"), raw
         )
-        if refusal is None:
-            return JSONResponse(body)
+        if record is not None:
+            if poster is not None:
+                poster.message_accepted(record)
+            if sandbox.answer_gate is not None:
+                await sandbox.answer_gate(record)
+            return JSONResponse(_accepted_body(record))
+        assert refusal is not None  # handle_send answers one or the other
         headers = {"Retry-After": f"{refusal.retry_after:g}"} if refusal.retry_after is not None else None
         if refusal.bare:
             return PlainTextResponse(refusal.details, refusal.status, headers)
@@ -283,6 +305,7 @@ class SandboxServer:
         self.port = port
         self._server: _QuietServer | None = None
         self._task: asyncio.Task[None] | None = None
+        self._poster: StatusPoster | None = None
 
     @property
     def url(self) -> str:
@@ -299,8 +322,10 @@ class SandboxServer:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, self.port))
         self.port = int(sock.getsockname()[1])
+        app = create_sandbox_app(self.sandbox)
+        self._poster = app.state.status_poster
         config = uvicorn.Config(
-            create_sandbox_app(self.sandbox), log_config=None, access_log=False, lifespan="off",
+            app, log_config=None, access_log=False, lifespan="off",
             timeout_graceful_shutdown=2,
         )  # fmt: skip
         self._server = _QuietServer(config)
@@ -319,6 +344,8 @@ class SandboxServer:
         self._server.should_exit = True
         await self._task
         self._server = self._task = None
+        if self._poster is not None:
+            await self._poster.aclose()
 
     async def __aenter__(self) -> SandboxServer:
         return await self.start()

@@ -91,6 +91,9 @@ def validate_send_payload(payload: Any) -> Refusal | None:
         return invalid_parameter("The parameter to is required.")
     if payload.get("recipient_type", "individual") != "individual":
         return invalid_parameter("Param recipient_type must be one of {INDIVIDUAL}")
+    callback_data = payload.get("biz_opaque_callback_data")
+    if callback_data is not None and not _length(callback_data, 0, 512):
+        return invalid_parameter("Param biz_opaque_callback_data must be a string of at most 512 characters")
     kind = payload.get("type", "text")  # Meta defaults the type to text
     if kind == "text":
         return _validate_text(payload.get("text"))

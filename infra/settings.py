@@ -88,6 +88,10 @@ class Settings(BaseSettings):
     #: How long the INBOUND stream keeps each update, and with it the record that its id was published
     #: (Meta retries for up to 7 days, so at least 8).
     inbound_retention_days: int = Field(default=14, ge=8)
+    #: A reply the sender attempted but never recorded (it stopped mid-send) is sent again only if no
+    #: status webhook naming it arrived this long after the attempt. Meta reports "sent" within seconds;
+    #: too short a window sends a message twice.
+    sender_unconfirmed_resend_seconds: float = Field(default=60.0, ge=1.0, le=86_400)
 
     #: Read from the environment with the rest, so a bad ``CLOSER_*`` value stops `conectapro run` at once.
     closer: CloserSettings = Field(default_factory=CloserSettings)

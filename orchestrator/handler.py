@@ -16,7 +16,7 @@ import structlog
 
 from contracts.commands import CustomerCommand, HandleCustomerMessage, HandleTechnicianMessage, Understanding
 from contracts.inbound import InboundEnvelope, InboundError, InboundMessage, InboundStatus
-from contracts.outbound import DeliveryStatus, ReplyDeliveryUpdated
+from contracts.outbound import DeliveryStatus, ReplyDeliveryUpdated, reply_id_from_callback_data
 from contracts.whatsapp_account_events import WhatsAppErrorReported
 from eventstore import EventStore
 from infra.pipeline_metrics import INBOUND_HANDLED
@@ -147,6 +147,7 @@ class InboundHandler:
         first_error = status.errors[0] if status.errors else None
         event = ReplyDeliveryUpdated(
             wamid=status.wamid,
+            reply_id=reply_id_from_callback_data(status.biz_opaque_callback_data),
             status=delivery,
             occurred_at=status.occurred_at or now,
             error_code=first_error.code if first_error else None,

@@ -80,4 +80,5 @@ async def build(
             )
         )
         log.info("sender_running", graph_api=graph_api.base_url)
-        yield Sender(ReplySender(store, client, clock=clock))
+        window = settings.sender_unconfirmed_resend_seconds
+        yield Sender(ReplySender(store, client, clock=clock, unconfirmed_resend_seconds=window))

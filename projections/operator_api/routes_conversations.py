@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Query
 
 from contracts.events import RecordedEvent
+from contracts.outbound import ReplySendAttempted, sender_stream_id
 from orchestrator.domain.ids import customer_stream_id
 from orchestrator.identity import deliveries_stream_id
 from projections.operator_api import queries
@@ -42,9 +43,14 @@ async def get_timeline(
 ) -> TimelineOut:
     """Every message in and out, what understood it (rules, llm, interactive), every decision and every
     delivery status, in the order they were recorded. Read from the event streams, so it is never behind."""
-    events = await state.store.read_stream(customer_stream_id(customer_id))
+    stream_id = customer_stream_id(customer_id)
+    events = await state.store.read_stream(stream_id)
     if not events:
         raise HTTPException(404, detail=f"no conversation with customer {customer_id}")
+    # What the sender recorded: on its own stream (stores written before it had one: in `events` already).
+    # Its attempts are left out: each is followed by the sent or failed entry, or by how it was settled.
+    sender = await state.store.read_stream(sender_stream_id(stream_id))
+    events += [e for e in sender if e.type != ReplySendAttempted.TYPE]
     events += await _delivery_statuses(state, customer_id, events)
     entries = [e for e in build_timeline(events) if e.position > after]
     page = entries[:limit]

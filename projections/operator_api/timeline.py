@@ -52,6 +52,14 @@ def _failed(data: Data) -> str:
     return f"not sent{code}: {data.get('reason')}; {kind} after {data.get('attempts')} attempt(s)"
 
 
+def _settled(data: Data) -> str:
+    if data.get("settled_by") == "confirmed_by_status":
+        how = f"WhatsApp reported it {data.get('status')} as {data.get('wamid')}: not sent again"
+    else:
+        how = "no status from WhatsApp named it in time: sent again"
+    return f"the sender stopped during attempt {data.get('attempt')}; {how}"
+
+
 def _delivery(data: Data) -> str:
     error = f" ({data.get('error_code')}: {data.get('error_title')})" if data.get("error_code") is not None else ""
     return f"WhatsApp reports {data.get('status')}{error}"
@@ -103,6 +111,8 @@ def entry(event: RecordedEvent, reply_of_wamid: dict[str, str]) -> TimelineEntry
             summary = f"sent as {data.get('wamid')} after {data.get('attempts')} attempt(s)"
         case "ReplyFailed":
             kind, ref, summary = EntryKind.SEND_FAILED, data.get("reply_id"), _failed(data)
+        case "ReplySendSettled":
+            actor, ref, summary = "sender", data.get("reply_id"), _settled(data)
         case "ReplyDeliveryUpdated":
             wamid = str(data.get("wamid"))
             kind, actor, ref = EntryKind.DELIVERY, "whatsapp", reply_of_wamid.get(wamid, wamid)

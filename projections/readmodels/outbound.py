@@ -1,8 +1,10 @@
 """Read models ``read_models.outbound_messages`` and ``read_models.delivery_statuses``.
 
 A reply is queued by the orchestrator (``ReplyQueued``), then sent or failed by the sender (``ReplySent`` /
-``ReplyFailed``, same stream). Meta's delivery statuses come later on ``deliveries-*`` streams and name the
-sent message only by its wamid, and they may be projected before the ``ReplySent`` that tells us that wamid.
+``ReplyFailed``, on the sender's own stream, or on the queuing stream in stores written before the sender had
+one: rows are keyed by reply id, so either place gives the same row). Meta's delivery statuses come later on
+``deliveries-*`` streams and name the sent message by its wamid (and, when the send was tagged, by its reply
+id), and they may be projected before the ``ReplySent`` that tells us that wamid.
 So they are kept in a table of their own keyed by wamid, and ``read_models.outbound_with_delivery`` joins
 the two: either order gives the same answer, and neither projector has to look at the other's rows.
 """

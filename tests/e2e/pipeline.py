@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import functools
 import itertools
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -147,17 +147,6 @@ class Pipeline:
                 return
             await asyncio.sleep(0.05)
         raise AssertionError(f"replies still in flight after {timeout} s")
-
-    async def stream_types_when(
-        self, stream_id: str, condition: Callable[[list[str]], bool], timeout: float = 15.0
-    ) -> list[str]:
-        """The stream's event types once ``condition`` holds for them (the sender records asynchronously)."""
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            types = [event.type for event in await self.store.read_stream(stream_id)]
-            if condition(types) or asyncio.get_running_loop().time() > deadline:
-                return types
-            await asyncio.sleep(0.05)
 
 
 def text_of(payload: dict[str, Any]) -> str:

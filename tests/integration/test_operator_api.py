@@ -12,9 +12,20 @@ import httpx
 import pytest
 
 from contracts.intent import Service
-from contracts.outbound import DeliveryStatus, RecipientRole, ReplyDeliveryUpdated, ReplyQueued, ReplySent, TextMessage
+from contracts.outbound import (
+    DeliveryStatus,
+    RecipientRole,
+    ReplyDeliveryUpdated,
+    ReplyQueued,
+    ReplySendAttempted,
+    ReplySendSettled,
+    ReplySent,
+    Settlement,
+    TextMessage,
+    sender_stream_id,
+)
 from eventstore import PostgresEventStore
-from orchestrator.identity import deliveries_stream_id
+from orchestrator.identity import deliveries_stream_id, person_key
 from projections.operator_api.app import ApiConfig, create_app
 from projections.operator_api.technician_actions import provider_id_for_phone
 from tests.integration.projections_support import project, record
@@ -343,3 +354,33 @@ async def test_the_openapi_document_describes_every_operation_and_its_errors(api
             assert "401" in responses and operation["security"] == [{"OperatorToken": []}]
             assert "422" in responses, (method, path)
     assert Service.GASFITERIA.value in str(document["components"]["schemas"]["Service"])
+
+
+async def test_a_timeline_shows_what_the_sender_recorded_on_its_own_stream(
+    api: httpx.AsyncClient, store: PostgresEventStore
+) -> None:
+    # The seeded store holds the sender's records the old way (on the customer's stream); here, today's way.
+    reply_id, phone = uuid.uuid4(), "56900002222"
+    customer_id = person_key(phone)
+    stream_id = f"customer-{customer_id}"
+    queued = ReplyQueued(reply_id=reply_id, to=phone, recipient=RecipientRole.CUSTOMER, purpose="test",
+                         message=TextMessage(body="hola"), in_reply_to="wamid.in")  # fmt: skip
+    await record(store, stream_id, [queued], at=NOW, cause="q")
+    attempted = ReplySendAttempted(reply_id=reply_id, attempt=1, attempted_at=NOW)
+    settled = ReplySendSettled(reply_id=reply_id, attempt=1, settled_by=Settlement.CONFIRMED_BY_STATUS,
+                               settled_at=NOW, wamid="wamid.NEW", status=DeliveryStatus.SENT)  # fmt: skip
+    sent = ReplySent(reply_id=reply_id, wamid="wamid.NEW", sent_at=NOW)
+    await record(store, sender_stream_id(stream_id), [attempted], at=NOW, cause="a")
+    await record(store, sender_stream_id(stream_id), [settled, sent], at=NOW, cause="o")
+    status = ReplyDeliveryUpdated(wamid="wamid.NEW", reply_id=reply_id, status=DeliveryStatus.READ, occurred_at=NOW)
+    await record(store, deliveries_stream_id(phone), [status], at=NOW, cause="s")
+
+    entries = (await get(api, f"/v1/conversations/{customer_id}/timeline"))["entries"]
+
+    assert [(e["type"], e["kind"], e["ref"]) for e in entries] == [
+        ("ReplyQueued", "message_out", str(reply_id)),
+        ("ReplySendSettled", "decision", str(reply_id)),
+        ("ReplySent", "sent", str(reply_id)),
+        ("ReplyDeliveryUpdated", "delivery", str(reply_id)),
+    ]
+    assert "not sent again" in entries[1]["summary"]

@@ -1,7 +1,8 @@
 """A whole world for the audit, replay and closer tests: the real handler, directory, commands handler and
 provider admin over an ``InMemoryEventStore`` (or PostgreSQL in integration tests), a controllable clock,
-and a sender that records every queued reply as sent (as ``outbound.sender`` does). Whatever the audit
-says about these streams it says about streams written by production code.
+and a sender that records every queued reply as sent (as ``outbound.sender`` does on its own stream, or as
+it did on the queuing stream before it had one). Whatever the audit says about these streams it says about
+streams written by production code.
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from contracts.commands import RegisterProvider, TimeoutOffer, TimerCommand
-from contracts.events import RecordedEvent
+from contracts.events import Event, RecordedEvent
 from contracts.inbound import InboundMessage
 from contracts.intent import Service
-from contracts.outbound import ReplyQueued, ReplySent
+from contracts.outbound import ReplyQueued, ReplySendAttempted, ReplySent, sender_stream_id
 from eventstore import ANY_VERSION, EventStore, InMemoryEventStore
 from orchestrator.commands_consumer import CommandHandler
 from orchestrator.decision_path import to_new_events
@@ -22,6 +23,7 @@ from orchestrator.domain.ids import deterministic_ids
 from orchestrator.handler import InboundHandler
 from orchestrator.identity import person_key
 from orchestrator.provider_directory import ProviderDirectory
+from outbound.sender import attempt_inbox_id, outcome_inbox_id
 from projections.operator_api.technician_actions import execute, provider_id_for_phone
 
 T0 = datetime(2025, 3, 3, 12, 0, tzinfo=UTC)
@@ -73,18 +75,27 @@ class World:
         await self.directory.catch_up()
         await self.commands.handle(command)
 
-    async def send_everything(self) -> None:
-        """What the sender records for every reply queued so far."""
+    async def send_everything(self, *, on_sender_stream: bool = False) -> None:
+        """What the sender records for every reply queued so far: by default on the queuing stream, as it
+        did before it had a stream of its own (older stores hold that); ``on_sender_stream`` as it does now."""
         for recorded in await self.events():
             if recorded.type != ReplyQueued.TYPE or recorded.data["reply_id"] in self._sent:
                 continue
             reply = recorded.to_event()
             assert isinstance(reply, ReplyQueued)
             self._sent.add(str(reply.reply_id))
-            inbox_id = f"reply:{reply.reply_id}"
             sent = ReplySent(reply_id=reply.reply_id, wamid=f"wamid.OUT{len(self._sent):05d}", sent_at=self.now)
-            events = to_new_events([sent], cause=inbox_id, now=self.now, ids=deterministic_ids(f"{inbox_id}/events"))
-            await self.store.append(recorded.stream_id, ANY_VERSION, events, inbox_id=inbox_id)
+            if not on_sender_stream:
+                await self._record(recorded.stream_id, [sent], f"reply:{reply.reply_id}")
+                continue
+            attempt = ReplySendAttempted(reply_id=reply.reply_id, attempt=1, attempted_at=self.now)
+            sender_stream = sender_stream_id(recorded.stream_id)
+            await self._record(sender_stream, [attempt], attempt_inbox_id(reply.reply_id, 1))
+            await self._record(sender_stream, [sent], outcome_inbox_id(reply.reply_id))
+
+    async def _record(self, stream_id: str, events: Sequence[Event], inbox_id: str) -> None:
+        new = to_new_events(events, cause=inbox_id, now=self.now, ids=deterministic_ids(f"{inbox_id}/events"))
+        await self.store.append(stream_id, ANY_VERSION, new, inbox_id=inbox_id)
 
     async def events(self) -> list[RecordedEvent]:
         return await self.store.read_all(limit=1_000_000)
@@ -108,10 +119,11 @@ async def offered_to_juana(world: World) -> tuple[str, str]:
     return juana, pedro
 
 
-async def full_journey(world: World) -> None:
-    """Offer unanswered → next technician → accepted → done → rated, every reply sent."""
+async def full_journey(world: World, *, on_sender_stream: bool = False) -> None:
+    """Offer unanswered → next technician → accepted → done → rated, every reply sent (recorded where
+    ``World.send_everything`` says)."""
     juana, _ = await offered_to_juana(world)
-    await world.send_everything()
+    await world.send_everything(on_sender_stream=on_sender_stream)
     lead_id = f"{person_key(CAMILA)}.1"
     world.advance(minutes=11)
     await world.timer(
@@ -121,7 +133,7 @@ async def full_journey(world: World) -> None:
     await world.taps(PEDRO, f"offer:accept:{lead_id}", "Aceptar")
     await world.says(PEDRO, "terminado")
     await world.taps(CAMILA, "rating:5", "5")
-    await world.send_everything()
+    await world.send_everything(on_sender_stream=on_sender_stream)
 
 
 def types(events: Sequence[RecordedEvent]) -> list[str]:
