@@ -27,26 +27,18 @@ import httpx
 import pytest
 from nats.aio.client import Client as NATS
 
+from conectapro import service_table  # noqa: F401  (registers the services)
 from contracts.outbound import ReplyQueued, reply_id_from_callback_data, sender_stream_id
 from devtools.graph_sandbox import Sandbox, SandboxServer
 from devtools.graph_sandbox_statuses import StatusWebhook
 from eventstore import ANY_VERSION, PostgresEventStore
-from infra.clock import utc_now
-from infra.embedded import free_port
-from infra.http_server import serve_until_stopped
-from infra.jetstream import ensure_topology
-from ingress.app import IngressConfig, create_app
-from ingress.publisher import InboundPublisher
-from orchestrator.consumer import run_partitions
-from orchestrator.handler import InboundHandler
+from infra.runtime import load
 from orchestrator.identity import person_key
-from orchestrator.provider_directory import ProviderDirectory
 from outbound.sender import outcome_inbox_id
 from tests.conftest import Infra
+from tests.e2e.pipeline import SECRET, pipeline_settings
 from tests.whatsapp_builders import signed, text_message
 
-SECRET = "e2e-kill-app-secret-0123456789"
-PARTITIONS = 2
 CUSTOMER = "56933334444"
 CUSTOMER_STREAM = f"customer-{person_key(CUSTOMER)}"
 PHONE_NUMBER_ID = "100000000000001"
@@ -108,54 +100,46 @@ class Stack:
 
 @pytest.fixture
 async def stack(migrated_database: str, nats_client: NATS, infra: Infra, tmp_path: Path) -> AsyncIterator[Stack]:
-    js = nats_client.jetstream()
-    await ensure_topology(js)
-    store = await PostgresEventStore.connect(migrated_database, max_size=PARTITIONS + 6)
-    stopping = asyncio.Event()
-    directory = ProviderDirectory(store)
-    await directory.catch_up()
-    handler = InboundHandler(store, directory, clock=utc_now)
-    ingress_port = free_port()
-    app = create_app(
-        IngressConfig(app_secret=SECRET, verify_token="v"), InboundPublisher(nats_client, js, partitions=PARTITIONS)
-    )
-    tasks = [
-        asyncio.create_task(directory.follow()),
-        asyncio.create_task(run_partitions(js, PARTITIONS, handler.handle, stopping)),
-        asyncio.create_task(
-            serve_until_stopped(app, host="127.0.0.1", port=ingress_port, stopping=stopping, name="ingress")
-        ),
-    ]
-    ingress_url = f"http://127.0.0.1:{ingress_port}"
+    """The ingress and the orchestrator built by their bootstraps, the sandbox posting statuses to the
+    ingress; the sender is left to the test, as a child process."""
+    settings = pipeline_settings(migrated_database, infra.nats_url)
+    ingress_url = f"http://{settings.ingress_host}:{settings.ingress_port}"
+    store = await PostgresEventStore.connect(migrated_database, max_size=4)
     gate = HoldFirstRecord(store)
     sandbox = Sandbox(status_webhook=StatusWebhook(f"{ingress_url}/webhook", SECRET), answer_gate=gate)
-    try:
-        async with SandboxServer(sandbox) as server:
-            env = {
-                **os.environ,
-                "DATABASE_URL": migrated_database,
-                "NATS_URL": infra.nats_url,
-                "CONECTAPRO_DATA_DIR": str(tmp_path / "data"),
-                "WHATSAPP_ACCESS_TOKEN": "sandbox-token",
-                "WHATSAPP_API_BASE_URL": server.api_base_url,
-                "WHATSAPP_PHONE_NUMBER_ID": PHONE_NUMBER_ID,
-                "SENDER_UNCONFIRMED_RESEND_SECONDS": "60",
-            }
-            await wait_until_up(ingress_url)
-            yield Stack(store, sandbox, gate, ingress_url, env, tmp_path)
-    finally:
-        stopping.set()
-        for task in tasks[:2]:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await store.close()
+    stopping = asyncio.Event()
+    async with contextlib.AsyncExitStack() as services:
+        services.push_async_callback(store.close)
+        tasks = []
+        for name in ("ingress", "orchestrator"):
+            service = await services.enter_async_context(load(name)(settings))
+            tasks.append(asyncio.create_task(service.run(stopping), name=name))
+        services.push_async_callback(stop, stopping, tasks)
+        server = await services.enter_async_context(SandboxServer(sandbox))
+        env = {
+            **os.environ,
+            "DATABASE_URL": migrated_database,
+            "NATS_URL": infra.nats_url,
+            "CONECTAPRO_DATA_DIR": str(tmp_path / "data"),
+            "WHATSAPP_ACCESS_TOKEN": "sandbox-token",
+            "WHATSAPP_API_BASE_URL": server.api_base_url,
+            "WHATSAPP_PHONE_NUMBER_ID": PHONE_NUMBER_ID,
+            "SENDER_UNCONFIRMED_RESEND_SECONDS": "60",
+        }
+        await wait_until_up(ingress_url)
+        yield Stack(store, sandbox, gate, ingress_url, env, tmp_path)
+
+
+async def stop(stopping: asyncio.Event, tasks: list[asyncio.Task[None]]) -> None:
+    stopping.set()
+    await asyncio.gather(*tasks)  # a service that failed fails the test
 
 
 async def wait_until_up(url: str) -> None:
     async with httpx.AsyncClient() as http:
-        for _ in range(200):
+        for _ in range(600):
             with contextlib.suppress(httpx.TransportError):
-                if (await http.get(f"{url}/healthz")).status_code < 500:
+                if (await http.get(f"{url}/healthz")).status_code == 200:
                     return
             await asyncio.sleep(0.05)
     raise AssertionError("the ingress never came up")

@@ -33,8 +33,6 @@ from orchestrator.identity import deliveries_stream_id
 from outbound.sender import ReplySender, attempt_inbox_id
 from outbound.whatsapp_client import RetryPolicy, WhatsAppClient
 
-pytestmark = pytest.mark.integration
-
 CUSTOMER = "56911112222"
 STREAM = "customer-csendertest"
 SENDER_STREAM = sender_stream_id(STREAM)

@@ -15,13 +15,20 @@ from contracts.commands import RegisterProvider, TimeoutOffer, TimerCommand
 from contracts.events import Event, RecordedEvent
 from contracts.inbound import InboundMessage
 from contracts.intent import Service
-from contracts.outbound import ReplyQueued, ReplySendAttempted, ReplySent, sender_stream_id
+from contracts.outbound import (
+    DeliveryStatus,
+    ReplyDeliveryUpdated,
+    ReplyQueued,
+    ReplySendAttempted,
+    ReplySent,
+    sender_stream_id,
+)
 from eventstore import ANY_VERSION, EventStore, InMemoryEventStore
 from orchestrator.commands_consumer import CommandHandler
 from orchestrator.decision_path import to_new_events
 from orchestrator.domain.ids import deterministic_ids
 from orchestrator.handler import InboundHandler
-from orchestrator.identity import person_key
+from orchestrator.identity import deliveries_stream_id, person_key
 from orchestrator.provider_directory import ProviderDirectory
 from outbound.sender import attempt_inbox_id, outcome_inbox_id
 from projections.operator_api.technician_actions import execute, provider_id_for_phone
@@ -102,6 +109,15 @@ class World:
 
     async def stream(self, phone: str) -> list[RecordedEvent]:
         return await self.store.read_stream(customer_stream(phone))
+
+
+async def delivered(world: World, wamid: str, *statuses: DeliveryStatus) -> None:
+    """Meta's statuses of the message ``wamid`` sent to Camila, as the orchestrator records them."""
+    for status in statuses:
+        update = ReplyDeliveryUpdated(wamid=wamid, status=status, occurred_at=world.now)
+        cause = f"{wamid}:{status}"
+        events = to_new_events([update], cause=cause, now=world.now, ids=deterministic_ids(cause))
+        await world.store.append(deliveries_stream_id(CAMILA), ANY_VERSION, events, inbox_id=cause)
 
 
 def customer_stream(phone: str) -> str:

@@ -5,24 +5,16 @@ from __future__ import annotations
 from audit.replay import load_timeline, mask_phones, render_timeline
 from contracts.commands import HandleCustomerMessage, Understanding
 from contracts.intent import Intent, IntentName, UnderstandingSource
-from contracts.outbound import DeliveryStatus, ReplyDeliveryUpdated, ReplyFailed, ReplyQueued
+from contracts.outbound import DeliveryStatus, ReplyFailed, ReplyQueued
 from eventstore import ANY_VERSION
 from orchestrator import leads_flow
 from orchestrator.decision_path import to_new_events
-from orchestrator.identity import deliveries_stream_id, person_key
-from tests.unit.audit_support import CAMILA, PEDRO, T0, World, customer_stream, full_journey
+from orchestrator.identity import person_key
+from tests.unit.audit_support import CAMILA, PEDRO, T0, World, customer_stream, delivered, full_journey
 
 
 async def timeline_of(world: World, phone: str = CAMILA, *, show_phones: bool = False) -> str:
     return render_timeline(await load_timeline(world.store, customer_stream(phone)), show_phones=show_phones)
-
-
-async def delivered(world: World, wamid: str, *statuses: DeliveryStatus) -> None:
-    for status in statuses:
-        update = ReplyDeliveryUpdated(wamid=wamid, status=status, occurred_at=world.now)
-        cause = f"{wamid}:{status}"
-        events = to_new_events([update], cause=cause, now=world.now, ids=leads_flow.deterministic_ids(cause))
-        await world.store.append(deliveries_stream_id(CAMILA), ANY_VERSION, events, inbox_id=cause)
 
 
 async def test_the_timeline_tells_who_said_what_what_was_understood_and_what_was_decided() -> None:

@@ -13,8 +13,7 @@ from orchestrator.domain.ids import deterministic_ids
 from orchestrator.handler import to_new_events
 from projections.envelope import EventContext
 from projections.readmodels.outbound import OUTBOUND_PROJECTOR
-from tests.unit.test_audit_replay import delivered
-from tests.unit.test_audit_support import CAMILA, World, customer_stream, full_journey
+from tests.unit.audit_support import CAMILA, World, customer_stream, delivered, full_journey
 
 
 @pytest.mark.parametrize("on_sender_stream", [False, True], ids=["stored-the-old-way", "on-the-senders-stream"])
