@@ -27,8 +27,8 @@ from contracts.outbound import (
 from devtools.graph_sandbox import Sandbox, SandboxServer
 from eventstore import ANY_VERSION, Checkpoint, PostgresEventStore
 from infra.clock import utc_now
+from orchestrator.decision_path import to_new_events
 from orchestrator.domain.ids import event_ids_for
-from orchestrator.handler import to_new_events
 from orchestrator.identity import deliveries_stream_id
 from outbound.sender import ReplySender, attempt_inbox_id
 from outbound.whatsapp_client import RetryPolicy, WhatsAppClient

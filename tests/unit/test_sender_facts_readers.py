@@ -9,8 +9,8 @@ from audit.engine import audit_events
 from audit.replay import load_timeline, render_timeline
 from contracts.outbound import DeliveryStatus, ReplyQueued, ReplySendSettled, Settlement, sender_stream_id
 from eventstore import ANY_VERSION
+from orchestrator.decision_path import to_new_events
 from orchestrator.domain.ids import deterministic_ids
-from orchestrator.handler import to_new_events
 from projections.envelope import EventContext
 from projections.readmodels.outbound import OUTBOUND_PROJECTOR
 from tests.unit.audit_support import CAMILA, World, customer_stream, delivered, full_journey
