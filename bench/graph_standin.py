@@ -53,14 +53,19 @@ class Sends:
         return future
 
 
-def status_webhook(wamid: str, status: str, recipient: str, phone_number_id: str) -> bytes:
+def status_webhook(
+    wamid: str, status: str, recipient: str, phone_number_id: str, callback_data: str | None = None
+) -> bytes:
+    """One status, echoing the send's ``biz_opaque_callback_data`` as Meta does."""
+    item = {"id": wamid, "status": status, "timestamp": str(int(time.time())), "recipient_id": recipient}
+    if callback_data is not None:
+        item["biz_opaque_callback_data"] = callback_data
     return orjson.dumps({
         "object": "whatsapp_business_account",
         "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
             "messaging_product": "whatsapp",
             "metadata": {"display_phone_number": "56229990000", "phone_number_id": phone_number_id},
-            "statuses": [{"id": wamid, "status": status, "timestamp": str(int(time.time())),
-                          "recipient_id": recipient}],
+            "statuses": [item],
         }}]}],
     })  # fmt: skip
 
@@ -135,7 +140,8 @@ class GraphStandIn:
                 )  # fmt: skip
                 await writer.drain()
                 if self.post_statuses:
-                    task = asyncio.create_task(self._statuses(wamid, to))
+                    callback_data = body.get("biz_opaque_callback_data")
+                    task = asyncio.create_task(self._statuses(wamid, to, callback_data))
                     self._tasks.add(task)
                     task.add_done_callback(self._tasks.discard)
         except (asyncio.IncompleteReadError, ConnectionError):
@@ -143,9 +149,9 @@ class GraphStandIn:
         finally:
             writer.close()
 
-    async def _statuses(self, wamid: str, to: str) -> None:
+    async def _statuses(self, wamid: str, to: str, callback_data: str | None) -> None:
         for status in STATUSES:
-            body = status_webhook(wamid, status, to, self.phone_number_id)
+            body = status_webhook(wamid, status, to, self.phone_number_id, callback_data)
             headers = {"Content-Type": "application/json", "X-Hub-Signature-256": sign(body, self.app_secret)}
             request = prepare_post("127.0.0.1", self.webhook_port, "/webhook", body, headers)
             if self._pool.empty() and self._opened < self._status_connections:
