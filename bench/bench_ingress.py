@@ -2,11 +2,14 @@
 
 Prints requests/s and p50/p99 at full speed, p50/p99 at a fixed 500 requests/s, and — in the same run,
 against the same JetStream server (sync_interval: always) — raw nats-py publishes with ack, and ratios.
+Then the same peak load against 1 and 2 ingress workers (``INGRESS_WORKERS``), one after the other;
+``python -m bench.bench_ingress workers`` runs that comparison alone.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import time
 import uuid
@@ -130,5 +133,35 @@ async def main() -> None:
     print("targets: >= 2,000 requests/s; p99 < 50 ms at 500 requests/s")
 
 
+async def _peak_with_workers(workers: int) -> tuple[LoadResult, dict[str, float]]:
+    with running(["ingress"], extra_env={"INGRESS_WORKERS": str(workers)}) as stack:
+        port = stack.ingress_port
+        await closed_loop("127.0.0.1", port, _requests(port, 500, f"w{workers}warm"), CONCURRENCY)
+        prepared = _requests(port, TOTAL, f"w{workers}peak")
+        meter = stack.cpu_meter(["ingress", "nats-server"], include_this_process=True)
+        peak = await closed_loop("127.0.0.1", port, prepared, CONCURRENCY)
+        return peak, meter.since()
+
+
+async def compare_workers() -> None:
+    """The same peak load against one ingress process, then two sharing the port."""
+    results = {workers: await _peak_with_workers(workers) for workers in (1, 2)}
+    print("== ingress workers (INGRESS_WORKERS, same run, same load) ==")
+    for workers, (peak, cpu) in results.items():
+        print(
+            f"{workers} worker{'s' if workers > 1 else ' '}: {peak.rate:8.0f} requests/s  p50 {peak.p50:6.1f} ms"
+            f"  p99 {peak.percentile(99):6.1f} ms  statuses {peak.statuses}"
+        )
+        print(f"  {per_request_line(cpu, TOTAL)}")
+    one, two = results[1][0], results[2][0]
+    print(f"2 workers / 1 worker: {two.rate / one.rate:4.2f}x ({os.cpu_count()} cores for load generator,"
+          " ingress, nats-server)")
+
+
+async def main_with_workers() -> None:
+    await main()
+    await compare_workers()
+
+
 if __name__ == "__main__":
-    event_loop.run(main())
+    event_loop.run(compare_workers() if sys.argv[1:] == ["workers"] else main_with_workers())

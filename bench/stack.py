@@ -53,6 +53,30 @@ def _spawn(services: list[str], env: dict[str, str], log_file: Path) -> subproce
         )
 
 
+def _listening_sockets(port: int) -> set[str]:
+    """The TCP sockets listening on ``port`` (any address), as /proc/PID/fd names them."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "0A":  # 0A: LISTEN
+                inodes.add(f"socket:[{fields[9]}]")
+    return inodes
+
+
+def listeners(parent: int, port: int) -> list[int]:
+    """The child processes of ``parent`` that listen on ``port`` (the ingress workers of one run)."""
+    sockets = _listening_sockets(port)
+    found = []
+    for pid in children(parent):
+        try:
+            if any(os.readlink(fd) in sockets for fd in Path(f"/proc/{pid}/fd").iterdir()):
+                found.append(pid)
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # ended meanwhile
+    return found
+
+
 @contextmanager
 def running(
     services: list[str], extra_env: dict[str, str] | None = None, *, ingress_port: int | None = None
@@ -73,6 +97,9 @@ def running(
     processes = [_spawn(services[:1], env, log_file)]
     try:
         runtime = _wait_until_up(data_dir, port, processes[0], log_file)
+        workers = int(env.get("INGRESS_WORKERS", "1"))
+        if workers > 1:
+            _wait_for_workers(processes[0], port, workers, log_file)
         others_env = {**env, "DATABASE_URL": runtime["database_url"], "NATS_URL": runtime["nats_url"]}
         for service in services[1:]:
             processes.append(_spawn([service], others_env, data_dir / f"{service}.log"))
@@ -91,6 +118,14 @@ def running(
                 process.kill()
 
 
+def _wait_for_workers(process: subprocess.Popen[bytes], port: int, workers: int, log_file: Path) -> None:
+    deadline = time.monotonic() + 90
+    while len(listeners(process.pid, port)) < workers:
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"{workers} ingress workers did not come up:\n{log_file.read_text()[-3000:]}")
+        time.sleep(0.2)
+
+
 def _process_ids(services: list[str], processes: list[subprocess.Popen[bytes]]) -> dict[str, list[int]]:
     pids = {service: [process.pid] for service, process in zip(services, processes, strict=True)}
     # The first process started the embedded servers: nats-server, and postgres with its backends.
@@ -100,6 +135,8 @@ def _process_ids(services: list[str], processes: list[subprocess.Popen[bytes]]) 
             pids["nats-server"] = [child]
         elif name.startswith("postgres"):
             pids["postgres"] = [child]
+        elif name.startswith("python"):  # INGRESS_WORKERS > 1: the first process supervises the workers
+            pids[services[0]].append(child)
     return pids
 
 

@@ -14,8 +14,8 @@ import typer
 
 from conectapro.command_support import database_for_command, load_settings
 from conectapro.infrastructure import start_infrastructure
-from conectapro.service_table import default_services  # importing it registers the services
-from conectapro.supervisor import Supervisor, child_environment
+from conectapro.service_table import default_services, describe, processes  # importing it registers the services
+from conectapro.supervisor import WORKER_INDEX, Supervisor, child_environment
 from infra import event_loop
 from infra.gc_tuning import tune_for_service
 from infra.metrics_server import metrics_port, serving_metrics
@@ -86,6 +86,8 @@ def run(
             raise typer.Exit(2) from error
     # A supervised child is one service of a `conectapro run` that already migrated and started the servers.
     supervised = bool(os.environ.get("CONECTAPRO_SUPERVISED"))
+    if not supervised:
+        chosen = processes(chosen, settings)
     infra = start_infrastructure(settings)
     try:
         settings = settings.with_servers(infra.database_url, infra.nats_url)
@@ -126,6 +128,10 @@ async def _serve(settings: Settings, chosen: list[str], *, announce: bool) -> No
     if announce:
         _announce(settings, chosen)
     port = metrics_port(settings.metrics_port, list(SERVICES), chosen[0]) if len(chosen) == 1 else None
+    worker = int(os.environ.get(WORKER_INDEX, "0"))
+    if port is not None and worker > 0:
+        # Further ingress workers: each its own port, after those of the services.
+        port = settings.metrics_port + len(SERVICES) + worker - 1
     async with serving_metrics(settings.metrics_host, port, service=chosen[0] if chosen else "none"):
         stop_signal = asyncio.create_task(stopping.wait(), name="stop-signal")
         # Any service ending on its own (a crash) stops the others: a half-running pipeline would lose work.
@@ -149,8 +155,8 @@ def _announce(settings: Settings, chosen: list[str]) -> None:
         "ConectaPro is up.",
         f"  PostgreSQL: {settings.database_url}",
         f"  NATS:       {settings.nats_url}",
-        f"  services:   {', '.join(chosen) if chosen else 'none yet (infrastructure only)'}",
-        *_metrics_lines(settings, chosen),
+        f"  services:   {describe(chosen) if chosen else 'none yet (infrastructure only)'}",
+        *_metrics_lines(settings, list(dict.fromkeys(chosen))),
         "Stop with Ctrl-C.",
     ]
     print("\n".join(lines), file=sys.stderr, flush=True)

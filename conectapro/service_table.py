@@ -26,3 +26,15 @@ OPTIONAL_SERVICES = {"llm_adapter": _llm_enabled}
 
 def default_services(settings: Settings) -> list[str]:
     return [name for name in SERVICES if OPTIONAL_SERVICES.get(name, lambda _: True)(settings)]
+
+
+def processes(chosen: list[str], settings: Settings) -> list[str]:
+    """One entry per process `conectapro run` supervises: the ingress as many times as ``INGRESS_WORKERS``
+    (its processes share the port), every other service once."""
+    return [copy for name in chosen for copy in [name] * (settings.ingress_workers if name == "ingress" else 1)]
+
+
+def describe(chosen: list[str]) -> str:
+    """"ingress ×2, orchestrator, ...": the services of a run, with how many processes each has."""
+    names = dict.fromkeys(chosen)
+    return ", ".join(name if chosen.count(name) == 1 else f"{name} ×{chosen.count(name)}" for name in names)

@@ -24,11 +24,14 @@ log = structlog.get_logger("supervisor")
 #: A child that keeps dying is restarted after this long, doubling up to a minute.
 _FIRST_RESTART_DELAY = 1.0
 _MAX_RESTART_DELAY = 60.0
+#: Which copy of a service a child is, when a service runs in several processes (INGRESS_WORKERS).
+WORKER_INDEX = "CONECTAPRO_WORKER_INDEX"
 
 
 @dataclass
 class Child:
     service: str
+    worker: int = 0
     process: subprocess.Popen[bytes] | None = None
     restarts: int = 0
     restart_at: float = 0.0
@@ -37,14 +40,14 @@ class Child:
 
 class Supervisor:
     def __init__(self, services: list[str], env: dict[str, str]) -> None:
-        self._children = [Child(service) for service in services]
+        self._children = [Child(service, services[:k].count(service)) for k, service in enumerate(services)]
         self._env = env
         self._stopping = False
 
     def _start(self, child: Child) -> None:
         child.process = subprocess.Popen(
             [sys.executable, "-m", "conectapro.cli", "run", child.service],
-            env={**self._env, "CONECTAPRO_SUPERVISED": "1"},
+            env={**self._env, "CONECTAPRO_SUPERVISED": "1", WORKER_INDEX: str(child.worker)},
             preexec_fn=lambda: die_with_parent(signal.SIGTERM),
         )
         child.started_at = time.monotonic()

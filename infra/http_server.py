@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from typing import Any, Literal
 
 import structlog
@@ -20,18 +21,21 @@ async def serve_until_stopped(
     name: str,
     lifespan: Literal["on", "off"] = "off",
     proxy_headers: bool = True,
+    reuse_port: bool = False,
 ) -> None:
     """Run ``app`` until ``stopping`` is set (or the server fails), then shut it down gracefully.
 
     uvicorn's own access log is off: each app writes one structured line per request itself.
     ``proxy_headers=False`` skips uvicorn's X-Forwarded-* middleware, for an app that reads neither the
-    client's address nor the scheme.
+    client's address nor the scheme. ``reuse_port=True`` binds with SO_REUSEPORT: several processes
+    serving the same app listen on one port, and the kernel spreads the connections among them.
     """
     config = uvicorn.Config(
         app, host=host, port=port, log_config=None, access_log=False, lifespan=lifespan, proxy_headers=proxy_headers
     )
     server = uvicorn.Server(config)
-    server_task = asyncio.create_task(server.serve(), name=f"{name}-http")
+    sockets = [shared_port_socket(host, port)] if reuse_port else None
+    server_task = asyncio.create_task(server.serve(sockets), name=f"{name}-http")
     log.info(f"{name}_listening", host=host, port=port)
     stop_task = asyncio.create_task(stopping.wait())
     try:
@@ -40,3 +44,14 @@ async def serve_until_stopped(
         server.should_exit = True
         await server_task
         stop_task.cancel()
+
+
+def shared_port_socket(host: str, port: int) -> socket.socket:
+    """A listening socket other processes may bind too (SO_REUSEPORT): each gets its share of connections."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.set_inheritable(False)
+    return sock

@@ -65,6 +65,8 @@ class Settings(BaseSettings):
 
     ingress_host: str = "127.0.0.1"
     ingress_port: int = Field(default=8080, ge=1, le=65535)
+    #: Ingress processes sharing the port (SO_REUSEPORT): one Python process uses one core.
+    ingress_workers: int = Field(default=1, ge=1, le=64)
     operator_api_port: int = Field(default=8081, ge=1, le=65535)
     operator_api_host: str = "127.0.0.1"
     #: Bearer token of the operator API; generated in the data folder in local mode, required in production.

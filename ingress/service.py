@@ -54,6 +54,8 @@ class Ingress:
     app: WebhookDelivery
     host: str
     port: int
+    #: One of several ingress processes on the same port (``INGRESS_WORKERS``).
+    shares_port: bool = False
 
     async def run(self, stopping: asyncio.Event) -> None:
         await serve_until_stopped(
@@ -64,6 +66,7 @@ class Ingress:
             name="ingress",
             # The webhook reads neither the client's address nor the scheme: no per-request middleware.
             proxy_headers=False,
+            reuse_port=self.shares_port,
         )
 
 
@@ -80,4 +83,9 @@ async def build(
             js, inbound_retention_days=settings.inbound_retention_days, replicas=settings.jetstream_replicas
         )
         publisher = InboundPublisher(nc, js, partitions=settings.inbound_partitions)
-        yield Ingress(create_app(config, publisher), settings.ingress_host, settings.ingress_port)
+        yield Ingress(
+            create_app(config, publisher),
+            settings.ingress_host,
+            settings.ingress_port,
+            shares_port=settings.ingress_workers > 1,
+        )
