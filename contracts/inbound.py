@@ -5,7 +5,10 @@ one says how to deduplicate it (``dedupe_key``, used as ``Nats-Msg-Id`` and in t
 record) and how to partition it (``sender_key``: updates of the same person stay in order).
 
 Nothing is dropped here: messages of unsupported or unknown types are normalized like any other, and
-the original message / status dict travels along verbatim in ``raw`` for audit and replay.
+the original message / status dict travels along verbatim in ``raw`` for audit and replay. What the
+customer typed (text, profile name, tapped title, shared place) is normalised as an
+:class:`InboundMessage` is built (``contracts.customer_text``): controls removed, NFC, cut at WhatsApp's
+limit with the original length kept in ``text_truncated_from``. Its ``raw`` keeps the original.
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ import json
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
+from contracts.customer_text import clean, normalise_text
 from contracts.whatsapp import (
     ErrorItem,
     Location,
@@ -65,7 +69,43 @@ class InboundMessage(_Inbound):
     media_mime_type: str | None = None
     #: The wamid this message replies to.
     context_wamid: str | None = None
+    #: How long ``text`` was before it was cut at WhatsApp's limit (None: not cut).
+    text_truncated_from: int | None = None
+    #: How many control characters were removed from ``text``.
+    text_controls_removed: int = 0
     raw: dict[str, Any]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _normalise_customer_text(cls, data: Any) -> Any:
+        # On every construction, the ingress's and a consumer's parse alike: an envelope published before
+        # this rule existed is made safe too (normalising twice changes nothing).
+        if not isinstance(data, dict):
+            return data
+        fields = dict(data)
+        text = fields.get("text")
+        if isinstance(text, str):
+            normalised = normalise_text(text)
+            fields["text"] = normalised.text
+            if normalised.truncated_from is not None:
+                fields["text_truncated_from"] = normalised.truncated_from
+            if normalised.controls_removed:
+                fields["text_controls_removed"] = normalised.controls_removed
+        for name in ("sender_name", "reply_id", "reply_title"):
+            value = fields.get(name)
+            if isinstance(value, str):
+                fields[name] = clean(value)
+        location = fields.get("location")
+        if isinstance(location, Location) and (location.name or location.address):
+            fields["location"] = location.model_copy(
+                update={"name": clean(location.name), "address": clean(location.address)}
+            )
+        elif isinstance(location, dict):
+            fields["location"] = {
+                key: clean(value) if key in ("name", "address") and isinstance(value, str) else value
+                for key, value in location.items()
+            }
+        return fields
 
     @property
     def dedupe_key(self) -> str:
