@@ -30,6 +30,8 @@ COMMANDS_SUBJECT_PREFIX = "conectapro.commands"
 #: Header naming the kind of an inbound envelope, so consumers can route before parsing the body.
 KIND_HEADER = "Conectapro-Kind"
 REASON_HEADER = "Conectapro-Reason"
+#: Header of a dead letter naming the subject the message was parked from.
+ORIGINAL_SUBJECT_HEADER = "Conectapro-Original-Subject"
 
 
 def partition_of(sender_key: str, partitions: int) -> int:

@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     inbound_partitions: int = Field(default=8, ge=1, le=1024)
     #: How long an inbound message handed to a consumer that died waits before redelivery.
     inbound_ack_wait_seconds: float = Field(default=30.0, gt=0.5, le=3600)
+    #: Inbound messages of one partition handled at once (in order per customer): a slow or failing
+    #: customer holds up only their own later messages.
+    inbound_concurrency_per_partition: int = Field(default=32, ge=1, le=1000)
     #: How long the INBOUND stream keeps each update, and with it the record that its id was published
     #: (Meta retries for up to 7 days, so at least 8).
     inbound_retention_days: int = Field(default=14, ge=8)

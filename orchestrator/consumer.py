@@ -1,12 +1,14 @@
 """JetStream consumers of partitioned streams: one durable pull consumer per partition, strictly in order.
 
+The timer commands are consumed this way; inbound messages in order per customer instead
+(``orchestrator.inbound_consumer``), with the same retries and the same parking (:func:`park`).
+
 ``max_ack_pending = 1``: the server hands a partition's next message out only after the previous one was
 acknowledged, so one customer's messages (and timer commands) are decided in the order they were stored,
 even across redeliveries. Ack comes only after the events are committed. A failure is retried in place
 with backoff (nak with delay, which also holds the partition back); after ``MAX_DELIVERIES`` the message
 is parked in the dead-letter stream with its error and acknowledged — never dropped, never blocking its
-partition forever. The same machinery serves the inbound stream (this module) and the closer's commands
-(``orchestrator.commands_consumer``), each described by an :class:`OrderedStream`.
+partition forever. Each stream is described by an :class:`OrderedStream`.
 """
 
 from __future__ import annotations
@@ -22,10 +24,8 @@ import structlog
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from pydantic import ValidationError
 
-from contracts.inbound import InboundEnvelope, parse_envelope
-from contracts.subjects import DEADLETTER_ORCHESTRATOR, INBOUND_STREAM, REASON_HEADER, inbound_partition_subject
+from contracts.subjects import ORIGINAL_SUBJECT_HEADER, REASON_HEADER
 from infra import pipeline_metrics as metrics
 from infra.telemetry import consuming
 
@@ -55,7 +55,7 @@ class OrderedStream(Generic[Item]):
     def consumer_name(self, partition: int) -> str:
         return f"{self.consumer_prefix}-p{partition}"
 
-    def consumer_config(self, partition: int, ack_wait: float) -> ConsumerConfig:
+    def consumer_config(self, partition: int, ack_wait: float, max_ack_pending: int = 1) -> ConsumerConfig:
         return ConsumerConfig(
             durable_name=self.consumer_name(partition),
             filter_subject=self.partition_subject(partition),
@@ -64,22 +64,10 @@ class OrderedStream(Generic[Item]):
             # How long a message handed to a consumer that died stays invisible: it holds the partition
             # back for that long after a crash, and must exceed the slowest handling (retries are in place).
             ack_wait=ack_wait,
-            max_ack_pending=1,
+            max_ack_pending=max_ack_pending,
             # We count deliveries ourselves and dead-letter; the server must not give up silently before us.
             max_deliver=-1,
         )
-
-
-INBOUND: OrderedStream[InboundEnvelope] = OrderedStream(
-    stream=INBOUND_STREAM,
-    consumer_prefix="orchestrator",
-    partition_subject=inbound_partition_subject,
-    dead_letter_subject=DEADLETTER_ORCHESTRATOR,
-    parse=parse_envelope,
-    parse_errors=(ValidationError,),
-    id_of=lambda envelope: envelope.dedupe_key,
-    noun="inbound",
-)
 
 
 def backoff_for(delivery: int) -> float:
@@ -153,24 +141,33 @@ class PartitionConsumer(Generic[Item]):
         await message.ack()
 
     async def _dead_letter(self, message: Msg, reason: str) -> None:
-        spec = self._spec
-        sequence = message.metadata.sequence.stream if message.metadata.sequence else 0
-        headers = {
-            REASON_HEADER: reason[:1000],
-            "Conectapro-Original-Subject": message.subject,
-            "Nats-Msg-Id": f"orchestrator:{spec.stream}:{sequence}",
-        }
-        try:
-            await self._js.publish(spec.dead_letter_subject, message.data, headers=headers, timeout=5.0)
-        except (nats.errors.Error, TimeoutError) as error:
-            # Not parked: leave it unacknowledged so it comes back, rather than lose it.
-            log.error(f"{spec.noun}_dead_letter_failed", error=repr(error), sequence=sequence)
-            with contextlib.suppress(nats.errors.Error):
-                await message.nak(delay=BACKOFF_SECONDS[-1])
+        if await park(self._js, self._spec, message, reason):
+            await message.ack()
             return
-        metrics.DEAD_LETTERS.labels(spec.stream).inc()
-        log.error(f"{spec.noun}_dead_lettered", sequence=sequence, reason=reason[:200])
-        await message.ack()
+        # Not parked: leave it unacknowledged so it comes back, rather than lose it.
+        with contextlib.suppress(nats.errors.Error):
+            await message.nak(delay=BACKOFF_SECONDS[-1])
+
+
+async def park(js: JetStreamContext, spec: OrderedStream[Item], message: Msg, reason: str) -> bool:
+    """Publish ``message`` to the dead-letter stream with its reason; False when JetStream did not take it.
+
+    Its id is the stream sequence, so parking the same message again stores it once.
+    """
+    sequence = message.metadata.sequence.stream if message.metadata.sequence else 0
+    headers = {
+        REASON_HEADER: reason[:1000],
+        ORIGINAL_SUBJECT_HEADER: message.subject,
+        "Nats-Msg-Id": f"orchestrator:{spec.stream}:{sequence}",
+    }
+    try:
+        await js.publish(spec.dead_letter_subject, message.data, headers=headers, timeout=5.0)
+    except (nats.errors.Error, TimeoutError) as error:
+        log.error(f"{spec.noun}_dead_letter_failed", error=repr(error), sequence=sequence)
+        return False
+    metrics.DEAD_LETTERS.labels(spec.stream).inc()
+    log.error(f"{spec.noun}_dead_lettered", sequence=sequence, reason=reason[:200])
+    return True
 
 
 async def run_ordered_partitions(
@@ -184,15 +181,3 @@ async def run_ordered_partitions(
 ) -> None:
     consumers = [PartitionConsumer(js, spec, p, handle, stopping, ack_wait) for p in range(partitions)]
     await asyncio.gather(*(consumer.run() for consumer in consumers))
-
-
-async def run_partitions(
-    js: JetStreamContext,
-    partitions: int,
-    handle: Callable[[InboundEnvelope], Awaitable[object]],
-    stopping: asyncio.Event,
-    *,
-    ack_wait: float = 30.0,
-) -> None:
-    """The inbound stream's consumers."""
-    await run_ordered_partitions(js, INBOUND, partitions, handle, stopping, ack_wait=ack_wait)

@@ -20,8 +20,8 @@ from infra.jetstream import ensure_topology
 from infra.runtime import event_store, nats_connection
 from infra.settings import Settings
 from orchestrator.commands_consumer import COMMANDS, CommandHandler, run_command_partitions
-from orchestrator.consumer import INBOUND, run_partitions
 from orchestrator.handler import InboundHandler
+from orchestrator.inbound_consumer import INBOUND, run_partitions
 from orchestrator.llm_requester import LlmRequester
 from orchestrator.pending import report_pending
 from orchestrator.provider_directory import ProviderDirectory
@@ -38,6 +38,8 @@ class Orchestrator:
     commands: CommandHandler
     partitions: int
     ack_wait: float
+    #: Inbound messages of one partition in flight at once (in order per customer).
+    concurrency: int
 
     async def run(self, stopping: asyncio.Event) -> None:
         follow_task = asyncio.create_task(self.directory.follow(), name="provider-directory")
@@ -45,7 +47,14 @@ class Orchestrator:
         log.info("orchestrator_consuming", partitions=self.partitions)
         try:
             await asyncio.gather(
-                run_partitions(self.js, self.partitions, self.inbound.handle, stopping, ack_wait=self.ack_wait),
+                run_partitions(
+                    self.js,
+                    self.partitions,
+                    self.inbound.handle,
+                    stopping,
+                    ack_wait=self.ack_wait,
+                    concurrency=self.concurrency,
+                ),
                 run_command_partitions(
                     self.js, self.partitions, self.commands.handle, stopping, ack_wait=self.ack_wait
                 ),
@@ -66,8 +75,9 @@ async def build(
     clock: Callable[[], datetime] = utc_now,
 ) -> AsyncIterator[Orchestrator]:
     async with AsyncExitStack() as stack:
-        # Inbound and command consumers each hold at most one connection per partition. No session reset on
-        # release: the orchestrator's statements leave no session state, and the reset was a round trip per use.
+        # About two connections per partition: inbound lanes beyond that wait their turn for one (a decision
+        # holds it only to read and to append, not while it understands). No session reset on release: the
+        # orchestrator's statements leave no session state, and the reset was a round trip per use.
         store = await event_store(
             stack, settings, store, max_size=2 * settings.inbound_partitions + 4, reset_sessions=False
         )
@@ -87,4 +97,5 @@ async def build(
             CommandHandler(store, directory, clock=clock),
             settings.inbound_partitions,
             settings.inbound_ack_wait_seconds,
+            settings.inbound_concurrency_per_partition,
         )

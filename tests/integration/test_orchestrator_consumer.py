@@ -1,4 +1,5 @@
-"""The inbound consumer against a real JetStream: order, retries with backoff, dead letters."""
+"""The inbound consumer against a real JetStream: order per customer, retries with backoff, dead letters,
+and customers of one partition that do not wait for each other."""
 
 from __future__ import annotations
 
@@ -10,14 +11,20 @@ import pytest
 from nats.aio.client import Client as NATS
 
 from contracts.inbound import InboundEnvelope, normalize
-from contracts.subjects import DEADLETTER_STREAM, REASON_HEADER, inbound_subject
+from contracts.subjects import DEADLETTER_STREAM, REASON_HEADER, inbound_subject, partition_of
 from contracts.whatsapp import WebhookPayload
-from infra.jetstream import ensure_topology
+from infra.jetstream import connect, ensure_topology
 from orchestrator import consumer
-from orchestrator.consumer import run_partitions
+from orchestrator.inbound_consumer import INBOUND, run_partitions
+from tests.conftest import Infra
 from tests.whatsapp_builders import text_message
 
+pytestmark = pytest.mark.integration
+
 PARTITIONS = 2
+ANA = "56912121212"
+#: Another customer whose messages share Ana's partition.
+BETO = next(p for n in range(100) if partition_of(p := f"5698{n:07d}", PARTITIONS) == partition_of(ANA, PARTITIONS))
 
 
 def _envelope(wamid: str, sender: str = "56912121212") -> InboundEnvelope:
@@ -35,16 +42,20 @@ async def _publish(nc: NATS, envelope: InboundEnvelope) -> None:
 
 
 async def _run_until(
-    nc: NATS, handle: Callable[[InboundEnvelope], Awaitable[object]], done: Callable[[], bool]
+    nc: NATS, handle: Callable[[InboundEnvelope], Awaitable[object]], done: Callable[[], bool], *, ack_wait: float = 5
 ) -> None:
     stopping = asyncio.Event()
-    task = asyncio.create_task(run_partitions(nc.jetstream(), PARTITIONS, handle, stopping, ack_wait=5))
-    for _ in range(400):
-        if done():
-            break
-        await asyncio.sleep(0.025)
+    task = asyncio.create_task(run_partitions(nc.jetstream(), PARTITIONS, handle, stopping, ack_wait=ack_wait))
+    await _until(done)
     stopping.set()
     await asyncio.wait_for(task, timeout=10)
+
+
+async def _until(done: Callable[[], bool]) -> None:
+    for _ in range(800):  # 20 s at most
+        if done():
+            return
+        await asyncio.sleep(0.025)
 
 
 async def test_one_senders_messages_are_handled_in_the_order_they_were_stored(nats_client: NATS) -> None:
@@ -61,7 +72,7 @@ async def test_one_senders_messages_are_handled_in_the_order_they_were_stored(na
     assert handled == [f"wamid.ORDER{n:02d}" for n in range(20)]
 
 
-async def test_a_failing_message_is_retried_and_holds_back_the_next_one_of_its_partition(
+async def test_a_failing_message_is_retried_and_holds_back_the_next_one_of_its_customer(
     nats_client: NATS, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await ensure_topology(nats_client.jetstream())
@@ -121,3 +132,84 @@ async def test_an_envelope_that_cannot_be_parsed_is_parked_at_once(nats_client: 
     parked = await js.get_last_msg(DEADLETTER_STREAM, "conectapro.deadletter.orchestrator")
     assert parked.data == b'{"kind": "telegram"}'
     assert "unparseable inbound message" in (parked.headers or {})[REASON_HEADER]
+
+
+async def test_a_customer_whose_message_keeps_failing_does_not_hold_up_another_customer_of_its_partition(
+    nats_client: NATS, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await ensure_topology(nats_client.jetstream())
+    # Long enough that, were the partition held back, Ana's message would be parked before Beto's ran.
+    monkeypatch.setattr(consumer, "BACKOFF_SECONDS", (0.5,) * 5)
+    handled: list[str] = []
+    beto_handled = asyncio.Event()
+
+    async def handle(envelope: InboundEnvelope) -> None:
+        if envelope.dedupe_key == "wamid.ANA1" and not beto_handled.is_set():
+            raise ConnectionError("fails until Beto was answered")
+        handled.append(envelope.dedupe_key)
+        if envelope.dedupe_key == "wamid.BETO1":
+            beto_handled.set()
+
+    for wamid, sender in (("wamid.ANA1", ANA), ("wamid.ANA2", ANA), ("wamid.BETO1", BETO)):
+        await _publish(nats_client, _envelope(wamid, sender))
+    await _run_until(nats_client, handle, lambda: len(handled) == 3)
+
+    assert handled[0] == "wamid.BETO1"  # not behind Ana's retries
+    assert handled[1:] == ["wamid.ANA1", "wamid.ANA2"]  # Ana's second message waited for her first
+
+
+async def test_a_slow_message_does_not_hold_up_another_customer_of_its_partition(nats_client: NATS) -> None:
+    await ensure_topology(nats_client.jetstream())
+    handled: list[str] = []
+    beto_handled = asyncio.Event()
+
+    async def handle(envelope: InboundEnvelope) -> None:
+        if envelope.dedupe_key == "wamid.SLOW":
+            # A slow LLM call: it ends only once Beto, queued behind it in the partition, was answered.
+            await asyncio.wait_for(beto_handled.wait(), timeout=20)
+        handled.append(envelope.dedupe_key)
+        if envelope.dedupe_key == "wamid.BETO":
+            beto_handled.set()
+
+    await _publish(nats_client, _envelope("wamid.SLOW", ANA))
+    await _publish(nats_client, _envelope("wamid.ANA-NEXT", ANA))
+    await _publish(nats_client, _envelope("wamid.BETO", BETO))
+    await _run_until(nats_client, handle, lambda: len(handled) == 3)
+
+    assert handled == ["wamid.BETO", "wamid.SLOW", "wamid.ANA-NEXT"]
+
+
+async def test_after_a_crash_a_customer_s_later_message_waits_for_the_ones_the_dead_process_held(
+    infra: Infra, nats_client: NATS
+) -> None:
+    """The dead process's messages come back only after their ack wait; a later message of the same
+    customer, delivered before that, must not overtake them."""
+    await ensure_topology(nats_client.jetstream())
+    doomed = await connect(infra.nats_url, "doomed-orchestrator")
+    taken: list[str] = []
+
+    async def hang(envelope: InboundEnvelope) -> None:
+        taken.append(envelope.dedupe_key)
+        await asyncio.Event().wait()  # never finishes: the process dies holding it
+
+    await _publish(nats_client, _envelope("wamid.HELD1", ANA))
+    await _publish(nats_client, _envelope("wamid.HELD2", ANA))
+    crashed = asyncio.create_task(run_partitions(doomed.jetstream(), PARTITIONS, hang, asyncio.Event(), ack_wait=1))
+    await _until(lambda: taken == ["wamid.HELD1"])
+    name = INBOUND.consumer_name(partition_of(ANA, PARTITIONS))
+    for _ in range(400):  # both were handed to the doomed process
+        if (await nats_client.jetstream().consumer_info(INBOUND.stream, name)).num_ack_pending == 2:
+            break
+        await asyncio.sleep(0.025)
+    await doomed.close()  # no ack, no nak: a crash
+    crashed.cancel()
+    await asyncio.gather(crashed, return_exceptions=True)
+    await _publish(nats_client, _envelope("wamid.LATER", ANA))
+    handled: list[str] = []
+
+    async def handle(envelope: InboundEnvelope) -> None:
+        handled.append(envelope.dedupe_key)
+
+    await _run_until(nats_client, handle, lambda: len(handled) == 3, ack_wait=1)
+
+    assert handled == ["wamid.HELD1", "wamid.HELD2", "wamid.LATER"]

@@ -1,0 +1,372 @@
+"""Inbound updates, consumed in order per customer: several customers of a partition in flight at once.
+
+One durable pull consumer per partition, with up to ``concurrency`` messages handed out at a time
+(``max_ack_pending``). Each message joins its sender's lane (``sender_key``, the key that chose its
+partition): a lane handles its messages one at a time, in the order JetStream delivered them, and lanes run
+side by side. A slow message (an LLM taking its time) or a failing one holds up only its own sender.
+
+**Invariant**: in one process, an update is handled only once every earlier update of the same sender (by
+stream sequence) was settled — acknowledged after its events committed, or parked — and never two of one
+sender at the same time. How it holds:
+
+* A failure is retried *in place* by its lane, with backoff. It is not nak'ed: the server could then
+  redeliver it after the sender's later messages (here, or to another process), whereas in place those
+  simply wait in the lane behind it. After ``MAX_DELIVERIES`` failures (deliveries before this one count,
+  so a message that kills its process is still parked in the end) it is parked in the dead-letter stream
+  with its reason, the sender is told (``on_parked``), and only then acknowledged.
+* A message held longer than a third of ``ack_wait`` (waiting in its lane, retried, slow) is marked in
+  progress, so the server does not redeliver it meanwhile. A redelivery that still comes (a lost
+  connection) replaces the held delivery; it is not handled twice.
+* After a crash, what the dead process held comes back only when its ack wait runs out, while the server
+  may already hand out those senders' later messages. So when this process starts with messages pending on
+  its consumer, nothing delivered after them is handled until all of them came back (their senders are
+  then known, and their lanes go first) or were acknowledged by someone else.
+* On shutdown, lanes finish the message in hand; every message not handled is given back (nak, in stream
+  order), so the next process gets them at once and in order.
+
+Two processes bound to one partition's consumer each keep the order of what they hold, not between them:
+run one orchestrator per partition set. The store's optimistic concurrency remains the last guard: a
+decision on a stale state is refused and made again, never lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+import nats.errors
+import structlog
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from pydantic import ValidationError
+
+from contracts.inbound import InboundEnvelope, parse_envelope
+from contracts.subjects import DEADLETTER_ORCHESTRATOR, INBOUND_STREAM, inbound_partition_subject
+from orchestrator import consumer
+from orchestrator.consumer import OrderedStream
+
+log = structlog.get_logger("orchestrator")
+
+Item = TypeVar("Item")
+
+#: Messages of one partition in flight at once (``INBOUND_CONCURRENCY_PER_PARTITION``).
+DEFAULT_CONCURRENCY = 32
+#: How often the sender of a parked message is told, at most, before giving up (it stays parked).
+TELL_ATTEMPTS = 3
+
+INBOUND: OrderedStream[InboundEnvelope] = OrderedStream(
+    stream=INBOUND_STREAM,
+    consumer_prefix="orchestrator",
+    partition_subject=inbound_partition_subject,
+    dead_letter_subject=DEADLETTER_ORCHESTRATOR,
+    parse=parse_envelope,
+    parse_errors=(ValidationError,),
+    id_of=lambda envelope: envelope.dedupe_key,
+    noun="inbound",
+)
+
+Handle = Callable[[Item], Awaitable[object]]
+#: Told about a message parked for good, with the reason (the apology to its sender).
+OnParked = Callable[[Item, str], Awaitable[object]]
+
+
+@dataclass(eq=False)
+class _Held(Generic[Item]):
+    """A message in this process's hands, from delivery until it is settled or given back."""
+
+    message: Msg
+    sequence: int
+    key: str
+    item: Item | None
+    #: Why it cannot even be parsed (parked at once), else None.
+    unparseable: str | None
+    #: When it was delivered or last marked in progress (monotonic seconds).
+    touched: float
+
+
+@dataclass
+class _Orphans:
+    """Messages a previous process held and never settled, pending on the consumer when this one started."""
+
+    #: The last stream sequence the consumer had delivered: everything up to it that comes back is an orphan.
+    through: int
+    missing: int
+
+
+class CustomerOrderedPartition(Generic[Item]):
+    def __init__(
+        self,
+        js: JetStreamContext,
+        spec: OrderedStream[Item],
+        partition: int,
+        handle: Handle[Item],
+        stopping: asyncio.Event,
+        *,
+        key_of: Callable[[Item], str],
+        ack_wait: float,
+        concurrency: int,
+        on_parked: OnParked[Item] | None = None,
+    ) -> None:
+        self._js = js
+        self._spec = spec
+        self._partition = partition
+        self._handle = handle
+        self._stopping = stopping
+        self._key_of = key_of
+        self._ack_wait = ack_wait
+        self._concurrency = concurrency
+        self._on_parked = on_parked
+        self._held: dict[int, _Held[Item]] = {}
+        self._lanes: dict[str, deque[_Held[Item]]] = {}
+        self._workers: set[asyncio.Task[None]] = set()
+        self._room = asyncio.Event()
+        self._orphans: _Orphans | None = None
+        self._behind_orphans: list[_Held[Item]] = []
+
+    @property
+    def _consumer_name(self) -> str:
+        return self._spec.consumer_name(self._partition)
+
+    async def run(self) -> None:
+        spec = self._spec
+        # add_consumer creates or updates: a changed ack wait or concurrency reaches an existing consumer.
+        config = spec.consumer_config(self._partition, self._ack_wait, max_ack_pending=self._concurrency)
+        await self._js.add_consumer(spec.stream, config)
+        info = await self._js.consumer_info(spec.stream, self._consumer_name)
+        if info.num_ack_pending and info.delivered is not None and info.delivered.stream_seq:
+            self._orphans = _Orphans(through=info.delivered.stream_seq, missing=info.num_ack_pending)
+            log.info(f"{spec.noun}_waiting_for_orphans", partition=self._partition, pending=info.num_ack_pending)
+        subscription = await self._js.pull_subscribe_bind(durable=self._consumer_name, stream=spec.stream)
+        keeper = asyncio.create_task(self._keep_alive(), name=f"{self._consumer_name}-keep-alive")
+        try:
+            await self._pull(subscription)
+        except asyncio.CancelledError:
+            # Cancelled, not stopped: abandon what is in hand too (it comes back after its ack wait).
+            for worker in self._workers:
+                worker.cancel()
+            raise
+        finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+            await self._wind_down()
+
+    async def _pull(self, subscription: JetStreamContext.PullSubscription) -> None:
+        while not self._stopping.is_set():
+            if len(self._held) >= self._concurrency:
+                self._room.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._room.wait(), timeout=1.0)
+                continue
+            try:
+                # One at a time: a batch of more would wait for all of them when fewer are there.
+                messages = await subscription.fetch(batch=1, timeout=1.0)
+            except nats.errors.TimeoutError:
+                continue
+            except (nats.errors.Error, OSError) as error:
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    # nats-py turns a cancelled fetch on a closed connection into ConnectionClosedError.
+                    raise asyncio.CancelledError from error
+                if isinstance(error, nats.errors.ConnectionClosedError):
+                    log.warning(f"{self._spec.noun}_connection_closed", partition=self._partition)
+                    return  # closed for good (a lost connection reconnects): nothing more will come
+                log.warning(f"{self._spec.noun}_fetch_failed", partition=self._partition, error=repr(error))
+                await asyncio.sleep(1.0)
+                continue
+            for message in messages:
+                self._admit(message)
+
+    # ------------------------------------------------------------------------------------------ lanes
+
+    def _admit(self, message: Msg) -> None:
+        sequence = message.metadata.sequence.stream if message.metadata.sequence else 0
+        held = self._held.get(sequence)
+        if held is not None:
+            # Redelivered while we hold it: answer the newest delivery, handle it once.
+            held.message = message
+            return
+        entry = self._entry(message, sequence)
+        self._held[sequence] = entry
+        orphans = self._orphans
+        if orphans is not None:
+            if sequence > orphans.through:
+                self._behind_orphans.append(entry)
+                return
+            orphans.missing -= 1
+            self._enqueue(entry)
+            if orphans.missing <= 0:
+                self._orphans_settled("all came back")
+            return
+        self._enqueue(entry)
+
+    def _entry(self, message: Msg, sequence: int) -> _Held[Item]:
+        now = time.monotonic()
+        try:
+            item = self._spec.parse(message.data)
+        except self._spec.parse_errors as error:
+            reason = f"unparseable {self._spec.noun} message: {error}"
+            # A lane of its own: it is parked at once and holds up nobody.
+            return _Held(message, sequence, f"\x00unparseable:{sequence}", None, reason, now)
+        return _Held(message, sequence, self._key_of(item), item, None, now)
+
+    def _enqueue(self, entry: _Held[Item]) -> None:
+        lane = self._lanes.get(entry.key)
+        if lane is not None:
+            lane.append(entry)
+            return
+        self._lanes[entry.key] = deque([entry])
+        worker = asyncio.create_task(self._run_lane(entry.key))
+        self._workers.add(worker)
+        worker.add_done_callback(self._workers.discard)
+
+    async def _run_lane(self, key: str) -> None:
+        lane = self._lanes[key]
+        try:
+            while lane and not self._stopping.is_set():
+                entry = lane[0]
+                if not await self._settle(entry):
+                    return  # stopping: the wind-down gives it and the rest of the lane back
+                lane.popleft()
+                del self._held[entry.sequence]
+                self._room.set()
+        finally:
+            if not lane:
+                del self._lanes[key]
+
+    async def _settle(self, entry: _Held[Item]) -> bool:
+        """Handle (retrying in place), then acknowledge, or park; False when stopped before either."""
+        if entry.item is None:
+            return await self._park(entry, entry.unparseable or "unparseable")
+        spec, item = self._spec, entry.item
+        failures = (entry.message.metadata.num_delivered or 1) - 1
+        while True:
+            try:
+                await self._handle(item)
+            except Exception as error:  # every failure is retried, then parked; none is lost
+                failures += 1
+                if failures >= consumer.MAX_DELIVERIES:
+                    log.error(f"{spec.noun}_failed_permanently", id=spec.id_of(item), error=repr(error))
+                    return await self._park(entry, f"failed {failures} times: {error!r}")
+                delay = consumer.backoff_for(failures)
+                log.warning(
+                    f"{spec.noun}_failed_will_retry", id=spec.id_of(item), error=repr(error), failures=failures,
+                    delay=delay,
+                )  # fmt: skip
+                if await self._stopped_within(delay):
+                    return False
+                continue
+            await self._ack(entry)
+            return True
+
+    async def _park(self, entry: _Held[Item], reason: str) -> bool:
+        while not await consumer.park(self._js, self._spec, entry.message, reason):
+            if await self._stopped_within(consumer.BACKOFF_SECONDS[-1]):
+                return False
+        if entry.item is not None and self._on_parked is not None:
+            await self._tell(entry.item, reason)
+        await self._ack(entry)
+        return True
+
+    async def _tell(self, item: Item, reason: str) -> None:
+        assert self._on_parked is not None
+        for attempt in range(1, TELL_ATTEMPTS + 1):
+            try:
+                await self._on_parked(item, reason)
+                return
+            except Exception as error:  # the message is parked and visible already: do not hold the lane
+                log.error(
+                    f"{self._spec.noun}_parked_sender_not_told", id=self._spec.id_of(item), error=repr(error),
+                    attempt=attempt,
+                )  # fmt: skip
+                if await self._stopped_within(consumer.backoff_for(attempt)):
+                    return
+
+    async def _ack(self, entry: _Held[Item]) -> None:
+        try:
+            await entry.message.ack()
+        except nats.errors.Error as error:
+            # Redelivered later; the store's inbox makes that a duplicate that commits nothing.
+            log.warning(f"{self._spec.noun}_ack_failed", sequence=entry.sequence, error=repr(error))
+
+    async def _stopped_within(self, seconds: float) -> bool:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+        return self._stopping.is_set()
+
+    # ------------------------------------------------------------------------- ack wait and orphans
+
+    async def _keep_alive(self) -> None:
+        """Marks long-held messages in progress, and watches for orphans settled elsewhere."""
+        interval = max(self._ack_wait / 3, 0.1)
+        while True:
+            await asyncio.sleep(interval)
+            now = time.monotonic()
+            for entry in list(self._held.values()):
+                if now - entry.touched >= interval:
+                    entry.touched = now
+                    with contextlib.suppress(nats.errors.Error):
+                        await entry.message.in_progress()
+            if self._orphans is not None:
+                await self._check_orphans()
+
+    async def _check_orphans(self) -> None:
+        orphans = self._orphans
+        assert orphans is not None
+        try:
+            info = await self._js.consumer_info(self._spec.stream, self._consumer_name)
+        except (nats.errors.Error, TimeoutError) as error:
+            log.warning(f"{self._spec.noun}_consumer_info_failed", partition=self._partition, error=repr(error))
+            return
+        if info.ack_floor is not None and (info.ack_floor.stream_seq or 0) >= orphans.through:
+            self._orphans_settled("acknowledged")
+
+    def _orphans_settled(self, how: str) -> None:
+        self._orphans = None
+        waiting, self._behind_orphans = self._behind_orphans, []
+        log.info(f"{self._spec.noun}_orphans_settled", partition=self._partition, how=how, released=len(waiting))
+        for entry in sorted(waiting, key=lambda e: e.sequence):
+            self._enqueue(entry)
+
+    async def _wind_down(self) -> None:
+        if self._workers:
+            await asyncio.gather(*self._workers, return_exceptions=True)
+        for entry in sorted(self._held.values(), key=lambda e: e.sequence):
+            with contextlib.suppress(nats.errors.Error):
+                await entry.message.nak()
+        self._held.clear()
+        self._lanes.clear()
+        self._behind_orphans.clear()
+
+
+async def run_partitions(
+    js: JetStreamContext,
+    partitions: int,
+    handle: Handle[InboundEnvelope],
+    stopping: asyncio.Event,
+    *,
+    ack_wait: float = 30.0,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    on_parked: OnParked[InboundEnvelope] | None = None,
+) -> None:
+    """The inbound stream's consumers: in order per sender, ``concurrency`` messages per partition at once."""
+    consumers = [
+        CustomerOrderedPartition(
+            js,
+            INBOUND,
+            partition,
+            handle,
+            stopping,
+            key_of=lambda envelope: envelope.sender_key,
+            ack_wait=ack_wait,
+            concurrency=concurrency,
+            on_parked=on_parked,
+        )
+        for partition in range(partitions)
+    ]
+    await asyncio.gather(*(partition.run() for partition in consumers))
