@@ -144,11 +144,27 @@ class CloseUnratedLead(Command):
     lead_id: LeadId
 
 
-TimerCommand = ExpireConversation | TimeoutOffer | FollowUpJob | CloseUnratedLead
+# ------------------------------------------------------------------ parked messages (sent by the consumer)
+
+
+class ApologiseForFailedMessage(Command):
+    """A customer's message could not be handled after its retries and was parked: record it on their
+    stream and, unless they heard it within the hour, ask them to write it again."""
+
+    customer_key: CustomerKey
+    #: Where the apology goes when the stream does not know the customer yet (their first message failed).
+    phone: str = Field(min_length=1)
+    wamid: str = Field(min_length=1)
+    reason: str = Field(min_length=1, max_length=500)
+
+
+#: The commands decided like timers: the closer's, and the apology for a parked message.
+TimerCommand = ExpireConversation | TimeoutOffer | FollowUpJob | CloseUnratedLead | ApologiseForFailedMessage
 
 #: A timer command's record name → its class (the class name: stable, and readable in the timeline).
 TIMER_COMMANDS: Mapping[str, type[TimerCommand]] = {
-    cls.__name__: cls for cls in (ExpireConversation, TimeoutOffer, FollowUpJob, CloseUnratedLead)
+    cls.__name__: cls
+    for cls in (ExpireConversation, TimeoutOffer, FollowUpJob, CloseUnratedLead, ApologiseForFailedMessage)
 }
 
 
@@ -171,6 +187,12 @@ def command_from_record(record: Mapping[str, Any]) -> TimerCommand:
 
 
 CustomerCommand = (
-    HandleCustomerMessage | HandleTechnicianMessage | ExpireConversation | TimeoutOffer | FollowUpJob | CloseUnratedLead
+    HandleCustomerMessage
+    | HandleTechnicianMessage
+    | ExpireConversation
+    | TimeoutOffer
+    | FollowUpJob
+    | CloseUnratedLead
+    | ApologiseForFailedMessage
 )
 ProviderCommand = RegisterProvider | UpdateProvider | DeactivateProvider | ActivateProvider

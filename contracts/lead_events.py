@@ -132,6 +132,19 @@ class IntentExtracted(Event):
     llm: LlmTrace | None = None
 
 
+class MessageHandlingFailed(Event):
+    """A customer's message no decision could be made on, after its retries: parked for an operator."""
+
+    TYPE = "MessageHandlingFailed"
+    SCHEMA_VERSION = 1
+
+    wamid: str = Field(min_length=1)
+    reason: str
+    failed_at: datetime
+    #: Whether the customer was asked to write it again (at most once an hour).
+    apologised: bool
+
+
 class ConversationStateChanged(Event):
     TYPE = "ConversationStateChanged"
     SCHEMA_VERSION = 1

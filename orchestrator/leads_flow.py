@@ -17,6 +17,7 @@ from uuid import UUID
 
 from contracts.commands import (
     ActivateProvider,
+    ApologiseForFailedMessage,
     CloseUnratedLead,
     CustomerCommand,
     DeactivateProvider,
@@ -34,6 +35,7 @@ from orchestrator.domain import lead_lifecycle
 from orchestrator.domain.customer_flow import decide_customer_message
 from orchestrator.domain.decision import Decision
 from orchestrator.domain.evolve import evolve, fold
+from orchestrator.domain.failed_messages import apologise_for_failed_message
 from orchestrator.domain.ids import (
     customer_key_of_lead,
     customer_stream_id,
@@ -95,6 +97,8 @@ def _decide_command(decision: Decision, command: CustomerCommand) -> None:
             lead_lifecycle.follow_up_job(decision, command)
         case CloseUnratedLead():
             lead_lifecycle.close_unrated_lead(decision, command)
+        case ApologiseForFailedMessage():
+            apologise_for_failed_message(decision, command)
         case _:
             assert_never(command)
 

@@ -23,6 +23,7 @@ from orchestrator.commands_consumer import COMMANDS, CommandHandler, run_command
 from orchestrator.handler import InboundHandler
 from orchestrator.inbound_consumer import INBOUND, run_partitions
 from orchestrator.llm_requester import LlmRequester
+from orchestrator.parked import ParkedMessages
 from orchestrator.pending import report_pending
 from orchestrator.provider_directory import ProviderDirectory
 
@@ -40,6 +41,8 @@ class Orchestrator:
     ack_wait: float
     #: Inbound messages of one partition in flight at once (in order per customer).
     concurrency: int
+    #: Tells a customer whose message was parked.
+    parked: ParkedMessages
 
     async def run(self, stopping: asyncio.Event) -> None:
         follow_task = asyncio.create_task(self.directory.follow(), name="provider-directory")
@@ -54,6 +57,7 @@ class Orchestrator:
                     stopping,
                     ack_wait=self.ack_wait,
                     concurrency=self.concurrency,
+                    on_parked=self.parked.tell_sender,
                 ),
                 run_command_partitions(
                     self.js, self.partitions, self.commands.handle, stopping, ack_wait=self.ack_wait
@@ -90,12 +94,14 @@ async def build(
         await directory.catch_up()
         # The LLM adapter, asked over core NATS request/reply; "no responders" (not running) reads as off.
         language_model = LlmRequester(nc, settings.llm_timeout_seconds) if settings.llm_enabled else None
+        commands = CommandHandler(store, directory, clock=clock)
         yield Orchestrator(
             js,
             directory,
             InboundHandler(store, directory, clock=clock, language_model=language_model),
-            CommandHandler(store, directory, clock=clock),
+            commands,
             settings.inbound_partitions,
             settings.inbound_ack_wait_seconds,
             settings.inbound_concurrency_per_partition,
+            ParkedMessages(commands, directory),
         )

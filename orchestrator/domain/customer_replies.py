@@ -271,3 +271,8 @@ def locked_fields() -> Reply:
         "Para cambiar el servicio o la comuna tengo que cancelar esta solicitud y crear una nueva. "
         'Si quieres hacerlo, escribe "cancelar".',
     )
+
+
+def message_failed() -> Reply:
+    """A message of theirs could not be handled, even after retries (it is parked for an operator)."""
+    return _text("message_failed", "Tuvimos un problema con tu mensaje, ¿puedes escribirlo de nuevo?")

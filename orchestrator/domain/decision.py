@@ -65,8 +65,8 @@ class Decision:
         if can_change_conversation(self.state.conversation, trigger):
             self.change_conversation(trigger)
 
-    def reply_customer(self, reply: Reply) -> None:
-        phone = self.state.phone
+    def reply_customer(self, reply: Reply, *, phone_if_unknown: str | None = None) -> None:
+        phone = self.state.phone or phone_if_unknown
         if phone is None:
             raise LookupError("the customer's phone is unknown: no message was received yet")
         lead_id = self.state.lead.lead_id if self.state.lead is not None else None

@@ -30,6 +30,7 @@ from contracts.lead_events import (
     LeadSubmitted,
     LeadUnmatched,
     MatchingAttempted,
+    MessageHandlingFailed,
     MessageReceived,
     OfferAccepted,
     OfferDeclined,
@@ -75,6 +76,10 @@ def _message_received(state: CustomerState, e: MessageReceived) -> Changes:
         "profile_name": e.profile_name or state.profile_name,
         "customer_messages": state.customer_messages + 1,
     }
+
+
+def _handling_failed(state: CustomerState, e: MessageHandlingFailed) -> Changes:
+    return {"last_apology_at": e.failed_at} if e.apologised else _NO_CHANGES
 
 
 def _conversation_changed(state: CustomerState, e: ConversationStateChanged) -> Changes:
@@ -212,6 +217,7 @@ _Handler = Callable[[CustomerState, Any], Changes]
 
 _HANDLERS: dict[type[Event], _Handler] = {
     MessageReceived: _message_received,
+    MessageHandlingFailed: _handling_failed,
     ConversationStateChanged: _conversation_changed,
     LeadDrafted: _drafted,
     LeadFieldsCaptured: _fields_captured,

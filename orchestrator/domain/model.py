@@ -98,6 +98,8 @@ class CustomerState:
     leads_started: int = 0
     #: How many messages the customer has sent (a timer command says how many it had seen).
     customer_messages: int = 0
+    #: When the customer was last asked to write a message again because it could not be handled.
+    last_apology_at: datetime | None = None
     #: How many events have been folded (the stream version the state reflects).
     version: int = 0
 
