@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from fastapi import APIRouter, Depends, FastAPI
+from nats.js import JetStreamContext
 from prometheus_client import CollectorRegistry
 
 from eventstore import PostgresEventStore
@@ -20,6 +21,7 @@ from infra.clock import utc_now
 from projections.lag import LagMetrics
 from projections.operator_api import (
     routes_conversations,
+    routes_dead_letters,
     routes_leads,
     routes_ops,
     routes_providers,
@@ -27,6 +29,7 @@ from projections.operator_api import (
     routes_streams,
 )
 from projections.operator_api.console.install import install_console
+from projections.operator_api.dead_letters import DeadLetterMetrics, DeadLetters, LazyJetStream
 from projections.operator_api.deps import ApiState, require_token
 from projections.operator_api.document import Document
 from projections.operator_api.errors import install_error_handlers, reject_unknown_query_parameters
@@ -40,9 +43,13 @@ class ApiConfig:
     clock: Callable[[], datetime] = field(default=utc_now)
     #: Console session cookies only over HTTPS (everywhere but local mode).
     secure_cookies: bool = True
+    #: Where the dead-letter stream is read when no JetStream context is handed to ``create_app``.
+    nats_url: str | Callable[[], str] | None = None
 
 
-def create_app(config: ApiConfig, *, store: PostgresEventStore | None = None) -> FastAPI:
+def create_app(
+    config: ApiConfig, *, store: PostgresEventStore | None = None, jetstream: JetStreamContext | None = None
+) -> FastAPI:
     if len(config.token) < 16:
         raise ValueError("the operator API token must be at least 16 characters")
     if store is None and config.database_url is None:
@@ -60,6 +67,7 @@ def create_app(config: ApiConfig, *, store: PostgresEventStore | None = None) ->
             return await PostgresEventStore.connect(dsn, min_size=1, max_size=8)
 
         state.connect = connect
+    _read_dead_letters(state, config, jetstream)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -82,9 +90,26 @@ def create_app(config: ApiConfig, *, store: PostgresEventStore | None = None) ->
     app.state.document = Document(app)
     install_error_handlers(app, app.state.document)
     v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_token), Depends(reject_unknown_query_parameters)])
-    for module in (routes_leads, routes_conversations, routes_streams, routes_providers, routes_stats):
+    routes = (routes_leads, routes_conversations, routes_streams, routes_providers, routes_stats, routes_dead_letters)
+    for module in routes:
         v1.include_router(module.router)
     app.include_router(v1)
     app.include_router(routes_ops.router)
     install_console(app, api_token=config.token, secure_cookies=config.secure_cookies)
     return app
+
+
+def _read_dead_letters(state: ApiState, config: ApiConfig, jetstream: JetStreamContext | None) -> None:
+    """The dead-letter stream through ``jetstream`` (its owner closes it), else a connection of its own."""
+    if jetstream is not None:
+        given = jetstream
+
+        async def reach() -> JetStreamContext:
+            return given
+
+        state.dead_letters = DeadLetters(reach)
+    elif config.nats_url is not None:
+        lazy = LazyJetStream(config.nats_url)
+        state.dead_letters = DeadLetters(lazy)
+        state.closers.append(lazy.close)
+    state.dead_letter_metrics = DeadLetterMetrics(state.registry)

@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry
 from eventstore import PostgresEventStore
 from orchestrator.provider_directory import ProviderDirectory
 from projections.lag import LagMetrics
+from projections.operator_api.dead_letters import DeadLetterMetrics, DeadLetters
 
 
 @dataclass
@@ -31,6 +32,11 @@ class ApiState:
     connect: Callable[[], Awaitable[PostgresEventStore]] | None = None
     _connecting: asyncio.Lock = field(default_factory=asyncio.Lock)
     _directory: ProviderDirectory | None = None
+    #: The dead-letter stream, when the API was given a way to reach NATS.
+    dead_letters: DeadLetters | None = None
+    dead_letter_metrics: DeadLetterMetrics | None = None
+    #: Closes what the API opened itself besides the store (its own NATS connection).
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     @property
     def store(self) -> PostgresEventStore:
@@ -58,6 +64,8 @@ class ApiState:
 
     async def disconnect(self) -> None:
         """Close a store this state opened itself (a store handed in belongs to whoever gave it)."""
+        for close in self.closers:
+            await close()
         if self.connect is None:
             return
         store, self.current = self.current, None

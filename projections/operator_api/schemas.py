@@ -331,3 +331,37 @@ class HealthOut(BaseModel):
     model_config = _OUT
 
     status: str
+
+
+# ------------------------------------------------------------------------------------- dead letters
+
+
+class DeadLetterOut(BaseModel):
+    """A message parked in the dead-letter stream, waiting for an operator."""
+
+    model_config = _OUT
+
+    #: Its sequence in the dead-letter stream (pass as ``after`` to list what came later).
+    sequence: int
+    #: Who parked it: ``ingress`` (an authentic payload it could not parse), ``orchestrator`` (an inbound
+    #: update that failed all its retries) or ``commands`` (a timer command, likewise).
+    source: str
+    reason: str
+    parked_at: datetime | None
+    #: The subject it was parked from (orchestrator and commands).
+    original_subject: str | None
+    bytes: int
+
+
+class DeadLetterDetailOut(DeadLetterOut):
+    #: The payload as text when it is UTF-8 (it usually is JSON), else null.
+    payload_text: str | None
+    payload_base64: str
+
+
+class DeadLetterPage(BaseModel):
+    model_config = _OUT
+
+    items: list[DeadLetterOut]
+    #: Pass as ``after`` for the next page; null when there is nothing more.
+    next_after: int | None

@@ -12,11 +12,12 @@ from datetime import datetime
 
 import structlog
 from fastapi import FastAPI
+from nats.aio.client import Client as NATS
 
 from eventstore import PostgresEventStore
 from infra.clock import utc_now
 from infra.http_server import serve_until_stopped
-from infra.runtime import event_store
+from infra.runtime import event_store, nats_connection
 from infra.settings import Settings, local_secret
 from projections.operator_api.app import ApiConfig, create_app
 
@@ -57,10 +58,14 @@ async def build(
     settings: Settings,
     *,
     store: PostgresEventStore | None = None,
+    nats: NATS | None = None,
     clock: Callable[[], datetime] = utc_now,
 ) -> AsyncIterator[OperatorApi]:
     token = operator_token(settings)
     async with AsyncExitStack() as stack:
         store = await event_store(stack, settings, store, min_size=1, max_size=8)
-        app = create_app(ApiConfig(token=token, clock=clock, secure_cookies=settings.is_production), store=store)
+        # NATS for the dead-letter stream only: it reads parked messages, it publishes nothing.
+        nc = await nats_connection(stack, settings, nats, name="operator_api", drain=False)
+        config = ApiConfig(token=token, clock=clock, secure_cookies=settings.is_production)
+        app = create_app(config, store=store, jetstream=nc.jetstream())
         yield OperatorApi(app, settings.operator_api_host, settings.operator_api_port)

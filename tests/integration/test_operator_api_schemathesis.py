@@ -21,21 +21,24 @@ from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from projections.operator_api.app import ApiConfig, create_app
+from tests.conftest import Infra
 
 pytestmark = pytest.mark.integration
 
 TOKEN = "schemathesis-operator-token-0123456789"
 _database: dict[str, str] = {}
 
-# The schema is read at import (one test per operation); the app opens its database at the first request,
-# in schemathesis's own event loop, on the copy of the seeded database the running test was given.
-app = create_app(ApiConfig(token=TOKEN, database_url=lambda: _database["url"]))
+# The schema is read at import (one test per operation); the app opens its database (and NATS, for the
+# dead letters) at the first request, in schemathesis's own event loop, on the copy of the seeded database
+# the running test was given.
+app = create_app(ApiConfig(token=TOKEN, database_url=lambda: _database["url"], nats_url=lambda: _database["nats"]))
 schema = schemathesis.openapi.from_asgi("/openapi.json", app)
 
 
 @pytest.fixture(autouse=True)
-def database(seeded_database: str) -> Iterator[None]:
+def database(seeded_database: str, infra: Infra) -> Iterator[None]:
     _database["url"] = seeded_database
+    _database["nats"] = infra.nats_url
     yield
     _database.clear()
 

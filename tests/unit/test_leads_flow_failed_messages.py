@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 
+from audit.engine import audit_events
 from contracts.commands import ApologiseForFailedMessage
+from contracts.inbound import InboundMessage
 from contracts.lead_events import ConversationState, MessageHandlingFailed
 from contracts.outbound import ReplyQueued, TextMessage
 from orchestrator.commands_consumer import command_from_record, command_record
+from orchestrator.parked import ParkedMessages
+from tests.unit.audit_support import CAMILA, World
 from tests.unit.leads_flow_support import CUSTOMER, CUSTOMER_PHONE, FIRST_MESSAGE, Scenario
 
 APOLOGY = "Tuvimos un problema con tu mensaje, ¿puedes escribirlo de nuevo?"
@@ -19,7 +24,7 @@ def _failed(wamid: str = "wamid.BROKEN", phone: str = CUSTOMER_PHONE) -> Apologi
     )
 
 
-def _apologies(events: list[object]) -> list[ReplyQueued]:
+def _apologies(events: Sequence[object]) -> list[ReplyQueued]:
     return [e for e in events if isinstance(e, ReplyQueued) and e.purpose == "message_failed"]
 
 
@@ -68,3 +73,19 @@ def test_the_command_travels_in_the_decision_metadata_for_the_audit() -> None:
     command = _failed()
 
     assert command_from_record(command_record(command)) == command
+
+
+async def test_apologies_recorded_by_the_real_handlers_audit_clean() -> None:
+    world = World()
+    await world.says(CAMILA, "hola, se me rompió la cañería en ñuñoa")
+    parked = ParkedMessages(world.commands, world.directory)
+    for wamid in ("wamid.P1", "wamid.P2"):  # the second one within the hour: recorded, no apology
+        message = InboundMessage(wamid=wamid, sender_id=CAMILA, sender_wa_id=CAMILA, type="text", raw={})
+        await parked.tell_sender(message, "failed 6 times: boom")
+        world.advance(minutes=5)
+
+    events = await world.events()
+    report = audit_events(events)
+
+    assert report.clean, report.render()
+    assert [e.data["apologised"] for e in events if e.type == "MessageHandlingFailed"] == [True, False]

@@ -1,0 +1,159 @@
+"""Odd and hostile but authentic input through the signed webhook: every message answered or visibly parked.
+
+Each case goes through the real ingress, NATS, orchestrator, PostgreSQL, sender and operator API. A text
+the customer typed is answered, whatever it holds; a payload that is not a webhook is parked by the ingress
+with its reason; a message no decision can be made on is parked by the orchestrator after its retries, its
+customer is told (once an hour), operators see it, and another customer of its partition does not wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Any
+
+import httpx
+import pytest
+
+from contracts.customer_text import MAX_TEXT_CHARS
+from contracts.subjects import partition_of
+from orchestrator import consumer
+from orchestrator.identity import person_key
+from tests.e2e.pipeline import PARTITIONS, SECRET, Pipeline, text_of
+from tests.whatsapp_builders import signed, text_message
+
+APOLOGY = "Tuvimos un problema con tu mensaje, ¿puedes escribirlo de nuevo?"
+
+#: What customers may send, each from a customer of its own (phone, text).
+ODD_TEXTS = {
+    "56940000001": "hola\u0000 necesito gasfiter en ñuñoa",
+    "56940000002": "se me rompió la cañería " + "a" * 70_000,
+    "56940000003": "necesito electricista \u202eacul\u202c en macul",
+    "56940000004": "🔧💧🚿" * 3000 + " gasfiter urgente",
+    "56940000005": "'; DROP TABLE events; -- necesito cerrajero",
+    "56940000006": "<script>alert(1)</script><b>gasfiter</b> en providencia",
+    "56940000007": "\u0000\u0001\u0002\u007f\u0085",
+    "56940000008": "uno\r\ndos\rtres \x1b[31m rojo",
+}
+
+
+def _stream(phone: str) -> str:
+    return f"customer-{person_key(phone)}"
+
+
+async def _post_raw(pipeline: Pipeline, body: bytes) -> httpx.Response:
+    signed_body, headers = signed(body, SECRET)
+    return await pipeline.http.post("/webhook", content=signed_body, headers=headers)
+
+
+async def _received_text(pipeline: Pipeline, phone: str) -> str | None:
+    events = await pipeline.store.read_stream(_stream(phone))
+    [received] = [e for e in events if e.type == "MessageReceived"]
+    text = received.data["text"]
+    return None if text is None else str(text)
+
+
+async def test_odd_texts_customers_send_are_each_answered(pipeline: Pipeline) -> None:
+    for n, (phone, text) in enumerate(ODD_TEXTS.items()):
+        await pipeline.post(text_message(f"wamid.ODD{n}", phone, text))
+
+    for phone in ODD_TEXTS:
+        [reply] = await pipeline.outbox(phone, 1, timeout=30)
+        assert text_of(reply)
+
+    assert await _received_text(pipeline, "56940000001") == "hola necesito gasfiter en ñuñoa"
+    long_text = await _received_text(pipeline, "56940000002")
+    assert long_text is not None and len(long_text) == MAX_TEXT_CHARS
+    assert await _received_text(pipeline, "56940000008") == "uno\ndos\ntres [31m rojo"
+
+
+async def _dead_letters(pipeline: Pipeline, source: str, count: int) -> list[dict[str, Any]]:
+    """The dead letters of ``source`` the operator API lists, once there are ``count`` of them."""
+    for _ in range(600):
+        response = await pipeline.operator_api.get("/v1/deadletters", params={"source": source})
+        assert response.status_code == 200, response.text
+        items: list[dict[str, Any]] = response.json()["items"]
+        if len(items) >= count:
+            return items
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{source} parked {len(items)} messages, not {count}")
+
+
+async def _parked_gauge(pipeline: Pipeline, source: str) -> float:
+    metrics = (await pipeline.operator_api.get("/metrics")).text
+    match = re.search(rf'^dead_letters_parked\{{source="{source}"\}} (\S+)$', metrics, re.MULTILINE)
+    assert match is not None, metrics
+    return float(match.group(1))
+
+
+async def test_payloads_that_are_not_webhooks_are_parked_with_their_reason_for_operators(pipeline: Pipeline) -> None:
+    wrong_types = text_message("wamid.WRONG", "56940000009", "hola")
+    wrong_types["entry"][0]["changes"][0]["value"]["messages"] = {"id": 12, "type": ["text"]}
+    bodies = {
+        "nested": b"[" * 20_000 + b"]" * 20_000,
+        "invalid utf-8": b'{"object": "whatsapp_business_account", "entry": "\xff\xfe"}',
+        "empty": b"",
+        "wrong types": signed(wrong_types, SECRET)[0],
+        "lone surrogate": b'{"object": "whatsapp_business_account", "entry": [], "x": "\\ud800"}',
+    }
+
+    for body in bodies.values():
+        response = await _post_raw(pipeline, body)
+        assert response.status_code == 200, response.text
+        assert response.json()["dead_letter"] is True
+
+    parked = await _dead_letters(pipeline, "ingress", len(bodies))
+    assert all(letter["reason"] for letter in parked)
+    assert sum("invalid JSON" in letter["reason"] for letter in parked) == 4
+    assert any("not a WhatsApp webhook" in letter["reason"] for letter in parked)
+    first = (await pipeline.operator_api.get(f"/v1/deadletters/{parked[0]['sequence']}")).json()
+    assert first["payload_base64"] and first["bytes"] == 40_000
+    assert await _parked_gauge(pipeline, "ingress") == len(bodies)
+
+
+def _same_partition_as(phone: str) -> str:
+    target = partition_of(phone, PARTITIONS)
+    return next(p for n in range(100) if partition_of(p := f"5695{n:07d}", PARTITIONS) == target and p != phone)
+
+
+def _unstorable(wamid: str, phone: str) -> dict[str, Any]:
+    """A message no decision can be stored for: its type carries a NUL, which PostgreSQL's jsonb refuses
+    (types are ours to read, not customer text, so they are not normalised)."""
+    payload = text_message(wamid, phone, "hola")
+    payload["entry"][0]["changes"][0]["value"]["messages"][0]["type"] = "te\u0000xt"
+    return payload
+
+
+async def _apologies(pipeline: Pipeline, phone: str) -> list[str]:
+    events = await pipeline.store.read_stream(_stream(phone))
+    return [e.type for e in events if e.type == "MessageHandlingFailed" or e.data.get("purpose") == "message_failed"]
+
+
+async def test_a_message_that_cannot_be_handled_is_parked_and_its_customer_told_once_an_hour(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Retries take ~5 s: long enough that a customer queued behind them in the partition would show.
+    monkeypatch.setattr(consumer, "BACKOFF_SECONDS", (1.0,) * 5)
+    unlucky, neighbour = "56940000010", _same_partition_as("56940000010")
+
+    await pipeline.post(_unstorable("wamid.BAD1", unlucky))
+    await pipeline.says(neighbour, "hola, necesito un cerrajero en providencia")
+
+    await pipeline.outbox(neighbour, 1)
+    assert pipeline.sandbox.messages(to=unlucky) == []  # still being retried: the neighbour did not wait
+    [apology] = await pipeline.outbox(unlucky, 1, timeout=60)
+    assert text_of(apology) == APOLOGY
+    [letter] = await _dead_letters(pipeline, "orchestrator", 1)
+    assert f"failed {consumer.MAX_DELIVERIES} times" in letter["reason"]
+
+    # Again within the hour: parked and recorded, but no second apology. The message after it is handled
+    # only once the failure was settled (same customer, same lane), so its reply is the sentinel.
+    monkeypatch.setattr(consumer, "BACKOFF_SECONDS", (0.05,) * 5)
+    await pipeline.post(_unstorable("wamid.BAD2", unlucky))
+    await pipeline.says(unlucky, "hola, necesito un gasfiter en ñuñoa")
+    replies = await pipeline.outbox(unlucky, 2, timeout=60)
+
+    assert APOLOGY not in text_of(replies[1])
+    assert await _apologies(pipeline, unlucky) == ["MessageHandlingFailed", "ReplyQueued", "MessageHandlingFailed"]
+    assert len(await _dead_letters(pipeline, "orchestrator", 2)) == 2
+    assert await _parked_gauge(pipeline, "orchestrator") == 2
