@@ -17,16 +17,18 @@ sender at the same time. How it holds:
 * A message held longer than a third of ``ack_wait`` (waiting in its lane, retried, slow) is marked in
   progress, so the server does not redeliver it meanwhile. A redelivery that still comes (a lost
   connection) replaces the held delivery; it is not handled twice.
-* After a crash, what the dead process held comes back only when its ack wait runs out, while the server
-  may already hand out those senders' later messages. So when this process starts with messages pending on
-  its consumer, nothing delivered after them is handled until all of them came back (their senders are
-  then known, and their lanes go first) or were acknowledged by someone else.
+* Another process may hold earlier messages of the same partition: one bound to the same consumer, or
+  one that died holding them (they come back only when their ack wait runs out, while the server may
+  already hand out those senders' later messages). So a delivered message joins its lane only once no
+  earlier message of the partition is pending elsewhere: when every message pending on the consumer is
+  in this process's hands (then everything it holds may go), or else once it is the oldest pending one.
+  Alone on a partition, a process pays one consumer-info request per fetch for this; sharing one, its
+  messages interleave with the other's in stream order, as with one message in flight.
 * On shutdown, lanes finish the message in hand; every message not handled is given back (nak, in stream
   order), so the next process gets them at once and in order.
 
-Two processes bound to one partition's consumer each keep the order of what they hold, not between them:
-run one orchestrator per partition set. The store's optimistic concurrency remains the last guard: a
-decision on a stale state is refused and made again, never lost.
+The store's optimistic concurrency remains the last guard: a decision on a stale state is refused and made
+again, never lost.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ import nats.errors
 import structlog
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
 from pydantic import ValidationError
 
 from contracts.inbound import InboundEnvelope, parse_envelope
@@ -58,6 +61,10 @@ Item = TypeVar("Item")
 DEFAULT_CONCURRENCY = 32
 #: How often the sender of a parked message is told, at most, before giving up (it stays parked).
 TELL_ATTEMPTS = 3
+#: While another process holds the oldest pending message, how often the gate looks again.
+GATE_POLL_SECONDS = 0.02
+#: Sharing a partition, how long a process with a message at the gate waits before it fetches more anyway.
+SHARED_FETCH_PAUSE = 0.25
 
 INBOUND: OrderedStream[InboundEnvelope] = OrderedStream(
     stream=INBOUND_STREAM,
@@ -89,15 +96,6 @@ class _Held(Generic[Item]):
     touched: float
 
 
-@dataclass
-class _Orphans:
-    """Messages a previous process held and never settled, pending on the consumer when this one started."""
-
-    #: The last stream sequence the consumer had delivered: everything up to it that comes back is an orphan.
-    through: int
-    missing: int
-
-
 class CustomerOrderedPartition(Generic[Item]):
     def __init__(
         self,
@@ -125,8 +123,11 @@ class CustomerOrderedPartition(Generic[Item]):
         self._lanes: dict[str, deque[_Held[Item]]] = {}
         self._workers: set[asyncio.Task[None]] = set()
         self._room = asyncio.Event()
-        self._orphans: _Orphans | None = None
-        self._behind_orphans: list[_Held[Item]] = []
+        #: Delivered, waiting until no earlier message of the partition is pending elsewhere.
+        self._gated: list[_Held[Item]] = []
+        self._gate_moved = asyncio.Event()
+        #: Whether, at the last look, every message pending on the consumer was in this process's hands.
+        self._alone = True
 
     @property
     def _consumer_name(self) -> str:
@@ -137,12 +138,9 @@ class CustomerOrderedPartition(Generic[Item]):
         # add_consumer creates or updates: a changed ack wait or concurrency reaches an existing consumer.
         config = spec.consumer_config(self._partition, self._ack_wait, max_ack_pending=self._concurrency)
         await self._js.add_consumer(spec.stream, config)
-        info = await self._js.consumer_info(spec.stream, self._consumer_name)
-        if info.num_ack_pending and info.delivered is not None and info.delivered.stream_seq:
-            self._orphans = _Orphans(through=info.delivered.stream_seq, missing=info.num_ack_pending)
-            log.info(f"{spec.noun}_waiting_for_orphans", partition=self._partition, pending=info.num_ack_pending)
         subscription = await self._js.pull_subscribe_bind(durable=self._consumer_name, stream=spec.stream)
         keeper = asyncio.create_task(self._keep_alive(), name=f"{self._consumer_name}-keep-alive")
+        gate = asyncio.create_task(self._keep_gate(), name=f"{self._consumer_name}-gate")
         try:
             await self._pull(subscription)
         except asyncio.CancelledError:
@@ -151,18 +149,24 @@ class CustomerOrderedPartition(Generic[Item]):
                 worker.cancel()
             raise
         finally:
-            keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await keeper
+            for helper in (keeper, gate):
+                helper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await helper
             await self._wind_down()
 
     async def _pull(self, subscription: JetStreamContext.PullSubscription) -> None:
         while not self._stopping.is_set():
+            self._room.clear()
             if len(self._held) >= self._concurrency:
-                self._room.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._room.wait(), timeout=1.0)
                 continue
+            if self._gated and not self._alone:
+                # Sharing the partition, ours wait at the gate for the other's: taking more would keep them
+                # from it. Still fetch now and then: what a dead process held comes back only to a fetch.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._room.wait(), timeout=SHARED_FETCH_PAUSE)
             try:
                 # One at a time: a batch of more would wait for all of them when fewer are there.
                 messages = await subscription.fetch(batch=1, timeout=1.0)
@@ -193,17 +197,8 @@ class CustomerOrderedPartition(Generic[Item]):
             return
         entry = self._entry(message, sequence)
         self._held[sequence] = entry
-        orphans = self._orphans
-        if orphans is not None:
-            if sequence > orphans.through:
-                self._behind_orphans.append(entry)
-                return
-            orphans.missing -= 1
-            self._enqueue(entry)
-            if orphans.missing <= 0:
-                self._orphans_settled("all came back")
-            return
-        self._enqueue(entry)
+        self._gated.append(entry)
+        self._gate_moved.set()
 
     def _entry(self, message: Msg, sequence: int) -> _Held[Item]:
         now = time.monotonic()
@@ -235,6 +230,7 @@ class CustomerOrderedPartition(Generic[Item]):
                 lane.popleft()
                 del self._held[entry.sequence]
                 self._room.set()
+                self._gate_moved.set()
         finally:
             if not lane:
                 del self._lanes[key]
@@ -299,10 +295,10 @@ class CustomerOrderedPartition(Generic[Item]):
             await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
         return self._stopping.is_set()
 
-    # ------------------------------------------------------------------------- ack wait and orphans
+    # ------------------------------------------------------------------------------------- ack wait
 
     async def _keep_alive(self) -> None:
-        """Marks long-held messages in progress, and watches for orphans settled elsewhere."""
+        """Marks long-held messages in progress."""
         interval = max(self._ack_wait / 3, 0.1)
         while True:
             await asyncio.sleep(interval)
@@ -312,26 +308,48 @@ class CustomerOrderedPartition(Generic[Item]):
                     entry.touched = now
                     with contextlib.suppress(nats.errors.Error):
                         await entry.message.in_progress()
-            if self._orphans is not None:
-                await self._check_orphans()
 
-    async def _check_orphans(self) -> None:
-        orphans = self._orphans
-        assert orphans is not None
+    # ---------------------------------------------------------------------------- the gate
+
+    async def _keep_gate(self) -> None:
+        """Lets gated messages into their lanes once nothing earlier is pending elsewhere (see the module)."""
+        while True:
+            await self._gate_moved.wait()
+            self._gate_moved.clear()
+            while self._gated:
+                try:
+                    released = await self._open_gate()
+                except (nats.errors.Error, TimeoutError) as error:
+                    log.warning(f"{self._spec.noun}_gate_check_failed", partition=self._partition, error=repr(error))
+                    released = False
+                if not released:
+                    # Someone else holds the oldest pending message: look again when ours move, or shortly.
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._gate_moved.wait(), timeout=GATE_POLL_SECONDS)
+                    self._gate_moved.clear()
+
+    async def _open_gate(self) -> bool:
+        gated = sorted(self._gated, key=lambda e: e.sequence)
+        info = await self._js.consumer_info(self._spec.stream, self._consumer_name)
+        self._alone = info.num_ack_pending is not None and info.num_ack_pending <= len(self._held)
+        if self._alone:
+            return self._release(gated)  # every pending message is ours
+        # Others hold some: only the oldest pending message of the partition may go, if it is ours.
+        floor = info.ack_floor.stream_seq if info.ack_floor is not None and info.ack_floor.stream_seq else 0
         try:
-            info = await self._js.consumer_info(self._spec.stream, self._consumer_name)
-        except (nats.errors.Error, TimeoutError) as error:
-            log.warning(f"{self._spec.noun}_consumer_info_failed", partition=self._partition, error=repr(error))
-            return
-        if info.ack_floor is not None and (info.ack_floor.stream_seq or 0) >= orphans.through:
-            self._orphans_settled("acknowledged")
+            oldest = await self._js.get_msg(
+                self._spec.stream, seq=floor + 1, subject=self._spec.partition_subject(self._partition), next=True
+            )
+        except NotFoundError:
+            return False
+        return self._release([entry for entry in gated if entry.sequence <= (oldest.seq or 0)])
 
-    def _orphans_settled(self, how: str) -> None:
-        self._orphans = None
-        waiting, self._behind_orphans = self._behind_orphans, []
-        log.info(f"{self._spec.noun}_orphans_settled", partition=self._partition, how=how, released=len(waiting))
-        for entry in sorted(waiting, key=lambda e: e.sequence):
+    def _release(self, entries: list[_Held[Item]]) -> bool:
+        for entry in entries:
+            self._gated.remove(entry)
             self._enqueue(entry)
+        self._room.set()
+        return bool(entries)
 
     async def _wind_down(self) -> None:
         if self._workers:
@@ -341,7 +359,7 @@ class CustomerOrderedPartition(Generic[Item]):
                 await entry.message.nak()
         self._held.clear()
         self._lanes.clear()
-        self._behind_orphans.clear()
+        self._gated.clear()
 
 
 async def run_partitions(

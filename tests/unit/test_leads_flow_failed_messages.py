@@ -6,11 +6,10 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from audit.engine import audit_events
-from contracts.commands import ApologiseForFailedMessage
+from contracts.commands import ApologiseForFailedMessage, command_from_record, command_record
 from contracts.inbound import InboundMessage
 from contracts.lead_events import ConversationState, MessageHandlingFailed
 from contracts.outbound import ReplyQueued, TextMessage
-from orchestrator.commands_consumer import command_from_record, command_record
 from orchestrator.parked import ParkedMessages
 from tests.unit.audit_support import CAMILA, World
 from tests.unit.leads_flow_support import CUSTOMER, CUSTOMER_PHONE, FIRST_MESSAGE, Scenario
