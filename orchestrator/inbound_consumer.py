@@ -50,6 +50,7 @@ from pydantic import ValidationError
 
 from contracts.inbound import InboundEnvelope, parse_envelope
 from contracts.subjects import DEADLETTER_ORCHESTRATOR, INBOUND_STREAM, inbound_partition_subject
+from infra.telemetry import consuming
 from orchestrator import consumer
 from orchestrator.consumer import OrderedStream
 
@@ -243,7 +244,8 @@ class CustomerOrderedPartition(Generic[Item]):
         failures = (entry.message.metadata.num_delivered or 1) - 1
         while True:
             try:
-                await self._handle(item)
+                with consuming(entry.message.headers, f"{spec.stream} process", delivery=failures + 1):
+                    await self._handle(item)
             except Exception as error:  # every failure is retried, then parked; none is lost
                 failures += 1
                 if failures >= consumer.MAX_DELIVERIES:
