@@ -63,8 +63,8 @@ DEFAULT_CONCURRENCY = 32
 #: How often the sender of a parked message is told, at most, before giving up (it stays parked).
 TELL_ATTEMPTS = 3
 #: While another process holds the oldest pending message, how often the gate looks again.
-GATE_POLL_SECONDS = 0.02
-#: Sharing a partition, how long a process with a message at the gate waits before it fetches more anyway.
+GATE_POLL_SECONDS = 0.005
+#: How long a process with a message at the gate waits before it fetches more anyway.
 SHARED_FETCH_PAUSE = 0.25
 
 INBOUND: OrderedStream[InboundEnvelope] = OrderedStream(
@@ -127,8 +127,6 @@ class CustomerOrderedPartition(Generic[Item]):
         #: Delivered, waiting until no earlier message of the partition is pending elsewhere.
         self._gated: list[_Held[Item]] = []
         self._gate_moved = asyncio.Event()
-        #: Whether, at the last look, every message pending on the consumer was in this process's hands.
-        self._alone = True
 
     @property
     def _consumer_name(self) -> str:
@@ -163,9 +161,10 @@ class CustomerOrderedPartition(Generic[Item]):
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._room.wait(), timeout=1.0)
                 continue
-            if self._gated and not self._alone:
-                # Sharing the partition, ours wait at the gate for the other's: taking more would keep them
-                # from it. Still fetch now and then: what a dead process held comes back only to a fetch.
+            if self._gated:
+                # One at the gate at a time: alone, the gate lets it through at once; sharing the partition, it
+                # waits for the other process's, and taking more meanwhile would keep them from it. Still fetch
+                # now and then: what a dead process held comes back only to a fetch.
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._room.wait(), timeout=SHARED_FETCH_PAUSE)
             try:
@@ -333,8 +332,7 @@ class CustomerOrderedPartition(Generic[Item]):
     async def _open_gate(self) -> bool:
         gated = sorted(self._gated, key=lambda e: e.sequence)
         info = await self._js.consumer_info(self._spec.stream, self._consumer_name)
-        self._alone = info.num_ack_pending is not None and info.num_ack_pending <= len(self._held)
-        if self._alone:
+        if info.num_ack_pending is not None and info.num_ack_pending <= len(self._held):
             return self._release(gated)  # every pending message is ours
         # Others hold some: only the oldest pending message of the partition may go, if it is ours.
         floor = info.ack_floor.stream_seq if info.ack_floor is not None and info.ack_floor.stream_seq else 0

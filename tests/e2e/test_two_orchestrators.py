@@ -44,6 +44,9 @@ class OrchestratorProcess:
             "LOG_FORMAT": "json",
             # What the killed process held comes back after this: short, so the test does not wait 30 s.
             "INBOUND_ACK_WAIT_SECONDS": "2",
+            # Each customer's order holds across the two with any concurrency; the work is shared evenly
+            # (what the kill below needs) with one message of a partition in flight at a time.
+            "INBOUND_CONCURRENCY_PER_PARTITION": "1",
         }
         with open(self.log_file, "ab") as log:
             self.process = subprocess.Popen(
