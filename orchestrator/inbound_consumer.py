@@ -50,6 +50,7 @@ from pydantic import ValidationError
 
 from contracts.inbound import InboundEnvelope, parse_envelope
 from contracts.subjects import DEADLETTER_ORCHESTRATOR, INBOUND_STREAM, inbound_partition_subject
+from infra import pipeline_metrics as metrics
 from infra.telemetry import consuming
 from orchestrator import consumer
 from orchestrator.consumer import OrderedStream
@@ -241,9 +242,14 @@ class CustomerOrderedPartition(Generic[Item]):
             return await self._park(entry, entry.unparseable or "unparseable")
         spec, item = self._spec, entry.item
         failures = (entry.message.metadata.num_delivered or 1) - 1
+        if failures:
+            metrics.REDELIVERIES.labels(spec.stream).inc()
         while True:
             try:
-                with consuming(entry.message.headers, f"{spec.stream} process", delivery=failures + 1):
+                with (
+                    consuming(entry.message.headers, f"{spec.stream} process", delivery=failures + 1),
+                    metrics.STEP_SECONDS.labels(spec.noun).time(),
+                ):
                     await self._handle(item)
             except Exception as error:  # every failure is retried, then parked; none is lost
                 failures += 1
@@ -255,6 +261,7 @@ class CustomerOrderedPartition(Generic[Item]):
                     f"{spec.noun}_failed_will_retry", id=spec.id_of(item), error=repr(error), failures=failures,
                     delay=delay,
                 )  # fmt: skip
+                metrics.RETRIES.labels(spec.stream).inc()
                 if await self._stopped_within(delay):
                     return False
                 continue
