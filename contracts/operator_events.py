@@ -55,3 +55,17 @@ class OperatorDisabled(Event):
     name: str = Field(pattern=OPERATOR_NAME_PATTERN)
     by: str = Field(min_length=1)
     disabled_at: datetime
+
+
+class DeadLetterRedriven(Event):
+    """An operator handed a parked message back to the consumer it came from (stream ``dead-letters``)."""
+
+    TYPE = "DeadLetterRedriven"
+    SCHEMA_VERSION = 1
+
+    sequence: int = Field(ge=1)
+    source: str = Field(min_length=1)
+    original_subject: str = Field(min_length=1)
+    reason: str
+    by: str = Field(min_length=1)
+    redriven_at: datetime

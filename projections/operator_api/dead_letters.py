@@ -47,6 +47,14 @@ class DeadLettersUnavailable(RuntimeError):
     """NATS could not be reached, or no connection to it was configured."""
 
 
+class NotRedrivable(ValueError):
+    """A letter that handing back would only park again: a payload no parser read, or one without its subject."""
+
+
+#: Who parked what can be handed back to the consumer it came from (the ingress's letters never parsed).
+REDRIVABLE = frozenset({"orchestrator", "commands"})
+
+
 def _letter(raw: RawStreamMsg) -> DeadLetter:
     headers = raw.headers or {}
     subject = raw.subject or ""
@@ -90,6 +98,27 @@ class DeadLetters:
         except (nats.errors.Error, TimeoutError) as error:
             raise DeadLettersUnavailable(repr(error)) from error
         return _letter(raw)
+
+    async def redrive(self, sequence: int) -> DeadLetter | None:
+        """Publish the letter again to the subject it was parked from, then take it out of the stream.
+
+        Its ``Nats-Msg-Id`` names the letter, so a second re-drive within JetStream's window is dropped; past
+        it, the orchestrator's inbox still commits a message's effects once.
+        """
+        letter = await self.one(sequence)
+        if letter is None:
+            return None
+        if letter.source not in REDRIVABLE or not letter.original_subject:
+            raise NotRedrivable(f"letter {sequence} from {letter.source} cannot be handed back: it would park again")
+        js = await self._js()
+        try:
+            await js.publish(letter.original_subject, letter.payload, headers={"Nats-Msg-Id": f"redrive:{sequence}"})
+            await js.delete_msg(DEADLETTER_STREAM, sequence)
+        except NotFoundError:
+            pass  # taken out meanwhile (another operator's re-drive): the publish above was deduplicated
+        except (nats.errors.Error, TimeoutError) as error:
+            raise DeadLettersUnavailable(repr(error)) from error
+        return letter
 
     async def counts(self) -> dict[str, int]:
         """How many letters each source has parked (and are still there)."""

@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from datetime import datetime, time
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Form, HTTPException, Query, Request
+import structlog
+from fastapi import APIRouter, Form, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from contracts.commands import ActivateProvider, DeactivateProvider, ProviderCommand, RegisterProvider
 from contracts.comunas import lookup_comuna
+from contracts.events import EventMetadata, NewEvent
 from contracts.intent import Service
 from contracts.lead_events import LeadStatus
-from contracts.operator_events import OperatorRole
-from eventstore import ConcurrencyError
+from contracts.operator_events import DeadLetterRedriven, OperatorRole
+from eventstore import ANY_VERSION, ConcurrencyError
 from orchestrator.domain.providers import ProviderCommandRejected
 from projections.operator_api import queries, routes_conversations, routes_stats
 from projections.operator_api.console.auth import Admin, CheckedForm, Console, ConsoleState, LoggedIn, Operator
 from projections.operator_api.console.sessions import COOKIE_NAME
+from projections.operator_api.dead_letters import REDRIVABLE, DeadLettersUnavailable, NotRedrivable
 from projections.operator_api.deps import State
 from projections.operator_api.operator_account_store import OperatorAccountStore, generate_password
 from projections.operator_api.operator_accounts import OperatorAccountError
@@ -28,6 +32,9 @@ from projections.operator_api.technician_actions import execute, provider_id_for
 from projections.readmodels.counters import CHILE
 
 router = APIRouter(prefix="/console", include_in_schema=False)
+log = structlog.get_logger("console")
+#: Where operators' re-drives are recorded (who handed which parked message back, and when).
+DEAD_LETTERS_STREAM = "dead-letters"
 PAGE_SIZE = 50
 
 
@@ -100,7 +107,11 @@ def _safe_next(path: str) -> str:
 @router.get("")
 async def overview(request: Request, state: State, operator: LoggedIn) -> HTMLResponse:
     stats = await routes_stats.get_stats(state, days=7)
-    return render(request, "overview.html", operator, stats=stats, statuses=list(LeadStatus))
+    parked: int | None = None
+    if state.dead_letters is not None:
+        with contextlib.suppress(DeadLettersUnavailable):
+            parked = sum((await state.dead_letters.counts()).values())
+    return render(request, "overview.html", operator, stats=stats, statuses=list(LeadStatus), parked=parked)
 
 
 @router.get("/leads")
@@ -290,3 +301,48 @@ async def disable_operator(request: Request, state: State, operator: CheckedForm
         return render(request, "operators.html", operator, 422, operators=await list_operators(state.pool),
                       error=f"No se pudo: {refused}")  # fmt: skip
     return _see_other("/console/operators")
+
+
+# ------------------------------------------------------------------------------------------ dead letters
+
+
+@router.get("/deadletters")
+async def dead_letters(request: Request, state: State, operator: LoggedIn, notice: str = "") -> HTMLResponse:
+    if state.dead_letters is None:
+        return render(request, "error.html", operator, 503, heading="No disponible",
+                      message="Esta instalación no lee el stream de mensajes estacionados.")  # fmt: skip
+    try:
+        letters = await state.dead_letters.page(after=0, limit=200, source=None)
+    except DeadLettersUnavailable:
+        return render(request, "error.html", operator, 503, heading="No disponible",
+                      message="NATS no responde ahora; inténtalo en un momento.")  # fmt: skip
+    return render(request, "deadletters.html", operator, letters=letters, redrivable=REDRIVABLE,
+                  notice=notice[:200])  # fmt: skip
+
+
+@router.post("/deadletters/{sequence}/redrive")
+async def redrive_dead_letter(
+    request: Request, state: State, operator: CheckedForm, _: Admin, sequence: Annotated[int, Path(ge=1, le=2**53)]
+) -> Response:
+    if state.dead_letters is None:
+        return render(request, "error.html", operator, 503, heading="No disponible", message="Sin stream.")
+    try:
+        letter = await state.dead_letters.redrive(sequence)
+    except NotRedrivable as refused:
+        return render(request, "error.html", operator, 409, heading="No se puede", message=str(refused))
+    except DeadLettersUnavailable:
+        return render(request, "error.html", operator, 503, heading="No disponible",
+                      message="NATS no responde ahora; inténtalo en un momento.")  # fmt: skip
+    if letter is None:
+        return _see_other("/console/deadletters?notice=" + quote("Ese mensaje ya no está estacionado."))
+    now = state.clock()
+    event = DeadLetterRedriven(
+        sequence=letter.sequence, source=letter.source, original_subject=letter.original_subject or "",
+        reason=letter.reason, by=operator.name, redriven_at=now,
+    )  # fmt: skip
+    cause = f"console-{operator.name}-{uuid.uuid4()}"
+    metadata = EventMetadata(correlation_id=cause, causation_id=cause, recorded_at=now)
+    await state.store.append(DEAD_LETTERS_STREAM, ANY_VERSION, [NewEvent.from_event(event, event_id=uuid.uuid4(),
+                                                                                      metadata=metadata)])  # fmt: skip
+    log.info("dead_letter_redriven", sequence=letter.sequence, source=letter.source, by=operator.name)
+    return _see_other("/console/deadletters?notice=" + quote(f"Mensaje {sequence} devuelto a su consumidor."))
