@@ -21,6 +21,7 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import to_jsonable_python
 
 
@@ -51,8 +52,9 @@ class WaModel(BaseModel):
 class RawKeepingModel(WaModel):
     """A model that also keeps the exact mapping it was validated from, for audit and replay."""
 
-    #: The input mapping as received: a field of our own, never dumped (Meta sends no key of this name).
-    as_received: dict[str, Any] = Field(default_factory=dict, exclude=True, repr=False)
+    #: The input mapping as received: a field of our own, never dumped nor in the schema (Meta sends no key
+    #: of this name).
+    as_received: SkipJsonSchema[dict[str, Any]] = Field(default_factory=dict, exclude=True, repr=False)
 
     @model_validator(mode="before")
     @classmethod
