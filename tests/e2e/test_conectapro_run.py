@@ -93,6 +93,8 @@ async def test_run_migrates_once_answers_a_webhook_and_stops_cleanly_on_ctrl_c(d
         "INGRESS_PORT": str(ingress),
         "OPERATOR_API_PORT": str(free_port()),
         "SANDBOX_PORT": str(sandbox),
+        # Not the fixed default ports: another run on the machine may hold them.
+        "METRICS_PORT": str(free_port()),
         "WHATSAPP_APP_SECRET": SECRET,
         "LOG_LEVEL": "INFO",
     }
