@@ -128,8 +128,9 @@ def entry(event: RecordedEvent, reply_of_wamid: dict[str, str]) -> TimelineEntry
 
 
 def build_timeline(events: Iterable[RecordedEvent]) -> list[TimelineEntry]:
-    """Entries for ``events`` (from one or more streams) in global order; delivery statuses name the reply."""
-    ordered = sorted(events, key=lambda e: (e.transaction_id, e.global_position))
+    """Entries for ``events`` (from one or more streams) by global position, the key pages are cut at (``after``),
+    so a page never skips nor repeats an entry; delivery statuses name the reply."""
+    ordered = sorted(events, key=lambda e: e.global_position)
     reply_of_wamid = {
         str(e.data["wamid"]): str(e.data["reply_id"]) for e in ordered if e.type == "ReplySent" and "wamid" in e.data
     }
