@@ -9,6 +9,9 @@ the original message / status dict travels along verbatim in ``raw`` for audit a
 customer typed (text, profile name, tapped title, shared place) is normalised as an
 :class:`InboundMessage` is built (``contracts.customer_text``): controls removed, NFC, cut at WhatsApp's
 limit with the original length kept in ``text_truncated_from``. Its ``raw`` keeps the original.
+
+A lone surrogate (``contracts.lone_surrogates``) is replaced by U+FFFD in every field but ``raw``, which
+keeps it: such an envelope is written and read with the standard library's JSON, which can escape it.
 """
 
 from __future__ import annotations
@@ -18,9 +21,16 @@ import json
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic_core import PydanticSerializationError
 
 from contracts.customer_text import clean, normalise_text
+from contracts.lone_surrogates import (
+    dumps_keeping_lone_surrogates,
+    loads_keeping_lone_surrogates,
+    may_hold_lone_surrogates,
+    without_lone_surrogates,
+)
 from contracts.whatsapp import (
     ErrorItem,
     Location,
@@ -44,6 +54,15 @@ class _Inbound(BaseModel):
     schema_version: int = 1
     entry_id: str | None = None
     phone_number_id: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_lone_surrogates(cls, data: Any) -> Any:
+        # Ids and texts alike end up in NATS headers and PostgreSQL, which cannot hold one; ``raw`` keeps
+        # what was received.
+        if not isinstance(data, dict):
+            return data
+        return {key: value if key == "raw" else without_lone_surrogates(value) for key, value in data.items()}
 
 
 class InboundMessage(_Inbound):
@@ -179,12 +198,23 @@ INBOUND_ENVELOPE_ADAPTER: TypeAdapter[InboundEnvelope] = TypeAdapter(InboundEnve
 
 def parse_envelope(data: str | bytes) -> InboundEnvelope:
     """Parse a published envelope (JSON) back into its model."""
-    return INBOUND_ENVELOPE_ADAPTER.validate_json(data)
+    try:
+        return INBOUND_ENVELOPE_ADAPTER.validate_json(data)
+    except ValidationError as error:
+        # A raw payload holding a lone surrogate was published as its JSON escape, which pydantic refuses.
+        encoded = data if isinstance(data, bytes) else data.encode("utf-8", "surrogatepass")
+        if error.errors()[0]["type"] != "json_invalid" or not may_hold_lone_surrogates(encoded):
+            raise
+        return INBOUND_ENVELOPE_ADAPTER.validate_python(loads_keeping_lone_surrogates(encoded))
 
 
 def dump_envelope(envelope: InboundEnvelope) -> bytes:
     """The JSON bytes to publish."""
-    return INBOUND_ENVELOPE_ADAPTER.dump_json(envelope)
+    try:
+        return INBOUND_ENVELOPE_ADAPTER.dump_json(envelope)
+    except PydanticSerializationError:
+        # Only ``raw`` can still hold a lone surrogate (see ``_Inbound``): written as its JSON escape.
+        return dumps_keeping_lone_surrogates(INBOUND_ENVELOPE_ADAPTER.dump_python(envelope, mode="json"))
 
 
 def normalize(payload: WebhookPayload) -> list[InboundEnvelope]:

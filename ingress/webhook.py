@@ -11,6 +11,7 @@ down or slow the answer is 503 and Meta retries.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 
@@ -19,6 +20,7 @@ import structlog
 from pydantic import ValidationError
 
 from contracts.inbound import normalize
+from contracts.lone_surrogates import loads_keeping_lone_surrogates, may_hold_lone_surrogates
 from contracts.whatsapp import WebhookPayload
 from ingress.metrics import IngressMetrics
 from ingress.publisher import BrokerUnavailable, InboundPublisher
@@ -56,7 +58,7 @@ class WebhookReceiver:
         if check is SignatureCheck.INVALID:
             return refusal(403, "signature_invalid", "invalid X-Hub-Signature-256", bytes=len(body))
         try:
-            payload = WebhookPayload.model_validate(orjson.loads(body))
+            payload = WebhookPayload.model_validate(_json_of(body))
         except (orjson.JSONDecodeError, ValidationError, TypeError) as error:
             return await self._dead_letter(body, error)
         envelopes = normalize(payload)
@@ -91,6 +93,18 @@ class WebhookReceiver:
         self._metrics.dead_letters.inc()
         # 200: the payload is authentic and stored; Meta retrying the same bytes cannot fix it.
         return WebhookAnswer(200, {"dead_letter": True, "reason": reason}, "dead_letter", {"reason": reason})
+
+
+def _json_of(body: bytes) -> object:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        # A lone surrogate is no reason to lose an authentic message (``contracts.lone_surrogates``).
+        if not may_hold_lone_surrogates(body):
+            raise
+        with contextlib.suppress(ValueError, RecursionError):  # not JSON either way: orjson's reason
+            return loads_keeping_lone_surrogates(body)
+        raise
 
 
 def _reason(error: Exception) -> str:
