@@ -73,6 +73,7 @@ def _customer_message(stream_id: str, group: Sequence[StoredEvent]) -> CustomerC
             "wamid": received.get("wamid"),
             "message_type": received.get("message_type"),
             "received_at": received.get("received_at"),
+            "text_truncated_from": received.get("text_truncated_from"),
             "understanding": {
                 "intent": extracted.get("intent"),
                 "source": extracted.get("source"),
@@ -130,6 +131,7 @@ def _technician_command(received: MessageReceived, provider_id: str, lead_id: st
         message_type=received.message_type,
         received_at=received.received_at,
         understanding=_technician_understanding(received),
+        text_truncated_from=received.text_truncated_from,
     )
 
 

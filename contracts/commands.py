@@ -60,6 +60,8 @@ class HandleCustomerMessage(Command):
     message_type: str = "text"
     received_at: datetime
     understanding: Understanding
+    #: How long the typed text was before it was cut at WhatsApp's limit (None: not cut).
+    text_truncated_from: int | None = Field(default=None, ge=0)
 
 
 class HandleTechnicianMessage(Command):
@@ -75,6 +77,8 @@ class HandleTechnicianMessage(Command):
     message_type: str = "text"
     received_at: datetime
     understanding: Understanding
+    #: How long the typed text was before it was cut at WhatsApp's limit (None: not cut).
+    text_truncated_from: int | None = Field(default=None, ge=0)
 
 
 class RegisterProvider(Command):

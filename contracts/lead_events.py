@@ -108,6 +108,9 @@ class MessageReceived(Event):
     text: str | None = None
     reply_id: str | None = None
     received_at: datetime
+    #: How long ``text`` was before it was cut at WhatsApp's limit; absent when nothing was cut (and on
+    #: events recorded before the cut was recorded here).
+    text_truncated_from: int | None = Field(default=None, ge=0, exclude_if=lambda value: value is None)
 
 
 class IntentExtracted(Event):

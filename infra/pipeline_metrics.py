@@ -23,6 +23,10 @@ INBOUND_HANDLED = Counter(
     "Inbound updates the orchestrator handled, by kind and outcome (duplicate: decided before, nothing written)",
     ["kind", "outcome"],
 )
+TEXTS_CUT = Counter(
+    "conectapro_texts_cut_total",
+    "Inbound texts recorded cut at WhatsApp's limit (MessageReceived.text_truncated_from holds the length)",
+)
 REDELIVERIES = Counter(
     "conectapro_redeliveries_total",
     "Messages handled again: a failure was retried, or a consumer died holding them",

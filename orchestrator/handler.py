@@ -19,7 +19,7 @@ from contracts.inbound import InboundEnvelope, InboundError, InboundMessage, Inb
 from contracts.outbound import DeliveryStatus, ReplyDeliveryUpdated, reply_id_from_callback_data
 from contracts.whatsapp_account_events import WhatsAppErrorReported
 from eventstore import EventStore
-from infra.pipeline_metrics import INBOUND_HANDLED
+from infra.pipeline_metrics import INBOUND_HANDLED, TEXTS_CUT
 from orchestrator import leads_flow
 from orchestrator.decision_path import Appended, DecisionPath, given
 from orchestrator.domain.model import CustomerState
@@ -86,8 +86,12 @@ class InboundHandler:
             await self._directory.catch_up()
             provider = self._directory.by_phone(phone)
         if provider is not None:
-            return await self._technician_message(message, phone, provider)
-        return await self._customer_message(message, phone)
+            outcome = await self._technician_message(message, phone, provider)
+        else:
+            outcome = await self._customer_message(message, phone)
+        if outcome is Outcome.HANDLED and message.text_truncated_from is not None:
+            TEXTS_CUT.inc()  # once per recorded message: a redelivery is a duplicate
+        return outcome
 
     async def _customer_message(self, message: InboundMessage, phone: str) -> Outcome:
         customer_key = person_key(phone)
@@ -112,6 +116,7 @@ class InboundHandler:
                 message_type=message.type,
                 received_at=received_at,
                 understanding=understanding,
+                text_truncated_from=message.text_truncated_from,
             )
 
         stream_id = leads_flow.customer_stream_id(customer_key)
@@ -131,6 +136,7 @@ class InboundHandler:
             message_type=message.type,
             received_at=message.occurred_at or self._clock(),
             understanding=understanding,
+            text_truncated_from=message.text_truncated_from,
         )
         if lead_id is None:
             return _outcome(await self._decisions.unrouted_technician_message(command))

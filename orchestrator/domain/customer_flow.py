@@ -357,6 +357,7 @@ def decide_customer_message(d: Decision, command: HandleCustomerMessage) -> None
             text=u.text,
             reply_id=u.reply_id,
             received_at=command.received_at,
+            text_truncated_from=command.text_truncated_from,
         )
     )
     d.emit(

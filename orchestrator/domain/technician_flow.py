@@ -133,6 +133,7 @@ def _received(command: HandleTechnicianMessage) -> MessageReceived:
         text=u.text,
         reply_id=u.reply_id,
         received_at=command.received_at,
+        text_truncated_from=command.text_truncated_from,
     )
 
 

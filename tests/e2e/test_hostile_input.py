@@ -9,11 +9,13 @@ customer is told (once an hour), operators see it, and another customer of its p
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from typing import Any
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 
 from contracts.customer_text import MAX_TEXT_CHARS
 from contracts.subjects import partition_of
@@ -34,6 +36,7 @@ ODD_TEXTS = {
     "56940000006": "<script>alert(1)</script><b>gasfiter</b> en providencia",
     "56940000007": "\u0000\u0001\u0002\u007f\u0085",
     "56940000008": "uno\r\ndos\rtres \x1b[31m rojo",
+    "56940000011": "hola \ud800 necesito gasfiter \udfff en ñuñoa",
 }
 
 
@@ -46,25 +49,34 @@ async def _post_raw(pipeline: Pipeline, body: bytes) -> httpx.Response:
     return await pipeline.http.post("/webhook", content=signed_body, headers=headers)
 
 
-async def _received_text(pipeline: Pipeline, phone: str) -> str | None:
+async def _received(pipeline: Pipeline, phone: str) -> dict[str, Any]:
     events = await pipeline.store.read_stream(_stream(phone))
     [received] = [e for e in events if e.type == "MessageReceived"]
-    text = received.data["text"]
-    return None if text is None else str(text)
+    return received.data
+
+
+def _texts_cut() -> float:
+    # The services run in this process: their metrics are in its default registry.
+    return REGISTRY.get_sample_value("conectapro_texts_cut_total") or 0.0
 
 
 async def test_odd_texts_customers_send_are_each_answered(pipeline: Pipeline) -> None:
+    cuts_before = _texts_cut()
     for n, (phone, text) in enumerate(ODD_TEXTS.items()):
-        await pipeline.post(text_message(f"wamid.ODD{n}", phone, text))
+        # Lone surrogates can only travel as JSON escapes, as the standard library writes them.
+        response = await _post_raw(pipeline, json.dumps(text_message(f"wamid.ODD{n}", phone, text)).encode())
+        assert response.status_code == 200 and response.json()["published"] == 1, response.text
 
     for phone in ODD_TEXTS:
         [reply] = await pipeline.outbox(phone, 1, timeout=30)
         assert text_of(reply)
 
-    assert await _received_text(pipeline, "56940000001") == "hola necesito gasfiter en ñuñoa"
-    long_text = await _received_text(pipeline, "56940000002")
-    assert long_text is not None and len(long_text) == MAX_TEXT_CHARS
-    assert await _received_text(pipeline, "56940000008") == "uno\ndos\ntres [31m rojo"
+    assert (await _received(pipeline, "56940000001"))["text"] == "hola necesito gasfiter en ñuñoa"
+    long_text = await _received(pipeline, "56940000002")
+    assert len(long_text["text"]) == MAX_TEXT_CHARS and long_text["text_truncated_from"] == 70_024
+    assert (await _received(pipeline, "56940000008"))["text"] == "uno\ndos\ntres [31m rojo"
+    assert (await _received(pipeline, "56940000011"))["text"] == "hola \ufffd necesito gasfiter \ufffd en ñuñoa"
+    assert _texts_cut() == cuts_before + 2  # the 70,000 characters and the 9,000 emoji
 
 
 async def _dead_letters(pipeline: Pipeline, source: str, count: int) -> list[dict[str, Any]]:
@@ -94,7 +106,7 @@ async def test_payloads_that_are_not_webhooks_are_parked_with_their_reason_for_o
         "invalid utf-8": b'{"object": "whatsapp_business_account", "entry": "\xff\xfe"}',
         "empty": b"",
         "wrong types": signed(wrong_types, SECRET)[0],
-        "lone surrogate": b'{"object": "whatsapp_business_account", "entry": [], "x": "\\ud800"}',
+        "lone surrogate, deep": b"[" * 2000 + b'"\\ud800"' + b"]" * 2000,
     }
 
     for body in bodies.values():

@@ -5,9 +5,12 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from prometheus_client import REGISTRY
+
 from audit.compare import ABSENT, compare, field_differences
 from audit.engine import SENDER_TYPES, Auditor, StoredEvent, audit_events
 from contracts.commands import RegisterProvider, TimeoutOffer
+from contracts.customer_text import MAX_TEXT_CHARS
 from contracts.events import RecordedEvent
 from contracts.intent import Service
 from contracts.outbound import ReplySent
@@ -232,3 +235,18 @@ async def test_a_reader_may_leave_the_senders_events_out() -> None:
     caught = audit_events(tampered(without, last, data=data)).divergences
     caught_in_full = audit_events(tampered(events, events.index(without[last]), data=data)).divergences
     assert caught and caught == caught_in_full
+
+
+async def test_a_text_cut_at_whatsapps_limit_is_recorded_counted_and_audits_clean() -> None:
+    world = World()
+    cuts_before = REGISTRY.get_sample_value("conectapro_texts_cut_total") or 0.0
+    await world.says(CAMILA, "se cortó la luz en ñuñoa " + "a" * 5000)
+    await world.says(OTHER, "hola, se cortó la luz en providencia")
+    events = await world.events()
+
+    cut, whole = [e for e in events if e.type == "MessageReceived"]
+    assert cut.data["text_truncated_from"] == len("se cortó la luz en ñuñoa ") + 5000
+    assert len(cut.data["text"]) == MAX_TEXT_CHARS
+    assert "text_truncated_from" not in whole.data  # as events recorded before the field existed
+    assert REGISTRY.get_sample_value("conectapro_texts_cut_total") == cuts_before + 1
+    assert audit_events(events).clean
