@@ -20,7 +20,7 @@ apply — e.g. a follow-up while the customer was deciding whether to cancel —
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -64,10 +64,27 @@ class TimerDurations:
 
 
 @dataclass(frozen=True, slots=True)
+class TraceIds:
+    """The span of a decision, as its events' metadata record it (hex)."""
+
+    trace_id: str
+    span_id: str
+
+    @classmethod
+    def of(cls, recorded: RecordedEvent) -> TraceIds | None:
+        metadata = recorded.metadata
+        if metadata.trace_id and metadata.span_id:
+            return cls(metadata.trace_id, metadata.span_id)
+        return None
+
+
+@dataclass(frozen=True, slots=True)
 class Deadline:
     kind: TimerKind
     due_at: datetime
     command: TimerCommand
+    #: The decision that set the timer, when it was traced: the command continues that trace.
+    set_by: TraceIds | None = None
 
     @property
     def command_id(self) -> str:
@@ -149,6 +166,15 @@ def deadlines(state: TimerState, durations: TimerDurations) -> list[Deadline]:
     return found
 
 
-def deadlines_of(events: Iterable[RecordedEvent], durations: TimerDurations) -> list[Deadline]:
-    """The timers running after a customer's recorded stream."""
-    return deadlines(timer_state(events), durations)
+def deadlines_of(events: Sequence[RecordedEvent], durations: TimerDurations) -> list[Deadline]:
+    """The timers running after a customer's recorded stream, each with the traced decision that set it."""
+    if not any(recorded.metadata.trace_id for recorded in events):
+        return deadlines(timer_state(events), durations)
+    # A timer's command id names its situation: the first event after which it runs is the one that set it.
+    state = TimerState()
+    set_by: dict[str, TraceIds | None] = {}
+    for recorded in events:
+        state = observe(state, recorded)
+        for deadline in deadlines(state, durations):
+            set_by.setdefault(deadline.command_id, TraceIds.of(recorded))
+    return [replace(d, set_by=set_by.get(d.command_id)) for d in deadlines(state, durations)]

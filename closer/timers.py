@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from closer.deadlines import Deadline
+from closer.deadlines import Deadline, TraceIds
 from contracts.commands import TimerCommand, command_from_record, command_record
 from eventstore.pool import AnyConnection
 
@@ -21,19 +21,29 @@ _FORGET = "DELETE FROM closer_timers WHERE stream_id = ANY($1::text[]) AND NOT (
 
 # A recomputed timer keeps its published mark; its due time follows the current durations.
 _UPSERT = """
-INSERT INTO closer_timers (command_id, stream_id, kind, lead_id, due_at, command)
-SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::jsonb[])
-ON CONFLICT (command_id) DO UPDATE SET due_at = excluded.due_at, command = excluded.command
+INSERT INTO closer_timers (command_id, stream_id, kind, lead_id, due_at, command, trace_id, span_id)
+SELECT * FROM unnest(
+    $1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::jsonb[], $7::text[], $8::text[]
+)
+ON CONFLICT (command_id) DO UPDATE
+SET due_at = excluded.due_at, command = excluded.command, trace_id = excluded.trace_id, span_id = excluded.span_id
 """
 
 _DUE = """
-SELECT command FROM closer_timers
+SELECT command, trace_id, span_id FROM closer_timers
 WHERE published_at IS NULL AND due_at <= $1
 ORDER BY due_at, command_id
 LIMIT $2
 """
 
 _MARK_PUBLISHED = "UPDATE closer_timers SET published_at = $2 WHERE command_id = ANY($1::text[])"
+
+
+@dataclass(frozen=True, slots=True)
+class DueTimer:
+    command: TimerCommand
+    #: The traced decision that set the timer, if any.
+    set_by: TraceIds | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,12 +69,17 @@ async def replace_timers(conn: AnyConnection, timers: Sequence[StreamTimers]) ->
         [d.command.lead_id for d in deadlines],
         [d.due_at for d in deadlines],
         [command_record(d.command) for d in deadlines],
+        [d.set_by.trace_id if d.set_by else None for d in deadlines],
+        [d.set_by.span_id if d.set_by else None for d in deadlines],
     )
 
 
-async def due_commands(conn: AnyConnection | Any, now: datetime, limit: int) -> list[TimerCommand]:
+async def due_timers(conn: AnyConnection | Any, now: datetime, limit: int) -> list[DueTimer]:
     """Timers due at ``now`` and not published yet, oldest first."""
-    return [command_from_record(row[0]) for row in await conn.fetch(_DUE, now, limit)]
+    return [
+        DueTimer(command_from_record(command), TraceIds(trace_id, span_id) if trace_id and span_id else None)
+        for command, trace_id, span_id in await conn.fetch(_DUE, now, limit)
+    ]
 
 
 async def mark_published(conn: AnyConnection | Any, command_ids: Sequence[str], at: datetime) -> None:

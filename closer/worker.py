@@ -9,7 +9,8 @@ Two loops, both restart-safe:
 * **tick** — every ``tick_seconds``, the timers due at ``clock()`` and not yet published go to JetStream
   (``conectapro.commands.p<n>``, ``Nats-Msg-Id`` = command id) and are marked published once acknowledged.
   A crash between the two publishes them again: JetStream drops the duplicate within its window, and the
-  orchestrator's inbox (``inbox_id`` = command id) drops it after that.
+  orchestrator's inbox (``inbox_id`` = command id) drops it after that. Each command continues the trace
+  of the decision that set its timer (``traceparent`` in its headers).
 
 The closer never appends events: the orchestrator decides every command (``orchestrator.commands_consumer``).
 """
@@ -26,16 +27,17 @@ import asyncpg
 import nats.errors
 import structlog
 from nats.js import JetStreamContext
+from opentelemetry.trace import SpanKind
 
 from closer.deadlines import Deadline, TimerDurations, deadlines_of
-from closer.timers import StreamTimers, due_commands, mark_published, replace_timers
-from contracts.commands import TimerCommand
+from closer.timers import DueTimer, StreamTimers, due_timers, mark_published, replace_timers
 from contracts.events import RecordedEvent
 from contracts.subjects import commands_subject
 from eventstore import Checkpoint, PostgresEventStore, load_checkpoint, save_checkpoint
 from eventstore.pool import AnyConnection
 from eventstore.waiting import wait_event
 from infra.pipeline_metrics import TIMER_COMMANDS
+from infra.telemetry import background, continuing, inject_context
 from orchestrator.commands_consumer import command_headers, encode_command
 from orchestrator.domain.ids import CUSTOMER_STREAM_PREFIX
 from orchestrator.domain.states import IllegalTransition
@@ -53,8 +55,8 @@ MAX_IN_FLIGHT = 64
 
 
 class CommandPublisher(Protocol):
-    async def publish(self, command: TimerCommand) -> bool:
-        """Publish ``command``; True once JetStream acknowledged it (also when it was a duplicate)."""
+    async def publish(self, timer: DueTimer) -> bool:
+        """Publish ``timer``'s command; True once JetStream acknowledged it (also when it was a duplicate)."""
         ...
 
 
@@ -64,12 +66,15 @@ class JetStreamCommandPublisher:
         self._partitions = partitions
         self._timeout = timeout
 
-    async def publish(self, command: TimerCommand) -> bool:
+    async def publish(self, timer: DueTimer) -> bool:
+        command = timer.command
         subject = commands_subject(command.customer_key, self._partitions)
+        trace_id, span_id = (timer.set_by.trace_id, timer.set_by.span_id) if timer.set_by else (None, None)
+        name = f"{subject} publish"
         try:
-            ack = await self._js.publish(
-                subject, encode_command(command), headers=command_headers(command), timeout=self._timeout
-            )
+            with continuing(trace_id, span_id, name, kind=SpanKind.PRODUCER, timer=type(command).__name__):
+                headers = inject_context(command_headers(command))
+                ack = await self._js.publish(subject, encode_command(command), headers=headers, timeout=self._timeout)
         except (nats.errors.Error, TimeoutError) as error:
             TIMER_COMMANDS.labels("failed").inc()
             log.warning("command_publish_failed", id=command.command_id, error=repr(error))
@@ -133,17 +138,17 @@ class Closer:
     async def tick(self, now: datetime | None = None) -> list[str]:
         """Publish the timers due at ``now`` (default: the clock); returns the command ids published."""
         at = now if now is not None else self._clock()
-        due = await due_commands(self._store.pool, at, MAX_PER_TICK)
+        due = await due_timers(self._store.pool, at, MAX_PER_TICK)
         if not due:
             return []
         in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)
 
-        async def publish(command: TimerCommand) -> bool:
+        async def publish(timer: DueTimer) -> bool:
             async with in_flight:
-                return await self._publisher.publish(command)
+                return await self._publisher.publish(timer)
 
-        acked = await asyncio.gather(*(publish(command) for command in due))
-        published = [command.command_id for command, ok in zip(due, acked, strict=True) if ok]
+        acked = await asyncio.gather(*(publish(timer) for timer in due))
+        published = [timer.command.command_id for timer, ok in zip(due, acked, strict=True) if ok]
         await mark_published(self._store.pool, published, at)
         log.info("closer_tick", due=len(due), published=len(published))
         return published
@@ -152,6 +157,10 @@ class Closer:
 
     async def run(self, stopping: asyncio.Event, *, tick_seconds: float) -> None:
         """Index and tick until ``stopping`` is set."""
+        with background():  # its queries belong to no message; each command's publish is traced on its own
+            await self._run(stopping, tick_seconds)
+
+    async def _run(self, stopping: asyncio.Event, tick_seconds: float) -> None:
         subscription = self._store.subscribe(
             CONSUMER, self.index_batch, batch_size=self._batch_size, min_interval=INDEX_WINDOW
         )

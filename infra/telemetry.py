@@ -9,7 +9,11 @@ rest of the ``OTEL_*`` variables itself (sampler, exporter headers, timeouts).
 NATS has no instrumentation: the context travels in message headers (W3C ``traceparent``), injected by
 :func:`inject_context` and read back by :func:`consuming`. The event store is the other hop: a decision's
 events record the trace and span ids of the span that decided them (:func:`current_ids`), and the sender
-continues that trace from them (:func:`continuing`).
+continues that trace from them (:func:`continuing`); so does a timer the closer publishes for a decision.
+
+Work that belongs to no message (a follower's polling, the closer's tick) runs inside :func:`background`:
+the instrumentations record nothing there, so no query starts a trace of its own; the spans of a message
+(:func:`consuming`, :func:`continuing`) record again inside it.
 """
 
 from __future__ import annotations
@@ -19,7 +23,9 @@ import os
 from collections.abc import Iterator, Mapping, MutableMapping
 from typing import Any
 
+from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
+from opentelemetry.context import Context
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
 
 TRACER_NAME = "conectapro"
@@ -141,15 +147,39 @@ def publishing(subject: str) -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def background() -> Iterator[None]:
+    """Work that belongs to no message: the instrumentations (asyncpg, httpx) start no span inside.
+
+    OpenTelemetry's suppression context; :func:`consuming` and :func:`continuing` lift it for a message."""
+    if _provider is None:
+        yield
+        return
+    from opentelemetry.instrumentation.utils import suppress_instrumentation
+
+    with suppress_instrumentation():
+        yield
+
+
+@contextlib.contextmanager
+def _message_span(parent: Context, name: str, kind: SpanKind, attributes: Mapping[str, str | int]) -> Iterator[None]:
+    """A span of one message, child of what ``parent`` carries. ``parent`` is built on an empty context, not
+    the current one: a message handled by a :func:`background` loop is traced, queries included."""
+    token = otel_context.attach(parent)
+    try:
+        with tracer().start_as_current_span(name, kind=kind, attributes=attributes):
+            yield
+    finally:
+        otel_context.detach(token)
+
+
+@contextlib.contextmanager
 def consuming(headers: Mapping[str, str] | None, name: str, **attributes: str | int) -> Iterator[None]:
     """A consumer span, child of the context a message's headers carry (a new trace when they carry none)."""
     if _provider is None:
         yield
         return
-    parent = propagate.extract(headers or {})
-    with tracer().start_as_current_span(
-        name, context=parent, kind=SpanKind.CONSUMER, attributes={"messaging.system": "nats", **attributes}
-    ):
+    parent = propagate.extract(headers or {}, context=Context())
+    with _message_span(parent, name, SpanKind.CONSUMER, {"messaging.system": "nats", **attributes}):
         yield
 
 
@@ -164,17 +194,25 @@ def current_ids() -> tuple[str | None, str | None]:
 
 
 @contextlib.contextmanager
-def continuing(trace_id: str | None, span_id: str | None, name: str, **attributes: str | int) -> Iterator[None]:
-    """A span continuing the trace recorded in an event's metadata, as a child of the span that recorded it."""
+def continuing(
+    trace_id: str | None,
+    span_id: str | None,
+    name: str,
+    *,
+    kind: SpanKind = SpanKind.CONSUMER,
+    **attributes: str | int,
+) -> Iterator[None]:
+    """A span continuing the trace recorded in an event's metadata, as a child of the span that recorded it
+    (a new trace when nothing was recorded)."""
     if _provider is None:
         yield
         return
-    context = None
+    parent = Context()
     if trace_id and span_id:
         sampled = TraceFlags(TraceFlags.SAMPLED)  # only sampled spans are recorded (current_ids)
         recorded = SpanContext(int(trace_id, 16), int(span_id, 16), is_remote=True, trace_flags=sampled)
-        context = trace.set_span_in_context(NonRecordingSpan(recorded))
-    with tracer().start_as_current_span(name, context=context, kind=SpanKind.CONSUMER, attributes=attributes):
+        parent = trace.set_span_in_context(NonRecordingSpan(recorded), parent)
+    with _message_span(parent, name, kind, attributes):
         yield
 
 

@@ -19,6 +19,7 @@ from infra.clock import utc_now
 from infra.jetstream import ensure_topology
 from infra.runtime import event_store, nats_connection
 from infra.settings import Settings
+from infra.telemetry import background
 from orchestrator.commands_consumer import COMMANDS, CommandHandler, run_command_partitions
 from orchestrator.handler import InboundHandler
 from orchestrator.inbound_consumer import INBOUND, run_partitions
@@ -45,6 +46,10 @@ class Orchestrator:
     parked: ParkedMessages
 
     async def run(self, stopping: asyncio.Event) -> None:
+        with background():  # queries outside a message (the directory's follower) start no trace
+            await self._run(stopping)
+
+    async def _run(self, stopping: asyncio.Event) -> None:
         follow_task = asyncio.create_task(self.directory.follow(), name="provider-directory")
         pending_task = asyncio.create_task(report_pending(self.js, (INBOUND, COMMANDS), self.partitions))
         log.info("orchestrator_consuming", partitions=self.partitions)

@@ -17,6 +17,7 @@ from eventstore import PostgresEventStore
 from infra.clock import utc_now
 from infra.runtime import event_store
 from infra.settings import Settings
+from infra.telemetry import background
 from outbound.sender import ReplySender
 from outbound.throughput import ThroughputLimiter
 from outbound.whatsapp_client import WhatsAppClient
@@ -51,7 +52,8 @@ class Sender:
     sender: ReplySender
 
     async def run(self, stopping: asyncio.Event) -> None:
-        task = asyncio.create_task(self.sender.run(), name="sender")
+        with background():  # following the store starts no trace; each send continues its decision's
+            task = asyncio.create_task(self.sender.run(), name="sender")
         stop = asyncio.create_task(stopping.wait())
         try:
             await asyncio.wait([task, stop], return_when=asyncio.FIRST_COMPLETED)

@@ -12,6 +12,7 @@ import structlog
 from eventstore import PostgresEventStore
 from infra.runtime import event_store
 from infra.settings import Settings
+from infra.telemetry import background
 from projections.catalog import PROJECTIONS
 from projections.runner import ProjectionRunner
 
@@ -24,7 +25,8 @@ class Projections:
 
     async def run(self, stopping: asyncio.Event) -> None:
         log.info("projections_running", projections=[p.name for p in self.runner.projections])
-        await self.runner.run_until(stopping)
+        with background():  # read models belong to no message: their queries start no trace
+            await self.runner.run_until(stopping)
 
 
 @asynccontextmanager

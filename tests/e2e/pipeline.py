@@ -38,7 +38,7 @@ OPERATOR_TOKEN = "e2e-operator-token-0123456789"
 PARTITIONS = 4
 
 
-def pipeline_settings(database_url: str, nats_url: str) -> Settings:
+def pipeline_settings(database_url: str, nats_url: str, closer: CloserSettings | None = None) -> Settings:
     """Local mode on free ports, with fixed secrets; nothing taken from the environment that matters."""
     return Settings(
         conectapro_env=Environment.LOCAL,
@@ -52,7 +52,7 @@ def pipeline_settings(database_url: str, nats_url: str) -> Settings:
         whatsapp_access_token=None,
         operator_api_token=OPERATOR_TOKEN,
         inbound_partitions=PARTITIONS,
-        closer=CloserSettings(tick_seconds=0.2),
+        closer=closer or CloserSettings(tick_seconds=0.2),
         llm_enabled=False,
     )
 
@@ -160,11 +160,14 @@ def button_ids(payload: dict[str, Any]) -> list[str]:
 
 
 @contextlib.asynccontextmanager
-async def running_pipeline(database_url: str, nc: NATS, nats_url: str) -> AsyncIterator[Pipeline]:
+async def running_pipeline(
+    database_url: str, nc: NATS, nats_url: str, *, closer: CloserSettings | None = None
+) -> AsyncIterator[Pipeline]:
     """The services `conectapro run` starts by default, built by their bootstraps, running until the block ends.
 
-    ``nc`` is the test's own connection (to publish to JetStream directly); the services open theirs."""
-    settings = pipeline_settings(database_url, nats_url)
+    ``nc`` is the test's own connection (to publish to JetStream directly); the services open theirs.
+    ``closer``: other timers than the defaults (a test that waits for one)."""
+    settings = pipeline_settings(database_url, nats_url, closer)
     sandbox = Sandbox()
     builders: dict[str, Builder] = {name: load(name) for name in default_services(settings)}
     builders["sender"] = functools.partial(build_sender, sandbox=sandbox)  # the composition root's, kept in reach

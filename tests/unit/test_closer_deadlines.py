@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Iterator
 from datetime import timedelta
 
 import pytest
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from closer.deadlines import Deadline, TimerDurations, TimerKind, deadlines_of
+from closer.deadlines import Deadline, TimerDurations, TimerKind, TraceIds, deadlines_of
 from closer.settings import timer_durations
 from contracts.commands import CloseUnratedLead, ExpireConversation, FollowUpJob, TimeoutOffer
 from contracts.intent import Urgency
+from infra import telemetry
 from infra.settings import Settings
 from orchestrator import leads_flow
 from orchestrator.identity import person_key
@@ -205,3 +209,43 @@ def test_settings_turn_into_durations(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_a_lead_without_urgency_waits_the_longest_window() -> None:
     assert DURATIONS.window_for(None) == timedelta(days=7)
+
+
+@pytest.fixture
+def tracing() -> Iterator[None]:
+    telemetry.setup_tracing("unit", processor=SimpleSpanProcessor(InMemorySpanExporter()))
+    try:
+        yield
+    finally:
+        telemetry.shutdown_tracing()
+
+
+async def traced(decide: Awaitable[object]) -> TraceIds:
+    """Decide inside a message's span, as the orchestrator does; the span's ids."""
+    with telemetry.consuming(None, "INBOUND process"):
+        trace_id, span_id = telemetry.current_ids()
+        await decide
+    assert trace_id and span_id
+    return TraceIds(trace_id, span_id)
+
+
+@pytest.mark.usefixtures("tracing")
+async def test_a_timer_names_the_traced_decision_that_set_it_and_keeps_it_while_it_runs() -> None:
+    world = World()
+    await traced(world.register("Juana Pérez", "56933334444"))
+    await traced(world.says(CAMILA, "hola, se me rompió la cañería del baño y está saliendo agua, estoy en ñuñoa"))
+    draft_set_by = await traced(world.taps(CAMILA, "urgency:hoy", "Hoy"))
+    assert (await only(world)).set_by == draft_set_by  # her last message moved the draft's expiry
+    await traced(world.says(CAMILA, "irarrázaval 1234 depto 5"))
+    offer_set_by = await traced(world.taps(CAMILA, "confirm:yes", "Sí, confirmo"))
+    await traced(world.says(CAMILA, "¿ya viene alguien?"))  # the offer's timer runs on, set by the offer
+
+    deadline = await only(world)
+    assert deadline.kind is TimerKind.OFFER_UNANSWERED
+    assert deadline.set_by == offer_set_by
+
+
+async def test_a_timer_set_by_an_untraced_decision_names_none() -> None:
+    world = World()
+    await world.says(CAMILA, "hola, se me rompió la cañería, estoy en ñuñoa")
+    assert (await only(world)).set_by is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
@@ -65,3 +66,22 @@ def test_a_span_rebuilt_from_recorded_ids_is_the_child_of_the_span_that_recorded
     assert consumer.parent is not None and consumer.parent.span_id == publish.context.span_id
     assert send.parent is not None and send.parent.span_id == consumer.context.span_id
     assert {publish.context.trace_id, consumer.context.trace_id, send.context.trace_id} == {int(str(trace_id), 16)}
+
+
+def test_background_work_is_not_instrumented_but_a_message_handled_inside_it_is(
+    spans: InMemorySpanExporter,
+) -> None:
+    with telemetry.background():
+        assert not is_instrumentation_enabled()  # a follower's polling query starts no trace
+        with telemetry.consuming({}, "COMMANDS process"):
+            assert is_instrumentation_enabled()  # the message's queries are its children
+        with telemetry.continuing(None, None, "reply send"):
+            assert is_instrumentation_enabled()
+        assert not is_instrumentation_enabled()
+    assert is_instrumentation_enabled()
+    assert [span.name for span in spans.get_finished_spans()] == ["COMMANDS process", "reply send"]
+
+
+def test_with_tracing_off_background_changes_nothing() -> None:
+    with telemetry.background():
+        assert is_instrumentation_enabled()
