@@ -11,7 +11,7 @@ the last guard against two writers racing for the same version; its violation be
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import AsyncGenerator, Collection, Sequence
+from collections.abc import AsyncGenerator, Collection, Iterable, Sequence
 from typing import Any
 
 import asyncpg
@@ -183,12 +183,15 @@ class PostgresEventStore:
         inbox_id: str | None = None,
         *,
         connection: AnyConnection | None = None,
+        notify_later: set[str] | None = None,
     ) -> AppendResult:
         """See :meth:`eventstore.store.EventStore.append`.
 
         With ``connection`` the append runs on it, inside whatever transaction the caller has open there:
         it then commits (and NOTIFYs) with the caller's other writes, and an ANY_VERSION append that loses
-        a race is not retried (the caller's transaction is aborted by then).
+        a race is not retried (the caller's transaction is aborted by then). With ``notify_later`` too, it
+        does not NOTIFY inside that transaction: the types appended are added to the set, for the caller to
+        :meth:`poke` once it has committed.
         """
         if expected_version < ANY_VERSION:
             raise ValueError(f"expected_version must be >= 0 or ANY_VERSION, not {expected_version}")
@@ -201,7 +204,8 @@ class PostgresEventStore:
             [event.schema_version for event in events],
             [event.data for event in events],
             [event.metadata.model_dump(mode="json") for event in events],
-            connection is not None,  # in the caller's transaction only that transaction can NOTIFY at commit
+            # In the caller's transaction only that transaction can NOTIFY at commit (unless the caller pokes).
+            connection is not None and notify_later is None,
         )
         executor = connection if connection is not None else self.pool
         retries = _ANY_VERSION_ATTEMPTS - 1 if expected_version == ANY_VERSION and connection is None else 0
@@ -228,7 +232,13 @@ class PostgresEventStore:
             return AppendResult(stream_id, version)
         if connection is None:
             self._notifier.poke(event.type for event in events)  # committed: wake followers
+        elif notify_later is not None:
+            notify_later.update(event.type for event in events)
         return AppendResult(stream_id, version, Checkpoint(transaction_id, position))
+
+    def poke(self, types: Iterable[str]) -> None:
+        """Wake followers about events of ``types`` committed by a caller's transaction (``notify_later``)."""
+        self._notifier.poke(types)
 
     async def read_stream(
         self, stream_id: str, from_version: int = 1, limit: int | None = None

@@ -1,0 +1,103 @@
+"""Appends made at the same moment by independent callers, committed together in one transaction.
+
+A process that records many small, independent facts at once (the sender's attempts and outcomes, the
+orchestrator's decisions and delivery statuses) would otherwise pay a commit — a WAL flush — and a
+connection of its own for each. Callers ``await group.append(...)`` as they would ``store.append``:
+while one group's transaction is in flight the next calls queue up, and go together in the next one
+(batching by itself, no timer: an append made alone waits for nobody).
+
+Each append keeps its own meaning (inbox id, expected version). If anything in a group fails — a version
+conflict, a race for the next version of an ANY_VERSION stream, a duplicate event id — the group's
+transaction rolls back and each of its appends is made again on its own, so every caller gets exactly
+the result or the error its own append would have had.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from contracts.events import NewEvent
+from eventstore.postgres import PostgresEventStore
+from eventstore.store import AppendResult
+
+#: At most this many appends share a transaction (a long one would hold back gap-safe readers).
+MAX_GROUP = 64
+
+
+@dataclass(eq=False, slots=True)
+class _Pending:
+    stream_id: str
+    expected_version: int
+    events: Sequence[NewEvent]
+    inbox_id: str | None
+    result: asyncio.Future[AppendResult]
+
+
+class GroupCommit:
+    """``append`` with the store's meaning; concurrent calls share a transaction."""
+
+    def __init__(self, store: PostgresEventStore, *, max_group: int = MAX_GROUP) -> None:
+        self._store = store
+        self._max_group = max_group
+        self._queue: list[_Pending] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def append(
+        self, stream_id: str, expected_version: int, events: Sequence[NewEvent], inbox_id: str | None = None
+    ) -> AppendResult:
+        pending = _Pending(stream_id, expected_version, events, inbox_id, asyncio.get_running_loop().create_future())
+        self._queue.append(pending)
+        if self._task is None:
+            self._task = asyncio.create_task(self._drain(), name="group-commit")
+        return await pending.result
+
+    async def _drain(self) -> None:
+        group: list[_Pending] = []
+        try:
+            while self._queue:
+                group, self._queue = self._queue[: self._max_group], self._queue[self._max_group :]
+                group = [pending for pending in group if not pending.result.done()]  # callers cancelled
+                if len(group) == 1:
+                    await self._alone(group[0])
+                elif group:
+                    await self._together(group)
+        finally:
+            self._task = None
+            for pending in [*group, *self._queue]:  # cancelled mid-way: nobody must wait forever
+                if not pending.result.done():
+                    pending.result.cancel()
+            if self._queue:
+                self._queue = []
+
+    async def _together(self, group: list[_Pending]) -> None:
+        types: set[str] = set()
+        try:
+            async with self._store.pool.acquire() as conn, conn.transaction():
+                results = [
+                    await self._store.append(
+                        p.stream_id, p.expected_version, p.events, p.inbox_id, connection=conn, notify_later=types
+                    )
+                    for p in group
+                ]
+        except Exception:
+            for pending in group:
+                await self._alone(pending)
+            return
+        self._store.poke(types)
+        for pending, result in zip(group, results, strict=True):
+            if not pending.result.done():
+                pending.result.set_result(result)
+
+    async def _alone(self, pending: _Pending) -> None:
+        try:
+            result = await self._store.append(
+                pending.stream_id, pending.expected_version, pending.events, pending.inbox_id
+            )
+        except Exception as error:
+            if not pending.result.done():
+                pending.result.set_exception(error)
+            return
+        if not pending.result.done():
+            pending.result.set_result(result)
