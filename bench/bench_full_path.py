@@ -231,6 +231,8 @@ async def main() -> None:
         "WHATSAPP_PHONE_NUMBER_ID": PHONE_NUMBER_ID,
         "OPERATOR_API_PORT": str(free_port()),
         "LOG_LEVEL": "WARNING",
+        # A number on Meta's higher throughput tier: the default 80 sends/s would cap the saturation phase.
+        "WHATSAPP_MESSAGES_PER_SECOND": "1000",
     }
     phases: list[Phase] = []
     try:

@@ -97,6 +97,9 @@ class Settings(BaseSettings):
     #: status webhook naming it arrived this long after the attempt. Meta reports "sent" within seconds;
     #: too short a window sends a message twice.
     sender_unconfirmed_resend_seconds: float = Field(default=60.0, ge=1.0, le=86_400)
+    #: Sends per second the business number may make (Meta's throughput: 80 by default, up to 1,000 on
+    #: higher tiers); the sender paces itself under it.
+    whatsapp_messages_per_second: float = Field(default=80.0, gt=0, le=10_000)
 
     #: Read from the environment with the rest, so a bad ``CLOSER_*`` value stops `conectapro run` at once.
     closer: CloserSettings = Field(default_factory=CloserSettings)

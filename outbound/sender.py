@@ -13,8 +13,12 @@ A sender killed between 2 and 3 finds, after a restart, an attempt without outco
 idempotency key, so it looks ahead in the store for a status naming the reply: one found settles it as sent
 (``ReplySendSettled`` confirmed_by_status, then ``ReplySent`` with the status's wamid); none within the
 window (``SENDER_UNCONFIRMED_RESEND_SECONDS`` after the attempt) and it is sent again as the next attempt
-(``ReplySendSettled`` resent). The follower's checkpoint is saved only after a batch is done, so a crash
-while waiting finds the reply again.
+(``ReplySendSettled`` resent). The follower's checkpoint moves past a reply only once it and every reply
+read before it are done, so a crash while waiting finds the reply again.
+
+Replies are not sent batch by batch: each joins its recipient's lane as soon as it is read (in order per
+recipient), so one slow send holds up nobody else. Attempts and outcomes recorded at the same moment share
+one transaction (``eventstore.group_commit``): recorded before the call all the same.
 
 No database transaction is held open while calling Meta: a long transaction would hold back every
 gap-safe reader of the global order.
@@ -24,8 +28,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import defaultdict
+from collections import deque
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from uuid import UUID
 
@@ -45,6 +50,7 @@ from contracts.outbound import (
     to_graph_api_payload,
 )
 from eventstore import ANY_VERSION, AppendResult, Checkpoint, PostgresEventStore, load_checkpoint, save_checkpoint
+from eventstore.group_commit import GroupCommit
 from infra import pipeline_metrics as metrics
 from infra.telemetry import continuing
 from orchestrator.decision_path import to_new_events
@@ -58,7 +64,12 @@ CONSUMER = "sender"
 #: A batch gathers the replies committed in this window instead of one read per commit.
 BATCH_WINDOW = 0.02
 #: Replies to different people go out concurrently; one person's replies stay in order.
-MAX_PARALLEL_RECIPIENTS = 32
+MAX_PARALLEL_SENDS = 128
+#: Replies read and not yet done, at most: past it the sender reads no further until some are done.
+MAX_IN_FLIGHT = 1024
+#: The checkpoint is saved at most this often (a restart reads again what came after it: the inbox ids
+#: make that re-reading send nothing twice).
+SAVE_EVERY = 0.1
 DEFAULT_UNCONFIRMED_RESEND_SECONDS = 60.0
 _SCAN_BATCH = 500
 
@@ -99,6 +110,17 @@ class StatusLookout:
         return None
 
 
+@dataclass(eq=False)
+class _Batch:
+    """One batch read from the global order, until every reply in it is done."""
+
+    #: Where it starts: statuses of its replies can only come after this.
+    start: Checkpoint
+    end: Checkpoint
+    remaining: int
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+
 class ReplySender:
     def __init__(
         self,
@@ -114,44 +136,131 @@ class ReplySender:
         self._window = timedelta(seconds=unconfirmed_resend_seconds)
         # How often an unconfirmed reply looks for its status again while the window runs.
         self._look_every = min(1.0, unconfirmed_resend_seconds / 20)
-        self._parallel = asyncio.Semaphore(MAX_PARALLEL_RECIPIENTS)
-        #: Where the batch being sent starts: statuses of its replies can only come after it.
+        self._parallel = asyncio.Semaphore(MAX_PARALLEL_SENDS)
+        # Attempts and outcomes of replies in flight at the same moment share a transaction.
+        self._records = GroupCommit(store)
+        #: Where the next batch starts (the end of the last one dispatched).
         self._position = Checkpoint.START
+        #: Per recipient, the replies waiting their turn, each with the batch it came in.
+        self._lanes: dict[str, deque[tuple[RecordedEvent, ReplyQueued, _Batch]]] = {}
+        self._lane_tasks: set[asyncio.Task[None]] = set()
+        #: Batches dispatched and not yet saved as done, oldest first.
+        self._open: deque[_Batch] = deque()
+        self._in_flight = 0
+        self._progressed = asyncio.Event()
+        self._batch_done = asyncio.Event()
+        self._failure: BaseException | None = None
 
     async def run(self) -> None:
-        """Follow the store from the stored checkpoint until cancelled."""
+        """Follow the store from the stored checkpoint until cancelled.
+
+        Batches are not waited for: each reply joins its recipient's lane as soon as it is read, so one
+        slow send holds up only that recipient. The checkpoint moves past a batch once every reply of it
+        and of the batches before it is done."""
         self._position = await load_checkpoint(self._store.pool, CONSUMER)
         following = self._store.follow(
             self._position, poll_interval=0.5, min_interval=BATCH_WINDOW, wake_on=[ReplyQueued.TYPE]
         )
-        async with contextlib.aclosing(following) as batches:
-            async for batch in batches:
-                await self.send_batch(batch)
-                self._position = Checkpoint.of(batch[-1])
-                async with self._store.pool.acquire() as conn:
-                    await save_checkpoint(conn, CONSUMER, self._position)
+        saver = asyncio.create_task(self._save_checkpoints(self._position), name="sender-checkpoint")
+        try:
+            async with contextlib.aclosing(following) as batches:
+                async for batch in batches:
+                    self._raise_if_failed()
+                    self._dispatch(batch)
+                    while self._in_flight >= MAX_IN_FLIGHT:  # back pressure: read on once sends drain
+                        self._progressed.clear()
+                        await self._progressed.wait()
+                        self._raise_if_failed()
+        finally:
+            saver.cancel()
+            for task in self._lane_tasks:
+                task.cancel()
+            await asyncio.gather(saver, *self._lane_tasks, return_exceptions=True)
 
     async def send_batch(self, events: Sequence[RecordedEvent]) -> None:
-        by_recipient: dict[str, list[tuple[RecordedEvent, ReplyQueued]]] = defaultdict(list)
+        """Send every reply queued in ``events`` (after the previous batch's), and wait until all are done."""
+        if not events:
+            return
+        batch = self._dispatch(events)
+        while not batch.done.is_set():
+            self._progressed.clear()
+            await self._progressed.wait()
+            self._raise_if_failed()
+
+    def _dispatch(self, events: Sequence[RecordedEvent]) -> _Batch:
+        replies = []
         for recorded in events:
             if recorded.type == ReplyQueued.TYPE:
                 reply = recorded.to_event()
                 assert isinstance(reply, ReplyQueued)
-                by_recipient[reply.to].append((recorded, reply))
-        await asyncio.gather(*(self._send_in_order(replies) for replies in by_recipient.values()))
+                replies.append((recorded, reply))
+        batch = _Batch(self._position, Checkpoint.of(events[-1]), len(replies))
+        self._position = batch.end
+        self._open.append(batch)
+        if not replies:
+            batch.done.set()
+            self._batch_done.set()
+        for recorded, reply in replies:
+            self._in_flight += 1
+            lane = self._lanes.get(reply.to)
+            if lane is not None:
+                lane.append((recorded, reply, batch))
+                continue
+            self._lanes[reply.to] = deque([(recorded, reply, batch)])
+            task = asyncio.create_task(self._run_lane(reply.to))
+            self._lane_tasks.add(task)
+            task.add_done_callback(self._lane_ended)
+        return batch
 
-    async def _send_in_order(self, replies: list[tuple[RecordedEvent, ReplyQueued]]) -> None:
-        async with self._parallel:
-            for recorded, reply in replies:
+    async def _run_lane(self, recipient: str) -> None:
+        lane = self._lanes[recipient]
+        try:
+            while lane:
+                recorded, reply, batch = lane[0]
                 # The decision that queued the reply recorded its span: the send continues that trace.
                 metadata = recorded.metadata
-                with (
-                    continuing(metadata.trace_id, metadata.span_id, "reply send", purpose=reply.purpose),
-                    metrics.STEP_SECONDS.labels("send").time(),
-                ):
-                    await self._send_one(sender_stream_id(recorded.stream_id), reply)
+                async with self._parallel:
+                    with (
+                        continuing(metadata.trace_id, metadata.span_id, "reply send", purpose=reply.purpose),
+                        metrics.STEP_SECONDS.labels("send").time(),
+                    ):
+                        await self._send_one(sender_stream_id(recorded.stream_id), reply, batch.start)
+                lane.popleft()
+                self._in_flight -= 1
+                batch.remaining -= 1
+                if batch.remaining == 0:
+                    batch.done.set()
+                    self._batch_done.set()
+                self._progressed.set()
+        finally:
+            if not lane:
+                del self._lanes[recipient]
 
-    async def _send_one(self, stream_id: str, reply: ReplyQueued) -> None:
+    def _lane_ended(self, task: asyncio.Task[None]) -> None:
+        self._lane_tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None and self._failure is None:
+            self._failure = task.exception()
+            self._progressed.set()
+
+    def _raise_if_failed(self) -> None:
+        if self._failure is not None:
+            raise self._failure
+
+    async def _save_checkpoints(self, saved: Checkpoint) -> None:
+        """Saves the end of the last batch done with every batch before it, at most every SAVE_EVERY."""
+        while True:
+            await self._batch_done.wait()
+            self._batch_done.clear()
+            done = None
+            while self._open and self._open[0].done.is_set():
+                done = self._open.popleft().end
+            if done is not None and done > saved:
+                async with self._store.pool.acquire() as conn:
+                    await save_checkpoint(conn, CONSUMER, done)
+                saved = done
+            await asyncio.sleep(SAVE_EVERY)
+
+    async def _send_one(self, stream_id: str, reply: ReplyQueued, batch_start: Checkpoint) -> None:
         first = ReplySendAttempted(reply_id=reply.reply_id, attempt=1, attempted_at=self._clock())
         recorded = await self._record(stream_id, [first], attempt_inbox_id(reply.reply_id, 1))
         if not recorded.already_handled:
@@ -161,12 +270,14 @@ class ReplySender:
         progress = reply_progress(_decoded(await self._store.read_stream(stream_id), reply.reply_id), reply.reply_id)
         # No attempt on our stream: the outcome was recorded on the queuing stream, before attempts were.
         if progress.unconfirmed:
-            await self._settle_unconfirmed(stream_id, reply, progress)
+            await self._settle_unconfirmed(stream_id, reply, progress, batch_start)
 
-    async def _settle_unconfirmed(self, stream_id: str, reply: ReplyQueued, progress: ReplyProgress) -> None:
+    async def _settle_unconfirmed(
+        self, stream_id: str, reply: ReplyQueued, progress: ReplyProgress, batch_start: Checkpoint
+    ) -> None:
         reply_id = reply.reply_id
         log.info("reply_unconfirmed", reply_id=str(reply_id), attempt=progress.attempts)
-        lookout = StatusLookout(self._store, self._position, reply_id)
+        lookout = StatusLookout(self._store, batch_start, reply_id)
         while True:
             looked_at = self._clock()
             status = await lookout.look()
@@ -223,7 +334,7 @@ class ReplySender:
     async def _record(self, stream_id: str, events: Sequence[Event], inbox_id: str) -> AppendResult:
         # Event ids from the inbox id: a record repeated after a crash reproduces them.
         new_events = to_new_events(events, cause=inbox_id, now=self._clock(), ids=event_ids_for(f"sender/{inbox_id}"))
-        return await self._store.append(stream_id, ANY_VERSION, new_events, inbox_id=inbox_id)
+        return await self._records.append(stream_id, ANY_VERSION, new_events, inbox_id)
 
 
 def _decoded(events: Sequence[RecordedEvent], reply_id: UUID) -> list[Event]:

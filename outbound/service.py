@@ -19,7 +19,7 @@ from infra.runtime import event_store
 from infra.settings import Settings
 from infra.telemetry import background
 from outbound.sender import ReplySender
-from outbound.throughput import ThroughputLimiter
+from outbound.throughput import ThroughputLimiter, ThroughputLimits
 from outbound.whatsapp_client import WhatsAppClient
 
 log = structlog.get_logger("sender")
@@ -75,10 +75,15 @@ async def build(
     """The sender; ``graph_api`` defaults to Meta's, as the settings name it."""
     graph_api = graph_api or GraphApi.from_settings(settings)
     async with AsyncExitStack() as stack:
-        store = await event_store(stack, settings, store, max_size=4)
+        # No session reset on release: the sender's statements leave no session state behind.
+        store = await event_store(stack, settings, store, max_size=4, reset_sessions=False)
+        limits = ThroughputLimits(messages_per_second=settings.whatsapp_messages_per_second)
         client = await stack.enter_async_context(
             WhatsAppClient(
-                graph_api.base_url, graph_api.access_token, graph_api.phone_number_id, limiter=ThroughputLimiter()
+                graph_api.base_url,
+                graph_api.access_token,
+                graph_api.phone_number_id,
+                limiter=ThroughputLimiter(limits),
             )
         )
         log.info("sender_running", graph_api=graph_api.base_url)
