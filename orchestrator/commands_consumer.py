@@ -34,7 +34,7 @@ from contracts.subjects import (
 from eventstore import EventStore
 from orchestrator import leads_flow
 from orchestrator.consumer import OrderedStream, run_ordered_partitions
-from orchestrator.decision_path import DecisionPath, ProvidersSource, given
+from orchestrator.decision_path import Appender, DecisionPath, ProvidersSource, given
 
 log = structlog.get_logger("orchestrator")
 
@@ -71,9 +71,16 @@ class CommandOutcome(StrEnum):
 
 
 class CommandHandler:
-    def __init__(self, store: EventStore, providers: ProvidersSource, *, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        store: EventStore,
+        providers: ProvidersSource,
+        *,
+        clock: Callable[[], datetime],
+        appender: Appender | None = None,
+    ) -> None:
         self._store = store
-        self._decisions = DecisionPath(store, providers, clock=clock)
+        self._decisions = DecisionPath(store, providers, clock=clock, appender=appender)
 
     async def handle(self, command: TimerCommand) -> CommandOutcome:
         # Timers repeat (every tick until published, redeliveries): one query spares loading the stream.

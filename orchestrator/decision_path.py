@@ -30,7 +30,7 @@ from contracts.commands import (
     TimerCommand,
 )
 from contracts.events import Event, EventMetadata, NewEvent, StorePosition
-from eventstore import ANY_VERSION, Checkpoint, ConcurrencyError, EventStore
+from eventstore import ANY_VERSION, AppendResult, Checkpoint, ConcurrencyError, EventStore
 from infra.telemetry import current_ids
 from orchestrator import leads_flow
 from orchestrator.domain.ids import event_ids_for
@@ -47,6 +47,15 @@ Clock = Callable[[], datetime]
 #: Builds a decision's command from the state it is decided on (a customer's message is understood in the
 #: light of the question pending), again after a conflict.
 CommandFor = Callable[[CustomerState], Awaitable[CustomerCommand]]
+
+
+class Appender(Protocol):
+    """Where decisions are appended: the store itself, or a :class:`eventstore.group_commit.GroupCommit` over
+    it (decisions taken at the same moment then share a transaction)."""
+
+    async def append(
+        self, stream_id: str, expected_version: int, events: Sequence[NewEvent], inbox_id: str | None = None
+    ) -> AppendResult: ...
 
 
 class ProvidersSource(Protocol):
@@ -119,11 +128,18 @@ class DecisionPath:
     """Decides commands and appends their events; one per writer, holding a cache of customer states."""
 
     def __init__(
-        self, store: EventStore, providers: ProvidersSource, *, clock: Clock, attempts: int = MAX_ATTEMPTS
+        self,
+        store: EventStore,
+        providers: ProvidersSource,
+        *,
+        clock: Clock,
+        attempts: int = MAX_ATTEMPTS,
+        appender: Appender | None = None,
     ) -> None:
         if attempts < 1:
             raise ValueError(f"attempts must be at least 1, not {attempts}")
         self._store = store
+        self._appender: Appender = appender or store
         self._providers = providers
         self._clock = clock
         self._attempts = attempts
@@ -207,7 +223,7 @@ class DecisionPath:
         new_events = to_new_events(
             events, cause=cause, now=now, ids=event_ids_for(cause), providers_at=providers_at, command=command
         )
-        result = await self._store.append(stream_id, expected_version, new_events, inbox_id=cause)
+        result = await self._appender.append(stream_id, expected_version, new_events, cause)
         if result.already_handled:
             return Appended(0, duplicate=True)
         return Appended(len(new_events), checkpoint=result.checkpoint)

@@ -21,7 +21,7 @@ from contracts.whatsapp_account_events import WhatsAppErrorReported
 from eventstore import EventStore
 from infra.pipeline_metrics import INBOUND_HANDLED, TEXTS_CUT
 from orchestrator import leads_flow
-from orchestrator.decision_path import Appended, DecisionPath, given
+from orchestrator.decision_path import Appended, Appender, DecisionPath, given
 from orchestrator.domain.model import CustomerState
 from orchestrator.domain.providers import ProviderView
 from orchestrator.identity import account_stream_id, deliveries_stream_id, person_key
@@ -49,11 +49,12 @@ class InboundHandler:
         *,
         clock: Callable[[], datetime],
         language_model: LanguageModel | None = None,
+        appender: Appender | None = None,
     ) -> None:
         self._directory = directory
         self._clock = clock
         self._language_model = language_model or LanguageModelOff()
-        self._decisions = DecisionPath(store, directory, clock=clock)
+        self._decisions = DecisionPath(store, directory, clock=clock, appender=appender)
 
     async def handle(self, envelope: InboundEnvelope) -> Outcome:
         started = time.perf_counter()

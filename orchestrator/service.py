@@ -15,6 +15,7 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
 from eventstore import PostgresEventStore
+from eventstore.group_commit import GroupCommit
 from infra.clock import utc_now
 from infra.jetstream import ensure_topology
 from infra.runtime import event_store, nats_connection
@@ -99,11 +100,13 @@ async def build(
         await directory.catch_up()
         # The LLM adapter, asked over core NATS request/reply; "no responders" (not running) reads as off.
         language_model = LlmRequester(nc, settings.llm_timeout_seconds) if settings.llm_enabled else None
-        commands = CommandHandler(store, directory, clock=clock)
+        # Decisions and delivery statuses committed at the same moment share a transaction.
+        appender = GroupCommit(store)
+        commands = CommandHandler(store, directory, clock=clock, appender=appender)
         yield Orchestrator(
             js,
             directory,
-            InboundHandler(store, directory, clock=clock, language_model=language_model),
+            InboundHandler(store, directory, clock=clock, language_model=language_model, appender=appender),
             commands,
             settings.inbound_partitions,
             settings.inbound_ack_wait_seconds,
