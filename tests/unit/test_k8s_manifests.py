@@ -1,5 +1,6 @@
-"""deploy/k8s renders with kustomize and every object is valid against the Kubernetes schemas (offline,
-from the kubernetes-validate package); the cluster-wide promises are checked on the rendered objects."""
+"""deploy/k8s (and deploy/k8s/with-llm, the same plus the LLM adapter) renders with kustomize and every object
+is valid against the Kubernetes schemas (offline, from the kubernetes-validate package); the cluster-wide
+promises are checked on the rendered objects."""
 
 from __future__ import annotations
 
@@ -19,17 +20,22 @@ from infra.settings import nats_servers
 
 ROOT = Path(__file__).resolve().parents[2]
 KUSTOMIZATION = ROOT / "deploy" / "k8s"
+WITH_LLM = KUSTOMIZATION / "with-llm"
 
 
-@pytest.fixture(scope="module")
-def objects() -> list[dict[str, Any]]:
+def _rendered(kustomization: Path) -> list[dict[str, Any]]:
     kubectl = shutil.which("kubectl")
     if kubectl is None:
         pytest.skip("kubectl (with its built-in kustomize) is not installed")
     rendered = subprocess.run(
-        [kubectl, "kustomize", str(KUSTOMIZATION)], capture_output=True, text=True, check=True, timeout=60
+        [kubectl, "kustomize", str(kustomization)], capture_output=True, text=True, check=True, timeout=60
     ).stdout
     return [document for document in yaml.safe_load_all(rendered) if document]
+
+
+@pytest.fixture(scope="module", params=[KUSTOMIZATION, WITH_LLM], ids=["rules-only", "with-llm"])
+def objects(request: pytest.FixtureRequest) -> list[dict[str, Any]]:
+    return _rendered(request.param)
 
 
 def of_kind(objects: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
@@ -66,7 +72,7 @@ def _containers(workload: dict[str, Any]) -> list[dict[str, Any]]:
 def test_every_service_runs_with_probes_resources_and_a_disruption_budget(objects: list[dict[str, Any]]) -> None:
     deployments = of_kind(objects, "Deployment")
     run = {_containers(d)[0]["args"][1]: d for d in deployments.values()}
-    assert set(run) == set(SERVICES) - {"llm_adapter"}
+    assert set(run) | {"llm_adapter"} == set(SERVICES)
     budgets = [pdb["spec"]["selector"]["matchLabels"] for pdb in of_kind(objects, "PodDisruptionBudget").values()]
     for service, deployment in run.items():
         [container] = _containers(deployment)
@@ -92,3 +98,27 @@ def test_secrets_come_only_from_secret_objects(objects: list[dict[str, Any]]) ->
 def test_migrations_run_as_a_job(objects: list[dict[str, Any]]) -> None:
     [job] = of_kind(objects, "Job").values()
     assert _containers(job)[0]["args"] == ["migrate"]
+
+
+def _environment(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {variable["name"]: variable for variable in container.get("env", [])}
+
+
+def test_without_the_llm_component_nothing_asks_a_model() -> None:
+    objects = _rendered(KUSTOMIZATION)
+    assert "llm-adapter" not in of_kind(objects, "Deployment")
+    assert "LLM_ENABLED" not in of_kind(objects, "ConfigMap")["conectapro-config"]["data"]  # off by default
+
+
+def test_with_the_llm_component_the_adapter_answers_and_only_it_and_the_orchestrator_hold_the_key() -> None:
+    deployments = of_kind(_rendered(WITH_LLM), "Deployment")
+    holders = set()
+    for name, deployment in deployments.items():
+        environment = _environment(_containers(deployment)[0])
+        if "OPENAI_API_KEY" in environment:
+            holders.add(name)
+            reference = environment["OPENAI_API_KEY"]["valueFrom"]["secretKeyRef"]
+            assert reference == {"name": "conectapro-llm", "key": "OPENAI_API_KEY"}, name
+            assert environment["LLM_ENABLED"]["value"] == "true", name
+    assert holders == {"llm-adapter", "orchestrator"}
+    assert deployments["llm-adapter"]["spec"]["replicas"] >= 2  # a queue group: replicas share the requests
