@@ -35,7 +35,8 @@ def local_webhook(settings: Settings) -> tuple[str, str]:
     secret = settings.whatsapp_app_secret
     app_secret = secret.get_secret_value() if secret else local_secret(settings.conectapro_data_dir.resolve(),
                                                                        "whatsapp_app_secret")  # fmt: skip
-    return f"http://{settings.ingress_host}:{settings.ingress_port}/webhook", app_secret
+    url = settings.local_webhook_url or f"http://{settings.ingress_host}:{settings.ingress_port}/webhook"
+    return url, app_secret
 
 
 def local_sandbox(settings: Settings) -> Sandbox:
@@ -86,5 +87,5 @@ def simulator_config(settings: Settings) -> SimulatorConfig:
     return SimulatorConfig(
         webhook_url=webhook_url,
         app_secret=app_secret,
-        sandbox_url=f"http://{settings.ingress_host}:{settings.sandbox_port}",
+        sandbox_url=settings.local_sandbox_url or f"http://{settings.ingress_host}:{settings.sandbox_port}",
     )

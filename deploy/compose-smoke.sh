@@ -6,7 +6,10 @@
 # brings the stack up in stages while running each health check itself (podman-compose 1.0.3 ignores
 # depends_on conditions and podman runs health checks only on demand), sends a signed webhook and waits
 # for the reply in the local sandbox, stops the orchestrator, sends a second webhook while it is down,
-# starts it again and waits for that reply too, and tears everything down, on failure as well.
+# starts it again and waits for that reply too, and tears everything down, on failure as well. In between,
+# the local trial across containers: a message written in the operator API's simulator gets its reply in
+# the simulator's chat (read from the sandbox in the sender's container), and the sandbox's status webhooks
+# reach the ingress.
 # Runs as root (rootful podman). Variables: PYTHON_IMAGE, POSTGRES_IMAGE, NATS_IMAGE (use these images;
 # no stand-in), CONECTAPRO_IMAGE, DEBIAN_MIRROR, SMOKE_KEEP=1 (leave the stack up).
 set -Eeuo pipefail
@@ -232,6 +235,11 @@ status=$(python3 -c "import sys, urllib.request as u
 print(u.urlopen(u.Request(sys.argv[1] + '/v1/leads', headers={'Authorization': 'Bearer ' + sys.argv[2]}), timeout=10).status)" \
     "$OPERATOR_URL" "$OPERATOR_API_TOKEN" 2>/dev/null || echo "not 200")
 say "operator API /v1/leads with the token: HTTP $status"
+
+phase "the local trial: simulator and status webhooks across containers"
+THIRD=569$(printf '%08d' $((RANDOM * RANDOM % 100000000)))
+run "${CLIENT[@]}" simulate "$OPERATOR_URL" "$THIRD" "hola" 120 || fail "the simulator showed no reply"
+run "${CLIENT[@]}" statuses "${INGRESS_URL%/webhook}" 2 60 || fail "the sandbox's status webhooks did not reach the ingress"
 
 phase "restart the orchestrator, nothing lost"
 say "\$ podman stop $(container orchestrator)"

@@ -4,6 +4,11 @@ send URL SECRET PHONE TEXT    POST a WhatsApp text message to the ingress webhoo
                               (X-Hub-Signature-256: sha256=HMAC-SHA256(body, app secret)); prints the status
 replies URL PHONE MIN TIMEOUT wait until the sandbox's outbox holds at least MIN replies to PHONE; prints them
 count URL PHONE               how many replies to PHONE the sandbox holds now
+simulate URL PHONE TEXT TIMEOUT
+                              write TEXT as PHONE in the operator API's WhatsApp simulator and wait until
+                              the simulator's chat shows a reply (read from the sandbox in another container)
+statuses URL MIN TIMEOUT      wait until the ingress at URL counted MIN status webhooks (the sandbox posts
+                              sent / delivered / read for each reply, signed, as Meta does)
 """
 
 from __future__ import annotations
@@ -82,6 +87,60 @@ def wait_replies(sandbox: str, phone: str, minimum: int, timeout: float) -> int:
         time.sleep(0.5)
 
 
+def _json(url: str, body: dict[str, Any] | None = None) -> Any:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=15) as response:
+        return json.load(response)
+
+
+def _until(timeout: float, check: Any) -> tuple[Any, float]:
+    """``check()`` until it returns something truthy (None on timeout), and the seconds it took."""
+    started = time.monotonic()
+    while True:
+        try:
+            found = check()
+        except OSError:
+            found = None
+        if found or time.monotonic() - started > timeout:
+            return found, time.monotonic() - started
+        time.sleep(0.5)
+
+
+def simulate(operator_api: str, phone: str, text: str, timeout: float) -> int:
+    sent = _json(f"{operator_api}/simulator/api/send", {"phone": phone, "name": "Compose Smoke", "text": text})
+    print(f"simulator: {phone} wrote {text!r} ({sent['wamid'][:16]}...)")
+    query = urllib.parse.urlencode({"phone": phone})
+
+    def replies() -> list[dict[str, Any]]:
+        return [line for line in _json(f"{operator_api}/simulator/api/chat?{query}") if line["direction"] == "out"]
+
+    found, took = _until(timeout, replies)
+    if not found:
+        print(f"simulator: no reply in {phone}'s chat within {timeout:.0f} s")
+        return 1
+    print(f"simulator: {phone}'s chat shows {len(found)} reply after {took:.1f} s")
+    return 0
+
+
+def status_webhooks(ingress: str) -> float:
+    with urllib.request.urlopen(f"{ingress}/metrics", timeout=10) as response:
+        for line in response.read().decode().splitlines():
+            if line.startswith('ingress_updates_total{kind="status"}'):
+                return float(line.split()[-1])
+    return 0.0
+
+
+def wait_statuses(ingress: str, minimum: int, timeout: float) -> int:
+    found, took = _until(timeout, lambda: status_webhooks(ingress) >= minimum)
+    count = status_webhooks(ingress)
+    if not found:
+        print(f"the ingress counted {count:.0f} status webhooks within {timeout:.0f} s (wanted {minimum})")
+        return 1
+    print(f"the ingress counted {count:.0f} status webhooks from the sandbox ({took:.1f} s)")
+    return 0
+
+
 def main(argv: list[str]) -> int:
     match argv:
         case ["send", url, secret, phone, text]:
@@ -91,6 +150,10 @@ def main(argv: list[str]) -> int:
         case ["count", sandbox, phone]:
             print(len(replies_to(sandbox, phone)))
             return 0
+        case ["simulate", operator_api, phone, text, timeout]:
+            return simulate(operator_api, phone, text, float(timeout))
+        case ["statuses", ingress, minimum, timeout]:
+            return wait_statuses(ingress, int(minimum), float(timeout))
     print(__doc__, file=sys.stderr)
     return 2
 

@@ -72,6 +72,11 @@ class Settings(BaseSettings):
     #: Bearer token of the operator API; generated in the data folder in local mode, required in production.
     operator_api_token: SecretStr | None = None
     sandbox_port: int = Field(default=8082, ge=0, le=65535)
+    #: Local mode, services in separate containers (compose): where the sandbox and the simulator post
+    #: webhooks (default: the ingress on this host) and where the simulator reads the sandbox (default:
+    #: SANDBOX_PORT on this host).
+    local_webhook_url: str | None = None
+    local_sandbox_url: str | None = None
     #: Base of every service's Prometheus /metrics and /healthz port: + its place in the service table
     #: (``infra.metrics_server``); 0 serves none.
     metrics_port: int = Field(default=9100, ge=0, le=65500)

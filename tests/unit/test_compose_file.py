@@ -11,6 +11,7 @@ import subprocess
 import tomllib
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import pytest
 import yaml
@@ -120,6 +121,21 @@ def test_production_is_the_default_and_the_local_trial_has_what_it_needs(compose
     assert "WHATSAPP_ACCESS_TOKEN" not in local
     # The sandbox (served by the sender in local mode) is published on the host's loopback only.
     assert compose["services"]["sender"]["ports"] == ["127.0.0.1:${SANDBOX_PORT:-8082}:8082"]
+
+
+def test_the_local_trial_reaches_across_containers(compose: dict[str, Any]) -> None:
+    """The sandbox (sender's container) posts statuses to the ingress; the simulator (operator API's) posts to
+    the ingress and reads the sandbox: each at a service name and the port fixed inside its container."""
+    local, services = local_env(), compose["services"]
+    environment = compose["x-service"]["environment"]
+    webhook = urlparse(local["LOCAL_WEBHOOK_URL"])
+    assert (webhook.hostname, str(webhook.port), webhook.path) == ("ingress", environment["INGRESS_PORT"], "/webhook")
+    sandbox = urlparse(local["LOCAL_SANDBOX_URL"])
+    assert (sandbox.hostname, str(sandbox.port)) == ("sender", environment["SANDBOX_PORT"])
+    assert {webhook.hostname, sandbox.hostname} <= set(services)
+    assert local["LLM_ENABLED"] == "false"  # the adapter runs, asked nothing until enabled
+    # One set of containers for both: podman-compose 1.0.3 would start a `profiles:` service anyway.
+    assert not [name for name, service in services.items() if "profiles" in service]
 
 
 def test_durability_jetstream_syncs_always_and_postgres_commits_synchronously(compose: dict[str, Any]) -> None:
