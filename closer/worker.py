@@ -36,7 +36,7 @@ from contracts.subjects import commands_subject
 from eventstore import Checkpoint, PostgresEventStore, load_checkpoint, save_checkpoint
 from eventstore.pool import AnyConnection
 from eventstore.waiting import wait_event
-from infra.pipeline_metrics import TIMER_COMMANDS
+from infra.pipeline_metrics import STEP_SECONDS, TIMER_COMMANDS
 from infra.telemetry import background, continuing, inject_context
 from orchestrator.commands_consumer import command_headers, encode_command
 from orchestrator.domain.ids import CUSTOMER_STREAM_PREFIX
@@ -108,9 +108,10 @@ class Closer:
         touched = {e.stream_id for e in events if e.stream_id.startswith(CUSTOMER_STREAM_PREFIX)}
         if not touched:
             return
-        streams = await self._store.read_streams(touched, connection=conn)
-        timers = [StreamTimers(sid, self._deadlines(sid, streams.get(sid, []))) for sid in sorted(touched)]
-        await replace_timers(conn, timers)
+        with STEP_SECONDS.labels("timer_index").time():
+            streams = await self._store.read_streams(touched, connection=conn)
+            timers = [StreamTimers(sid, self._deadlines(sid, streams.get(sid, []))) for sid in sorted(touched)]
+            await replace_timers(conn, timers)
 
     def _deadlines(self, stream_id: str, events: list[RecordedEvent]) -> list[Deadline]:
         try:
@@ -138,6 +139,10 @@ class Closer:
     async def tick(self, now: datetime | None = None) -> list[str]:
         """Publish the timers due at ``now`` (default: the clock); returns the command ids published."""
         at = now if now is not None else self._clock()
+        with STEP_SECONDS.labels("timer_tick").time():
+            return await self._publish_due(at)
+
+    async def _publish_due(self, at: datetime) -> list[str]:
         due = await due_timers(self._store.pool, at, MAX_PER_TICK)
         if not due:
             return []

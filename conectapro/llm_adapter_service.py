@@ -10,7 +10,9 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from infra import telemetry
+from infra.metrics_server import include
 from infra.settings import Settings, nats_servers
+from llm_adapter import metrics as adapter_metrics
 from llm_adapter.config import AdapterConfig
 from llm_adapter.service import AdapterService, open_adapter
 
@@ -30,6 +32,8 @@ def adapter_config(settings: Settings) -> AdapterConfig:
 
 @asynccontextmanager
 async def build(settings: Settings) -> AsyncIterator[AdapterService]:
+    # Its answers, fallbacks by reason, tokens and latency, on the service's METRICS_PORT like any other's.
+    include("llm_adapter", adapter_metrics.REGISTRY)
     async with open_adapter(
         adapter_config(settings), nats_servers(settings.required_nats_url), nats_telemetry()
     ) as service:

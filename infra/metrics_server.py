@@ -18,6 +18,21 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 
 log = structlog.get_logger("metrics")
 
+#: Registries of their own that a service also serves on its metrics port (by name: a service built again
+#: replaces its own).
+_INCLUDED: dict[str, CollectorRegistry] = {}
+
+
+def include(name: str, registry: CollectorRegistry) -> None:
+    """Serve ``registry`` too on this process's metrics port, beside the default registry."""
+    _INCLUDED[name] = registry
+
+
+def exposition(registry: CollectorRegistry) -> bytes:
+    """``registry`` in Prometheus's text format, followed by every included registry."""
+    return b"".join(generate_latest(r) for r in dict.fromkeys((registry, *_INCLUDED.values())))
+
+
 _NOT_FOUND = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 
 
@@ -42,7 +57,7 @@ async def _answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, re
         parts = request_line.decode("latin-1").split()
         path = parts[1].split("?")[0] if len(parts) >= 2 else ""
         if path == "/metrics":
-            writer.write(_response(CONTENT_TYPE_LATEST, generate_latest(registry)))
+            writer.write(_response(CONTENT_TYPE_LATEST, exposition(registry)))
         elif path == "/healthz":
             writer.write(_response("application/json", b'{"status":"ok"}'))
         else:

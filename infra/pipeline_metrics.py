@@ -2,7 +2,8 @@
 
 In the process's default registry (``infra.metrics_server`` serves it), one process per service. The ingress
 and the operator API keep their own registries on their own ``/metrics`` (webhook outcomes, duplicates,
-publish latency; projection lag); the LLM adapter its own on ``LLM_METRICS_PORT`` (answers, tokens, limits).
+publish latency; projection lag); the LLM adapter its own (answers, fallbacks by reason, tokens). The
+ingress's and the adapter's are served on their ``METRICS_PORT`` too (``infra.metrics_server.include``).
 A step's histogram count is its throughput.
 """
 
@@ -14,7 +15,8 @@ _STEP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2
 
 STEP_SECONDS = Histogram(
     "conectapro_step_seconds",
-    "Time one step took (orchestrator: inbound, command; sender: send); its count is the throughput",
+    "Time one step took (orchestrator: inbound, command; sender: send; projections: project, one batch of one"
+    " projection; closer: timer_index, timer_tick); its count is the throughput",
     ["step"],
     buckets=_STEP_BUCKETS,
 )
@@ -46,6 +48,9 @@ REPLY_FAILURES = Counter(
     "conectapro_reply_failures_total",
     "Replies WhatsApp refused or that could not be sent, by WhatsApp error code and permanence",
     ["code", "permanent"],
+)
+PROJECTED_EVENTS = Counter(
+    "conectapro_projected_events_total", "Events a projection applied (its throughput)", ["projection"]
 )
 TIMER_COMMANDS = Counter(
     "conectapro_timer_commands_total",

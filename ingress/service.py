@@ -13,10 +13,12 @@ from nats.aio.client import Client as NATS
 
 from infra.http_server import serve_until_stopped
 from infra.jetstream import ensure_topology
+from infra.metrics_server import include
 from infra.runtime import nats_connection
 from infra.settings import Settings, local_secret
 from infra.telemetry import traced_asgi
 from ingress.app import IngressConfig, WebhookDelivery, create_app
+from ingress.metrics import IngressMetrics
 from ingress.publisher import InboundPublisher
 
 log = structlog.get_logger("ingress")
@@ -83,8 +85,10 @@ async def build(
             js, inbound_retention_days=settings.inbound_retention_days, replicas=settings.jetstream_replicas
         )
         publisher = InboundPublisher(nc, js, partitions=settings.inbound_partitions)
+        metrics = IngressMetrics()
+        include("ingress", metrics.registry)  # on METRICS_PORT too, beside the webhook's own /metrics
         yield Ingress(
-            create_app(config, publisher),
+            create_app(config, publisher, metrics),
             settings.ingress_host,
             settings.ingress_port,
             shares_port=settings.ingress_workers > 1,

@@ -22,6 +22,7 @@ from eventstore.pool import AnyConnection
 from eventstore.store import Checkpoint
 from eventstore.subscription import BatchHandler
 from eventstore.waiting import wait_event
+from infra import pipeline_metrics as metrics
 from projections.batch import apply_batch, lock_key
 from projections.envelope import decode_recorded
 from projections.projector import Projection
@@ -86,7 +87,9 @@ class ProjectionRunner:
         types = projection.event_types
 
         async def handle(conn: AnyConnection, events: Sequence[RecordedEvent]) -> None:
-            await apply_batch(conn, projection, decode_recorded(events, types))
+            with metrics.STEP_SECONDS.labels("project").time():
+                await apply_batch(conn, projection, decode_recorded(events, types))
+            metrics.PROJECTED_EVENTS.labels(projection.name).inc(len(events))
 
         return handle
 

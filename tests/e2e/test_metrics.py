@@ -43,6 +43,11 @@ async def test_the_metrics_count_what_the_pipeline_did_and_health_answers(pipeli
     assert samples[("conectapro_step_seconds_count", (("step", "inbound"),))] >= 1
     assert samples[("conectapro_step_seconds_count", (("step", "send"),))] >= 1
     assert samples[("conectapro_replies_total", (("outcome", "sent"),))] >= 1
+    assert samples[("conectapro_step_seconds_count", (("step", "project"),))] >= 1
+    assert samples[("conectapro_projected_events_total", (("projection", "leads"),))] >= 1
+    assert samples[("conectapro_step_seconds_count", (("step", "timer_index"),))] >= 1
+    # The ingress's own registry, on the metrics port too.
+    assert samples[("ingress_updates_total", (("kind", "message"),))] >= 1
     assert samples[PENDING_P0] == 0
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from faststream.nats import NatsBroker, TestNatsBroker
+from prometheus_client import REGISTRY
 
 from conectapro import service_table  # noqa: F401  (registers the services)
 from contracts.llm import (
@@ -30,6 +31,7 @@ from contracts.llm import (
 )
 from contracts.subjects import LLM_CLASSIFY_TOPIC_SUBJECT, LLM_REPHRASE_SUBJECT, LLM_UNDERSTAND_SUBJECT
 from infra.jetstream import connect
+from infra.metrics_server import exposition
 from infra.runtime import load, serve
 from infra.settings import Settings
 from llm_adapter.app import build_broker, start_serving
@@ -219,3 +221,5 @@ async def test_the_llm_adapter_service_serves_until_the_runtime_stops(
 
     assert reply.intent is not None and reply.intent.service == "Cerrajeria"
     assert after.no_result is NoResultReason.OFF
+    # Its answers are on the service's METRICS_PORT, as every service's metrics are.
+    assert b'llm_answers_total{outcome="ok",task="understand"}' in exposition(REGISTRY)
