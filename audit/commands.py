@@ -3,6 +3,7 @@
 * a customer's ``MessageReceived`` + ``IntentExtracted``: the message and its understanding as recorded;
 * a technician's ``MessageReceived``: the lead it is about is routed again, as the handler does;
 * a timer: the command the commands consumer stored in ``metadata.command``;
+* an operator's action on a handed-over conversation: turned back into its command from its first event;
 * an operator's technician event: turned back into its command.
 """
 
@@ -15,16 +16,26 @@ from contracts.commands import (
     ActivateProvider,
     CustomerCommand,
     DeactivateProvider,
+    HandBackConversation,
     HandleCustomerMessage,
     HandleTechnicianMessage,
     ProviderCommand,
     RegisterProvider,
+    TakeConversation,
     Understanding,
     UpdateProvider,
+    WriteToCustomer,
 )
 from contracts.events import Event, upcast
 from contracts.intent import UnderstandingSource
-from contracts.lead_events import IntentExtracted, MessageReceived, SenderRole
+from contracts.lead_events import (
+    ConversationHandedBack,
+    ConversationTaken,
+    IntentExtracted,
+    MessageReceived,
+    SenderRole,
+)
+from contracts.outbound import ReplyQueued
 from contracts.provider_events import ProviderActivated, ProviderDeactivated, ProviderRegistered, ProviderUpdated
 from orchestrator import leads_flow
 from orchestrator.domain.ids import CUSTOMER_STREAM_PREFIX
@@ -47,10 +58,37 @@ def customer_command(
         received = first.decoded()
         assert isinstance(received, MessageReceived)
         return _technician_message(stream_id, received, state, views)
+    if first.type in _OPERATOR_EVENT_TYPES:
+        operator = _operator_command(stream_id, first)
+        if operator is not None:
+            return operator
     timer = first.timer_command()
     if timer is not None:
         return timer
     raise CannotRebuild(f"{first.type} is neither a recorded message nor a recorded command")
+
+
+_OPERATOR_EVENT_TYPES = frozenset({ConversationTaken.TYPE, ReplyQueued.TYPE, ConversationHandedBack.TYPE})
+
+
+def _operator_command(stream_id: str, first: StoredEvent) -> CustomerCommand | None:
+    """An operator's action on a handed-over conversation, from the first event it recorded (a reply the bot
+    queued names no operator: it is not one)."""
+    customer_key = stream_id.removeprefix(CUSTOMER_STREAM_PREFIX)
+    event = first.decoded()
+    match event:
+        case ConversationTaken():
+            return TakeConversation(command_id=first.correlation_id, customer_key=customer_key, operator=event.by)
+        case ConversationHandedBack():
+            return HandBackConversation(
+                command_id=first.correlation_id, customer_key=customer_key, operator=event.by
+            )
+        case ReplyQueued(written_by=str(operator)):
+            text = event.message.plain_text
+            return WriteToCustomer(
+                command_id=first.correlation_id, customer_key=customer_key, operator=operator, text=text
+            )
+    return None
 
 
 def _customer_message(stream_id: str, group: Sequence[StoredEvent]) -> CustomerCommand:
@@ -158,4 +196,6 @@ def describe(command: CustomerCommand | ProviderCommand) -> str:
             return f"customer message ({command.understanding.source} understanding)"
         case HandleTechnicianMessage():
             return f"technician {command.provider_id}'s message"
+        case TakeConversation() | WriteToCustomer() | HandBackConversation():
+            return f"{type(command).__name__} by operator {command.operator}"
     return f"{type(command).__name__} command"

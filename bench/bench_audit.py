@@ -49,6 +49,7 @@ from contracts.commands import (
     HandleTechnicianMessage,
     RegisterProvider,
     TimeoutOffer,
+    TimerCommand,
     Understanding,
 )
 from contracts.events import Event, RecordedEvent
@@ -184,7 +185,7 @@ class World:
         )
         ids = leads_flow.deterministic_ids(f"{cause}/events")
         if timer:
-            assert not isinstance(command, HandleCustomerMessage | HandleTechnicianMessage)
+            assert isinstance(command, TimerCommand)
             new = to_new_events(
                 events, cause=cause, now=self.now, ids=ids, providers_at=self.writer.checkpoint, command=command
             )

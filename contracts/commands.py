@@ -190,6 +190,36 @@ def command_from_record(record: Mapping[str, Any]) -> TimerCommand:
     return cls.model_validate(fields)
 
 
+# ------------------------------------------------------- handed-over conversations (sent by operators)
+
+#: An operator's login name (``contracts.operator_events.OPERATOR_NAME_PATTERN``).
+OperatorName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{1,31}$")]
+
+
+class TakeConversation(Command):
+    """An operator takes a handed-over conversation: they answer the customer from now on."""
+
+    customer_key: CustomerKey
+    operator: OperatorName
+
+
+class WriteToCustomer(Command):
+    """An operator writes to the customer of a conversation they took (inside WhatsApp's 24-hour window)."""
+
+    customer_key: CustomerKey
+    operator: OperatorName
+    text: str = Field(min_length=1, max_length=4096)
+
+
+class HandBackConversation(Command):
+    """An operator gives a handed-over conversation back to the bot, which resumes where the flow was."""
+
+    customer_key: CustomerKey
+    operator: OperatorName
+
+
+OperatorConversationCommand = TakeConversation | WriteToCustomer | HandBackConversation
+
 CustomerCommand = (
     HandleCustomerMessage
     | HandleTechnicianMessage
@@ -198,5 +228,8 @@ CustomerCommand = (
     | FollowUpJob
     | CloseUnratedLead
     | ApologiseForFailedMessage
+    | TakeConversation
+    | WriteToCustomer
+    | HandBackConversation
 )
 ProviderCommand = RegisterProvider | UpdateProvider | DeactivateProvider | ActivateProvider

@@ -27,6 +27,8 @@ class ConversationState(StrEnum):
     JOB_IN_PROGRESS = "job_in_progress"
     AWAITING_RATING = "awaiting_rating"
     CLOSED = "closed"
+    #: A person answers the customer; the bot is silent until they hand the conversation back.
+    HANDED_OVER = "handed_over"
 
 
 class ConversationTrigger(StrEnum):
@@ -45,6 +47,8 @@ class ConversationTrigger(StrEnum):
     FOLLOW_UP_DUE = "follow_up_due"
     LEAD_RATED = "lead_rated"
     RATING_WINDOW_CLOSED = "rating_window_closed"
+    HANDED_OVER = "handed_over"
+    HANDED_BACK = "handed_back"
 
 
 class LeadStatus(StrEnum):
@@ -155,6 +159,55 @@ class ConversationStateChanged(Event):
     from_state: ConversationState
     to_state: ConversationState
     trigger: ConversationTrigger
+
+
+# ------------------------------------------------------------------------------------------- hand-over
+
+
+class HandOverReason(StrEnum):
+    ASKED_FOR_PERSON = "asked_for_person"
+    #: The bot failed to understand the customer several times in a row.
+    NOT_UNDERSTOOD = "not_understood"
+
+
+class MessageNotUnderstood(Event):
+    """The bot could not use a customer's message; ``in_a_row`` counts such messages without one it could."""
+
+    TYPE = "MessageNotUnderstood"
+    SCHEMA_VERSION = 1
+
+    wamid: str = Field(min_length=1)
+    in_a_row: int = Field(ge=1)
+
+
+class ConversationHandedOver(Event):
+    """The conversation goes to a person (followed by its ``ConversationStateChanged`` to ``handed_over``)."""
+
+    TYPE = "ConversationHandedOver"
+    SCHEMA_VERSION = 1
+
+    reason: HandOverReason
+    handed_over_at: datetime
+
+
+class ConversationTaken(Event):
+    """An operator took a handed-over conversation: they answer the customer from now on."""
+
+    TYPE = "ConversationTaken"
+    SCHEMA_VERSION = 1
+
+    by: str = Field(min_length=1)
+    taken_at: datetime
+
+
+class ConversationHandedBack(Event):
+    """An operator gave the conversation back to the bot, which resumes where the flow was."""
+
+    TYPE = "ConversationHandedBack"
+    SCHEMA_VERSION = 1
+
+    by: str = Field(min_length=1)
+    handed_back_at: datetime
 
 
 # ------------------------------------------------------------------------------------------- lead

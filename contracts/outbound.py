@@ -255,6 +255,8 @@ class ReplyQueued(Event):
     message: OutboundMessage
     #: The inbound wamid or command id that caused this reply.
     in_reply_to: str = Field(min_length=1)
+    #: The operator who wrote it from the console (a handed-over conversation); absent for the bot's replies.
+    written_by: str | None = Field(default=None, min_length=1, exclude_if=lambda value: value is None)
 
 
 class ReplySent(Event):

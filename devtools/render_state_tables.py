@@ -14,15 +14,17 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TypeVar
 
-from contracts.lead_events import ConversationState, LeadStatus
+from contracts.lead_events import ConversationState, ConversationTrigger, LeadStatus
 from orchestrator.domain.evolve import LEAD_TRIGGER_OF_EVENT
 from orchestrator.domain.matching import RANKING_KEYS
 from orchestrator.domain.model import FIELD_ORDER
 from orchestrator.domain.states import (
     CONVERSATION_TRANSITIONS,
+    HANDED_OVER_FROM,
     LEAD_START_STATUS,
     LEAD_TRANSITIONS,
     TERMINAL_LEAD_STATUSES,
+    WHILE_HANDED_OVER,
 )
 
 DOC_PATH = Path(__file__).resolve().parents[1] / "docs" / "state_machine.md"
@@ -32,19 +34,29 @@ S = TypeVar("S", bound=StrEnum)
 T = TypeVar("T", bound=StrEnum)
 
 
-def _mermaid(transitions: Mapping[tuple[S, T], S], start: S, ends: Sequence[S]) -> list[str]:
+def _rows(transitions: Mapping[tuple[S, T], S]) -> list[tuple[S, T, S]]:
+    return [(src, trigger, dst) for (src, trigger), dst in transitions.items()]
+
+
+def _handed_back_rows() -> list[tuple[ConversationState, ConversationTrigger, ConversationState]]:
+    # Not in the table: handing back returns to the state remembered at hand-over (one row per such state).
+    return [(ConversationState.HANDED_OVER, ConversationTrigger.HANDED_BACK, s) for s in ConversationState
+            if s in HANDED_OVER_FROM]  # fmt: skip
+
+
+def _mermaid(rows: Sequence[tuple[S, T, S]], start: S, ends: Sequence[S]) -> list[str]:
     lines = ["```mermaid", "stateDiagram-v2", f"    [*] --> {start.value}"]
-    lines += [f"    {src.value} --> {dst.value}: {trigger.value}" for (src, trigger), dst in transitions.items()]
+    lines += [f"    {src.value} --> {dst.value}: {trigger.value}" for src, trigger, dst in rows]
     lines += [f"    {end.value} --> [*]" for end in ends]
     lines.append("```")
     return lines
 
 
-def _table(transitions: Mapping[tuple[S, T], S], events: Mapping[str, str] | None) -> list[str]:
+def _table(rows: Sequence[tuple[S, T, S]], events: Mapping[str, str] | None) -> list[str]:
     header = "| from | trigger | to |" if events is None else "| from | trigger | event | to |"
     rule = "|---|---|---|" if events is None else "|---|---|---|---|"
     lines = [header, rule]
-    for (src, trigger), dst in transitions.items():
+    for src, trigger, dst in rows:
         if events is None:
             lines.append(f"| `{src.value}` | {trigger.value} | `{dst.value}` |")
         else:
@@ -55,6 +67,7 @@ def _table(transitions: Mapping[tuple[S, T], S], events: Mapping[str, str] | Non
 def render_state_machine_doc() -> str:
     event_of_trigger = {trigger.value: event for event, trigger in LEAD_TRIGGER_OF_EVENT.items()}
     terminal = [s for s in LeadStatus if s in TERMINAL_LEAD_STATUSES]
+    conversation_rows = _rows(CONVERSATION_TRANSITIONS) + _handed_back_rows()
     lines = [
         "# State machine",
         "",
@@ -67,9 +80,15 @@ def render_state_machine_doc() -> str:
         "",
         "## Conversation (`ConversationState`, one per customer)",
         "",
-        *_mermaid(CONVERSATION_TRANSITIONS, ConversationState.IDLE, []),
+        *_mermaid(conversation_rows, ConversationState.IDLE, []),
         "",
-        *_table(CONVERSATION_TRANSITIONS, None),
+        *_table(conversation_rows, None),
+        "",
+        "`handed_over`: a person answers the customer (asked for, or three messages in a row the bot could not"
+        " use); the bot records the customer's messages and stays silent. Handing back returns to the state"
+        " the conversation was handed over from. Meanwhile the lead may still move ("
+        + ", ".join(f"`{t.value}`" for t in ConversationTrigger if t in WHILE_HANDED_OVER)
+        + "): the conversation stays `handed_over` and the state it returns to follows the table above.",
         "",
         "While `collecting`, the pending question is the first missing field, in this order: "
         + ", ".join(f"`{name}`" for name in FIELD_ORDER)
@@ -80,9 +99,9 @@ def render_state_machine_doc() -> str:
         f"A lead starts as `{LEAD_START_STATUS.value}` with `LeadDrafted` (only when the customer has no open"
         " lead); lead ids are `<customer_key>.<n>`.",
         "",
-        *_mermaid(LEAD_TRANSITIONS, LEAD_START_STATUS, terminal),
+        *_mermaid(_rows(LEAD_TRANSITIONS), LEAD_START_STATUS, terminal),
         "",
-        *_table(LEAD_TRANSITIONS, event_of_trigger),
+        *_table(_rows(LEAD_TRANSITIONS), event_of_trigger),
         "",
         "Terminal statuses: " + ", ".join(f"`{s.value}`" for s in terminal) + ".",
         "",

@@ -23,15 +23,18 @@ from contracts.commands import (
     DeactivateProvider,
     ExpireConversation,
     FollowUpJob,
+    HandBackConversation,
     HandleCustomerMessage,
     HandleTechnicianMessage,
     ProviderCommand,
     RegisterProvider,
+    TakeConversation,
     TimeoutOffer,
     UpdateProvider,
+    WriteToCustomer,
 )
 from contracts.events import Event
-from orchestrator.domain import lead_lifecycle
+from orchestrator.domain import handover, lead_lifecycle
 from orchestrator.domain.customer_flow import decide_customer_message
 from orchestrator.domain.decision import Decision
 from orchestrator.domain.evolve import evolve, fold
@@ -99,6 +102,12 @@ def _decide_command(decision: Decision, command: CustomerCommand) -> None:
             lead_lifecycle.close_unrated_lead(decision, command)
         case ApologiseForFailedMessage():
             apologise_for_failed_message(decision, command)
+        case TakeConversation():
+            handover.take(decision, command)
+        case WriteToCustomer():
+            handover.write(decision, command)
+        case HandBackConversation():
+            handover.hand_back(decision, command)
         case _:
             assert_never(command)
 
@@ -119,7 +128,8 @@ def decide(
 ) -> list[Event]:
     """The events ``command`` produces on a customer's stream in ``state`` (possibly none: a stale timer).
 
-    Never raises for anything a customer or technician can send: invalid requests get a polite reply.
+    Never raises for anything a customer or technician can send: invalid requests get a polite reply. An
+    operator's action the conversation does not allow raises ``handover.ConversationActionRejected``.
     ``new_ids`` gives the reply ids; pass ``deterministic_ids(command.command_id)`` to make the decision
     reproducible (replay, audit).
     """

@@ -19,6 +19,7 @@ from contracts.lead_events import (
     CompletionReporter,
     ConversationState,
     ConversationTrigger,
+    HandOverReason,
     IntentExtracted,
     JobCompleted,
     LeadDrafted,
@@ -26,11 +27,12 @@ from contracts.lead_events import (
     LeadFieldsCaptured,
     LeadRated,
     LeadStatus,
+    MessageNotUnderstood,
     MessageReceived,
     SenderRole,
 )
 from contracts.llm import OffFlowTopic
-from orchestrator.domain import customer_replies, technician_replies
+from orchestrator.domain import customer_replies, handover, technician_replies
 from orchestrator.domain import lead_lifecycle as lifecycle
 from orchestrator.domain.buttons import ConfirmChoice, parse_confirm, parse_rating
 from orchestrator.domain.decision import Decision
@@ -59,6 +61,9 @@ class Incoming:
     reply_id: str | None
     raw_text: str | None
     detour: OffFlowTopic | None = None
+    wamid: str = ""
+    #: Messages in a row the bot could not use before this one.
+    not_understood_before: int = 0
 
     @cached_property
     def rating(self) -> int | None:
@@ -98,7 +103,7 @@ def _cleaned(text: str | None, limit: int) -> str | None:
     return clip(text, limit) or None if text else None
 
 
-def _incoming(command: HandleCustomerMessage) -> Incoming:
+def _incoming(command: HandleCustomerMessage, not_understood_before: int) -> Incoming:
     u = command.understanding
     intent = u.intent if u.intent.is_confident else Intent()  # below the threshold nothing is assumed
     return Incoming(
@@ -112,6 +117,8 @@ def _incoming(command: HandleCustomerMessage) -> Incoming:
         reply_id=u.reply_id,
         raw_text=u.text,
         detour=u.detour,
+        wamid=command.wamid,
+        not_understood_before=not_understood_before,
     )
 
 
@@ -129,8 +136,18 @@ def _aside_prefix(d: Decision, m: Incoming) -> str:
     return customer_replies.NOT_UNDERSTOOD
 
 
+_NOT_UNDERSTOOD_PREFIXES = frozenset({customer_replies.NOT_UNDERSTOOD, customer_replies.COMUNA_NOT_RECOGNISED})
+
+
 def _aside(d: Decision, m: Incoming) -> None:
-    d.reply_customer(repeat_pending(d.state, _aside_prefix(d, m)))
+    prefix = _aside_prefix(d, m)
+    if prefix in _NOT_UNDERSTOOD_PREFIXES:
+        in_a_row = m.not_understood_before + 1
+        d.emit(MessageNotUnderstood(wamid=m.wamid, in_a_row=in_a_row))
+        if in_a_row >= handover.NOT_UNDERSTOOD_LIMIT:
+            handover.hand_over(d, HandOverReason.NOT_UNDERSTOOD)
+            return
+    d.reply_customer(repeat_pending(d.state, prefix))
 
 
 def _capture(d: Decision, fields: LeadFields) -> LeadFields:
@@ -347,6 +364,7 @@ _BY_STATE: dict[ConversationState, Callable[[Decision, Incoming], None]] = {
 
 def decide_customer_message(d: Decision, command: HandleCustomerMessage) -> None:
     u = command.understanding
+    not_understood_before = d.state.not_understood_in_a_row
     d.emit(
         MessageReceived(
             wamid=command.wamid,
@@ -375,4 +393,10 @@ def decide_customer_message(d: Decision, command: HandleCustomerMessage) -> None
             llm=u.llm,
         )
     )
-    _BY_STATE[d.state.conversation](d, _incoming(command))
+    if d.state.handed_over:
+        return  # a person answers: the message is recorded (the console shows it), the bot stays silent
+    m = _incoming(command, not_understood_before)
+    if m.detour is OffFlowTopic.ASKS_FOR_PERSON:
+        handover.hand_over(d, HandOverReason.ASKED_FOR_PERSON)
+        return
+    _BY_STATE[d.state.conversation](d, m)

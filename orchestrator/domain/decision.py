@@ -56,13 +56,14 @@ class Decision:
 
     def change_conversation(self, trigger: ConversationTrigger) -> None:
         before = self.state.conversation
-        after = next_conversation_state(before, trigger)
+        after = next_conversation_state(before, trigger, resume_at=self.state.resume_at)
         self.emit(ConversationStateChanged(from_state=before, to_state=after, trigger=trigger))
 
     def change_conversation_if_allowed(self, trigger: ConversationTrigger) -> None:
         """For lead outcomes that move the conversation from some states only (e.g. a technician accepting
-        while the customer is deciding whether to cancel leaves the conversation where it is)."""
-        if can_change_conversation(self.state.conversation, trigger):
+        while the customer is deciding whether to cancel leaves the conversation where it is). While handed
+        over, they move the state the conversation resumes at."""
+        if can_change_conversation(self.state.conversation, trigger, resume_at=self.state.resume_at):
             self.change_conversation(trigger)
 
     def reply_customer(self, reply: Reply, *, phone_if_unknown: str | None = None) -> None:

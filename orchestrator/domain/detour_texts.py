@@ -20,8 +20,9 @@ DETOUR_TEXTS: Final[dict[OffFlowTopic, str]] = {
         "Soy el asistente automático de ConectaPro: tomo los datos de tu solicitud y se la envío a técnicos "
         "de tu comuna; el primero que acepta te contacta por aquí."
     ),
+    # Not followed by the pending question: the conversation is handed over to a person (``handover``).
     OffFlowTopic.ASKS_FOR_PERSON: (
-        "Soy un asistente automático. Cuando un técnico acepte tu solicitud hablarás directamente con esa persona."
+        "Te comunico con una persona del equipo de ConectaPro: te responderá por este mismo chat en cuanto pueda."
     ),
     OffFlowTopic.TECHNICIAN_TIMING: (
         "Apenas un técnico acepte te aviso por aquí, con su nombre y teléfono; el horario lo coordinan ustedes."

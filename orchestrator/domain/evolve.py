@@ -17,7 +17,10 @@ from typing import Any
 
 from contracts.events import Event
 from contracts.lead_events import (
+    ConversationState,
     ConversationStateChanged,
+    ConversationTaken,
+    ConversationTrigger,
     JobCompleted,
     LeadAssigned,
     LeadCancelled,
@@ -31,6 +34,7 @@ from contracts.lead_events import (
     LeadUnmatched,
     MatchingAttempted,
     MessageHandlingFailed,
+    MessageNotUnderstood,
     MessageReceived,
     OfferAccepted,
     OfferDeclined,
@@ -75,7 +79,20 @@ def _message_received(state: CustomerState, e: MessageReceived) -> Changes:
         "phone": e.phone,
         "profile_name": e.profile_name or state.profile_name,
         "customer_messages": state.customer_messages + 1,
+        "last_customer_message_at": e.received_at,
+        # A message the bot cannot use says so right after (MessageNotUnderstood) in the same decision.
+        "not_understood_in_a_row": 0,
     }
+
+
+def _not_understood(state: CustomerState, e: MessageNotUnderstood) -> Changes:
+    return {"not_understood_in_a_row": e.in_a_row}
+
+
+def _taken(state: CustomerState, e: ConversationTaken) -> Changes:
+    if not state.handed_over:
+        raise IllegalTransition("conversation", state.conversation, f"taken by {e.by!r}")
+    return {"taken_by": e.by}
 
 
 def _handling_failed(state: CustomerState, e: MessageHandlingFailed) -> Changes:
@@ -85,9 +102,16 @@ def _handling_failed(state: CustomerState, e: MessageHandlingFailed) -> Changes:
 def _conversation_changed(state: CustomerState, e: ConversationStateChanged) -> Changes:
     if e.from_state is not state.conversation:
         raise IllegalTransition("conversation", state.conversation, f"{e.trigger} (event says {e.from_state})")
-    target = next_conversation_state(state.conversation, e.trigger)
+    target = next_conversation_state(state.conversation, e.trigger, resume_at=state.resume_at)
     if target is not e.to_state:
         raise IllegalTransition("conversation", state.conversation, f"{e.trigger} to {e.to_state}")
+    if e.trigger is ConversationTrigger.HANDED_OVER:
+        return {"conversation": target, "resume_at": state.conversation, "taken_by": None}
+    if e.trigger is ConversationTrigger.HANDED_BACK:
+        return {"conversation": target, "resume_at": None, "taken_by": None}
+    if state.conversation is ConversationState.HANDED_OVER and state.resume_at is not None:
+        # The lead moved while a person has the conversation: so does the state it resumes at.
+        return {"resume_at": next_conversation_state(state.resume_at, e.trigger)}
     return {"conversation": target}
 
 
@@ -218,6 +242,8 @@ _Handler = Callable[[CustomerState, Any], Changes]
 _HANDLERS: dict[type[Event], _Handler] = {
     MessageReceived: _message_received,
     MessageHandlingFailed: _handling_failed,
+    MessageNotUnderstood: _not_understood,
+    ConversationTaken: _taken,
     ConversationStateChanged: _conversation_changed,
     LeadDrafted: _drafted,
     LeadFieldsCaptured: _fields_captured,

@@ -86,6 +86,8 @@ def _current(d: Decision, lead_id: str) -> bool:
 def expire_conversation(d: Decision, command: ExpireConversation) -> None:
     if not _current(d, command.lead_id) or d.lead.status is not LeadStatus.DRAFT:
         return
+    if d.state.handed_over:
+        return  # a person is talking with the customer: the draft is not abandoned
     seen = command.customer_messages_seen
     if seen is not None and d.state.customer_messages > seen:
         return  # the customer wrote after the closer looked: the draft is alive (the closer re-arms its timer)

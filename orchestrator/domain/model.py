@@ -100,6 +100,14 @@ class CustomerState:
     customer_messages: int = 0
     #: When the customer was last asked to write a message again because it could not be handled.
     last_apology_at: datetime | None = None
+    #: When the customer's last message was received: WhatsApp's 24-hour customer service window opens there.
+    last_customer_message_at: datetime | None = None
+    #: Messages in a row the bot could not use (reset by every other customer message).
+    not_understood_in_a_row: int = 0
+    #: While handed over: the state the conversation resumes at when handed back (it follows the lead).
+    resume_at: ConversationState | None = None
+    #: While handed over: the operator who took the conversation, if one has.
+    taken_by: str | None = None
     #: How many events have been folded (the stream version the state reflects).
     version: int = 0
 
@@ -107,6 +115,10 @@ class CustomerState:
     def open_lead(self) -> Lead | None:
         """The lead that is not finished yet, if any."""
         return self.lead if self.lead is not None and not self.lead.is_terminal else None
+
+    @property
+    def handed_over(self) -> bool:
+        return self.conversation is ConversationState.HANDED_OVER
 
     @property
     def captured_fields(self) -> LeadFields:

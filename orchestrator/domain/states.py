@@ -48,6 +48,15 @@ class IllegalTransition(ValueError):
         self.trigger = trigger
 
 
+#: A conversation in any of these may be handed over to a person; handing it back returns it to the same one
+#: (remembered in ``CustomerState.resume_at``).
+HANDED_OVER_FROM: frozenset[ConversationState] = frozenset(s for s in C if s is not C.HANDED_OVER)
+#: What may still happen to the lead while a person has the conversation: the conversation stays handed over,
+#: and the state it resumes at follows the same table.
+WHILE_HANDED_OVER: frozenset[ConversationTrigger] = frozenset(
+    {CT.TECHNICIAN_ASSIGNED, CT.NO_TECHNICIAN_AVAILABLE, CT.JOB_COMPLETED}
+)
+
 CONVERSATION_TRANSITIONS: Mapping[tuple[ConversationState, ConversationTrigger], ConversationState] = MappingProxyType(
     {
         (C.IDLE, CT.LEAD_STARTED): C.COLLECTING,
@@ -73,6 +82,8 @@ CONVERSATION_TRANSITIONS: Mapping[tuple[ConversationState, ConversationTrigger],
         (C.JOB_IN_PROGRESS, CT.FOLLOW_UP_DUE): C.AWAITING_RATING,
         (C.AWAITING_RATING, CT.LEAD_RATED): C.CLOSED,
         (C.AWAITING_RATING, CT.RATING_WINDOW_CLOSED): C.CLOSED,
+        **{(state, CT.HANDED_OVER): C.HANDED_OVER for state in C if state in HANDED_OVER_FROM},
+        **{(C.HANDED_OVER, trigger): C.HANDED_OVER for trigger in CT if trigger in WHILE_HANDED_OVER},
     }
 )
 
@@ -109,14 +120,26 @@ TERMINAL_LEAD_STATUSES: frozenset[LeadStatus] = frozenset({L.RATED, L.CLOSED, L.
 ACTIVE_LEAD_STATUSES: frozenset[LeadStatus] = frozenset({L.SUBMITTED, L.OFFERED, L.ASSIGNED})
 
 
-def next_conversation_state(state: ConversationState, trigger: ConversationTrigger) -> ConversationState:
+def next_conversation_state(
+    state: ConversationState, trigger: ConversationTrigger, *, resume_at: ConversationState | None = None
+) -> ConversationState:
+    """The state ``trigger`` leads to; handing back leads to ``resume_at``, the state handed over from."""
+    if trigger is CT.HANDED_BACK:
+        if state is C.HANDED_OVER and resume_at in HANDED_OVER_FROM:
+            return resume_at
+        raise IllegalTransition("conversation", state, f"{trigger} to {resume_at}")
     try:
         return CONVERSATION_TRANSITIONS[(state, trigger)]
     except KeyError:
         raise IllegalTransition("conversation", state, trigger) from None
 
 
-def can_change_conversation(state: ConversationState, trigger: ConversationTrigger) -> bool:
+def can_change_conversation(
+    state: ConversationState, trigger: ConversationTrigger, *, resume_at: ConversationState | None = None
+) -> bool:
+    """Whether ``trigger`` may happen now; while handed over, also to the state the conversation resumes at."""
+    if state is C.HANDED_OVER and trigger in WHILE_HANDED_OVER:
+        return resume_at is not None and (resume_at, trigger) in CONVERSATION_TRANSITIONS
     return (state, trigger) in CONVERSATION_TRANSITIONS
 
 

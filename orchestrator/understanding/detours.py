@@ -18,7 +18,8 @@ _PATTERNS: Final[tuple[tuple[OffFlowTopic, re.Pattern[str]], ...]] = tuple(
         (
             OffFlowTopic.ASKS_FOR_PERSON,
             r"\b(hablar|conversar|comunicarme|atender|atienda)\b.*\b(persona|humano|alguien|ejecutiv[oa]|operador[a]?)"
-            r"|\b(persona real|ser humano|un humano|una persona de verdad|atencion humana)\b",
+            r"|\b(persona real|ser humano|un humano|una persona de verdad|atencion humana)\b"
+            r"|\bpasa(me|nos)? con\b|^(con )?(un|una) (ejecutiv[oa]|persona|operador[a]?)( por favor| porfa)?$",
         ),
         (
             OffFlowTopic.HOW_IT_WORKS,

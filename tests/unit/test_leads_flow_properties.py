@@ -8,11 +8,23 @@ from collections.abc import Callable
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from contracts.commands import CloseUnratedLead, ExpireConversation, FollowUpJob, TimeoutOffer, Understanding
-from contracts.intent import Consent, IntentName, Service, Urgency
+from contracts.commands import (
+    CloseUnratedLead,
+    CustomerCommand,
+    ExpireConversation,
+    FollowUpJob,
+    HandBackConversation,
+    TakeConversation,
+    TimeoutOffer,
+    Understanding,
+    WriteToCustomer,
+)
+from contracts.intent import Consent, IntentName, Service, UnderstandingSource, Urgency
 from contracts.lead_events import ConversationState, LeadStatus
+from contracts.llm import OffFlowTopic
 from contracts.outbound import RecipientRole
 from contracts.provider_events import ProviderRegistered
+from orchestrator.domain.handover import ConversationActionRejected
 from orchestrator.leads_flow import customer_key_of_lead, fold
 from tests.unit.leads_flow_support import (
     ADDRESS,
@@ -56,6 +68,9 @@ CUSTOMER_MESSAGES: list[Understanding] = [
     says("necesito un electricista", service=Service.ELECTRICIDAD),
     says("el enchufe echa chispas", IntentName.UNKNOWN, confidence=0.2),
     says("   ", IntentName.UNKNOWN, confidence=0.0, address="   ", problem_type=" "),
+    Understanding(
+        source=UnderstandingSource.RULES, text="quiero hablar con una persona", detour=OffFlowTopic.ASKS_FOR_PERSON
+    ),
 ]
 
 
@@ -91,7 +106,25 @@ TIMER_ACTIONS: list[Action] = [
     lambda s: s.run(FollowUpJob(command_id="f", customer_key=CUSTOMER, lead_id=_lead_id(s))),
     lambda s: s.run(CloseUnratedLead(command_id="c", customer_key=CUSTOMER, lead_id=_lead_id(s))),
 ]
-ACTIONS = [*MESSAGE_ACTIONS, *TIMER_ACTIONS]
+
+
+def _operator(command: CustomerCommand) -> Action:
+    def act(s: Scenario) -> object:
+        try:
+            return s.run(command)
+        except ConversationActionRejected:
+            return None  # refused with a reason, nothing recorded
+
+    return act
+
+
+#: Operators on a handed-over conversation (refused, with a reason, in any other state).
+OPERATOR_ACTIONS: list[Action] = [
+    _operator(TakeConversation(command_id="take", customer_key=CUSTOMER, operator="ana")),
+    _operator(WriteToCustomer(command_id="write", customer_key=CUSTOMER, operator="ana", text="Hola, soy Ana")),
+    _operator(HandBackConversation(command_id="back", customer_key=CUSTOMER, operator="ana")),
+]
+ACTIONS = [*MESSAGE_ACTIONS, *TIMER_ACTIONS, *OPERATOR_ACTIONS]
 FIRST_TIMER = len(MESSAGE_ACTIONS)
 
 #: Which lead statuses each conversation state allows.
@@ -132,11 +165,16 @@ def _journey(depth: int) -> Scenario:
 def test_any_sequence_of_messages_and_timers_keeps_the_state_machine_consistent(depth: int, steps: list[int]) -> None:
     s = _journey(depth)
     for step in steps:
-        before = len(s.events)
+        before, was_handed_over = len(s.events), s.state.handed_over
         ACTIONS[step](s)  # never raises: evolve runs on every emitted event
         state = s.state
         status = state.lead.status if state.lead is not None else None
-        assert status in CONSISTENT[state.conversation], (state.conversation, status)
+        # While a person has the conversation, the state it resumes at follows the lead.
+        flow = state.resume_at if state.handed_over else state.conversation
+        assert flow is not None
+        assert status in CONSISTENT[flow], (state.conversation, flow, status)
+        if was_handed_over and step < len(CUSTOMER_MESSAGES):
+            assert not replies(s.events[before:]), "the bot stays silent while a person has the conversation"
         new = s.events[before:]
         if step < FIRST_TIMER:
             assert new, "every message is at least recorded"

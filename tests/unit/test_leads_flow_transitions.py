@@ -6,9 +6,9 @@ from collections.abc import Callable
 
 import pytest
 
-from contracts.commands import CloseUnratedLead, ExpireConversation, FollowUpJob, TimeoutOffer
+from contracts.commands import CloseUnratedLead, ExpireConversation, FollowUpJob, TimeoutOffer, Understanding
 from contracts.events import Event
-from contracts.intent import IntentName, Urgency
+from contracts.intent import IntentName, UnderstandingSource, Urgency
 from contracts.lead_events import (
     CompletionReporter,
     ConversationState,
@@ -30,6 +30,7 @@ from contracts.lead_events import (
     OfferExpired,
     ProviderOffered,
 )
+from contracts.llm import OffFlowTopic
 from devtools.render_state_tables import DOC_PATH, render_state_machine_doc
 from orchestrator.domain.evolve import LEAD_TRIGGER_OF_EVENT
 from orchestrator.domain.states import CONVERSATION_TRANSITIONS, LEAD_TRANSITIONS, LeadTrigger
@@ -54,6 +55,9 @@ from tests.unit.leads_flow_support import (
 
 C, CT, L, LT = ConversationState, ConversationTrigger, LeadStatus, LeadTrigger
 CANCELAR = says("cancelar", IntentName.CANCEL)
+ASKS_FOR_PERSON = Understanding(
+    source=UnderstandingSource.RULES, text="quiero hablar con una persona", detour=OffFlowTopic.ASKS_FOR_PERSON
+)
 NEW_ADDRESS = says("la dirección es Grecia 55", IntentName.UPDATE_LEAD, address="Grecia 55")
 EXPIRE = ExpireConversation(command_id="expire", customer_key=CUSTOMER, lead_id=LEAD)
 TIMEOUT = TimeoutOffer(command_id="timeout", customer_key=CUSTOMER, lead_id=LEAD, provider_id="pedro")
@@ -151,6 +155,44 @@ CONVERSATION_STEPS: dict[tuple[ConversationState, ConversationTrigger], Step] = 
         lambda: Scenario(PEDRO).up_to_completed(), lambda s: s.run(CLOSE)
     ),
 }
+
+
+def _closed() -> Scenario:
+    return cancel_pending(collecting())
+
+
+def handed_over(s: Scenario) -> Scenario:
+    s.customer(ASKS_FOR_PERSON)
+    return s
+
+
+#: A conversation in each state a customer may ask for a person from.
+_IN_STATE: dict[ConversationState, Callable[[], Scenario]] = {
+    C.IDLE: lambda: Scenario(PEDRO),
+    C.COLLECTING: collecting,
+    C.CONFIRMING: lambda: Scenario(PEDRO).up_to_confirming(),
+    C.WAITING_TECHNICIAN: lambda: Scenario(PEDRO).up_to_offered(),
+    C.CONFIRMING_CANCEL: lambda: cancel_pending(Scenario(PEDRO).up_to_offered()),
+    C.JOB_IN_PROGRESS: lambda: Scenario(PEDRO).up_to_assigned(),
+    C.AWAITING_RATING: lambda: Scenario(PEDRO).up_to_completed(),
+    C.CLOSED: _closed,
+}
+CONVERSATION_STEPS.update(
+    {(state, CT.HANDED_OVER): run(setup, lambda s: s.customer(ASKS_FOR_PERSON)) for state, setup in _IN_STATE.items()}
+)
+CONVERSATION_STEPS.update(
+    {
+        (C.HANDED_OVER, CT.TECHNICIAN_ASSIGNED): run(
+            lambda: handed_over(Scenario(PEDRO).up_to_offered()), lambda s: s.accept(PEDRO)
+        ),
+        (C.HANDED_OVER, CT.NO_TECHNICIAN_AVAILABLE): run(
+            lambda: handed_over(Scenario(PEDRO).up_to_offered()), lambda s: s.decline(PEDRO)
+        ),
+        (C.HANDED_OVER, CT.JOB_COMPLETED): run(
+            lambda: handed_over(Scenario(PEDRO).up_to_assigned()), lambda s: s.done(PEDRO)
+        ),
+    }
+)
 
 LEAD_STEPS: dict[tuple[LeadStatus, LeadTrigger], Step] = {
     (L.DRAFT, LT.FIELDS_CAPTURED): run(lambda: Scenario(PEDRO), lambda s: s.customer(FIRST_MESSAGE)),

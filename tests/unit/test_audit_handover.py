@@ -1,0 +1,81 @@
+"""The audit re-decides a handed-over conversation like any other: the hand-over, every operator action
+(rebuilt from the events that name the operator) and the bot resuming afterwards."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from audit.engine import audit_events
+from contracts.commands import HandBackConversation, OperatorConversationCommand, TakeConversation, WriteToCustomer
+from contracts.events import RecordedEvent
+from orchestrator.domain.handover import ConversationActionRejected
+from orchestrator.identity import person_key
+from projections.operator_api.conversation_actions import execute
+from tests.unit.audit_support import CAMILA, World, customer_stream, offered_to_juana
+
+KEY = person_key(CAMILA)
+
+
+async def handed_over_and_back(world: World) -> list[RecordedEvent]:
+    await offered_to_juana(world)
+    await world.says(CAMILA, "quiero hablar con una persona")
+    await world.says(CAMILA, "hola? alguien?")  # recorded, not answered
+
+    async def act(command: OperatorConversationCommand) -> None:
+        await execute(world.store, command, clock=lambda: world.now, directory=world.directory)
+
+    await act(TakeConversation(command_id="take-1", customer_key=KEY, operator="ana"))
+    text = "Hola Camila, soy Ana. El técnico te contactará hoy."
+    await act(WriteToCustomer(command_id="write-1", customer_key=KEY, operator="ana", text=text))
+    await act(HandBackConversation(command_id="back-1", customer_key=KEY, operator="ana"))
+    await world.says(CAMILA, "estado")
+    await world.send_everything(on_sender_stream=True)
+    return await world.events()
+
+
+def tampered(events: list[RecordedEvent], index: int, **changes: Any) -> list[RecordedEvent]:
+    altered = list(events)
+    altered[index] = RecordedEvent.model_validate({**events[index].model_dump(), **changes})
+    return altered
+
+
+async def test_a_conversation_handed_over_taken_written_and_handed_back_audits_clean() -> None:
+    events = await handed_over_and_back(World())
+    report = audit_events(events)
+    assert report.clean, report.render()
+    camila = [e for e in events if e.stream_id == customer_stream(CAMILA)]
+    types = [e.type for e in camila]
+    assert {"ConversationHandedOver", "ConversationTaken", "ConversationHandedBack"} <= set(types)
+    written = [e for e in camila if e.type == "ReplyQueued" and e.data.get("written_by") == "ana"]
+    assert len(written) == 1 and written[0].metadata.correlation_id == "write-1"
+
+
+async def test_a_message_signed_by_an_operator_who_had_not_taken_the_conversation_is_reported() -> None:
+    events = await handed_over_and_back(World())
+    i = next(i for i, e in enumerate(events) if e.data.get("written_by") == "ana")
+    report = audit_events(tampered(events, i, data={**events[i].data, "written_by": "beto"}))
+    [divergence] = report.divergences[customer_stream(CAMILA)]
+    assert divergence.cause == "write-1"
+    assert "take the conversation before writing (it is taken by ana)" in " ".join(divergence.lines)
+
+
+async def test_a_changed_hand_over_is_reported_at_the_message_that_caused_it() -> None:
+    events = await handed_over_and_back(World())
+    i = next(i for i, e in enumerate(events) if e.type == "ConversationHandedOver")
+    report = audit_events(tampered(events, i, data={**events[i].data, "reason": "not_understood"}))
+    [divergence] = report.divergences[customer_stream(CAMILA)]
+    expected = 'ConversationHandedOver.reason: stored "not_understood", re-decided "asked_for_person"'
+    assert divergence.lines[0].endswith(expected)
+
+
+async def test_an_action_the_state_refuses_records_nothing() -> None:
+    world = World()
+    await offered_to_juana(world)
+    before = len(await world.events())
+    with pytest.raises(ConversationActionRejected):
+        await execute(world.store, TakeConversation(command_id="take-x", customer_key=KEY, operator="ana"),
+                      clock=lambda: world.now)  # fmt: skip
+    assert len(await world.events()) == before
+    assert not await world.store.is_handled("take-x")
