@@ -88,6 +88,19 @@ async def audit_share(dsn: str, horizon: int, share: Share, progress: Any = None
     # Every page is a walk of the global-order index (see INDEX_WALK); one connection, reused page after page.
     store = await PostgresEventStore.connect(dsn, min_size=1, max_size=1, reset_sessions=False,
                                              server_settings=INDEX_WALK)  # fmt: skip
+    try:
+        return await audit_reading(store, horizon, share, progress)
+    finally:
+        await store.close()
+
+
+async def audit_stream(store: PostgresEventStore, stream_id: str) -> AuditReport:
+    """One stream, as ``conectapro audit --stream`` does, on a store the caller owns (the console)."""
+    return await audit_reading(store, await store.horizon(), Share(stream=stream_id))
+
+
+async def audit_reading(store: PostgresEventStore, horizon: int, share: Share, progress: Any = None) -> AuditReport:
+    """Audit the streams of ``share`` from ``store``, reading the global order below ``horizon`` once."""
     mine: set[str] = set()
     auditor = Auditor(owns=mine.__contains__)
     query = share.filter()
@@ -96,23 +109,20 @@ async def audit_share(dsn: str, horizon: int, share: Share, progress: Any = None
     def page(after: tuple[int, int]) -> asyncio.Future[list[FilteredRow]]:
         return asyncio.ensure_future(store.read_filtered(query, after, horizon, PAGE_SIZE))
 
-    try:
-        next_page = page((0, 0))
-        while rows := await next_page:
-            # The database prepares the next page while this one is audited.
-            next_page = page((rows[-1][5], rows[-1][6]))
-            await asyncio.sleep(0)  # let the query go out before the CPU-bound part
-            owned = 0
-            for row in rows:
-                if row[11]:
-                    mine.add(row[0])
-                    owned += 1
-            auditor.feed([make(row[:11]) for row in rows])
-            if progress is not None:
-                progress(owned)
-        await next_page
-    finally:
-        await store.close()
+    next_page = page((0, 0))
+    while rows := await next_page:
+        # The database prepares the next page while this one is audited.
+        next_page = page((rows[-1][5], rows[-1][6]))
+        await asyncio.sleep(0)  # let the query go out before the CPU-bound part
+        owned = 0
+        for row in rows:
+            if row[11]:
+                mine.add(row[0])
+                owned += 1
+        auditor.feed([make(row[:11]) for row in rows])
+        if progress is not None:
+            progress(owned)
+    await next_page
     return auditor.finish()
 
 

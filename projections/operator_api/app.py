@@ -22,6 +22,7 @@ from projections.lag import LagMetrics
 from projections.operator_api import (
     routes_conversations,
     routes_dead_letters,
+    routes_handovers,
     routes_leads,
     routes_ops,
     routes_providers,
@@ -90,7 +91,8 @@ def create_app(
     app.state.document = Document(app)
     install_error_handlers(app, app.state.document)
     v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_token), Depends(reject_unknown_query_parameters)])
-    routes = (routes_leads, routes_conversations, routes_streams, routes_providers, routes_stats, routes_dead_letters)
+    routes = (routes_leads, routes_conversations, routes_handovers, routes_streams, routes_providers, routes_stats,
+              routes_dead_letters)  # fmt: skip
     for module in routes:
         v1.include_router(module.router)
     app.include_router(v1)

@@ -9,6 +9,7 @@ action raises ``ConversationActionRejected`` with the reason and records nothing
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 from collections.abc import Callable
 from datetime import datetime
@@ -18,6 +19,14 @@ from eventstore import EventStore
 from orchestrator.decision_path import Appended, DecisionPath, given
 from orchestrator.domain.ids import customer_stream_id
 from orchestrator.provider_directory import ProviderDirectory
+
+
+def sendable_text(text: str) -> str | None:
+    """An operator's message as it goes out, or None when it is empty or holds control characters (but line
+    breaks and tabs) or lone surrogates, which the store's jsonb may refuse."""
+    cleaned = text.replace("\r\n", "\n").strip()
+    unsendable = any(unicodedata.category(ch) in ("Cc", "Cs") and ch not in "\n\t" for ch in cleaned)
+    return cleaned if cleaned and not unsendable else None
 
 
 def action_id(operator: str) -> str:

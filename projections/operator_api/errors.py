@@ -87,6 +87,7 @@ def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     described = {
         400: (ErrorOut, "The body is not JSON"),
         401: (ErrorOut, "Missing or wrong bearer token"),
+        403: (ErrorOut, "The operator named may not do this (their role, or a disabled account)"),
         404: (ErrorOut, "No such resource"),
         409: (ErrorOut, "Conflicts with the current state"),
         422: (ValidationErrorOut, "A parameter or the body is invalid; the reason is given per parameter"),

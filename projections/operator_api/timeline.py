@@ -91,6 +91,10 @@ _DECISIONS: dict[str, Callable[[Data], str]] = {
     "LeadCancelled": lambda d: f"lead cancelled while {d.get('previous_status')}",
     "LeadExpired": lambda d: f"lead expired while {d.get('previous_status')}",
     "LeadClosed": lambda d: f"lead closed: {d.get('reason')}",
+    "MessageNotUnderstood": lambda d: f"not understood ({d.get('in_a_row')} in a row)",
+    "ConversationHandedOver": lambda d: f"handed over to a person ({d.get('reason')})",
+    "ConversationTaken": lambda d: f"taken by operator {d.get('by')}",
+    "ConversationHandedBack": lambda d: f"handed back to the bot by operator {d.get('by')}",
 }  # fmt: skip
 
 
@@ -106,6 +110,8 @@ def entry(event: RecordedEvent, reply_of_wamid: dict[str, str]) -> TimelineEntry
             summary = _understanding(data)
         case "ReplyQueued":
             kind, ref, summary = EntryKind.MESSAGE_OUT, data.get("reply_id"), _message_out(data)
+            if data.get("written_by"):
+                actor = f"operator {data['written_by']}"
         case "ReplySent":
             kind, ref = EntryKind.SENT, data.get("reply_id")
             summary = f"sent as {data.get('wamid')} after {data.get('attempts')} attempt(s)"
@@ -117,6 +123,8 @@ def entry(event: RecordedEvent, reply_of_wamid: dict[str, str]) -> TimelineEntry
             wamid = str(data.get("wamid"))
             kind, actor, ref = EntryKind.DELIVERY, "whatsapp", reply_of_wamid.get(wamid, wamid)
             summary = _delivery(data)
+        case "ConversationTaken" | "ConversationHandedBack":
+            actor, summary = f"operator {data.get('by')}", _DECISIONS[event.type](data)
         case other:
             describe = _DECISIONS.get(other)
             summary = describe(data) if describe is not None else other

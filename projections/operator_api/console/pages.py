@@ -20,7 +20,7 @@ from contracts.lead_events import LeadStatus
 from contracts.operator_events import DeadLetterRedriven, OperatorRole
 from eventstore import ANY_VERSION, ConcurrencyError
 from orchestrator.domain.providers import ProviderCommandRejected
-from projections.operator_api import queries, routes_conversations, routes_stats
+from projections.operator_api import handovers, queries, routes_conversations, routes_stats
 from projections.operator_api.console.auth import Admin, CheckedForm, Console, ConsoleState, LoggedIn, Operator
 from projections.operator_api.console.sessions import COOKIE_NAME
 from projections.operator_api.dead_letters import REDRIVABLE, DeadLettersUnavailable, NotRedrivable
@@ -164,14 +164,17 @@ async def lead(request: Request, state: State, operator: LoggedIn, lead_id: str)
 
 
 @router.get("/conversations/{customer_id}")
-async def conversation(request: Request, state: State, operator: LoggedIn, customer_id: str) -> HTMLResponse:
+async def conversation(
+    request: Request, state: State, operator: LoggedIn, customer_id: str, notice: str = "", error: str = ""
+) -> HTMLResponse:
     try:
         timeline = await routes_conversations.get_timeline(state, _customer(customer_id), after=0, limit=2000)
     except HTTPException:
         return render(request, "error.html", operator, 404, message="No hay una conversación con ese cliente.")
     found = await queries.get_conversation(state.pool, customer_id)
+    handover = await handovers.handover(state.store, customer_id, state.clock())
     return render(request, "conversation.html", operator, conversation=found, timeline=timeline,
-                  customer_id=customer_id)  # fmt: skip
+                  customer_id=customer_id, handover=handover, notice=notice[:200], error=error[:300])  # fmt: skip
 
 
 @router.get("/conversations/{customer_id}/timeline")
