@@ -20,7 +20,10 @@ from typing import Any
 
 from contracts.events import Event, RecordedEvent
 from contracts.lead_events import (
+    ConversationHandedBack,
+    ConversationHandedOver,
     ConversationStateChanged,
+    ConversationTaken,
     IntentExtracted,
     JobCompleted,
     LeadAssigned,
@@ -34,6 +37,7 @@ from contracts.lead_events import (
     LeadSubmitted,
     LeadUnmatched,
     MatchingAttempted,
+    MessageNotUnderstood,
     MessageReceived,
     OfferAccepted,
     OfferDeclined,
@@ -213,7 +217,8 @@ class _Renderer:
 
     def reply(self, e: ReplyQueued) -> None:
         to = "customer" if e.recipient.value == "customer" else f"technician {e.provider_id}"
-        self.add(f"reply → {to} ({self.phone(e.to)}) [{e.purpose}]: {self.text(e.message.plain_text)}")
+        by = f" written by operator {e.written_by}" if e.written_by else ""
+        self.add(f"reply → {to} ({self.phone(e.to)}) [{e.purpose}]{by}: {self.text(e.message.plain_text)}")
         outcomes = self.timeline.outcomes.get(str(e.reply_id), [])
         if not outcomes:
             self.add("    not sent (yet)")
@@ -268,6 +273,10 @@ _RENDERERS: Mapping[type[Event], Callable[[_Renderer, Any], None]] = {
     LeadCancelled: _simple(lambda r, e: f"lead cancelled (was {e.previous_status})"),
     LeadExpired: _simple(lambda r, e: f"lead expired (was {e.previous_status})"),
     LeadClosed: _simple(lambda r, e: f"lead closed (was {e.previous_status}): {e.reason}"),
+    MessageNotUnderstood: _simple(lambda r, e: f"not understood ({e.in_a_row} in a row)"),
+    ConversationHandedOver: _simple(lambda r, e: f"handed over to a person ({e.reason})"),
+    ConversationTaken: _simple(lambda r, e: f"taken by operator {e.by}"),
+    ConversationHandedBack: _simple(lambda r, e: f"handed back to the bot by operator {e.by}"),
 }
 
 

@@ -138,7 +138,11 @@ def deadlines(state: TimerState, durations: TimerDurations) -> list[Deadline]:
         return []
     lead_id = lead.lead_id
     if lead.status is LeadStatus.DRAFT:
-        since = max(state.last_customer_message_at or lead.drafted_at, lead.drafted_at)
+        if customer.handed_over:
+            return []  # a person is talking with the customer: the draft is not abandoned
+        # Counted again from a hand-back: the customer may not have written since a person let them go.
+        since = max(state.last_customer_message_at or lead.drafted_at, lead.drafted_at,
+                    state.conversation_since or lead.drafted_at)  # fmt: skip
         command_id = f"{TimerKind.DRAFT_ABANDONED}:{lead_id}:{stamp(since)}"
         expire = ExpireConversation(
             command_id=command_id, customer_key=key, lead_id=lead_id, customer_messages_seen=customer.customer_messages

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from audit.engine import audit_events
+from audit.replay import load_timeline, render_timeline
 from contracts.commands import HandBackConversation, OperatorConversationCommand, TakeConversation, WriteToCustomer
 from contracts.events import RecordedEvent
 from orchestrator.domain.handover import ConversationActionRejected
@@ -79,3 +80,13 @@ async def test_an_action_the_state_refuses_records_nothing() -> None:
                       clock=lambda: world.now)  # fmt: skip
     assert len(await world.events()) == before
     assert not await world.store.is_handled("take-x")
+
+
+async def test_the_replay_shows_the_hand_over_and_who_wrote_what() -> None:
+    world = World()
+    await handed_over_and_back(world)
+    text = render_timeline(await load_timeline(world.store, customer_stream(CAMILA)))
+    assert "handed over to a person (asked_for_person)" in text
+    assert "taken by operator ana" in text
+    assert "[agent_message] written by operator ana: " in text
+    assert "handed back to the bot by operator ana" in text

@@ -11,12 +11,13 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from closer.deadlines import Deadline, TimerDurations, TimerKind, TraceIds, deadlines_of
 from closer.settings import timer_durations
-from contracts.commands import CloseUnratedLead, ExpireConversation, FollowUpJob, TimeoutOffer
+from contracts.commands import CloseUnratedLead, ExpireConversation, FollowUpJob, HandBackConversation, TimeoutOffer
 from contracts.intent import Urgency
 from infra import telemetry
 from infra.settings import Settings
 from orchestrator import leads_flow
 from orchestrator.identity import person_key
+from projections.operator_api.conversation_actions import execute
 from tests.unit.audit_support import CAMILA, PEDRO, T0, World, offered_to_juana
 
 DURATIONS = TimerDurations()
@@ -70,6 +71,19 @@ async def test_every_message_from_the_customer_postpones_the_expiry_under_a_new_
     second = await only(world)
     assert second.due_at == first.due_at + timedelta(hours=2, minutes=1)
     assert second.command_id != first.command_id
+
+
+async def test_a_handed_over_draft_does_not_expire_and_its_clock_restarts_when_handed_back() -> None:
+    world = World()
+    await world.says(CAMILA, "hola, se me rompió la cañería, estoy en ñuñoa")
+    await world.says(CAMILA, "quiero hablar con una persona")
+    assert await timers(world) == []
+    world.advance(hours=8)
+    back = HandBackConversation(command_id="back", customer_key=person_key(CAMILA), operator="ana")
+    await execute(world.store, back, clock=lambda: world.now)
+    deadline = await only(world)
+    assert deadline.kind is TimerKind.DRAFT_ABANDONED
+    assert deadline.due_at == world.now + timedelta(hours=6)
 
 
 async def test_a_draft_waiting_at_the_summary_still_expires() -> None:
