@@ -3,13 +3,14 @@
 A process that records many small, independent facts at once (the sender's attempts and outcomes, the
 orchestrator's decisions and delivery statuses) would otherwise pay a commit — a WAL flush — and a
 connection of its own for each. Callers ``await group.append(...)`` as they would ``store.append``:
-while one group's transaction is in flight the next calls queue up, and go together in the next one
-(batching by itself, no timer: an append made alone waits for nobody).
+while one group's statement is in flight the next calls queue up, and go together in the next one
+(batching by itself, no timer: an append made alone waits for nobody). A group is one statement
+(``PostgresEventStore.append_many``): one round trip, one transaction.
 
-Each append keeps its own meaning (inbox id, expected version). If anything in a group fails — a version
-conflict, a race for the next version of an ANY_VERSION stream, a duplicate event id — the group's
-transaction rolls back and each of its appends is made again on its own, so every caller gets exactly
-the result or the error its own append would have had.
+Each append keeps its own meaning (inbox id, expected version); a version conflict fails only its own.
+If anything else fails — a race for the next version of an ANY_VERSION stream with another process, a
+duplicate event id — nothing of the group is written and each of its appends is made again on its own,
+so every caller gets exactly the result or the error its own append would have had.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from contracts.events import NewEvent
-from eventstore.postgres import PostgresEventStore
-from eventstore.store import AppendResult
+from eventstore.postgres import Append, PostgresEventStore
+from eventstore.store import AppendResult, ConcurrencyError
 
 #: At most this many appends share a transaction (a long one would hold back gap-safe readers).
 MAX_GROUP = 64
@@ -72,22 +73,20 @@ class GroupCommit:
                 self._queue = []
 
     async def _together(self, group: list[_Pending]) -> None:
-        types: set[str] = set()
         try:
-            async with self._store.pool.acquire() as conn, conn.transaction():
-                results = [
-                    await self._store.append(
-                        p.stream_id, p.expected_version, p.events, p.inbox_id, connection=conn, notify_later=types
-                    )
-                    for p in group
-                ]
+            results = await self._store.append_many(
+                [Append(p.stream_id, p.expected_version, p.events, p.inbox_id) for p in group]
+            )
         except Exception:
             for pending in group:
                 await self._alone(pending)
             return
-        self._store.poke(types)
         for pending, result in zip(group, results, strict=True):
-            if not pending.result.done():
+            if pending.result.done():
+                continue
+            if isinstance(result, ConcurrencyError):
+                pending.result.set_exception(result)
+            else:
                 pending.result.set_result(result)
 
     async def _alone(self, pending: _Pending) -> None:

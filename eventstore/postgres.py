@@ -10,9 +10,10 @@ the last guard against two writers racing for the same version; its violation be
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
-from collections.abc import AsyncGenerator, Collection, Iterable, Sequence
-from typing import Any
+from collections.abc import AsyncGenerator, Collection, Sequence
+from typing import Any, NamedTuple
 
 import asyncpg
 
@@ -101,6 +102,42 @@ FROM (
 ) behind
 """
 
+
+class Append(NamedTuple):
+    """One append of :meth:`PostgresEventStore.append_many`."""
+
+    stream_id: str
+    expected_version: int
+    events: Sequence[NewEvent]
+    inbox_id: str | None = None
+
+
+def _append_args(
+    stream_id: str, expected_version: int, events: Sequence[NewEvent], inbox_id: str | None, *, notify: bool
+) -> tuple[object, ...]:
+    return (
+        stream_id,
+        expected_version,
+        inbox_id,
+        [event.event_id for event in events],
+        [event.type for event in events],
+        [event.schema_version for event in events],
+        [event.data for event in events],
+        [event.metadata.model_dump(mode="json") for event in events],
+        notify,
+    )
+
+
+@functools.cache
+def _append_many_sql(count: int) -> str:
+    # One statement: the calls run in order, each seeing what the ones before it wrote (an inbox id or a
+    # stream appended twice in one statement behaves as in two appends), and they commit together.
+    return " UNION ALL ".join(
+        f"SELECT {n} AS n, * FROM eventstore_append({', '.join(f'${9 * n + k}' for k in range(1, 10))})"
+        for n in range(count)
+    )
+
+
 # How often an ANY_VERSION append tries when other writers keep taking the next version first.
 _ANY_VERSION_ATTEMPTS = 5
 
@@ -183,30 +220,17 @@ class PostgresEventStore:
         inbox_id: str | None = None,
         *,
         connection: AnyConnection | None = None,
-        notify_later: set[str] | None = None,
     ) -> AppendResult:
         """See :meth:`eventstore.store.EventStore.append`.
 
         With ``connection`` the append runs on it, inside whatever transaction the caller has open there:
         it then commits (and NOTIFYs) with the caller's other writes, and an ANY_VERSION append that loses
-        a race is not retried (the caller's transaction is aborted by then). With ``notify_later`` too, it
-        does not NOTIFY inside that transaction: the types appended are added to the set, for the caller to
-        :meth:`poke` once it has committed.
+        a race is not retried (the caller's transaction is aborted by then).
         """
         if expected_version < ANY_VERSION:
             raise ValueError(f"expected_version must be >= 0 or ANY_VERSION, not {expected_version}")
-        args = (
-            stream_id,
-            expected_version,
-            inbox_id,
-            [event.event_id for event in events],
-            [event.type for event in events],
-            [event.schema_version for event in events],
-            [event.data for event in events],
-            [event.metadata.model_dump(mode="json") for event in events],
-            # In the caller's transaction only that transaction can NOTIFY at commit (unless the caller pokes).
-            connection is not None and notify_later is None,
-        )
+        # In the caller's transaction only that transaction can NOTIFY at commit.
+        args = _append_args(stream_id, expected_version, events, inbox_id, notify=connection is not None)
         executor = connection if connection is not None else self.pool
         retries = _ANY_VERSION_ATTEMPTS - 1 if expected_version == ANY_VERSION and connection is None else 0
         while True:
@@ -232,13 +256,34 @@ class PostgresEventStore:
             return AppendResult(stream_id, version)
         if connection is None:
             self._notifier.poke(event.type for event in events)  # committed: wake followers
-        elif notify_later is not None:
-            notify_later.update(event.type for event in events)
         return AppendResult(stream_id, version, Checkpoint(transaction_id, position))
 
-    def poke(self, types: Iterable[str]) -> None:
-        """Wake followers about events of ``types`` committed by a caller's transaction (``notify_later``)."""
-        self._notifier.poke(types)
+    async def append_many(self, appends: Sequence[Append]) -> list[AppendResult | ConcurrencyError]:
+        """Several appends in one statement: one round trip, one transaction. Each keeps its meaning (inbox
+        id, expected version): a version conflict is returned in its place, nothing written for it, the
+        others written. Any other failure (a race for the next version of an ANY_VERSION stream, a duplicate
+        event id) raises, and nothing is written: the caller makes them again one by one."""
+        args: list[object] = []
+        for append in appends:
+            if append.expected_version < ANY_VERSION:
+                raise ValueError(f"expected_version must be >= 0 or ANY_VERSION, not {append.expected_version}")
+            args.extend(_append_args(*append, notify=False))
+        rows = sorted(await self.pool.fetch(_append_many_sql(len(appends)), *args))
+        results: list[AppendResult | ConcurrencyError] = []
+        types: set[str] = set()
+        for append, (_, outcome, version, transaction_id, position) in zip(appends, rows, strict=True):
+            if outcome == "conflict":
+                results.append(ConcurrencyError(append.stream_id, append.expected_version, version))
+            elif outcome == "handled":
+                results.append(AppendResult(append.stream_id, version, already_handled=True))
+            elif position is None:
+                results.append(AppendResult(append.stream_id, version))
+            else:
+                types.update(event.type for event in append.events)
+                results.append(AppendResult(append.stream_id, version, Checkpoint(transaction_id, position)))
+        if types:
+            self._notifier.poke(types)  # committed: wake followers
+        return results
 
     async def read_stream(
         self, stream_id: str, from_version: int = 1, limit: int | None = None

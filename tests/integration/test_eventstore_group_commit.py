@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from eventstore import ANY_VERSION, NO_STREAM, AppendResult, ConcurrencyError, PostgresEventStore
+from eventstore import ANY_VERSION, NO_STREAM, AppendResult, ConcurrencyError, DuplicateEventError, PostgresEventStore
 from eventstore.group_commit import GroupCommit
 from tests.eventstore_contract import notes, stream, texts
 
@@ -85,3 +85,23 @@ async def test_followers_are_woken_once_a_group_commits(store: PostgresEventStor
         await asyncio.gather(*(group.append(stream(), NO_STREAM, notes("x")) for _ in range(3)))
         await asyncio.wait_for(woken.wait(), timeout=10)
         await listener.remove_listener("events", on_notify)
+
+
+async def test_a_duplicate_event_id_fails_only_its_own_append(store: PostgresEventStore) -> None:
+    group = GroupCommit(store)
+    stored = notes("stored")
+    await store.append(stream(), NO_STREAM, stored)
+    others = [stream() for _ in range(3)]
+
+    results = await asyncio.gather(
+        group.append(stream(), NO_STREAM, notes("alone")),
+        group.append(others[0], NO_STREAM, notes("a")),
+        group.append(stream(), NO_STREAM, stored),  # the same event id again: the whole statement fails
+        *(group.append(s, ANY_VERSION, notes("b")) for s in others[1:]),
+        return_exceptions=True,
+    )
+
+    assert isinstance(results[2], DuplicateEventError)
+    assert all(isinstance(result, AppendResult) for i, result in enumerate(results) if i != 2)
+    for s in others:
+        assert len(await store.read_stream(s)) == 1
