@@ -1,8 +1,10 @@
-"""Recently used customer states, so a message reads only the events its stream gained since last time.
+"""Recently used customer states, so a message decides on its stream without reading it again.
 
-Folding a whole conversation for every message costs more CPU than the rest of the decision. The cache
-is only a shortcut: the stream is always read from the cached version on, and the append still checks
-the expected version, so a stale or missing entry costs a longer read, never a wrong decision.
+Folding a whole conversation for every message costs more CPU than the rest of the decision, and reading
+the stream is a round trip per message. The cache is only a shortcut: a decision on a cached state is
+appended expecting the cached version, so a state gone stale (another writer appended: a timer, another
+process) is refused as a conflict; the decision path then forgets it and decides again on the stream as
+read. A stale or missing entry costs a read and a second decision, never a wrong decision.
 """
 
 from __future__ import annotations
@@ -21,11 +23,14 @@ class CustomerStateCache:
         self._states: OrderedDict[str, CustomerState] = OrderedDict()
 
     async def load(self, stream_id: str) -> CustomerState:
-        """The stream's current state; ``state.version`` is the stream version it reflects."""
+        """The stream's state as last seen (read now when not cached); ``state.version`` is the stream
+        version it reflects."""
         cached = self._states.get(stream_id)
-        start = cached.version + 1 if cached is not None else 1
-        recorded = await self._store.read_stream(stream_id, from_version=start)
-        state = leads_flow.fold((event.to_event() for event in recorded), cached)
+        if cached is not None:
+            self._states.move_to_end(stream_id)
+            return cached
+        recorded = await self._store.read_stream(stream_id)
+        state = leads_flow.fold(event.to_event() for event in recorded)
         self._remember(stream_id, state)
         return state
 

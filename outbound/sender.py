@@ -64,7 +64,7 @@ CONSUMER = "sender"
 #: A batch gathers the replies committed in this window instead of one read per commit.
 BATCH_WINDOW = 0.02
 #: Replies to different people go out concurrently; one person's replies stay in order.
-MAX_PARALLEL_SENDS = 128
+MAX_PARALLEL_SENDS = 64
 #: Replies read and not yet done, at most: past it the sender reads no further until some are done.
 MAX_IN_FLIGHT = 1024
 #: The checkpoint is saved at most this often (a restart reads again what came after it: the inbox ids
