@@ -78,6 +78,15 @@ _QUEUE = (
 )
 
 
+async def handed_over_count(pool: asyncpg.Pool[Any]) -> int:
+    """How many conversations a person has now, or should (as the read model knows them)."""
+    async with pool.acquire() as conn:
+        found = await conn.fetchval(
+            "SELECT count(*) FROM read_models.conversations WHERE state = $1", ConversationState.HANDED_OVER.value
+        )
+    return int(found or 0)
+
+
 async def queue(pool: asyncpg.Pool[Any], store: EventStore, now: datetime) -> list[HandoverOut]:
     """The handed-over conversations, waiting ones first, then by how long they have waited."""
     async with pool.acquire() as conn:

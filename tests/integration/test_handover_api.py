@@ -134,6 +134,8 @@ async def test_in_the_console_an_agent_takes_writes_and_hands_back(
     api: httpx.AsyncClient, store: PostgresEventStore
 ) -> None:
     await log_in(api, "ana")
+    overview = await api.get("/console")
+    assert re.search(r'id="handed-over-count">1<', overview.text)
     queue = await api.get("/console/handovers")
     assert queue.status_code == 200 and KEY in queue.text and "esperando" in queue.text
     csrf = csrf_of(queue)

@@ -111,7 +111,9 @@ async def overview(request: Request, state: State, operator: LoggedIn) -> HTMLRe
     if state.dead_letters is not None:
         with contextlib.suppress(DeadLettersUnavailable):
             parked = sum((await state.dead_letters.counts()).values())
-    return render(request, "overview.html", operator, stats=stats, statuses=list(LeadStatus), parked=parked)
+    handed_over = await handovers.handed_over_count(state.pool)
+    return render(request, "overview.html", operator, stats=stats, statuses=list(LeadStatus), parked=parked,
+                  handed_over=handed_over)  # fmt: skip
 
 
 @router.get("/leads")
