@@ -236,7 +236,7 @@ print(u.urlopen(u.Request(sys.argv[1] + '/v1/leads', headers={'Authorization': '
     "$OPERATOR_URL" "$OPERATOR_API_TOKEN" 2>/dev/null || echo "not 200")
 say "operator API /v1/leads with the token: HTTP $status"
 
-phase "the local trial: simulator and status webhooks across containers"
+phase "local trial: simulator, status webhooks"
 THIRD=569$(printf '%08d' $((RANDOM * RANDOM % 100000000)))
 run "${CLIENT[@]}" simulate "$OPERATOR_URL" "$THIRD" "hola" 120 || fail "the simulator showed no reply"
 run "${CLIENT[@]}" statuses "${INGRESS_URL%/webhook}" 2 60 || fail "the sandbox's status webhooks did not reach the ingress"
