@@ -31,7 +31,10 @@ def _cpu_or_none(pid: int) -> float | None:
 def children(pid: int) -> list[int]:
     found: list[int] = []
     for task in Path(f"/proc/{pid}/task").iterdir():
-        text = (task / "children").read_text().split()
+        try:
+            text = (task / "children").read_text().split()
+        except FileNotFoundError:
+            continue  # a thread that ended between the listing and the read
         found += [int(child) for child in text]
     return found
 

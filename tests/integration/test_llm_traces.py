@@ -19,6 +19,7 @@ from llm_adapter.app import build_broker
 from orchestrator.llm_requester import LlmRequester
 from tests.conftest import Infra
 from tests.integration.test_llm_adapter_nats import gateway_for
+from tests.llm_support import until_adapter_answers
 from tests.openai_stub import OpenAIStub, OpenAIStubServer, completion, intent_json
 
 
@@ -41,6 +42,7 @@ async def test_the_adapter_and_the_provider_call_continue_the_requesters_trace(
     try:
         async with build_broker(gateway, infra.nats_url, middlewares=nats_telemetry()) as adapter:
             await adapter.start()
+            await until_adapter_answers(infra.nats_url)  # subscribed: a request now reaches it, not "no responders"
             with telemetry.tracer().start_as_current_span("INBOUND process") as decision:
                 reply = await LlmRequester(nc, budget_seconds=5).understand(
                     UnderstandRequest(customer_ref="c", text="se me rompió la cañería, estoy en ñuñoa")
