@@ -4,7 +4,7 @@ orjson, pydantic's JSON parser, NATS headers and PostgreSQL all refuse them, so 
 would have the whole authentic webhook parked. Such a body is read with the standard library instead (it
 keeps them); every field we read gets U+FFFD, Unicode's replacement character, in their place (rather
 than removing them: the reader sees that something was there, and no two words are silently joined);
-the raw payload keeps them as they came and is written back with the same JSON escapes.
+the raw payload keeps the values as they came and is written back with the same JSON escapes.
 """
 
 from __future__ import annotations
@@ -32,11 +32,18 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # Keys are field names, Meta's and never what a person typed, and pydantic cannot hold one with a lone
+    # surrogate even in the raw mapping: they get U+FFFD, values are kept.
+    return {without_lone_surrogates(key): value for key, value in pairs}
+
+
 def loads_keeping_lone_surrogates(body: bytes | str) -> Any:
-    """The JSON value of ``body``, lone surrogates kept; as strict as orjson otherwise (no NaN, Infinity).
+    """The JSON value of ``body``, lone surrogates kept in its strings (not in its keys); as strict as orjson
+    otherwise (no NaN, Infinity).
 
     Raises ValueError for invalid JSON and RecursionError for nesting too deep to read."""
-    return json.loads(body, parse_constant=_refuse_constant)
+    return json.loads(body, parse_constant=_refuse_constant, object_pairs_hook=_object)
 
 
 def dumps_keeping_lone_surrogates(value: Any) -> bytes:

@@ -45,6 +45,16 @@ def test_every_field_gets_the_replacement_character_and_raw_keeps_the_original(t
     assert message.raw["id"] == "wamid.S\udc01"
 
 
+def test_a_key_with_a_lone_surrogate_gets_the_replacement_character_even_in_raw() -> None:
+    payload = text_message("wamid.K", "56911112222", "hola")
+    payload["entry"][0]["changes"][0]["value"]["messages"][0]["x\ud800"] = "y\ud800"
+
+    [message] = _envelopes(_body(payload))
+
+    assert isinstance(message, InboundMessage)
+    assert message.raw[f"x{REPLACEMENT}"] == "y\ud800"
+
+
 @given(text=_TEXT)
 def test_the_envelope_is_published_with_the_escapes_and_read_back_whole(text: str) -> None:
     [message] = _envelopes(_body(text_message("wamid.R", "56911112222", text)))
