@@ -14,6 +14,7 @@ from infra.metrics_server import include
 from infra.settings import Settings, nats_servers
 from llm_adapter import metrics as adapter_metrics
 from llm_adapter.config import AdapterConfig
+from llm_adapter.llm_client import no_span
 from llm_adapter.service import AdapterService, open_adapter
 
 
@@ -34,15 +35,16 @@ def adapter_config(settings: Settings) -> AdapterConfig:
 async def build(settings: Settings) -> AsyncIterator[AdapterService]:
     # Its answers, fallbacks by reason, tokens and latency, on the service's METRICS_PORT like any other's.
     include("llm_adapter", adapter_metrics.REGISTRY)
+    call_span = telemetry.client_span if telemetry.enabled() else no_span
     async with open_adapter(
-        adapter_config(settings), nats_servers(settings.required_nats_url), nats_telemetry()
+        adapter_config(settings), nats_servers(settings.required_nats_url), nats_telemetry(), call_span
     ) as service:
         yield service
 
 
 def nats_telemetry() -> list[Any]:
     """FastStream's OpenTelemetry middleware when tracing is on: it continues the requester's trace from the
-    request's headers, and the openai SDK's spans nest under it."""
+    request's headers, and each call to the provider (``telemetry.client_span``) nests under it."""
     if not telemetry.enabled():
         return []
     from faststream.nats.opentelemetry import NatsTelemetryMiddleware

@@ -88,14 +88,12 @@ def shutdown_tracing() -> None:
 def _instrument_libraries(provider: Any) -> None:
     from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
-    from opentelemetry.instrumentation.genai.openai import OpenAIInstrumentor
     from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 
     instrumentors: list[Any] = [
         FastAPIInstrumentor(),
         AsyncPGInstrumentor(),  # type: ignore[no-untyped-call]
         HTTPXClientInstrumentor(),
-        OpenAIInstrumentor(),
     ]
     for instrumentor in instrumentors:
         instrumentor.instrument(tracer_provider=provider)
@@ -180,6 +178,16 @@ def consuming(headers: Mapping[str, str] | None, name: str, **attributes: str | 
         return
     parent = propagate.extract(headers or {}, context=Context())
     with _message_span(parent, name, SpanKind.CONSUMER, {"messaging.system": "nats", **attributes}):
+        yield
+
+
+@contextlib.contextmanager
+def client_span(name: str, **attributes: str | int) -> Iterator[None]:
+    """A client span around a call to another system (the LLM provider), child of the current span."""
+    if _provider is None:
+        yield
+        return
+    with tracer().start_as_current_span(name, kind=SpanKind.CLIENT, attributes=attributes):
         yield
 
 

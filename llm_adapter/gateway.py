@@ -86,7 +86,6 @@ class Gateway:
         metrics.TOKENS.labels("completion").inc(result.usage.completion_tokens)
         return replace(base, completion=result, usage=result.usage)
 
-
     async def ask_json(
         self,
         task: str,

@@ -20,14 +20,16 @@ from llm_adapter.breaker import CircuitBreaker
 from llm_adapter.config import AdapterConfig
 from llm_adapter.cost_control import CostControl
 from llm_adapter.gateway import Gateway
-from llm_adapter.llm_client import LlmClient
+from llm_adapter.llm_client import CallSpan, LlmClient, no_span
 
 log = structlog.get_logger("llm_adapter")
 
 
-def build_gateway(config: AdapterConfig) -> Gateway:
+def build_gateway(config: AdapterConfig, call_span: CallSpan = no_span) -> Gateway:
     breaker = CircuitBreaker(config.breaker_failures, config.breaker_open_seconds)
-    client = LlmClient.connect(config.base_url, config.api_key, config.model, config.timeout_seconds, breaker)
+    client = LlmClient.connect(
+        config.base_url, config.api_key, config.model, config.timeout_seconds, breaker, call_span=call_span
+    )
     cost = CostControl(
         config.daily_token_budget,
         config.customer_calls_per_hour,
@@ -52,9 +54,13 @@ class AdapterService:
 
 @asynccontextmanager
 async def open_adapter(
-    config: AdapterConfig, nats_url: str | list[str], middlewares: Sequence[Any] = ()
+    config: AdapterConfig,
+    nats_url: str | list[str],
+    middlewares: Sequence[Any] = (),
+    call_span: CallSpan = no_span,
 ) -> AsyncIterator[AdapterService]:
-    gateway = build_gateway(config)
+    """``middlewares`` and ``call_span``: the composition root's tracing of requests and provider calls."""
+    gateway = build_gateway(config, call_span)
     broker = build_broker(gateway, nats_url, concurrency=config.concurrency, middlewares=middlewares)
     try:
         yield AdapterService(broker, config)

@@ -38,7 +38,7 @@ from llm_adapter.app import build_broker, start_serving
 from llm_adapter.asyncapi import document_text
 from llm_adapter.cost_control import CostControl
 from llm_adapter.gateway import Gateway
-from llm_adapter.llm_client import LlmClient
+from llm_adapter.llm_client import CallSpan, LlmClient, no_span
 from orchestrator.llm_requester import OFF_RECHECK_SECONDS, LlmRequester
 from tests.conftest import Infra
 from tests.llm_support import until_adapter_answers
@@ -49,8 +49,8 @@ pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
 
 
-async def gateway_for(openai_server: OpenAIStubServer) -> Gateway:
-    client = LlmClient.connect(openai_server.base_url, None, "stub-model", timeout_seconds=3)
+async def gateway_for(openai_server: OpenAIStubServer, call_span: CallSpan = no_span) -> Gateway:
+    client = LlmClient.connect(openai_server.base_url, None, "stub-model", timeout_seconds=3, call_span=call_span)
     cost = CostControl(100_000, 100, wall_clock=lambda: datetime.now(UTC), monotonic=time.monotonic)
     return Gateway(client, cost)
 

@@ -1,5 +1,5 @@
 """The LLM hop of a trace: the orchestrator's request carries the context over core NATS, the adapter's
-FastStream telemetry middleware continues it, and the openai SDK's call nests under the adapter's span."""
+FastStream telemetry middleware continues it, and the call to the provider nests under the adapter's span."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ async def test_the_adapter_and_the_provider_call_continue_the_requesters_trace(
     spans: InMemorySpanExporter, infra: Infra, openai_server: OpenAIStubServer, stub: OpenAIStub
 ) -> None:
     stub.default = lambda _: completion(intent_json(0.95))
-    gateway = await gateway_for(openai_server)
+    gateway = await gateway_for(openai_server, call_span=telemetry.client_span)
     nc = await connect(infra.nats_url, "test-llm-trace")
     try:
         async with build_broker(gateway, infra.nats_url, middlewares=nats_telemetry()) as adapter:
