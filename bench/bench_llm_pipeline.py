@@ -1,93 +1,267 @@
-"""End to end with a slow LLM: every message is free text the rules leave incomplete, and the provider
-answers each call after 800 ms. Webhook accepted → ``ReplyQueued`` committed, for many customers at once.
+"""End to end with a slow LLM: a slow model must not slow anyone else down.
 
 Runs `conectapro run ingress orchestrator llm_adapter` (LLM_ENABLED=true) against the local OpenAI-compatible
-test server in a process of its own. The target (issue "LLM adapter") is >= 100 messages/s with each
-customer's order kept; the orchestrator handles one message at a time per partition, so the figure here
-shows what that costs until per-customer concurrency replaces per-partition serialisation.
+test server in a process of its own, and follows the event store: a message counts as handled when the
+decision about it (its ``IntentExtracted``, committed with the reply) is visible. Two scenarios, each on a
+fresh stack:
+
+* **slow LLM**: every customer message is free text the rules leave incomplete, and the provider answers
+  each call after 800 ms. Peak (customers sending several messages back to back) and a fixed 100
+  messages/s; each customer's decisions must come in the order the customer wrote.
+* **mixed**: at 100 messages/s, 30 % of the messages wait on a provider answering after 2 s; the other
+  70 % are messages the rules understand, whose latency must not notice.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import statistics
+import sys
 import time
-from collections import Counter
+from collections import Counter, defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import asyncpg
 
 from bench.bench_llm import slow_server_process
-from bench.bench_pipeline import Waiters, _follow, _message, _one
-from bench.http_load import Connection
-from bench.stack import running
+from bench.bench_pipeline import Load, Message, _message, load_on, running_task
+from bench.cpu import per_request_line
+from bench.stack import RunningStack, running
 from contracts.llm import UnderstandRequest
-from eventstore import Checkpoint, PostgresEventStore
 from infra import event_loop
 from infra.jetstream import connect
 from orchestrator.llm_requester import LlmRequester
 
-SLOW_PROVIDER_SECONDS = 0.8
-CUSTOMERS = 160
-# The rules find the comuna but not the trade: the LLM is asked, and its answer is used.
-TEXT = "la wea del living no prende nada, estoy en la florida"
+SERVICES = ["ingress", "orchestrator", "llm_adapter"]
+RATE = 100
+SECONDS = 10
+# The rules find the comuna but not the trade: the LLM is asked, each message of the conversation again.
+LLM_TEXT = "la wea del living no prende nada, estoy en la florida"
+# A complete first message: the rules understand it, the LLM is not asked.
+RULES_TEXT = "hola, necesito un gasfiter en ñuñoa, se rompió la cañería"
+
+_DECISIONS = """
+SELECT stream_id, transaction_id, global_position, data->>'wamid' AS wamid, data->'llm'->>'outcome' AS outcome,
+       (data->'llm'->>'latency_ms')::float AS llm_ms
+FROM events
+WHERE (transaction_id, global_position) > ($1::xid8, $2::bigint)
+  AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+  AND type = 'IntentExtracted'
+ORDER BY transaction_id, global_position
+LIMIT 5000
+"""
 
 
-async def measure(base_url: str) -> None:
-    env = {"LLM_ENABLED": "true", "OPENAI_BASE_URL": base_url, "OPENAI_MODEL": "stub-model"}
-    with running(["ingress", "orchestrator", "llm_adapter"], extra_env=env) as stack:
-        port = stack.ingress_port
-        store = await PostgresEventStore.connect(stack.database_url, max_size=3)
-        start = Checkpoint.START
-        while batch := await store.read_all(start, limit=5000):
-            start = Checkpoint.of(batch[-1])
-        waiters = Waiters()
-        follower = asyncio.create_task(_follow(store.pool, waiters, start))
-        connections = [await Connection.open("127.0.0.1", port) for _ in range(32)]
-        pool: asyncio.Queue[Connection] = asyncio.Queue()
-        for conn in connections:
-            pool.put_nowait(conn)
-        messages = [_message(port, f"5693{n + 1:07d}", TEXT) for n in range(CUSTOMERS)]
-        await _until_ready(stack.nats_url, port, waiters, pool)
+@dataclass
+class Decisions:
+    """When each message's decision became visible, what the LLM did, and each stream's order of them."""
 
-        async def send(index: int) -> float:
-            message = messages[index]
-            committed = waiters.expect(message.stream_id)
-            conn = await pool.get()
-            sent = time.perf_counter()
-            try:  # the connection goes back once accepted: the reply may take longer than a keep-alive
-                status = await conn.send(message.request)
-            finally:
-                pool.put_nowait(conn)
-            assert status == 200, status
-            return (await asyncio.wait_for(committed, timeout=300) - sent) * 1000
+    seen: dict[str, float] = field(default_factory=dict)
+    outcomes: dict[str, str] = field(default_factory=dict)
+    #: How long the LLM's answer took, as the adapter timed it (or the orchestrator, when it gave up).
+    llm_ms: dict[str, float] = field(default_factory=dict)
+    by_stream: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
-        started = time.perf_counter()
-        latencies = await asyncio.gather(*(send(i) for i in range(CUSTOMERS)))
-        seconds = time.perf_counter() - started
-        outcomes: Counter[str] = Counter()
-        after = start
-        while batch := await store.read_all(after, limit=5000):
-            after = Checkpoint.of(batch[-1])
-            for event in batch:
-                if event.type == "IntentExtracted":
-                    outcomes[(event.data.get("llm") or {}).get("outcome", "not asked")] += 1
-        follower.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await follower
-        for conn in connections:
-            conn.close()
-        await store.close()
-    print("== end to end, every message asking an LLM that answers after 800 ms ==")
-    print(
-        f"{CUSTOMERS} customers at once: {CUSTOMERS / seconds:.1f} messages/s; webhook sent→ReplyQueued committed "
-        f"p50 {statistics.median(latencies):.0f} ms, max {max(latencies):.0f} ms"
+    async def follow(self, pool: asyncpg.Pool, after: tuple[int, int]) -> None:
+        async with pool.acquire() as conn:
+            while True:
+                rows = await conn.fetch(_DECISIONS, *after)
+                now = time.perf_counter()
+                for row in rows:
+                    self.seen[row["wamid"]] = now
+                    self.outcomes[row["wamid"]] = row["outcome"] or "not asked"
+                    self.by_stream[row["stream_id"]].append(row["wamid"])
+                    if row["llm_ms"] is not None:
+                        self.llm_ms[row["wamid"]] = row["llm_ms"]
+                if rows:
+                    after = (rows[-1]["transaction_id"], rows[-1]["global_position"])
+                    self.arrived.set()
+                else:
+                    await asyncio.sleep(0.005)
+
+    async def wait_for(self, wamids: list[str], timeout: float = 300) -> None:
+        deadline = time.perf_counter() + timeout
+        while not all(w in self.seen for w in wamids):
+            if time.perf_counter() > deadline:
+                missing = sum(w not in self.seen for w in wamids)
+                raise TimeoutError(f"{missing} of {len(wamids)} messages were never decided")
+            self.arrived.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.arrived.wait(), 1)
+
+
+@dataclass
+class Sent:
+    message: Message
+    wamid: str
+    at: float = 0.0
+
+
+@dataclass
+class Run:
+    """One scenario's messages, as each customer wrote them, and the load it drives them with."""
+
+    load: Load
+    decisions: Decisions
+    customers: dict[str, list[Sent]] = field(default_factory=lambda: defaultdict(list))
+
+    def add(self, port: int, phone: str, text: str) -> Sent:
+        message = _message(port, phone, text)
+        sent = Sent(message, _wamid(message))
+        self.customers[message.stream_id].append(sent)
+        return sent
+
+    async def post(self, sent: Sent) -> None:
+        conn = await self.load.pool.get()
+        try:
+            sent.at = time.perf_counter()
+            status = await conn.send_reopening(sent.message.request)
+        finally:
+            self.load.pool.put_nowait(conn)
+        assert status == 200, status
+
+    def latencies_ms(self, sents: list[Sent]) -> list[float]:
+        return sorted((self.decisions.seen[s.wamid] - s.at) * 1000 for s in sents)
+
+    def out_of_order(self) -> int:
+        """Customers whose decisions were committed in another order than they wrote."""
+        return sum(
+            [s.wamid for s in sents] != self.decisions.by_stream.get(stream, [])
+            for stream, sents in self.customers.items()
+        )
+
+    def outcomes(self, sents: list[Sent]) -> str:
+        counted = Counter(self.decisions.outcomes[s.wamid] for s in sents)
+        return ", ".join(f"{k} {v}" for k, v in sorted(counted.items()))
+
+
+def _wamid(message: Message) -> str:
+    marker = b'"id":"wamid.bench.'
+    body = message.request.raw
+    start = body.index(marker) + len(b'"id":"')
+    return body[start : body.index(b'"', start)].decode()
+
+
+def _percentile(ordered: list[float], q: float) -> float:
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
+
+
+def _latency_line(label: str, run: Run, sents: list[Sent]) -> str:
+    ms = run.latencies_ms(sents)
+    line = (
+        f"  {label}: {len(sents)} messages, webhook sent→decision committed p50 {_percentile(ms, 0.5):.0f} ms "
+        f"p99 {_percentile(ms, 0.99):.0f} ms max {ms[-1]:.0f} ms; LLM: {run.outcomes(sents)}"
     )
-    print("LLM outcomes: " + ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())))
-    print("target: >= 100 messages/s (needs per-customer, not per-partition, ordering in the orchestrator)")
+    llm = sorted(run.decisions.llm_ms[s.wamid] for s in sents if s.wamid in run.decisions.llm_ms)
+    if llm:
+        line += f"; its answer p50 {_percentile(llm, 0.5):.0f} ms p99 {_percentile(llm, 0.99):.0f} ms"
+    return line
 
 
-async def _until_ready(nats_url: str, port: int, waiters: Waiters, pool: asyncio.Queue[Connection]) -> None:
+async def at_fixed_rate(sents: list[Sent], post: Callable[[Sent], Awaitable[None]]) -> None:
+    """Post ``sents`` at RATE per second; a customer's message waits for their previous one to be accepted."""
+    previous: dict[str, asyncio.Task[None]] = {}
+
+    async def after(earlier: asyncio.Task[None] | None, sent: Sent) -> None:
+        if earlier is not None:
+            await earlier
+        await post(sent)
+
+    started = time.perf_counter()
+    for n, sent in enumerate(sents):
+        delay = started + n / RATE - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        previous[sent.message.stream_id] = asyncio.create_task(after(previous.get(sent.message.stream_id), sent))
+    await asyncio.gather(*previous.values())
+
+
+async def slow_llm(stack: RunningStack, load: Load, decisions: Decisions) -> None:
+    port = stack.ingress_port
+    # Peak: 200 customers, each writing 3 messages back to back (without waiting for a reply).
+    peak = Run(load, decisions)
+    scripts = [[peak.add(port, f"5693{n:07d}", LLM_TEXT) for _ in range(3)] for n in range(200)]
+
+    async def customer(script: list[Sent]) -> None:
+        for sent in script:
+            await peak.post(sent)
+
+    meter = stack.cpu_meter([*SERVICES, "nats-server", "postgres"], include_this_process=True)
+    started = time.perf_counter()
+    await asyncio.gather(*(customer(script) for script in scripts))
+    every = [s for script in scripts for s in script]
+    await decisions.wait_for([s.wamid for s in every])
+    seconds = max(decisions.seen[s.wamid] for s in every) - started
+    cpu = meter.since()
+    print("== slow LLM: every message is free text the rules leave incomplete; the provider answers after 800 ms ==")
+    print(
+        f"peak, 200 customers x 3 messages back to back: {len(every) / seconds:.0f} messages/s decided; "
+        f"customers whose order broke: {peak.out_of_order()} of {len(scripts)}"
+    )
+    print(_latency_line("all", peak, every))
+    print(f"  {per_request_line(cpu, len(every))} (per message)")
+
+    # Fixed rate: 250 customers in turn, one message each every 2.5 s.
+    fixed = Run(load, decisions)
+    sents = [fixed.add(port, f"5694{n % 250:07d}", LLM_TEXT) for n in range(RATE * SECONDS)]
+    meter.restart()
+    started = time.perf_counter()
+    await at_fixed_rate(sents, fixed.post)
+    await decisions.wait_for([s.wamid for s in sents])
+    seconds = max(decisions.seen[s.wamid] for s in sents) - started
+    cpu = meter.since()
+    print(
+        f"fixed {RATE} messages/s for {SECONDS} s (250 customers): {len(sents) / seconds:.0f} messages/s decided; "
+        f"customers whose order broke: {fixed.out_of_order()} of {len(fixed.customers)}"
+    )
+    print(_latency_line("all", fixed, sents))
+    print(f"  {per_request_line(cpu, len(sents))} (per message)")
+    print("target: >= 100 messages/s with each customer's order kept")
+
+
+async def mixed(stack: RunningStack, load: Load, decisions: Decisions) -> None:
+    port = stack.ingress_port
+    run = Run(load, decisions)
+    sents, asking, rules = [], [], []
+    for n in range(RATE * SECONDS):
+        if n % 10 < 3:  # 100 customers waiting on the LLM, one message each every 3.3 s
+            sent = run.add(port, f"5695{n % 100:07d}", LLM_TEXT)
+            asking.append(sent)
+        else:  # a new customer whose first message the rules understand
+            sent = run.add(port, f"5696{n:07d}", RULES_TEXT)
+            rules.append(sent)
+        sents.append(sent)
+    started = time.perf_counter()
+    await at_fixed_rate(sents, run.post)
+    await decisions.wait_for([s.wamid for s in sents])
+    seconds = max(decisions.seen[s.wamid] for s in sents) - started
+    print("== mixed: 30 % of the messages wait on a provider answering after 2 s ==")
+    print(
+        f"fixed {RATE} messages/s for {SECONDS} s: {len(sents) / seconds:.0f} messages/s decided; "
+        f"customers whose order broke: {run.out_of_order()} of {len(run.customers)}"
+    )
+    print(_latency_line("understood by the rules", run, rules))
+    print(_latency_line("waiting on the LLM     ", run, asking))
+    print("target: the messages the rules understand keep p99 < 150 ms")
+
+
+async def scenario(delay: float, drive: Callable[[RunningStack, Load, Decisions], Awaitable[None]]) -> None:
+    with slow_server_process(delay) as base_url:
+        env = {"LLM_ENABLED": "true", "OPENAI_BASE_URL": base_url, "OPENAI_MODEL": "stub-model"}
+        with running(SERVICES, extra_env=env) as stack:
+            async with load_on(stack, 64) as load:
+                decisions = Decisions()
+                after = (load.start.transaction_id, load.start.global_position)
+                async with running_task(decisions.follow(load.store.pool, after)):
+                    await _until_ready(stack, load, decisions)
+                    await drive(stack, load, decisions)
+
+
+async def _until_ready(stack: RunningStack, load: Load, decisions: Decisions) -> None:
     """Services start slowly on a loaded machine: wait until the adapter answers and a message goes through."""
-    nc = await connect(nats_url, "bench-llm-ready")
+    nc = await connect(stack.nats_url, "bench-llm-ready")
     try:
         for _ in range(600):  # a fresh requester each time: one remembers "off" for a while
             reply = await LlmRequester(nc, 5).understand(UnderstandRequest(customer_ref="ready", text="hola"))
@@ -96,17 +270,19 @@ async def _until_ready(nats_url: str, port: int, waiters: Waiters, pool: asyncio
             await asyncio.sleep(0.5)
     finally:
         await nc.close()
-    warm_up = _message(port, "56930000000", "hola")
-    conn = await pool.get()
-    try:
-        await _one(conn, warm_up, waiters)
-    finally:
-        pool.put_nowait(conn)
+    warm_up = Run(load, decisions)
+    sent = warm_up.add(stack.ingress_port, "56990000000", "hola")
+    await warm_up.post(sent)
+    await decisions.wait_for([sent.wamid])
+
+
+SCENARIOS = {"slow": (0.8, slow_llm), "mixed": (2.0, mixed)}
 
 
 async def main() -> None:
-    with slow_server_process(SLOW_PROVIDER_SECONDS) as base_url:
-        await measure(base_url)
+    # `python -m bench.bench_llm_pipeline [slow|mixed]`: both by default.
+    for name in sys.argv[1:] or SCENARIOS:
+        await scenario(*SCENARIOS[name])
 
 
 if __name__ == "__main__":

@@ -20,15 +20,16 @@ import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import asyncpg
 import orjson
 
 from bench.cpu import per_request_line
 from bench.http_load import Connection, PreparedRequest, prepare_post
-from bench.stack import BENCH_SECRET, running
+from bench.stack import BENCH_SECRET, RunningStack, running
 from eventstore import Checkpoint, PostgresEventStore
 from infra import event_loop
 from infra.embedded import free_port
@@ -132,69 +133,101 @@ def _report(label: str, samples: list[Sample], seconds: float) -> None:
     )
 
 
-async def measure(label: str, extra_env: dict[str, str]) -> None:
-    with running(["ingress", "orchestrator"], extra_env) as stack:
-        port = stack.ingress_port
-        store = await PostgresEventStore.connect(stack.database_url, max_size=3)
-        start = Checkpoint.START
-        while batch := await store.read_all(start, limit=5000):
-            start = Checkpoint.of(batch[-1])
-        waiters = Waiters()
-        follower = asyncio.create_task(_follow(store.pool, waiters, start))
-        connections = [await Connection.open("127.0.0.1", port) for _ in range(64)]
-        pool: asyncio.Queue[Connection] = asyncio.Queue()
-        for conn in connections:
-            pool.put_nowait(conn)
+@dataclass
+class Load:
+    """What a benchmark drives a running stack with: the store (to follow it from where it ends now) and a
+    pool of keep-alive connections to the webhook."""
 
-        async def conversation(messages: list[Message]) -> list[Sample]:
-            samples = []
-            for message in messages:
-                conn = await pool.get()
-                try:
-                    samples.append(await _one(conn, message, waiters))
-                finally:
-                    pool.put_nowait(conn)
-            return samples
+    store: PostgresEventStore
+    start: Checkpoint
+    pool: asyncio.Queue[Connection]
 
-        scripts = [[_message(port, f"5691{n:06d}", text) for text in SCRIPT] for n in range(CONVERSATIONS)]
-        firsts = [_message(port, f"5692{n:07d}", SCRIPT[0]) for n in range(FIXED_RATE * FIXED_SECONDS)]
 
-        meter = stack.cpu_meter(["ingress", "orchestrator", "nats-server", "postgres"], include_this_process=True)
-        started = time.perf_counter()
-        results = await asyncio.gather(*(conversation(script) for script in scripts))
-        peak_seconds = time.perf_counter() - started
-        peak_cpu = meter.since()
-        peak = [s for r in results for s in r]
-
-        fixed: list[Sample] = []
-        tasks = []
-        started = time.perf_counter()
-        for n in range(FIXED_RATE * FIXED_SECONDS):
-            delay = started + n / FIXED_RATE - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-
-            async def first_message(n: int = n) -> None:
-                conn = await pool.get()
-                try:
-                    fixed.append(await _one(conn, firsts[n], waiters))
-                finally:
-                    pool.put_nowait(conn)
-
-            tasks.append(asyncio.create_task(first_message()))
-        await asyncio.gather(*tasks)
-        fixed_seconds = time.perf_counter() - started
-
-        follower.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await follower
-        for conn in connections:
+@contextlib.asynccontextmanager
+async def load_on(stack: RunningStack, connections: int) -> AsyncIterator[Load]:
+    store = await PostgresEventStore.connect(stack.database_url, max_size=3)
+    start = Checkpoint.START
+    while batch := await store.read_all(start, limit=5000):
+        start = Checkpoint.of(batch[-1])
+    opened = [await Connection.open("127.0.0.1", stack.ingress_port) for _ in range(connections)]
+    pool: asyncio.Queue[Connection] = asyncio.Queue()
+    for conn in opened:
+        pool.put_nowait(conn)
+    try:
+        yield Load(store, start, pool)
+    finally:
+        for conn in opened:
             conn.close()
         await store.close()
+
+
+@contextlib.asynccontextmanager
+async def running_task(coroutine: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
+    """A background task (a follower of the store) for the length of the block, cancelled after it."""
+    task = asyncio.create_task(coroutine)
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def measure(label: str, extra_env: dict[str, str]) -> None:
+    with running(["ingress", "orchestrator"], extra_env) as stack:
+        async with load_on(stack, 64) as load:
+            waiters = Waiters()
+            async with running_task(_follow(load.store.pool, waiters, load.start)):
+                peak, peak_seconds, peak_cpu, fixed, fixed_seconds = await _drive(stack, load.pool, waiters)
     print(f"== end to end, LLM off (ingress + orchestrator, real PostgreSQL and JetStream), {label} ==")
     _report(f"peak, {CONVERSATIONS} concurrent conversations x {len(SCRIPT)} messages", peak, peak_seconds)
     print(f"  {per_request_line(peak_cpu, len(peak))} (per message)")
     _report(f"fixed {FIXED_RATE} messages/s", fixed, fixed_seconds)
+
+
+async def _drive(
+    stack: RunningStack, pool: asyncio.Queue[Connection], waiters: Waiters
+) -> tuple[list[Sample], float, dict[str, float], list[Sample], float]:
+    port = stack.ingress_port
+
+    async def conversation(messages: list[Message]) -> list[Sample]:
+        samples = []
+        for message in messages:
+            conn = await pool.get()
+            try:
+                samples.append(await _one(conn, message, waiters))
+            finally:
+                pool.put_nowait(conn)
+        return samples
+
+    scripts = [[_message(port, f"5691{n:06d}", text) for text in SCRIPT] for n in range(CONVERSATIONS)]
+    firsts = [_message(port, f"5692{n:07d}", SCRIPT[0]) for n in range(FIXED_RATE * FIXED_SECONDS)]
+
+    meter = stack.cpu_meter(["ingress", "orchestrator", "nats-server", "postgres"], include_this_process=True)
+    started = time.perf_counter()
+    results = await asyncio.gather(*(conversation(script) for script in scripts))
+    peak_seconds = time.perf_counter() - started
+    peak_cpu = meter.since()
+    peak = [s for r in results for s in r]
+
+    fixed: list[Sample] = []
+    tasks = []
+    started = time.perf_counter()
+    for n in range(FIXED_RATE * FIXED_SECONDS):
+        delay = started + n / FIXED_RATE - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+        async def first_message(n: int = n) -> None:
+            conn = await pool.get()
+            try:
+                fixed.append(await _one(conn, firsts[n], waiters))
+            finally:
+                pool.put_nowait(conn)
+
+        tasks.append(asyncio.create_task(first_message()))
+    await asyncio.gather(*tasks)
+    return peak, peak_seconds, peak_cpu, fixed, time.perf_counter() - started
 
 
 @contextlib.contextmanager
