@@ -48,6 +48,7 @@ from audit.stored import StoredEvent
 from contracts.events import RecordedEvent
 from contracts.lead_events import MessageReceived
 from contracts.outbound import ReplyDeliveryUpdated, ReplyFailed, ReplySendAttempted, ReplySendSettled, ReplySent
+from contracts.personal import forgotten_paths
 from eventstore import Checkpoint
 from orchestrator import leads_flow
 from orchestrator.domain.ids import CUSTOMER_STREAM_PREFIX, PROVIDER_STREAM_PREFIX
@@ -135,6 +136,8 @@ class Auditor:
         if not decisions:
             return  # what the sender recorded only advances the version, which the next decision re-reads
         self._report.decisions += 1
+        if any(forgotten_paths(event.type, event.data) for event in decisions):
+            self._report.forgotten.add(stream_id)
         first = group[0]
         state = self._states.get(stream_id, INITIAL_STATE)
         if state.version != first.stream_version - 1:

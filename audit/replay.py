@@ -47,6 +47,7 @@ from contracts.lead_events import (
     SenderRole,
 )
 from contracts.outbound import (
+    RecipientRole,
     ReplyDeliveryUpdated,
     ReplyFailed,
     ReplyQueued,
@@ -54,9 +55,10 @@ from contracts.outbound import (
     ReplySent,
     sender_stream_id,
 )
+from contracts.personal import person_of_stream
 from eventstore import EventStore
 from infra.logging import mask_phone
-from orchestrator.identity import deliveries_stream_id
+from orchestrator.identity import People, deliveries_stream_id
 
 INDENT = " " * 22
 _TEXT_CHARS = 300
@@ -80,18 +82,24 @@ class Timeline:
     deliveries: dict[str, list[ReplyDeliveryUpdated]] = field(default_factory=dict)
 
 
-async def load_timeline(store: EventStore, stream_id: str) -> Timeline:
+async def load_timeline(store: EventStore, stream_id: str, people: People | None = None) -> Timeline:
     """The stream plus what became of every reply it queued: the sender's records (on its own stream, or on
-    this one in older stores) and the delivery statuses (on deliveries streams)."""
+    this one in older stores) and the delivery statuses (on deliveries streams: the stream's own person's,
+    and the technicians' ones ``people`` finds)."""
     events = await store.read_stream(stream_id)
     outcomes: dict[str, list[ReplySent | ReplyFailed | ReplySendSettled]] = defaultdict(list)
     recipients: set[str] = set()
+    own = person_of_stream(stream_id)
+    if own is not None:
+        recipients.add(own)
     for recorded in [*events, *await store.read_stream(sender_stream_id(stream_id))]:
         event = recorded.to_event()
         if isinstance(event, ReplySent | ReplyFailed | ReplySendSettled):
             outcomes[str(event.reply_id)].append(event)
-        elif isinstance(event, ReplyQueued):
-            recipients.add(event.to)
+        elif isinstance(event, ReplyQueued) and event.recipient == RecipientRole.TECHNICIAN and people is not None:
+            technician = await people.find(event.to)
+            if technician is not None:
+                recipients.add(technician)
     deliveries: dict[str, list[ReplyDeliveryUpdated]] = defaultdict(list)
     for recipient in sorted(recipients):
         for recorded in await store.read_stream(deliveries_stream_id(recipient)):

@@ -49,6 +49,8 @@ class AuditReport:
     streams: int = 0
     divergences: dict[str, list[Divergence]] = field(default_factory=dict)
     views_unknown: dict[str, list[ViewsUnknown]] = field(default_factory=dict)
+    #: Streams whose person was forgotten: their decisions were checked on everything but the forgotten values.
+    forgotten: set[str] = field(default_factory=set)
 
     @property
     def clean(self) -> bool:
@@ -67,6 +69,7 @@ class AuditReport:
             streams=self.streams + other.streams,
             divergences=dict(sorted({**self.divergences, **other.divergences}.items())),
             views_unknown=dict(sorted({**self.views_unknown, **other.views_unknown}.items())),
+            forgotten=self.forgotten | other.forgotten,
         )
 
     def render(self) -> str:

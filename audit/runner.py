@@ -83,8 +83,11 @@ async def _plan(dsn: str, share: Share) -> Plan:
         await store.close()
 
 
-async def audit_share(dsn: str, horizon: int, share: Share, progress: Any = None) -> AuditReport:
-    """Audit the streams of ``share``, reading the global order below ``horizon`` once."""
+async def audit_share(
+    dsn: str, horizon: int, share: Share, progress: Any = None, master_key: str | None = None
+) -> AuditReport:
+    """Audit the streams of ``share``, reading the global order below ``horizon`` once. Without
+    ``master_key`` personal values read as forgotten: every decision is checked on everything else."""
     # Every page is a walk of the global-order index (see INDEX_WALK); one connection, reused page after page.
     store = await PostgresEventStore.connect(dsn, min_size=1, max_size=1, reset_sessions=False,
                                              server_settings=INDEX_WALK)  # fmt: skip
@@ -126,21 +129,21 @@ async def audit_reading(store: PostgresEventStore, horizon: int, share: Share, p
     return auditor.finish()
 
 
-def _worker(dsn: str, horizon: int, share: Share, counter: Any, results: Any) -> None:
+def _worker(dsn: str, horizon: int, share: Share, counter: Any, results: Any, master_key: str | None) -> None:
     def advance(n: int) -> None:
         with counter.get_lock():
             counter.value += n
 
     try:
         with collecting_less():
-            report = event_loop.run(audit_share(dsn, horizon, share, advance))
+            report = event_loop.run(audit_share(dsn, horizon, share, advance, master_key))
         results.put(("report", report))
     except BaseException as error:  # reported to the parent, which fails the run
         results.put(("error", f"{type(error).__name__}: {error}"))
 
 
 def run_audit(
-    dsn: str, *, stream: str | None = None, jobs: int = 1, progress: bool = False
+    dsn: str, *, stream: str | None = None, jobs: int = 1, progress: bool = False, master_key: str | None = None
 ) -> tuple[AuditReport, Plan]:
     """Audit one stream or the whole store (split between ``jobs`` processes). Call with no event loop."""
     from tqdm import tqdm
@@ -150,18 +153,19 @@ def run_audit(
     with tqdm(total=plan.to_audit, unit="ev", unit_scale=True, disable=not progress, desc="audit") as bar:
         if jobs == 1:
             with collecting_less():
-                return event_loop.run(audit_share(dsn, plan.horizon, Share(stream=stream), bar.update)), plan
-        return _in_processes(dsn, plan.horizon, jobs, bar), plan
+                report = audit_share(dsn, plan.horizon, Share(stream=stream), bar.update, master_key)
+                return event_loop.run(report), plan
+        return _in_processes(dsn, plan.horizon, jobs, bar, master_key), plan
 
 
-def _in_processes(dsn: str, horizon: int, jobs: int, bar: Any) -> AuditReport:
+def _in_processes(dsn: str, horizon: int, jobs: int, bar: Any, master_key: str | None) -> AuditReport:
     # fork: the children start with everything imported (spawn would re-import for ~1 s each). Called with
     # no event loop running and no connection open, so a child inherits nothing it could misuse.
     context = multiprocessing.get_context("fork")
     results = context.Queue()
     counters = [context.Value("q", 0) for _ in range(jobs)]
     workers = [
-        context.Process(target=_worker, args=(dsn, horizon, Share(index=k, of=jobs), counters[k], results))
+        context.Process(target=_worker, args=(dsn, horizon, Share(index=k, of=jobs), counters[k], results, master_key))
         for k in range(jobs)
     ]
     for worker in workers:

@@ -60,8 +60,9 @@ from eventstore import ANY_VERSION, Checkpoint, PostgresEventStore, apply_migrat
 from orchestrator import leads_flow
 from orchestrator.decision_path import to_new_events
 from orchestrator.domain.providers import apply_provider_event
-from orchestrator.identity import deliveries_stream_id, person_key
+from orchestrator.identity import deliveries_stream_id
 from orchestrator.understanding import understand_interactive, understand_text
+from privacy.people import legacy_person_key as person_key
 
 ROUNDS = 5
 APPENDS_PER_TRANSACTION = 300
@@ -206,7 +207,7 @@ class World:
         for status in (DeliveryStatus.SENT, DeliveryStatus.DELIVERED, DeliveryStatus.READ):
             update = ReplyDeliveryUpdated(wamid=wamid, status=status, occurred_at=self.now)
             dedupe = f"{wamid}:{status.value}"
-            await self.writer.detached(deliveries_stream_id(reply.to), self._new([update], dedupe), dedupe)
+            await self.writer.detached(deliveries_stream_id(person_key(reply.to)), self._new([update], dedupe), dedupe)
         return leads_flow.fold([sent], state)
 
     def _new(self, events: list[Event], cause: str) -> list[Any]:

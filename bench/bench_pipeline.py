@@ -29,12 +29,13 @@ import orjson
 
 from bench.cpu import per_request_line
 from bench.http_load import Connection, PreparedRequest, prepare_post
-from bench.stack import BENCH_SECRET, RunningStack, running
+from bench.stack import BENCH_MASTER_KEY, BENCH_SECRET, RunningStack, running
 from eventstore import Checkpoint, PostgresEventStore
 from infra import event_loop
 from infra.embedded import free_port
+from infra.settings import Settings
 from ingress.signature import sign
-from orchestrator.identity import person_key
+from privacy.setup import protect
 from tests.whatsapp_builders import text_message
 
 CONVERSATIONS = 1000
@@ -99,10 +100,20 @@ class Message:
     stream_id: str
 
 
+#: phone → the person key the orchestrator gives it, made before the clock starts (``load_on``).
+PEOPLE_KEYS: dict[str, str] = {}
+
+
+async def register_people(store: PostgresEventStore, phones: list[str]) -> None:
+    people = protect(store, Settings(privacy_master_key=BENCH_MASTER_KEY)).people
+    for phone in phones:
+        PEOPLE_KEYS[phone] = await people.key_for(phone)
+
+
 def _message(port: int, phone: str, text: str) -> Message:
     body = orjson.dumps(text_message(f"wamid.bench.{uuid.uuid4().hex}", phone, text, timestamp=int(time.time())))
     headers = {"Content-Type": "application/json", "X-Hub-Signature-256": sign(body, BENCH_SECRET)}
-    return Message(prepare_post("127.0.0.1", port, "/webhook", body, headers), f"customer-{person_key(phone)}")
+    return Message(prepare_post("127.0.0.1", port, "/webhook", body, headers), f"customer-{PEOPLE_KEYS[phone]}")
 
 
 @dataclass
@@ -146,6 +157,9 @@ class Load:
 @contextlib.asynccontextmanager
 async def load_on(stack: RunningStack, connections: int) -> AsyncIterator[Load]:
     store = await PostgresEventStore.connect(stack.database_url, max_size=3)
+    phones = [f"5691{n:06d}" for n in range(CONVERSATIONS)]
+    phones += [f"5692{n:07d}" for n in range(FIXED_RATE * FIXED_SECONDS)]
+    await register_people(store, phones)
     start = Checkpoint.START
     while batch := await store.read_all(start, limit=5000):
         start = Checkpoint.of(batch[-1])

@@ -47,7 +47,8 @@ from eventstore import ANY_VERSION, Checkpoint, PostgresEventStore, create_pool
 from orchestrator import leads_flow
 from orchestrator.decision_path import to_new_events
 from orchestrator.domain.providers import ProviderView, evolve_provider_view
-from orchestrator.identity import deliveries_stream_id, person_key
+from orchestrator.identity import deliveries_stream_id
+from privacy.people import legacy_person_key as person_key
 from projections.catalog import chosen
 from projections.rebuild import DEFAULT_BATCH, rebuild
 
@@ -215,7 +216,7 @@ class Synthetic:
                 continue
             wamid = self._wamid()
             self._add(sent_at, stream_id, [ReplySent(reply_id=event.reply_id, wamid=wamid, sent_at=sent_at)], cause)
-            deliveries = deliveries_stream_id(event.to)
+            deliveries = deliveries_stream_id(person_key(event.to))
             for status, delay in ((DeliveryStatus.DELIVERED, 5), (DeliveryStatus.READ, 60)):
                 when = at + timedelta(seconds=delay)
                 update = ReplyDeliveryUpdated(wamid=wamid, status=status, occurred_at=when)

@@ -24,6 +24,8 @@ from bench.cpu import CpuMeter, children, command_name
 from infra.embedded import free_port
 
 BENCH_SECRET = "bench-app-secret-0123456789abcdef"
+#: Every bench stack seals personal fields with this master key, so a bench can read what it wrote.
+BENCH_MASTER_KEY = "bench-privacy-master-key-0123456789abcdef"
 
 
 @dataclass
@@ -90,6 +92,7 @@ def running(
         "INGRESS_PORT": str(port),
         "WHATSAPP_APP_SECRET": BENCH_SECRET,
         "WHATSAPP_VERIFY_TOKEN": "bench-verify-token",
+        "PRIVACY_MASTER_KEY": BENCH_MASTER_KEY,
         "LOG_LEVEL": "INFO",
         **(extra_env or {}),
     }

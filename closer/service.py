@@ -16,8 +16,9 @@ from closer.worker import Closer, JetStreamCommandPublisher
 from eventstore import PostgresEventStore
 from infra.clock import utc_now
 from infra.jetstream import ensure_topology
-from infra.runtime import event_store, nats_connection
+from infra.runtime import nats_connection
 from infra.settings import Settings
+from privacy.setup import service_store
 
 log = structlog.get_logger("closer")
 
@@ -41,7 +42,7 @@ async def build(
     clock: Callable[[], datetime] = utc_now,
 ) -> AsyncIterator[CloserService]:
     async with AsyncExitStack() as stack:
-        store = await event_store(stack, settings, store, max_size=4)
+        store = await service_store(stack, settings, store, max_size=4)
         nc = await nats_connection(stack, settings, nats, name="closer")
         js = nc.jetstream()
         await ensure_topology(

@@ -25,18 +25,22 @@ def replay(
 ) -> None:
     """Print a stream as a readable timeline: who said what, what was understood, what was decided."""
     from audit.replay import load_timeline, render_timeline
-    async def load(database_url: str) -> str | None:
-        from eventstore import PostgresEventStore, apply_migrations
+    settings = load_settings()
 
-        await apply_migrations(database_url)
+    async def load(database_url: str) -> str | None:
+        from conectapro.migrations import all_migration_dirs
+        from eventstore import PostgresEventStore, apply_migrations
+        from privacy.setup import protect
+
+        await apply_migrations(database_url, extra_dirs=all_migration_dirs())
         store = await PostgresEventStore.connect(database_url, min_size=1, max_size=2)
         try:
-            timeline = await load_timeline(store, stream_id)
+            timeline = await load_timeline(store, stream_id, protect(store, settings).people)
         finally:
             await store.close()
         return render_timeline(timeline, show_phones=show_phones) if timeline.events else None
 
-    with database_for_command(load_settings()) as database_url:
+    with database_for_command(settings) as database_url:
         text = asyncio.run(load(database_url))
     if text is None:
         typer.echo(f"no events in stream {stream_id}", err=True)
@@ -58,12 +62,16 @@ def audit(
     if (stream is None) == (not everything):
         typer.echo("give exactly one of --stream STREAM_ID or --all", err=True)
         raise typer.Exit(2)
-    with database_for_command(load_settings()) as database_url:
+    settings = load_settings()
+    with database_for_command(settings) as database_url:
+        from conectapro.migrations import all_migration_dirs
         from eventstore import apply_migrations
+        from privacy.setup import master_secret
 
-        asyncio.run(apply_migrations(database_url))
+        asyncio.run(apply_migrations(database_url, extra_dirs=all_migration_dirs()))
         started = time.perf_counter()
-        report, plan = run_audit(database_url, stream=stream, jobs=jobs or default_jobs(), progress=everything)
+        report, plan = run_audit(database_url, stream=stream, jobs=jobs or default_jobs(), progress=everything,
+                                 master_key=master_secret(settings))  # fmt: skip
         elapsed = time.perf_counter() - started
     if stream is not None and report.events == 0:
         typer.echo(f"no events in stream {stream}", err=True)
@@ -74,6 +82,9 @@ def audit(
         f"audited {_counted(report.events, 'event')}{others}, {_counted(report.decisions, 'decision')} in "
         f"{_counted(report.streams, 'stream')} in {elapsed:.1f} s"
     )
+    if report.forgotten:
+        # Not a failure: erased personal values cannot be compared, everything else of those decisions was.
+        summary += f" ({_counted(len(report.forgotten), 'stream')} of forgotten people, checked without their data)"
     if report.clean:
         typer.echo(f"{summary}: every decision re-decides identically")
         return

@@ -14,7 +14,7 @@ import structlog
 log = structlog.get_logger("migrations")
 
 #: Packages that may own a ``sql`` directory of migrations (namespace = package name).
-MIGRATING_PACKAGES: tuple[str, ...] = ("projections", "closer")
+MIGRATING_PACKAGES: tuple[str, ...] = ("projections", "closer", "privacy")
 
 
 def all_migration_dirs() -> list[Path]:

@@ -7,8 +7,10 @@ from typing import Annotated
 
 import typer
 
+from conectapro.command_support import load_settings
 from conectapro.migrations import migrate
 from eventstore import PostgresEventStore
+from privacy.setup import protect
 from projections.catalog import PROJECTIONS, UnknownProjection, chosen
 from projections.lag import Lag, measure_all
 from projections.rebuild import DEFAULT_BATCH, RebuildResult, rebuild
@@ -20,6 +22,7 @@ app = typer.Typer(help="Read models: rebuild them from the event store, see how 
 async def _rebuild(database_url: str, names: list[str] | None, batch_size: int) -> RebuildResult:
     await migrate(database_url)
     store = await PostgresEventStore.connect(database_url, min_size=2, max_size=3)
+    protect(store, load_settings())
     try:
         return await rebuild(store, chosen(names), batch_size=batch_size)
     finally:

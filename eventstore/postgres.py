@@ -16,9 +16,11 @@ from collections.abc import AsyncGenerator, Collection, Sequence
 from typing import Any, NamedTuple
 
 import asyncpg
+import orjson
 
 from contracts.events import EventMetadata, NewEvent, RecordedEvent
 from eventstore.checkpoint import load_checkpoint
+from eventstore.codec import EventCodec
 from eventstore.filtered import FilteredRow, OrderFilter
 from eventstore.notify import Notifier
 from eventstore.pool import AnyConnection, create_pool
@@ -183,8 +185,10 @@ def record_to_event(row: asyncpg.Record) -> RecordedEvent:
 class PostgresEventStore:
     """The :class:`eventstore.store.EventStore` on PostgreSQL, over a pool made by :func:`create_pool`."""
 
-    def __init__(self, pool: asyncpg.Pool[Any]) -> None:
+    def __init__(self, pool: asyncpg.Pool[Any], codec: EventCodec | None = None) -> None:
         self.pool = pool
+        #: Applied to ``data`` on every append and read (``eventstore/codec.py``); None: stored as given.
+        self.codec = codec
         self._notifier = Notifier(pool)
         self._owns_pool = False
 
@@ -197,13 +201,14 @@ class PostgresEventStore:
         max_size: int = 10,
         reset_sessions: bool = True,
         server_settings: dict[str, str] | None = None,
+        codec: EventCodec | None = None,
     ) -> PostgresEventStore:
         """A store with a pool of its own (closed by :meth:`close`); ``reset_sessions``: see ``create_pool``;
         ``server_settings``: of every connection (e.g. :data:`eventstore.filtered.INDEX_WALK`)."""
         pool = await create_pool(
             dsn, min_size=min_size, max_size=max_size, reset_sessions=reset_sessions, server_settings=server_settings
         )
-        store = cls(pool)
+        store = cls(pool, codec)
         store._owns_pool = True
         return store
 
@@ -229,6 +234,10 @@ class PostgresEventStore:
         """
         if expected_version < ANY_VERSION:
             raise ValueError(f"expected_version must be >= 0 or ANY_VERSION, not {expected_version}")
+        codec = self.codec
+        if codec is not None:
+            await codec.prepare((stream_id,))
+            events = self._sealed(stream_id, events)
         # In the caller's transaction only that transaction can NOTIFY at commit.
         args = _append_args(stream_id, expected_version, events, inbox_id, notify=connection is not None)
         executor = connection if connection is not None else self.pool
@@ -258,12 +267,26 @@ class PostgresEventStore:
             self._notifier.poke(event.type for event in events)  # committed: wake followers
         return AppendResult(stream_id, version, Checkpoint(transaction_id, position))
 
+    def _sealed(self, stream_id: str, events: Sequence[NewEvent]) -> list[NewEvent]:
+        """``events`` with their data as the codec stores it (after its ``prepare``)."""
+        codec = self.codec
+        assert codec is not None
+        sealed = []
+        for event in events:
+            data = codec.seal(stream_id, event.type, event.data)
+            sealed.append(event if data is event.data else event.model_copy(update={"data": data}))
+        return sealed
+
     async def append_many(self, appends: Sequence[Append]) -> list[AppendResult | ConcurrencyError]:
         """Several appends in one statement: one round trip, one transaction. Each keeps its meaning (inbox
         id, expected version): a version conflict is returned in its place, nothing written for it, the
         others written. Any other failure (a race for the next version of an ANY_VERSION stream, a duplicate
         event id) raises, and nothing is written: the caller makes them again one by one."""
         args: list[object] = []
+        codec = self.codec
+        if codec is not None:
+            await codec.prepare({append.stream_id for append in appends})
+            appends = [append._replace(events=self._sealed(append.stream_id, append.events)) for append in appends]
         for append in appends:
             if append.expected_version < ANY_VERSION:
                 raise ValueError(f"expected_version must be >= 0 or ANY_VERSION, not {append.expected_version}")
@@ -289,7 +312,7 @@ class PostgresEventStore:
         self, stream_id: str, from_version: int = 1, limit: int | None = None
     ) -> list[RecordedEvent]:
         rows = await self.pool.fetch(_READ_STREAM, stream_id, from_version, limit)
-        return [record_to_event(row) for row in rows]
+        return await self._opened([record_to_event(row) for row in rows])
 
     async def read_streams(
         self,
@@ -303,10 +326,23 @@ class PostgresEventStore:
         streams: dict[str, list[RecordedEvent]] = defaultdict(list)
         kinds = None if types is None else list(types)
         executor = connection if connection is not None else self.pool
-        for row in await executor.fetch(_READ_STREAMS, list(stream_ids), kinds):
-            event = record_to_event(row)
+        rows = await executor.fetch(_READ_STREAMS, list(stream_ids), kinds)
+        events = await self._opened([record_to_event(row) for row in rows])
+        for event in events:
             streams[event.stream_id].append(event)
         return dict(streams)
+
+    async def _opened(self, events: list[RecordedEvent]) -> list[RecordedEvent]:
+        """``events`` with their data opened by the codec (the envelopes are fresh: opened in place)."""
+        codec = self.codec
+        if codec is None:
+            return events
+        sealed = [event for event in events if codec.is_sealed(event.data)]
+        if sealed:
+            await codec.prepare({event.stream_id for event in sealed})
+            for event in sealed:
+                event.__dict__["data"] = codec.open(event.stream_id, event.type, event.data)
+        return events
 
     async def stream_version(self, stream_id: str) -> int:
         version = await self.pool.fetchval(_STREAM_VERSION, stream_id)
@@ -318,7 +354,7 @@ class PostgresEventStore:
 
     async def read_all(self, after: Checkpoint = Checkpoint.START, limit: int = 1000) -> list[RecordedEvent]:
         rows = await self.pool.fetch(_READ_ALL, after.transaction_id, after.global_position, limit)
-        return [record_to_event(row) for row in rows]
+        return await self._opened([record_to_event(row) for row in rows])
 
     async def read_all_compact(
         self, after: Checkpoint, limit: int, decode_types: Collection[str]
@@ -327,7 +363,19 @@ class PostgresEventStore:
             _READ_ALL_COMPACT, after.transaction_id, after.global_position, limit, list(decode_types)
         )
         make = CompactEvent._make
-        return [make(row) for row in rows]
+        compact = [make(row) for row in rows]
+        codec = self.codec
+        if codec is None:
+            return compact
+        sealed = [i for i, event in enumerate(compact) if event.data is not None and codec.is_sealed_text(event.data)]
+        if sealed:
+            await codec.prepare({compact[i].stream_id for i in sealed})
+            for i in sealed:
+                event = compact[i]
+                assert event.data is not None
+                data = codec.open(event.stream_id, event.type, orjson.loads(event.data))
+                compact[i] = event._replace(data=orjson.dumps(data).decode())
+        return compact
 
     async def has_pending(self, after: Checkpoint) -> bool:
         found = await self.pool.fetchval(_PENDING, after.transaction_id, after.global_position)
@@ -348,7 +396,18 @@ class PostgresEventStore:
         self, query: OrderFilter, after: tuple[int, int], horizon: int, limit: int
     ) -> list[FilteredRow]:
         rows = await self.pool.fetch(query.page_sql(), after[0], after[1], horizon, limit, *query.owned_args())
-        return list(rows)
+        codec = self.codec
+        if codec is None:
+            return list(rows)
+        sealed = [i for i, row in enumerate(rows) if codec.is_sealed(row[4])]
+        if not sealed:
+            return list(rows)
+        page: list[FilteredRow] = list(rows)
+        await codec.prepare({rows[i][0] for i in sealed})
+        for i in sealed:
+            row = tuple(rows[i])
+            page[i] = (*row[:4], codec.open(row[0], row[2], row[4]), *row[5:])
+        return page
 
     async def count_filtered(self, query: OrderFilter, horizon: int) -> tuple[int, int]:
         row = await self.pool.fetchrow(query.count_sql(), horizon, *query.owned_args())

@@ -109,6 +109,12 @@ class Settings(BaseSettings):
     #: Read from the environment with the rest, so a bad ``CLOSER_*`` value stops `conectapro run` at once.
     closer: CloserSettings = Field(default_factory=CloserSettings)
 
+    #: Wraps every person's data key (``privacy/``); generated in the data folder in local mode, required
+    #: in production (at least 32 characters).
+    privacy_master_key: SecretStr | None = None
+    #: The closer forgets the personal data of leads closed longer ago than this.
+    privacy_retention_days: int = Field(default=180, ge=1)
+
     #: The optional LLM adapter (off by default: the rules alone understand every message).
     llm_enabled: bool = False
     openai_api_key: SecretStr | None = None
@@ -146,6 +152,14 @@ class Settings(BaseSettings):
         """These settings pointed at the servers actually running (embedded ones included)."""
         return self.model_copy(update={"database_url": database_url, "nats_url": nats_url})
 
+    @field_validator("privacy_master_key")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        secret = "" if value is None else value.get_secret_value().strip()
+        if 0 < len(secret) < 32:
+            raise ValueError("at least 32 characters (secrets.token_urlsafe(32) makes one)")
+        return value
+
     @field_validator("nats_url")
     @classmethod
     def _every_server_named(cls, value: str | None) -> str | None:
@@ -158,7 +172,7 @@ class Settings(BaseSettings):
         if not self.is_production:
             return self
         problems = []
-        for name in ("whatsapp_app_secret", "whatsapp_verify_token", "operator_api_token"):
+        for name in ("whatsapp_app_secret", "whatsapp_verify_token", "operator_api_token", "privacy_master_key"):
             value: SecretStr | None = getattr(self, name)
             if value is None or value.get_secret_value().strip().lower() in _PLACEHOLDERS:
                 problems.append(name.upper())

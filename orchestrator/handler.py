@@ -24,7 +24,7 @@ from orchestrator import leads_flow
 from orchestrator.decision_path import Appended, Appender, DecisionPath, given
 from orchestrator.domain.model import CustomerState
 from orchestrator.domain.providers import ProviderView
-from orchestrator.identity import account_stream_id, deliveries_stream_id, person_key
+from orchestrator.identity import People, account_stream_id, deliveries_stream_id
 from orchestrator.language_model import LanguageModel, LanguageModelOff, understand_message
 from orchestrator.provider_directory import ProviderDirectory
 
@@ -47,11 +47,13 @@ class InboundHandler:
         store: EventStore,
         directory: ProviderDirectory,
         *,
+        people: People,
         clock: Callable[[], datetime],
         language_model: LanguageModel | None = None,
         appender: Appender | None = None,
     ) -> None:
         self._directory = directory
+        self._people = people
         self._clock = clock
         self._language_model = language_model or LanguageModelOff()
         self._decisions = DecisionPath(store, directory, clock=clock, appender=appender)
@@ -95,7 +97,7 @@ class InboundHandler:
         return outcome
 
     async def _customer_message(self, message: InboundMessage, phone: str) -> Outcome:
-        customer_key = person_key(phone)
+        customer_key = await self._people.key_for(phone)
         received_at = message.occurred_at or self._clock()
         # After a conflict the state may ask another question; the same one is not asked of the LLM twice.
         understood: dict[str | None, Understanding] = {}
@@ -160,7 +162,8 @@ class InboundHandler:
             error_code=first_error.code if first_error else None,
             error_title=first_error.title if first_error else None,
         )
-        stream_id = deliveries_stream_id(status.recipient_id or "unknown")
+        recipient = status.recipient_id
+        stream_id = deliveries_stream_id(await self._people.key_for(recipient) if recipient else "unknown")
         return _outcome(await self._decisions.record(stream_id, [event], cause=status.dedupe_key, now=now))
 
     async def _error(self, error: InboundError) -> Outcome:

@@ -1,18 +1,26 @@
-"""Opaque keys for WhatsApp users: stream ids must never carry a raw phone number (they end up in logs)."""
+"""Opaque keys for WhatsApp users: stream ids never carry a phone number, nor anything a public function
+derives from one (``privacy.people`` maps a phone to a random person key through a keyed lookup)."""
 
 from __future__ import annotations
 
-import hashlib
+from typing import Protocol
 
 
-def person_key(whatsapp_id: str) -> str:
-    """A stable key for a WhatsApp user (phone number or business-scoped user id)."""
-    return "c" + hashlib.blake2b(whatsapp_id.encode(), digest_size=10).hexdigest()
+class People(Protocol):
+    """Phone number → person key (``privacy.people.People``; ``InMemoryPeople`` in unit tests)."""
+
+    async def key_for(self, phone: str) -> str:
+        """The person's key, made now for someone new."""
+        ...
+
+    async def find(self, phone: str) -> str | None:
+        """The person's key, if the system knows (and has not forgotten) them."""
+        ...
 
 
-def deliveries_stream_id(recipient: str) -> str:
+def deliveries_stream_id(person_key: str) -> str:
     """Delivery statuses of everything we sent to one person, in the order Meta reported them."""
-    return f"deliveries-{person_key(recipient)}"
+    return f"deliveries-{person_key}"
 
 
 def account_stream_id(phone_number_id: str | None) -> str:

@@ -14,7 +14,7 @@ from contracts.commands import ApologiseForFailedMessage
 from contracts.customer_text import clean
 from contracts.inbound import InboundEnvelope, InboundMessage
 from orchestrator.commands_consumer import CommandHandler
-from orchestrator.identity import person_key
+from orchestrator.identity import People
 from orchestrator.provider_directory import ProviderDirectory
 
 MAX_REASON = 500
@@ -28,8 +28,9 @@ def apology_id(wamid: str) -> str:
 
 
 class ParkedMessages:
-    def __init__(self, commands: CommandHandler, directory: ProviderDirectory) -> None:
+    def __init__(self, commands: CommandHandler, directory: ProviderDirectory, people: People) -> None:
         self._commands = commands
+        self._people = people
         self._directory = directory
 
     async def tell_sender(self, envelope: InboundEnvelope, reason: str) -> None:
@@ -40,7 +41,7 @@ class ParkedMessages:
             return
         command = ApologiseForFailedMessage(
             command_id=apology_id(envelope.wamid),
-            customer_key=person_key(phone),
+            customer_key=await self._people.key_for(phone),
             phone=phone,
             # Whatever made it fail must not make its record fail too (a NUL in an id, say).
             wamid=clean(envelope.wamid) or "?",

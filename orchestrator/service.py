@@ -18,7 +18,7 @@ from eventstore import PostgresEventStore
 from eventstore.group_commit import GroupCommit
 from infra.clock import utc_now
 from infra.jetstream import ensure_topology
-from infra.runtime import event_store, nats_connection
+from infra.runtime import nats_connection
 from infra.settings import Settings
 from infra.telemetry import background
 from orchestrator.commands_consumer import COMMANDS, CommandHandler, run_command_partitions
@@ -28,6 +28,7 @@ from orchestrator.llm_requester import LlmRequester
 from orchestrator.parked import ParkedMessages
 from orchestrator.pending import report_pending
 from orchestrator.provider_directory import ProviderDirectory
+from privacy.setup import protect, service_store
 
 log = structlog.get_logger("orchestrator")
 
@@ -88,7 +89,7 @@ async def build(
         # About two connections per partition: inbound lanes beyond that wait their turn for one (a decision
         # holds it only to read and to append, not while it understands). No session reset on release: the
         # orchestrator's statements leave no session state, and the reset was a round trip per use.
-        store = await event_store(
+        store = await service_store(
             stack, settings, store, max_size=2 * settings.inbound_partitions + 4, reset_sessions=False
         )
         nc = await nats_connection(stack, settings, nats, name="orchestrator", drain=False)
@@ -96,6 +97,7 @@ async def build(
         await ensure_topology(
             js, inbound_retention_days=settings.inbound_retention_days, replicas=settings.jetstream_replicas
         )
+        people = protect(store, settings).people
         directory = ProviderDirectory(store)
         await directory.catch_up()
         # The LLM adapter, asked over core NATS request/reply; "no responders" (not running) reads as off.
@@ -106,10 +108,12 @@ async def build(
         yield Orchestrator(
             js,
             directory,
-            InboundHandler(store, directory, clock=clock, language_model=language_model, appender=appender),
+            InboundHandler(
+                store, directory, people=people, clock=clock, language_model=language_model, appender=appender
+            ),
             commands,
             settings.inbound_partitions,
             settings.inbound_ack_wait_seconds,
             settings.inbound_concurrency_per_partition,
-            ParkedMessages(commands, directory),
+            ParkedMessages(commands, directory, people),
         )

@@ -15,12 +15,12 @@ import structlog
 
 from eventstore import PostgresEventStore
 from infra.clock import utc_now
-from infra.runtime import event_store
 from infra.settings import Settings
 from infra.telemetry import background
 from outbound.sender import ReplySender
 from outbound.throughput import ThroughputLimiter, ThroughputLimits
 from outbound.whatsapp_client import WhatsAppClient
+from privacy.setup import service_store
 
 log = structlog.get_logger("sender")
 
@@ -76,7 +76,7 @@ async def build(
     graph_api = graph_api or GraphApi.from_settings(settings)
     async with AsyncExitStack() as stack:
         # No session reset on release: the sender's statements leave no session state behind.
-        store = await event_store(stack, settings, store, max_size=4, reset_sessions=False)
+        store = await service_store(stack, settings, store, max_size=4, reset_sessions=False)
         limits = ThroughputLimits(messages_per_second=settings.whatsapp_messages_per_second)
         client = await stack.enter_async_context(
             WhatsAppClient(

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 import structlog
 
 from eventstore import PostgresEventStore
-from infra.runtime import event_store
 from infra.settings import Settings
 from infra.telemetry import background
+from privacy.setup import service_store
 from projections.catalog import PROJECTIONS
 from projections.runner import ProjectionRunner
 
@@ -33,5 +33,5 @@ class Projections:
 async def build(settings: Settings, *, store: PostgresEventStore | None = None) -> AsyncIterator[Projections]:
     async with AsyncExitStack() as stack:
         # One reader for every projection: a LISTEN connection, one to read and one to apply a batch.
-        store = await event_store(stack, settings, store, min_size=2, max_size=4)
+        store = await service_store(stack, settings, store, min_size=2, max_size=4)
         yield Projections(ProjectionRunner(store, list(PROJECTIONS.values())))

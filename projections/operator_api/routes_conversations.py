@@ -10,6 +10,7 @@ from contracts.events import RecordedEvent
 from contracts.outbound import ReplySendAttempted, sender_stream_id
 from orchestrator.domain.ids import customer_stream_id
 from orchestrator.identity import deliveries_stream_id
+from privacy.setup import privacy_of
 from projections.operator_api import queries
 from projections.operator_api.deps import State
 from projections.operator_api.errors import responses
@@ -63,10 +64,12 @@ async def _delivery_statuses(state: State, customer_id: str, events: list[Record
     technicians = {
         str(e.data["to"]) for e in events if e.type == "ReplyQueued" and e.data.get("recipient") == "technician"
     }
-    # A customer's key is also the key of their deliveries stream (both are person_key of the phone).
-    own = await state.store.read_stream(f"deliveries-{customer_id}")
-    if not wamids or not technicians:
+    # A customer's key is also the key of their deliveries stream (both are their person key).
+    own = await state.store.read_stream(deliveries_stream_id(customer_id))
+    privacy = privacy_of(state.store)
+    if not wamids or not technicians or privacy is None:
         return own
     # The technicians' deliveries streams hold every message they ever got: only this conversation's wamids.
-    streams = [deliveries_stream_id(phone) for phone in technicians]
+    keys = [await privacy.people.find(phone) for phone in sorted(technicians)]
+    streams = [deliveries_stream_id(key) for key in keys if key is not None]
     return own + await queries.delivery_statuses(state.store, streams, wamids)

@@ -17,8 +17,9 @@ from nats.aio.client import Client as NATS
 from eventstore import PostgresEventStore
 from infra.clock import utc_now
 from infra.http_server import serve_until_stopped
-from infra.runtime import event_store, nats_connection
+from infra.runtime import nats_connection
 from infra.settings import Settings, local_secret
+from privacy.setup import service_store
 from projections.operator_api.app import ApiConfig, create_app
 
 log = structlog.get_logger("operator_api")
@@ -63,7 +64,7 @@ async def build(
 ) -> AsyncIterator[OperatorApi]:
     token = operator_token(settings)
     async with AsyncExitStack() as stack:
-        store = await event_store(stack, settings, store, min_size=1, max_size=8)
+        store = await service_store(stack, settings, store, min_size=1, max_size=8)
         # NATS for the dead-letter stream only: it reads parked messages, it publishes nothing.
         nc = await nats_connection(stack, settings, nats, name="operator_api", drain=False)
         config = ApiConfig(token=token, clock=clock, secure_cookies=settings.is_production)

@@ -28,13 +28,17 @@ from infra.embedded import free_port
 from infra.runtime import Builder, load
 from infra.runtime import Service as RunningService
 from infra.settings import CloserSettings, Environment, Settings
+from orchestrator.domain.ids import customer_stream_id
 from orchestrator.provider_directory import ProviderDirectory
 from orchestrator.service import Orchestrator
 from orchestrator.understanding.reply_ids import OFFER_ACCEPT_PREFIX
+from privacy.people import People
+from privacy.setup import protect
 from tests.whatsapp_builders import button_reply, signed, text_message
 
 SECRET = "e2e-app-secret-0123456789"
 OPERATOR_TOKEN = "e2e-operator-token-0123456789"
+PRIVACY_MASTER_KEY = "e2e-privacy-master-key-0123456789abcdef"
 PARTITIONS = 4
 
 
@@ -51,6 +55,7 @@ def pipeline_settings(database_url: str, nats_url: str, closer: CloserSettings |
         whatsapp_verify_token="v",
         whatsapp_access_token=None,
         operator_api_token=OPERATOR_TOKEN,
+        privacy_master_key=PRIVACY_MASTER_KEY,
         inbound_partitions=PARTITIONS,
         closer=closer or CloserSettings(tick_seconds=0.2),
         llm_enabled=False,
@@ -66,6 +71,7 @@ class Pipeline:
     directory: ProviderDirectory
     nats: NATS
     tasks: list[asyncio.Task[None]]
+    people: People
     _wamids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def check_services(self) -> None:
@@ -79,6 +85,19 @@ class Pipeline:
         response = await self.http.post("/webhook", content=body, headers=headers)
         assert response.status_code == 200, response.text
         return response
+
+    async def customer_stream(self, phone: str) -> str:
+        """The stream of this phone's conversation (the orchestrator gave the person a random key)."""
+        return customer_stream_id(await self.person(phone))
+
+    async def person(self, phone: str, timeout: float = 30.0) -> str:
+        """The person key of this phone, once the orchestrator has seen it."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while (key := await self.people.find(phone)) is None:
+            self.check_services()
+            assert asyncio.get_running_loop().time() < deadline, "the orchestrator never saw this phone"
+            await asyncio.sleep(0.02)
+        return key
 
     def next_wamid(self) -> str:
         return f"wamid.E2E{next(self._wamids):06d}"
@@ -182,6 +201,7 @@ async def running_pipeline(
         assert isinstance(orchestrator, Orchestrator)
         store = await PostgresEventStore.connect(database_url, max_size=4)
         stack.push_async_callback(store.close)
+        people = protect(store, settings).people
         http = await stack.enter_async_context(
             httpx.AsyncClient(base_url=f"http://{settings.ingress_host}:{settings.ingress_port}")
         )
@@ -191,7 +211,7 @@ async def running_pipeline(
                 headers={"Authorization": f"Bearer {OPERATOR_TOKEN}"},
             )
         )
-        pipeline = Pipeline(http, operator_api, store, sandbox, orchestrator.directory, nc, tasks)
+        pipeline = Pipeline(http, operator_api, store, sandbox, orchestrator.directory, nc, tasks, people)
         for client in (http, operator_api):
             await _listening(client, pipeline)
         yield pipeline

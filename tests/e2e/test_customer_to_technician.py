@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from contracts.intent import Service
 from contracts.outbound import sender_stream_id
-from orchestrator.identity import person_key
 from tests.e2e.pipeline import Pipeline, button_ids, text_of
 
 CUSTOMER = "56911112222"
@@ -43,7 +42,7 @@ async def test_a_customer_gets_a_gasfiter_who_finishes_the_job_and_is_rated(pipe
     await pipeline.taps(CUSTOMER, "rating:5", "5")
     await pipeline.outbox(CUSTOMER, 7)
     await pipeline.replies_all_sent()
-    stream_id = f"customer-{person_key(CUSTOMER)}"
+    stream_id = await pipeline.customer_stream(CUSTOMER)
     types = [event.type for event in await pipeline.store.read_stream(stream_id)]
     sender_types = [event.type for event in await pipeline.store.read_stream(sender_stream_id(stream_id))]
     assert not {"ReplySendAttempted", "ReplySent", "ReplyFailed"} & set(types)  # the sender keeps to its stream

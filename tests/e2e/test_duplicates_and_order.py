@@ -9,7 +9,7 @@ import orjson
 from contracts.inbound import normalize
 from contracts.subjects import inbound_subject
 from contracts.whatsapp import WebhookPayload
-from orchestrator.identity import deliveries_stream_id, person_key
+from orchestrator.identity import deliveries_stream_id
 from tests.e2e.pipeline import PARTITIONS, Pipeline
 from tests.whatsapp_builders import text_message
 
@@ -17,7 +17,7 @@ CUSTOMER = "56911113333"
 
 
 async def _received(pipeline: Pipeline, phone: str, count: int) -> list[str]:
-    stream_id = f"customer-{person_key(phone)}"
+    stream_id = await pipeline.customer_stream(phone)
     for _ in range(300):
         events = await pipeline.store.read_stream(stream_id)
         wamids = [e.data["wamid"] for e in events if e.type == "MessageReceived"]
@@ -29,7 +29,7 @@ async def _received(pipeline: Pipeline, phone: str, count: int) -> list[str]:
 
 async def _received_until(pipeline: Pipeline, phone: str, sentinel: str) -> list[str]:
     """The wamids of the customer's messages handled up to ``sentinel`` (waits for it to be handled)."""
-    stream_id = f"customer-{person_key(phone)}"
+    stream_id = await pipeline.customer_stream(phone)
     for _ in range(300):
         events = await pipeline.store.read_stream(stream_id)
         wamids = [e.data["wamid"] for e in events if e.type == "MessageReceived"]
@@ -40,7 +40,7 @@ async def _received_until(pipeline: Pipeline, phone: str, sentinel: str) -> list
 
 
 async def _replies_queued(pipeline: Pipeline, phone: str) -> int:
-    events = await pipeline.store.read_stream(f"customer-{person_key(phone)}")
+    events = await pipeline.store.read_stream(await pipeline.customer_stream(phone))
     return sum(1 for e in events if e.type == "ReplyQueued")
 
 
@@ -111,7 +111,7 @@ async def test_delivery_statuses_are_recorded_against_the_message_we_sent(pipeli
     # status posted before it, retried ones included.
     sentinel = await pipeline.says(CUSTOMER, "hoy")
     await _received_until(pipeline, CUSTOMER, sentinel)
-    events = await pipeline.store.read_stream(deliveries_stream_id(CUSTOMER))
+    events = await pipeline.store.read_stream(deliveries_stream_id(await pipeline.person(CUSTOMER)))
     assert [(e.type, e.data["status"], e.data["wamid"]) for e in events] == [
         ("ReplyDeliveryUpdated", "delivered", sent["wamid"]),
         ("ReplyDeliveryUpdated", "read", sent["wamid"]),

@@ -10,13 +10,11 @@ from typing import Any
 from audit.runner import audit_stream
 from contracts.operator_events import OperatorRole
 from infra.clock import utc_now
-from orchestrator.identity import person_key
 from projections.operator_api.operator_account_store import OperatorAccountStore
 from tests.e2e.pipeline import Pipeline, text_of
 from tests.whatsapp_builders import text_message
 
 CUSTOMER = "56911112222"
-KEY = person_key(CUSTOMER)
 
 
 async def says_now(pipeline: Pipeline, text: str) -> None:
@@ -42,25 +40,26 @@ async def test_an_agent_answers_a_customer_who_asked_for_a_person_and_the_bot_re
 
     await says_now(pipeline, "hola, se me rompió la cañería del baño, estoy en ñuñoa")
     [ask_urgency] = await pipeline.outbox(CUSTOMER, 1)
+    key = await pipeline.person(CUSTOMER)
     await says_now(pipeline, "quiero hablar con una persona")
     told = (await pipeline.outbox(CUSTOMER, 2))[1]
     assert "persona del equipo" in text_of(told)
 
-    waiting = await queue_holds(pipeline, KEY)
+    waiting = await queue_holds(pipeline, key)
     assert waiting["taken_by"] is None and waiting["resume_at"] == "collecting"
     await says_now(pipeline, "¿hola? ¿hay alguien?")  # recorded, and the bot stays silent
 
-    taken = await pipeline.operator_api.post(f"/v1/conversations/{KEY}/take", json={"operator": "ana"})
+    taken = await pipeline.operator_api.post(f"/v1/conversations/{key}/take", json={"operator": "ana"})
     assert taken.status_code == 200, taken.text
     written = await pipeline.operator_api.post(
-        f"/v1/conversations/{KEY}/messages",
+        f"/v1/conversations/{key}/messages",
         json={"operator": "ana", "text": "Hola, soy Ana de ConectaPro. ¿En qué te ayudo?"},
     )
     assert written.status_code == 200, written.text
     from_ana = (await pipeline.outbox(CUSTOMER, 3))[2]
     assert text_of(from_ana) == "Hola, soy Ana de ConectaPro. ¿En qué te ayudo?"
 
-    back = await pipeline.operator_api.post(f"/v1/conversations/{KEY}/hand-back", json={"operator": "ana"})
+    back = await pipeline.operator_api.post(f"/v1/conversations/{key}/hand-back", json={"operator": "ana"})
     assert back.status_code == 200 and back.json()["state"] == "collecting"
     resumed = (await pipeline.outbox(CUSTOMER, 4))[3]
     assert text_of(resumed).startswith("Te vuelve a atender el asistente automático")
@@ -71,4 +70,4 @@ async def test_an_agent_answers_a_customer_who_asked_for_a_person_and_the_bot_re
     assert "dirección" in text_of(ask_address)
     await pipeline.replies_all_sent()
     assert len(pipeline.sandbox.messages(to=CUSTOMER)) == 5  # nothing answered the message sent meanwhile
-    assert (await audit_stream(pipeline.store, f"customer-{KEY}")).clean
+    assert (await audit_stream(pipeline.store, f"customer-{key}")).clean

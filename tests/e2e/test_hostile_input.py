@@ -20,7 +20,6 @@ from prometheus_client import REGISTRY
 from contracts.customer_text import MAX_TEXT_CHARS
 from contracts.subjects import partition_of
 from orchestrator import consumer
-from orchestrator.identity import person_key
 from tests.e2e.pipeline import PARTITIONS, SECRET, Pipeline, text_of
 from tests.whatsapp_builders import signed, text_message
 
@@ -40,17 +39,13 @@ ODD_TEXTS = {
 }
 
 
-def _stream(phone: str) -> str:
-    return f"customer-{person_key(phone)}"
-
-
 async def _post_raw(pipeline: Pipeline, body: bytes) -> httpx.Response:
     signed_body, headers = signed(body, SECRET)
     return await pipeline.http.post("/webhook", content=signed_body, headers=headers)
 
 
 async def _received(pipeline: Pipeline, phone: str) -> dict[str, Any]:
-    events = await pipeline.store.read_stream(_stream(phone))
+    events = await pipeline.store.read_stream(await pipeline.customer_stream(phone))
     [received] = [e for e in events if e.type == "MessageReceived"]
     return received.data
 
@@ -137,7 +132,7 @@ def _unstorable(wamid: str, phone: str) -> dict[str, Any]:
 
 
 async def _apologies(pipeline: Pipeline, phone: str) -> list[str]:
-    events = await pipeline.store.read_stream(_stream(phone))
+    events = await pipeline.store.read_stream(await pipeline.customer_stream(phone))
     return [e.type for e in events if e.type == "MessageHandlingFailed" or e.data.get("purpose") == "message_failed"]
 
 

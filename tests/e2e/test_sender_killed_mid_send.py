@@ -33,14 +33,14 @@ from devtools.graph_sandbox import Sandbox, SandboxServer
 from devtools.graph_sandbox_statuses import StatusWebhook
 from eventstore import ANY_VERSION, PostgresEventStore
 from infra.runtime import load
-from orchestrator.identity import person_key
+from orchestrator.domain.ids import customer_stream_id
 from outbound.sender import outcome_inbox_id
+from privacy.setup import privacy_of, protect
 from tests.conftest import Infra
-from tests.e2e.pipeline import SECRET, pipeline_settings
+from tests.e2e.pipeline import PRIVACY_MASTER_KEY, SECRET, pipeline_settings
 from tests.whatsapp_builders import signed, text_message
 
 CUSTOMER = "56933334444"
-CUSTOMER_STREAM = f"customer-{person_key(CUSTOMER)}"
 PHONE_NUMBER_ID = "100000000000001"
 
 
@@ -105,6 +105,7 @@ async def stack(migrated_database: str, nats_client: NATS, infra: Infra, tmp_pat
     settings = pipeline_settings(migrated_database, infra.nats_url)
     ingress_url = f"http://{settings.ingress_host}:{settings.ingress_port}"
     store = await PostgresEventStore.connect(migrated_database, max_size=4)
+    protect(store, settings)
     gate = HoldFirstRecord(store)
     sandbox = Sandbox(status_webhook=StatusWebhook(f"{ingress_url}/webhook", SECRET), answer_gate=gate)
     stopping = asyncio.Event()
@@ -121,6 +122,7 @@ async def stack(migrated_database: str, nats_client: NATS, infra: Infra, tmp_pat
             "DATABASE_URL": migrated_database,
             "NATS_URL": infra.nats_url,
             "CONECTAPRO_DATA_DIR": str(tmp_path / "data"),
+            "PRIVACY_MASTER_KEY": PRIVACY_MASTER_KEY,
             "WHATSAPP_ACCESS_TOKEN": "sandbox-token",
             "WHATSAPP_API_BASE_URL": server.api_base_url,
             "WHATSAPP_PHONE_NUMBER_ID": PHONE_NUMBER_ID,
@@ -173,9 +175,14 @@ async def end_the_dead_senders_statement(store: PostgresEventStore) -> None:
 async def sender_facts_when_all_sent(store: PostgresEventStore) -> list[dict[str, Any]]:
     """The sender's facts once every reply queued on the customer's stream has a ``ReplySent``."""
     facts: list[dict[str, Any]] = []
+    person = privacy_of(store)
+    assert person is not None
+    key = await person.people.find(CUSTOMER)
+    assert key is not None
+    customer_stream = customer_stream_id(key)
     for _ in range(1800):
-        queued = [e for e in await store.read_stream(CUSTOMER_STREAM) if e.type == ReplyQueued.TYPE]
-        facts = [{"type": e.type, **e.data} for e in await store.read_stream(sender_stream_id(CUSTOMER_STREAM))]
+        queued = [e for e in await store.read_stream(customer_stream) if e.type == ReplyQueued.TYPE]
+        facts = [{"type": e.type, **e.data} for e in await store.read_stream(sender_stream_id(customer_stream))]
         if queued and sum(f["type"] == "ReplySent" for f in facts) == len(queued):
             return facts
         await asyncio.sleep(0.05)

@@ -16,7 +16,6 @@ from opentelemetry.trace import SpanKind
 
 from infra import telemetry
 from infra.settings import CloserSettings
-from orchestrator.identity import person_key
 from tests.conftest import Infra
 from tests.e2e.pipeline import Pipeline, running_pipeline
 
@@ -127,7 +126,7 @@ async def test_one_message_is_one_trace_from_the_webhook_to_the_graph_api_call(
     assert orphans == []
 
     # The decision's events carry the trace, as the sender read it.
-    stream = await traced_pipeline.store.read_stream(f"customer-{person_key(CUSTOMER)}")
+    stream = await traced_pipeline.store.read_stream(await traced_pipeline.customer_stream(CUSTOMER))
     [queued] = [event for event in stream if event.type == "ReplyQueued"]
     assert queued.metadata.trace_id == format(trace_id, "032x")
     assert queued.metadata.span_id == format(consumer.context.span_id, "016x")

@@ -10,8 +10,7 @@ import pytest
 from audit.runner import run_audit
 from contracts.commands import TimeoutOffer
 from eventstore import PostgresEventStore
-from orchestrator.identity import person_key
-from tests.unit.audit_support import CAMILA, World, offered_to_juana
+from tests.unit.audit_support import CAMILA, World, customer_key, offered_to_juana
 
 pytestmark = pytest.mark.integration
 
@@ -24,10 +23,10 @@ async def _timer_decided_on_a_lagging_directory(dsn: str) -> None:
         await world.directory.catch_up()
         # Ana would be offered the lead next if the timer's directory had seen her registration.
         await world.register("Ana Díaz", "56955554444")
-        lead_id = f"{person_key(CAMILA)}.1"
+        lead_id = f"{customer_key(CAMILA)}.1"
         world.advance(minutes=11)
         await world.commands.handle(
-            TimeoutOffer(command_id="timeout", customer_key=person_key(CAMILA), lead_id=lead_id, provider_id=juana)
+            TimeoutOffer(command_id="timeout", customer_key=customer_key(CAMILA), lead_id=lead_id, provider_id=juana)
         )
         [offered] = [e for e in await world.events() if e.type == "ProviderOffered" and e.metadata.command]
         assert offered.data["provider_id"] == pedro  # on the views the timer saw, without Ana

@@ -25,13 +25,12 @@ from contracts.subjects import COMMANDS_STREAM
 from eventstore import PostgresEventStore, apply_migrations
 from infra.jetstream import ensure_topology
 from orchestrator.commands_consumer import commands_consumer_name, run_command_partitions
-from orchestrator.identity import person_key
-from tests.unit.audit_support import CAMILA, T0, World, offered_to_juana
+from tests.unit.audit_support import CAMILA, T0, World, customer_key, offered_to_juana
 
 pytestmark = pytest.mark.integration
 
 PARTITIONS = 2
-LEAD = f"{person_key(CAMILA)}.1"
+LEAD = f"{customer_key(CAMILA)}.1"
 
 
 @dataclass

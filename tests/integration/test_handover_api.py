@@ -14,18 +14,17 @@ from audit.runner import audit_stream
 from contracts.lead_events import MessageReceived, SenderRole
 from contracts.operator_events import OperatorRole
 from eventstore import PostgresEventStore
-from orchestrator.identity import person_key
 from projections.operator_api.app import ApiConfig, create_app
 from projections.operator_api.operator_account_store import OperatorAccountStore
 from tests.integration.projections_support import project, record
-from tests.unit.audit_support import CAMILA, World, customer_stream, offered_to_juana
+from tests.unit.audit_support import CAMILA, World, customer_key, customer_stream, offered_to_juana
 
 pytestmark = pytest.mark.integration
 
 TOKEN = "handover-test-token-0123456789"
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
 PASSWORDS = {"ana": "ana-password-123", "vera": "vera-password-123"}
-KEY = person_key(CAMILA)
+KEY = customer_key(CAMILA)
 
 
 @pytest.fixture

@@ -32,7 +32,9 @@ TEXT = "la wea del living no prende nada, estoy en la florida"  # the rules find
 async def world(nats_client: NATS) -> World:
     world = World()
     requester = LlmRequester(nats_client, budget_seconds=1.5)
-    world.handler = InboundHandler(world.store, world.directory, clock=lambda: world.now, language_model=requester)
+    world.handler = InboundHandler(
+        world.store, world.directory, people=world.people, clock=lambda: world.now, language_model=requester
+    )
     return world
 
 

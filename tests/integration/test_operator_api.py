@@ -25,10 +25,11 @@ from contracts.outbound import (
     sender_stream_id,
 )
 from eventstore import PostgresEventStore
-from orchestrator.identity import deliveries_stream_id, person_key
+from orchestrator.identity import deliveries_stream_id
 from projections.operator_api.app import ApiConfig, create_app
 from projections.operator_api.technician_actions import provider_id_for_phone
 from tests.integration.projections_support import project, record
+from tests.unit.audit_support import customer_key
 
 pytestmark = pytest.mark.integration
 
@@ -330,7 +331,7 @@ async def test_a_delivery_status_projected_before_its_send_still_shows_against_t
     await record(store, "customer-early", [queued], at=NOW, cause="q")
     # Meta's status overtakes the sender's record of the send:
     status = ReplyDeliveryUpdated(wamid="wamid.EARLY", status=DeliveryStatus.DELIVERED, occurred_at=NOW)
-    await record(store, deliveries_stream_id(phone), [status], at=NOW, cause="s")
+    await record(store, deliveries_stream_id(customer_key(phone)), [status], at=NOW, cause="s")
     await project(store)
     await record(store, "customer-early", [ReplySent(reply_id=reply_id, wamid="wamid.EARLY", sent_at=NOW)],
                  at=NOW + timedelta(seconds=1), cause="r")  # fmt: skip
@@ -361,7 +362,7 @@ async def test_a_timeline_shows_what_the_sender_recorded_on_its_own_stream(
 ) -> None:
     # The seeded store holds the sender's records the old way (on the customer's stream); here, today's way.
     reply_id, phone = uuid.uuid4(), "56900002222"
-    customer_id = person_key(phone)
+    customer_id = customer_key(phone)
     stream_id = f"customer-{customer_id}"
     queued = ReplyQueued(reply_id=reply_id, to=phone, recipient=RecipientRole.CUSTOMER, purpose="test",
                          message=TextMessage(body="hola"), in_reply_to="wamid.in")  # fmt: skip
@@ -373,7 +374,7 @@ async def test_a_timeline_shows_what_the_sender_recorded_on_its_own_stream(
     await record(store, sender_stream_id(stream_id), [attempted], at=NOW, cause="a")
     await record(store, sender_stream_id(stream_id), [settled, sent], at=NOW, cause="o")
     status = ReplyDeliveryUpdated(wamid="wamid.NEW", reply_id=reply_id, status=DeliveryStatus.READ, occurred_at=NOW)
-    await record(store, deliveries_stream_id(phone), [status], at=NOW, cause="s")
+    await record(store, deliveries_stream_id(customer_key(phone)), [status], at=NOW, cause="s")
 
     entries = (await get(api, f"/v1/conversations/{customer_id}/timeline"))["entries"]
 

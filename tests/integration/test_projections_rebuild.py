@@ -11,7 +11,7 @@ from nats.aio.client import Client as NATS
 import projections.table
 from contracts.intent import Service
 from eventstore import Checkpoint, PostgresEventStore, load_checkpoint
-from orchestrator.identity import deliveries_stream_id, person_key
+from orchestrator.identity import deliveries_stream_id
 from projections.catalog import PROJECTIONS
 from projections.rebuild import rebuild
 from tests.conftest import Infra
@@ -81,7 +81,7 @@ async def three_conversations(p: Pipeline) -> None:
     await p.outbox(BRUNO_CLIENTE, 2)
     await p.taps(BRUNO_CLIENTE, "confirm:yes", "Sí, confirmo")
     await p.outbox(BRUNO_CLIENTE, 3)
-    bruno_lead = f"{person_key(BRUNO_CLIENTE)}.1"
+    bruno_lead = f"{await p.person(BRUNO_CLIENTE)}.1"
     first, offer = await p.offer((JUANA, PEDRO), bruno_lead)
     await p.taps(first, button_ids(offer)[1], "Rechazar")
     second, offer = await p.offer((PEDRO if first == JUANA else JUANA,), bruno_lead)
@@ -108,7 +108,7 @@ async def test_a_rebuild_gives_the_same_rows_as_the_live_projection(
         # Every person's statuses, not only the first one's: one still in flight when the live rows are
         # read would be in the rebuild only.
         for person in (ANA_CLIENTA, BRUNO_CLIENTE, PEDRO):
-            recorded = await store.read_stream(deliveries_stream_id(person))
+            recorded = await store.read_stream(deliveries_stream_id(await pipeline.person(person)))
             if len(recorded) != 2 * len(pipeline.sandbox.messages(to=person)):
                 return False
         return True

@@ -32,6 +32,7 @@ from orchestrator.domain.ids import event_ids_for
 from orchestrator.identity import deliveries_stream_id
 from outbound.sender import ReplySender, attempt_inbox_id
 from outbound.whatsapp_client import RetryPolicy, WhatsAppClient
+from tests.unit.audit_support import customer_key
 
 CUSTOMER = "56911112222"
 STREAM = "customer-csendertest"
@@ -126,7 +127,7 @@ async def test_an_unconfirmed_attempt_named_by_a_status_is_settled_as_sent_witho
     await attempted_by_a_killed_sender(store, reply.reply_id, at=utc_now())
     status = ReplyDeliveryUpdated(wamid="wamid.OUT1", reply_id=reply.reply_id, status=DeliveryStatus.SENT,
                                   occurred_at=utc_now())  # fmt: skip
-    await record(store, deliveries_stream_id(CUSTOMER), [status], inbox_id="wamid.OUT1:sent")
+    await record(store, deliveries_stream_id(customer_key(CUSTOMER)), [status], inbox_id="wamid.OUT1:sent")
 
     await send_everything(store, client)
 
@@ -160,7 +161,7 @@ async def test_a_status_arriving_while_the_sender_waits_settles_the_reply(
 
     status = ReplyDeliveryUpdated(wamid="wamid.LATE", reply_id=reply.reply_id, status=DeliveryStatus.DELIVERED,
                                   occurred_at=utc_now())  # fmt: skip
-    await record(store, deliveries_stream_id(CUSTOMER), [status], inbox_id="wamid.LATE:delivered")
+    await record(store, deliveries_stream_id(customer_key(CUSTOMER)), [status], inbox_id="wamid.LATE:delivered")
     await asyncio.wait_for(sending, timeout=30)  # far sooner than the window
 
     assert sandbox.sandbox.messages(to=CUSTOMER) == []

@@ -28,12 +28,16 @@ from orchestrator.commands_consumer import CommandHandler
 from orchestrator.decision_path import to_new_events
 from orchestrator.domain.ids import deterministic_ids
 from orchestrator.handler import InboundHandler
-from orchestrator.identity import deliveries_stream_id, person_key
+from orchestrator.identity import deliveries_stream_id
 from orchestrator.provider_directory import ProviderDirectory
 from outbound.sender import attempt_inbox_id, outcome_inbox_id
+from privacy.people import InMemoryPeople
 from projections.operator_api.technician_actions import execute, provider_id_for_phone
 
 T0 = datetime(2025, 3, 3, 12, 0, tzinfo=UTC)
+#: Who each phone is, for every World of the test process (keys are random, as in production).
+PEOPLE = InMemoryPeople()
+
 CAMILA = "56987654321"
 PEDRO = "56911112222"
 JUANA = "56933334444"
@@ -44,7 +48,8 @@ class World:
         self.store: EventStore = store if store is not None else InMemoryEventStore()
         self.directory = ProviderDirectory(self.store)
         self.now = T0
-        self.handler = InboundHandler(self.store, self.directory, clock=lambda: self.now)
+        self.people = PEOPLE
+        self.handler = InboundHandler(self.store, self.directory, people=self.people, clock=lambda: self.now)
         self.commands = CommandHandler(self.store, self.directory, clock=lambda: self.now)
         self._wamids = itertools.count(1)
         self._sent: set[str] = set()
@@ -117,11 +122,16 @@ async def delivered(world: World, wamid: str, *statuses: DeliveryStatus) -> None
         update = ReplyDeliveryUpdated(wamid=wamid, status=status, occurred_at=world.now)
         cause = f"{wamid}:{status}"
         events = to_new_events([update], cause=cause, now=world.now, ids=deterministic_ids(cause))
-        await world.store.append(deliveries_stream_id(CAMILA), ANY_VERSION, events, inbox_id=cause)
+        await world.store.append(deliveries_stream_id(customer_key(CAMILA)), ANY_VERSION, events, inbox_id=cause)
+
+
+def customer_key(phone: str) -> str:
+    """The person key the orchestrator gives this phone."""
+    return PEOPLE.key_of(phone)
 
 
 def customer_stream(phone: str) -> str:
-    return f"customer-{person_key(phone)}"
+    return f"customer-{customer_key(phone)}"
 
 
 async def offered_to_juana(world: World) -> tuple[str, str]:
@@ -140,10 +150,10 @@ async def full_journey(world: World, *, on_sender_stream: bool = False) -> None:
     ``World.send_everything`` says)."""
     juana, _ = await offered_to_juana(world)
     await world.send_everything(on_sender_stream=on_sender_stream)
-    lead_id = f"{person_key(CAMILA)}.1"
+    lead_id = f"{customer_key(CAMILA)}.1"
     world.advance(minutes=11)
     await world.timer(
-        TimeoutOffer(command_id=f"timeout-offer:{lead_id}:{juana}", customer_key=person_key(CAMILA),
+        TimeoutOffer(command_id=f"timeout-offer:{lead_id}:{juana}", customer_key=customer_key(CAMILA),
                      lead_id=lead_id, provider_id=juana)
     )  # fmt: skip
     await world.taps(PEDRO, f"offer:accept:{lead_id}", "Aceptar")

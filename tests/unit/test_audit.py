@@ -15,9 +15,17 @@ from contracts.events import RecordedEvent
 from contracts.intent import Service
 from contracts.outbound import ReplySent
 from orchestrator import leads_flow
-from orchestrator.identity import person_key
 from projections.operator_api.technician_actions import execute, provider_id_for_phone
-from tests.unit.audit_support import CAMILA, JUANA, PEDRO, World, customer_stream, full_journey, offered_to_juana
+from tests.unit.audit_support import (
+    CAMILA,
+    JUANA,
+    PEDRO,
+    World,
+    customer_key,
+    customer_stream,
+    full_journey,
+    offered_to_juana,
+)
 
 OTHER = "56922223333"
 
@@ -135,10 +143,10 @@ async def test_a_timer_is_re_decided_with_the_technicians_as_its_directory_saw_t
         command_id="register-ana", provider_id=provider_id_for_phone("56955554444"), name="Ana Díaz",
         phone="56955554444", services=(Service.GASFITERIA,), comunas=("Ñuñoa",),
     ), clock=lambda: world.now)  # fmt: skip
-    lead_id = f"{person_key(CAMILA)}.1"
+    lead_id = f"{customer_key(CAMILA)}.1"
     world.advance(minutes=11)
     await world.commands.handle(
-        TimeoutOffer(command_id="timeout", customer_key=person_key(CAMILA), lead_id=lead_id, provider_id=juana)
+        TimeoutOffer(command_id="timeout", customer_key=customer_key(CAMILA), lead_id=lead_id, provider_id=juana)
     )
     events = await world.events()
     timer = [e for e in events if e.metadata.correlation_id == "timeout"]
@@ -216,7 +224,7 @@ async def test_a_customer_coming_back_a_month_later_is_re_decided_at_the_recorde
 async def test_replies_to_two_technicians_are_audited_on_the_customers_stream() -> None:
     world = World()
     await offered_to_juana(world)
-    await world.taps(JUANA, f"offer:decline:{person_key(CAMILA)}.1")
+    await world.taps(JUANA, f"offer:decline:{customer_key(CAMILA)}.1")
     assert audit_events(await world.events()).clean
 
 

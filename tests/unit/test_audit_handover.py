@@ -12,11 +12,10 @@ from audit.replay import load_timeline, render_timeline
 from contracts.commands import HandBackConversation, OperatorConversationCommand, TakeConversation, WriteToCustomer
 from contracts.events import RecordedEvent
 from orchestrator.domain.handover import ConversationActionRejected
-from orchestrator.identity import person_key
 from projections.operator_api.conversation_actions import execute
-from tests.unit.audit_support import CAMILA, World, customer_stream, offered_to_juana
+from tests.unit.audit_support import CAMILA, World, customer_key, customer_stream, offered_to_juana
 
-KEY = person_key(CAMILA)
+KEY = customer_key(CAMILA)
 
 
 async def handed_over_and_back(world: World) -> list[RecordedEvent]:

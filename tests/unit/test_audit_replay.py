@@ -9,8 +9,7 @@ from contracts.outbound import DeliveryStatus, ReplyFailed, ReplyQueued
 from eventstore import ANY_VERSION
 from orchestrator import leads_flow
 from orchestrator.decision_path import to_new_events
-from orchestrator.identity import person_key
-from tests.unit.audit_support import CAMILA, PEDRO, T0, World, customer_stream, delivered, full_journey
+from tests.unit.audit_support import CAMILA, PEDRO, T0, World, customer_key, customer_stream, delivered, full_journey
 
 
 async def timeline_of(world: World, phone: str = CAMILA, *, show_phones: bool = False) -> str:
@@ -74,7 +73,7 @@ async def test_what_the_llm_understood_shows_its_model_prompt_and_cost() -> None
         raw_output='{"intent":"create_lead","comuna":"Ñuñoa","confidence":0.91}', model="gpt-4o-mini",
         prompt_version="intent-v3", latency_ms=812.4, tokens=356,
     )  # fmt: skip
-    command = HandleCustomerMessage(command_id="wamid.L1", customer_key=person_key(CAMILA), phone=CAMILA,
+    command = HandleCustomerMessage(command_id="wamid.L1", customer_key=customer_key(CAMILA), phone=CAMILA,
                                     wamid="wamid.L1", received_at=T0, understanding=understanding)  # fmt: skip
     events = leads_flow.decide(leads_flow.INITIAL_STATE, command, providers={}, now=T0,
                                new_ids=leads_flow.deterministic_ids("wamid.L1"))  # fmt: skip

@@ -9,10 +9,9 @@ from audit.engine import audit_events
 from audit.report import AuditReport, Divergence, ViewsUnknown
 from contracts.commands import TimeoutOffer
 from contracts.events import RecordedEvent
-from orchestrator.identity import person_key
-from tests.unit.audit_support import CAMILA, PEDRO, World, customer_stream, offered_to_juana
+from tests.unit.audit_support import CAMILA, PEDRO, World, customer_key, customer_stream, offered_to_juana
 
-LEAD = f"{person_key(CAMILA)}.1"
+LEAD = f"{customer_key(CAMILA)}.1"
 
 
 async def timer_on_a_lagging_directory(newcomers: int) -> list[RecordedEvent]:
@@ -24,7 +23,7 @@ async def timer_on_a_lagging_directory(newcomers: int) -> list[RecordedEvent]:
     for n in range(newcomers):
         await world.register(f"Técnico {n}", f"5695555{n:04d}", comunas=("Maipú",))
     world.advance(minutes=11)
-    await world.commands.handle(TimeoutOffer(command_id="timeout", customer_key=person_key(CAMILA), lead_id=LEAD,
+    await world.commands.handle(TimeoutOffer(command_id="timeout", customer_key=customer_key(CAMILA), lead_id=LEAD,
                                              provider_id=juana))  # fmt: skip
     await world.taps(PEDRO, f"offer:accept:{LEAD}", "Aceptar")
     return await world.events()

@@ -14,10 +14,9 @@ from orchestrator.commands_consumer import (
     decode_command,
     encode_command,
 )
-from orchestrator.identity import person_key
-from tests.unit.audit_support import CAMILA, World, offered_to_juana
+from tests.unit.audit_support import CAMILA, World, customer_key, offered_to_juana
 
-KEY = person_key(CAMILA)
+KEY = customer_key(CAMILA)
 LEAD = f"{KEY}.1"
 
 

@@ -16,12 +16,11 @@ from contracts.intent import Urgency
 from infra import telemetry
 from infra.settings import Settings
 from orchestrator import leads_flow
-from orchestrator.identity import person_key
 from projections.operator_api.conversation_actions import execute
-from tests.unit.audit_support import CAMILA, PEDRO, T0, World, offered_to_juana
+from tests.unit.audit_support import CAMILA, PEDRO, T0, World, customer_key, offered_to_juana
 
 DURATIONS = TimerDurations()
-LEAD = f"{person_key(CAMILA)}.1"
+LEAD = f"{customer_key(CAMILA)}.1"
 
 
 async def timers(world: World, durations: TimerDurations = DURATIONS) -> list[Deadline]:
@@ -56,7 +55,7 @@ async def test_a_fresh_draft_expires_six_hours_after_the_customers_last_message(
     assert deadline.due_at == T0 + timedelta(hours=6)
     assert deadline.command == ExpireConversation(
         command_id=f"expire-draft:{LEAD}:2025-03-03T12:00:00.000000Z",
-        customer_key=person_key(CAMILA),
+        customer_key=customer_key(CAMILA),
         lead_id=LEAD,
         customer_messages_seen=1,  # so a message written after the closer looked keeps the draft alive
     )
@@ -79,7 +78,7 @@ async def test_a_handed_over_draft_does_not_expire_and_its_clock_restarts_when_h
     await world.says(CAMILA, "quiero hablar con una persona")
     assert await timers(world) == []
     world.advance(hours=8)
-    back = HandBackConversation(command_id="back", customer_key=person_key(CAMILA), operator="ana")
+    back = HandBackConversation(command_id="back", customer_key=customer_key(CAMILA), operator="ana")
     await execute(world.store, back, clock=lambda: world.now)
     deadline = await only(world)
     assert deadline.kind is TimerKind.DRAFT_ABANDONED

@@ -13,8 +13,7 @@ from pydantic import ValidationError
 from audit.engine import StoredEvent, audit_events
 from contracts.commands import ExpireConversation, TimeoutOffer
 from contracts.events import EventMetadata, RecordedEvent, StorePosition
-from orchestrator.identity import person_key
-from tests.unit.audit_support import CAMILA, World, offered_to_juana
+from tests.unit.audit_support import CAMILA, World, customer_key, offered_to_juana
 
 # Documents exactly as the handler and the commands consumer stored them while these were open keys (the
 # second by a closer from before ``customer_messages_seen``), with a key no model knows.
@@ -78,9 +77,9 @@ async def test_a_store_whose_timer_decision_was_written_before_audits_clean_on_t
     await world.directory.catch_up()
     lagging_at = world.directory.checkpoint
     await world.register("Ana Díaz", "56955554444")  # the timer's directory has not seen her
-    lead_id = f"{person_key(CAMILA)}.1"
+    lead_id = f"{customer_key(CAMILA)}.1"
     world.advance(minutes=11)
-    timeout = TimeoutOffer(command_id="timeout", customer_key=person_key(CAMILA), lead_id=lead_id, provider_id=juana)
+    timeout = TimeoutOffer(command_id="timeout", customer_key=customer_key(CAMILA), lead_id=lead_id, provider_id=juana)
     await world.commands.handle(timeout)
 
     events = [written_before(event) for event in await world.events()]

@@ -64,6 +64,7 @@ INWARD = {
     "contracts": {"contracts"},
     "eventstore": {"eventstore", "contracts"},
     "infra": {"infra", "eventstore", "contracts"},
+    "privacy": {"privacy", "infra", "eventstore", "contracts"},
 }
 
 

@@ -77,7 +77,7 @@ def test_the_command_travels_in_the_decision_metadata_for_the_audit() -> None:
 async def test_apologies_recorded_by_the_real_handlers_audit_clean() -> None:
     world = World()
     await world.says(CAMILA, "hola, se me rompió la cañería en ñuñoa")
-    parked = ParkedMessages(world.commands, world.directory)
+    parked = ParkedMessages(world.commands, world.directory, world.people)
     for wamid in ("wamid.P1", "wamid.P2"):  # the second one within the hour: recorded, no apology
         message = InboundMessage(wamid=wamid, sender_id=CAMILA, sender_wa_id=CAMILA, type="text", raw={})
         await parked.tell_sender(message, "failed 6 times: boom")

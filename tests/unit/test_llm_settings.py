@@ -18,6 +18,7 @@ PRODUCTION: dict[str, Any] = {
     "whatsapp_app_secret": "a-real-app-secret-0123456789",
     "whatsapp_verify_token": "a-real-verify-token-0123456789",
     "operator_api_token": "a-real-operator-token-0123456789",
+    "privacy_master_key": "a-real-privacy-master-key-0123456789",
 }
 
 

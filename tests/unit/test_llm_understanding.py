@@ -28,12 +28,11 @@ from contracts.llm import (
 )
 from orchestrator.domain.detour_texts import DETOUR_TEXTS
 from orchestrator.handler import InboundHandler
-from orchestrator.identity import person_key
 from orchestrator.language_model import LanguageModelOff, understand_message
 from orchestrator.understanding import understand_text
 from orchestrator.understanding.detours import find_detour
 from orchestrator.understanding.llm_merge import merge, needs_llm
-from tests.unit.audit_support import CAMILA, World, customer_stream
+from tests.unit.audit_support import CAMILA, World, customer_key, customer_stream
 from tests.unit.audit_support import PEDRO as PEDRO_PHONE
 from tests.unit.leads_flow_support import FIRST_MESSAGE, PEDRO, Scenario, of_type, texts
 
@@ -276,7 +275,9 @@ def asked_question(reply: str) -> str:
 async def test_the_audit_re_decides_an_llm_helped_message_from_the_record_without_asking_again() -> None:
     world = World()
     model = ScriptedModel([answer(0.93, service="Electricidad", comuna="La Florida")])
-    world.handler = InboundHandler(world.store, world.directory, clock=lambda: world.now, language_model=model)
+    world.handler = InboundHandler(
+        world.store, world.directory, people=world.people, clock=lambda: world.now, language_model=model
+    )
     await world.says(CAMILA, "la wea del living no prende nada, estoy en la florida")
     events = await world.events()
     extracted = [e for e in events if e.type == IntentExtracted.TYPE]
@@ -293,7 +294,9 @@ async def test_the_audit_re_decides_an_llm_helped_message_from_the_record_withou
 async def test_the_handler_asks_with_the_customers_opaque_key_and_never_for_a_technician() -> None:
     world = World()
     model = ScriptedModel([answer(0.93, service="Electricidad")] * 2)
-    world.handler = InboundHandler(world.store, world.directory, clock=lambda: world.now, language_model=model)
+    world.handler = InboundHandler(
+        world.store, world.directory, people=world.people, clock=lambda: world.now, language_model=model
+    )
     await world.register("Pedro Soto", PEDRO_PHONE)
 
     await world.says(CAMILA, "la wea del living no prende nada, estoy en la florida")
@@ -301,4 +304,4 @@ async def test_the_handler_asks_with_the_customers_opaque_key_and_never_for_a_te
 
     (request,) = model.asked
     assert isinstance(request, UnderstandRequest)
-    assert request.customer_ref == person_key(CAMILA) and CAMILA not in request.customer_ref
+    assert request.customer_ref == customer_key(CAMILA) and CAMILA not in request.customer_ref

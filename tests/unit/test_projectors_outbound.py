@@ -14,10 +14,11 @@ from projections.readmodels.outbound import (
     DeliveryRow,
     OutboundRow,
 )
+from tests.unit.audit_support import customer_key
 from tests.unit.leads_flow_support import CUSTOMER_PHONE, FIRST_MESSAGE, PEDRO, Scenario, customer_replies
 from tests.unit.projectors_support import CUSTOMER_STREAM, T0, Log, customer_items, fold
 
-DELIVERIES = deliveries_stream_id(CUSTOMER_PHONE)
+DELIVERIES = deliveries_stream_id(customer_key(CUSTOMER_PHONE))
 
 
 def first_reply() -> tuple[Log, list[Item], ReplyQueued]:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from contracts.inbound import InboundMessage
-from orchestrator.identity import person_key
 from orchestrator.provider_directory import ProviderDirectory
 from tests.unit.audit_support import (
     CAMILA,
     JUANA,
     World,
+    customer_key,
     customer_stream,
     full_journey,
     offered_to_juana,
@@ -35,7 +35,7 @@ async def test_events_delivered_twice_are_folded_once() -> None:
 async def test_a_technician_who_answers_right_after_accepting_is_routed_to_the_lead() -> None:
     world = World()
     await offered_to_juana(world)
-    await world.taps(JUANA, f"offer:accept:{person_key(CAMILA)}.1", "Aceptar")
+    await world.taps(JUANA, f"offer:accept:{customer_key(CAMILA)}.1", "Aceptar")
     # The directory has not seen the assignment yet (its follower reads every 50 ms): handled straight away.
     done = InboundMessage(
         wamid="wamid.DONE", sender_id=JUANA, sender_wa_id=JUANA, timestamp=str(int(world.now.timestamp())),

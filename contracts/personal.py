@@ -1,0 +1,78 @@
+"""Which fields of which events are personal data, and whose (Chile's Law 21.719; DESIGN.md "Personal data").
+
+Declared here, next to the contracts, and applied elsewhere: the event store seals these fields with the
+key of the person the stream belongs to (``privacy.codec``), and a forgotten person's fields read as
+:data:`SUPPRESSED`. A path names a field of the event's ``data``; a dotted path a field of a nested object.
+Comunas, services, urgencies, states and ids are not personal here: they are what the audit and the read
+models keep working on after a person is forgotten. A technician's name and phone in a customer's stream
+(``LeadAssigned``) are the technician's business contact, not the customer's data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+#: What a forgotten personal value reads as, everywhere (replay, timeline, read models, export).
+SUPPRESSED: Final = "[suprimido]"
+
+_INTENT = ("address", "problem_type")
+
+#: Event type → paths of its personal fields.
+PERSONAL_FIELDS: Final[Mapping[str, tuple[str, ...]]] = {
+    "MessageReceived": ("phone", "profile_name", "text"),
+    "IntentExtracted": (
+        "raw_output",
+        *(f"intent.{name}" for name in _INTENT),
+        "llm.raw_output",
+        *(f"llm.proposed.{name}" for name in _INTENT),
+        *(f"llm.rules.{name}" for name in _INTENT),
+    ),
+    "LeadDrafted": ("phone",),
+    "LeadFieldsCaptured": ("fields.problem", "fields.address"),
+    "LeadSubmitted": ("fields.problem", "fields.address"),
+    # The body may hold the customer's address and problem (a summary, an offer); buttons are fixed texts.
+    "ReplyQueued": ("to", "message.body"),
+}
+
+#: Stream prefixes whose streams belong to one person: ``<prefix><person key>``.
+_PERSON_STREAM_PREFIXES: Final = ("customer-", "outbound-customer-", "deliveries-")
+
+
+def person_of_stream(stream_id: str) -> str | None:
+    """The key of the person a stream's personal fields belong to, or None for streams of nobody's."""
+    for prefix in _PERSON_STREAM_PREFIXES:
+        if stream_id.startswith(prefix):
+            return stream_id[len(prefix) :]
+    return None
+
+
+def personal_value(data: dict[str, Any], path: str) -> Any:
+    """The value at ``path`` of an event's data (None when absent)."""
+    value: Any = data
+    for name in path.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(name)
+    return value
+
+
+def with_personal_value(data: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+    """``data`` with ``path`` set to ``value``: the dicts along the path copied, the input left as it was."""
+    head, _, rest = path.partition(".")
+    copy = dict(data)
+    copy[head] = with_personal_value(data[head], rest, value) if rest else value
+    return copy
+
+
+def suppressed(event_type: str, data: dict[str, Any]) -> dict[str, Any]:
+    """The data as it reads once its person is forgotten: every non-null personal value suppressed."""
+    for path in PERSONAL_FIELDS.get(event_type, ()):
+        if personal_value(data, path) is not None:
+            data = with_personal_value(data, path, SUPPRESSED)
+    return data
+
+
+def forgotten_paths(event_type: str, data: dict[str, Any]) -> list[str]:
+    """The personal paths of this (opened) data whose value was forgotten."""
+    return [path for path in PERSONAL_FIELDS.get(event_type, ()) if personal_value(data, path) == SUPPRESSED]

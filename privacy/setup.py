@@ -1,0 +1,77 @@
+"""Wiring: the master key from the settings, and a store that seals personal fields with it."""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from weakref import WeakKeyDictionary
+
+from eventstore import PostgresEventStore
+from infra.runtime import event_store
+from infra.settings import Settings, local_secret
+from privacy.codec import PrivacyCodec
+from privacy.keyring import Keyring
+from privacy.master_key import MasterKey
+from privacy.people import People
+
+#: The ``sql`` directory of the privacy package's own migrations (the people table).
+PRIVACY_SQL_DIR = Path(__file__).parent / "sql"
+
+
+def master_secret(settings: Settings) -> str:
+    """``PRIVACY_MASTER_KEY``, or in local mode one generated once into the data folder (production
+    settings refuse to load without it)."""
+    given = settings.privacy_master_key
+    if given is not None and given.get_secret_value().strip():
+        return given.get_secret_value()
+    if settings.is_production:
+        raise RuntimeError("PRIVACY_MASTER_KEY is required in production")
+    return local_secret(settings.conectapro_data_dir.resolve(), "privacy_master_key")
+
+
+@dataclass(frozen=True)
+class Privacy:
+    """What a process needs to read and write personal data: the people and their keys."""
+
+    master: MasterKey
+    keyring: Keyring
+    people: People
+    codec: PrivacyCodec
+
+
+_PROTECTED: WeakKeyDictionary[PostgresEventStore, Privacy] = WeakKeyDictionary()
+
+
+def protect(store: PostgresEventStore, settings: Settings) -> Privacy:
+    """Seal personal fields in ``store`` from now on (idempotent: a protected store keeps its codec)."""
+    existing = _PROTECTED.get(store)
+    if existing is not None:
+        return existing
+    master = MasterKey(master_secret(settings))
+    keyring = Keyring(store.pool, master)
+
+    async def legacy_stream_exists(person_key: str) -> bool:
+        return await store.stream_version(f"customer-{person_key}") > 0
+
+    privacy = Privacy(master, keyring, People(store.pool, master, keyring, legacy_stream_exists=legacy_stream_exists),
+                      PrivacyCodec(keyring))  # fmt: skip
+    store.codec = privacy.codec
+    _PROTECTED[store] = privacy
+    return privacy
+
+
+def privacy_of(store: object) -> Privacy | None:
+    """The privacy wiring of a store :func:`protect` was given, if any."""
+    return _PROTECTED.get(store) if isinstance(store, PostgresEventStore) else None
+
+
+async def service_store(
+    stack: AsyncExitStack, settings: Settings, given: PostgresEventStore | None, **pool: Any
+) -> PostgresEventStore:
+    """A service's store (``infra.runtime.event_store``), sealing personal fields: every service reads or
+    writes some."""
+    store = await event_store(stack, settings, given, **pool)
+    protect(store, settings)
+    return store
