@@ -25,6 +25,9 @@ from eventstore import INDEX_WALK, FilteredRow, OrderFilter, PostgresEventStore
 from infra import event_loop
 from infra.gc_tuning import collecting_less
 from orchestrator.domain.providers import PROVIDER_VIEW_TYPES
+from privacy.codec import PrivacyCodec
+from privacy.keyring import Keyring
+from privacy.master_key import MasterKey
 
 PAGE_SIZE = 5000
 
@@ -91,6 +94,7 @@ async def audit_share(
     # Every page is a walk of the global-order index (see INDEX_WALK); one connection, reused page after page.
     store = await PostgresEventStore.connect(dsn, min_size=1, max_size=1, reset_sessions=False,
                                              server_settings=INDEX_WALK)  # fmt: skip
+    store.codec = PrivacyCodec(Keyring(store.pool, None if master_key is None else MasterKey(master_key)))
     try:
         return await audit_reading(store, horizon, share, progress)
     finally:

@@ -169,6 +169,9 @@ def _metrics_lines(settings: Settings, chosen: list[str]) -> list[str]:
 
 
 def main() -> None:
+    from conectapro.privacy_cli import app as privacy_app
+
+    app.add_typer(privacy_app, name="privacy")
     from conectapro.providers_cli import app as providers_app
 
     app.add_typer(providers_app, name="providers")

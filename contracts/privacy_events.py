@@ -1,0 +1,49 @@
+"""Events of the ``privacy-requests`` stream: every access or erasure request and what was done, without
+personal data (who asked, when, which person key, what was removed), so compliance can be shown."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import Field
+
+from contracts.events import Event
+
+PRIVACY_REQUESTS_STREAM = "privacy-requests"
+
+
+class ErasureOutcome(StrEnum):
+    FORGOTTEN = "forgotten"
+    ALREADY_FORGOTTEN = "already_forgotten"  # nothing known of that phone (never seen, or forgotten before)
+    REFUSED_JOB_IN_PROGRESS = "refused_job_in_progress"
+
+
+class DataExported(Event):
+    TYPE = "DataExported"
+
+    request_id: str = Field(min_length=1)
+    #: None when the phone is not known to the system.
+    person_key: str | None
+    requested_by: str = Field(min_length=1)
+    events: int = Field(ge=0)
+    exported_at: datetime
+
+
+class PersonForgotten(Event):
+    """An erasure request and its outcome (also when refused or when there was nothing to forget)."""
+
+    TYPE = "PersonForgotten"
+
+    request_id: str = Field(min_length=1)
+    person_key: str | None
+    requested_by: str = Field(min_length=1)
+    outcome: ErasureOutcome
+    forced: bool = False
+    #: Streams whose personal fields became unreadable.
+    streams: tuple[str, ...] = ()
+    #: Events of those streams written before sealing (older stores): they keep their data in clear.
+    unsealed_events: int = 0
+    #: JetStream messages holding the phone that were deleted (raw webhooks, dead letters).
+    jetstream_messages_removed: int = 0
+    decided_at: datetime

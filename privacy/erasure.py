@@ -1,0 +1,80 @@
+"""Erasure (``conectapro privacy forget``): the person's key and phone mapping are deleted, their messages in
+JetStream too; every event stays in place with its personal fields unreadable for good.
+
+Refused while the person has a job in progress (a lead offered to or assigned to a technician) unless
+forced. Idempotent: a phone the system does not know (never seen, or forgotten before) is recorded as such.
+Every request and its outcome is a ``PersonForgotten`` event on ``privacy-requests``, without personal data.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from nats.js import JetStreamContext
+
+from contracts.events import EventMetadata, NewEvent
+from contracts.lead_events import LeadStatus
+from contracts.outbound import sender_stream_id
+from contracts.privacy_events import PRIVACY_REQUESTS_STREAM, ErasureOutcome, PersonForgotten
+from eventstore import ANY_VERSION, PostgresEventStore
+from orchestrator import leads_flow
+from orchestrator.domain.ids import customer_stream_id
+from orchestrator.identity import deliveries_stream_id
+from privacy.jetstream_erasure import delete_messages_of
+from privacy.setup import Privacy
+
+#: A technician is on the way or holds the offer: erasing now would strand the job.
+JOB_IN_PROGRESS = frozenset({LeadStatus.OFFERED, LeadStatus.ASSIGNED})
+
+
+@dataclass(frozen=True)
+class Erasure:
+    outcome: ErasureOutcome
+    person_key: str | None
+    streams: tuple[str, ...] = ()
+    jetstream_messages_removed: int = 0
+
+
+def person_streams(person_key: str) -> tuple[str, ...]:
+    customer = customer_stream_id(person_key)
+    return customer, sender_stream_id(customer), deliveries_stream_id(person_key)
+
+
+async def forget(
+    store: PostgresEventStore,
+    privacy: Privacy,
+    js: JetStreamContext | None,
+    phone: str,
+    *,
+    requested_by: str,
+    force: bool,
+    now: Callable[[], datetime],
+) -> Erasure:
+    person = await privacy.people.find(phone)
+    if person is None:
+        erasure = Erasure(ErasureOutcome.ALREADY_FORGOTTEN, None)
+    else:
+        state = leads_flow.fold(e.to_event() for e in await store.read_stream(customer_stream_id(person)))
+        lead = state.open_lead
+        if lead is not None and lead.status in JOB_IN_PROGRESS and not force:
+            erasure = Erasure(ErasureOutcome.REFUSED_JOB_IN_PROGRESS, person)
+        else:
+            removed = await delete_messages_of(js, phone) if js is not None else 0
+            erasure = Erasure(ErasureOutcome.FORGOTTEN, person, person_streams(person), removed)
+    event = PersonForgotten(
+        request_id=str(uuid.uuid4()), person_key=erasure.person_key, requested_by=requested_by,
+        outcome=erasure.outcome, forced=force, streams=erasure.streams,
+        jetstream_messages_removed=erasure.jetstream_messages_removed, decided_at=now(),
+    )  # fmt: skip
+    recorded = NewEvent.from_event(
+        event, event_id=uuid.uuid4(), metadata=EventMetadata(correlation_id=event.request_id, recorded_at=now())
+    )
+    async with store.pool.acquire() as connection, connection.transaction():
+        # The key and the record of its deletion commit together.
+        if erasure.outcome == ErasureOutcome.FORGOTTEN and erasure.person_key is not None:
+            await privacy.people.erase(erasure.person_key, connection)
+        await store.append(PRIVACY_REQUESTS_STREAM, ANY_VERSION, [recorded], connection=connection)
+    return erasure
