@@ -7,6 +7,7 @@ import sys
 
 BENCHMARKS = [
     "bench.bench_eventstore",
+    "bench.bench_privacy",
     "bench.bench_ingress",
     "bench.bench_pipeline",
     "bench.bench_full_path",

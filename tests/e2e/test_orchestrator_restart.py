@@ -21,6 +21,7 @@ from infra.jetstream import ensure_topology
 from ingress.app import IngressConfig, create_app
 from ingress.publisher import InboundPublisher
 from tests.conftest import Infra
+from tests.e2e.pipeline import PRIVACY_MASTER_KEY
 from tests.whatsapp_builders import batch, signed
 
 SECRET = "restart-secret-0123456789"
@@ -36,6 +37,7 @@ def _start_orchestrator(database_url: str, nats_url: str, data_dir: Path) -> sub
         "NATS_URL": nats_url,
         "INBOUND_PARTITIONS": str(PARTITIONS),
         "CONECTAPRO_DATA_DIR": str(data_dir),
+        "PRIVACY_MASTER_KEY": PRIVACY_MASTER_KEY,  # every process of one store shares it
         "LOG_LEVEL": "WARNING",
         # What the killed process held is redelivered after this: short, so the test does not wait 30 s.
         "INBOUND_ACK_WAIT_SECONDS": "2",

@@ -22,6 +22,7 @@ from infra.runtime import load
 from infra.settings import Environment, Settings
 from ingress.service import Ingress
 from tests.conftest import Infra
+from tests.e2e.pipeline import PRIVACY_MASTER_KEY
 from tests.e2e.storm import Outcome, Storm, blow, handled, outcome, wait_until_handled
 
 SECRET = "two-orchestrators-secret-0123456789"
@@ -40,6 +41,7 @@ class OrchestratorProcess:
             "NATS_URL": nats_url,
             "INBOUND_PARTITIONS": str(PARTITIONS),
             "CONECTAPRO_DATA_DIR": str(data_dir),
+        "PRIVACY_MASTER_KEY": PRIVACY_MASTER_KEY,  # every process of one store shares it
             "LOG_LEVEL": "INFO",
             "LOG_FORMAT": "json",
             # What the killed process held comes back after this: short, so the test does not wait 30 s.

@@ -9,10 +9,7 @@ import pytest
 
 from conectapro.migrations import migrate
 from eventstore import PostgresEventStore
-from infra.settings import Settings
-from privacy.setup import protect
 from tests.conftest import Infra, admin, with_database
-from tests.e2e.pipeline import PRIVACY_MASTER_KEY
 from tests.integration.projections_support import project, synthetic_conversations
 from tests.openai_stub import OpenAIStub, OpenAIStubServer
 
@@ -27,8 +24,6 @@ async def read_models_database(migrated_database: str) -> str:
 @pytest.fixture
 async def store(read_models_database: str) -> AsyncIterator[PostgresEventStore]:
     store = await PostgresEventStore.connect(read_models_database, min_size=2, max_size=16)
-    # Sealing with the pipeline's master key: a test reads what a pipeline it runs wrote.
-    protect(store, Settings(privacy_master_key=PRIVACY_MASTER_KEY))
     yield store
     await store.close()
 

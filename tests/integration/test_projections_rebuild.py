@@ -11,11 +11,13 @@ from nats.aio.client import Client as NATS
 import projections.table
 from contracts.intent import Service
 from eventstore import Checkpoint, PostgresEventStore, load_checkpoint
+from infra.settings import Settings
 from orchestrator.identity import deliveries_stream_id
+from privacy.setup import protect
 from projections.catalog import PROJECTIONS
 from projections.rebuild import rebuild
 from tests.conftest import Infra
-from tests.e2e.pipeline import Pipeline, button_ids, running_pipeline
+from tests.e2e.pipeline import PRIVACY_MASTER_KEY, Pipeline, button_ids, running_pipeline
 from tests.integration.projections_support import (
     eventually,
     project,
@@ -101,6 +103,8 @@ async def three_conversations(p: Pipeline) -> None:
 async def test_a_rebuild_gives_the_same_rows_as_the_live_projection(
     pipeline: Pipeline, store: PostgresEventStore
 ) -> None:
+    # Sealing with the pipeline's master key: the rebuild reads what the pipeline wrote.
+    protect(store, Settings(privacy_master_key=PRIVACY_MASTER_KEY))
     # The pipeline's projections service follows the store while the customers talk, as in production.
     await three_conversations(pipeline)
 
