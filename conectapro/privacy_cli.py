@@ -25,11 +25,11 @@ def forget_command(
     _, nats_url = running_stack(settings)
 
     async def run(database_url: str) -> str:
+        from conectapro.erasure import forget
         from conectapro.migrations import all_migration_dirs
         from eventstore import PostgresEventStore, apply_migrations
         from infra.clock import utc_now
         from infra.jetstream import connect
-        from privacy.erasure import forget
         from privacy.setup import protect
 
         await apply_migrations(database_url, extra_dirs=all_migration_dirs())

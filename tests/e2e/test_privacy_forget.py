@@ -7,12 +7,12 @@ import asyncio
 import base64
 
 from audit.runner import run_audit
+from conectapro.erasure import forget
 from contracts.intent import Service
 from contracts.personal import SUPPRESSED
 from contracts.privacy_events import PRIVACY_REQUESTS_STREAM, ErasureOutcome
 from contracts.subjects import DEADLETTER_STREAM, INBOUND_STREAM
 from infra.clock import utc_now
-from privacy.erasure import forget
 from privacy.setup import privacy_of
 from tests.e2e.pipeline import PRIVACY_MASTER_KEY, Pipeline, button_ids
 from tests.whatsapp_builders import text_message
