@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from contracts.customer_text import MAX_TEXT_CHARS, normalise_text
-from contracts.inbound import InboundMessage, normalize, parse_envelope
+from contracts.inbound import InboundMessage, dump_envelope, normalize, parse_envelope
 from contracts.whatsapp import WebhookPayload
 from tests.whatsapp_builders import text_message
 
@@ -96,14 +96,15 @@ def _message(text: str) -> InboundMessage:
     return envelope
 
 
-@given(_HOSTILE.map(lambda s: s.replace("\ud800", "").replace("\udfff", "")))
+@given(_HOSTILE)
 def test_an_inbound_text_is_normalised_and_its_raw_keeps_the_original(text: str) -> None:
     message = _message(text)
 
     assert message.text == normalise_text(text).text
     assert message.raw["text"]["body"] == text
     assert "\\u0000" not in orjson.dumps({"text": message.text}).decode()
-    assert parse_envelope(orjson.dumps(message.model_dump(mode="json"))) == message
+    # A lone surrogate stays in ``raw``: only the contract's own dump can write it (as its JSON escape).
+    assert parse_envelope(dump_envelope(message)) == message
 
 
 def test_a_text_longer_than_whatsapp_allows_is_cut_and_the_cut_recorded() -> None:
