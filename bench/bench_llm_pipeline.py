@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import asyncpg
 
 from bench.bench_llm import slow_server_process
-from bench.bench_pipeline import Load, Message, _message, load_on, running_task
+from bench.bench_pipeline import Load, Message, _message, load_on, register_people, running_task
 from bench.cpu import per_request_line
 from bench.stack import RunningStack, running
 from contracts.llm import UnderstandRequest
@@ -252,6 +252,7 @@ async def scenario(delay: float, drive: Callable[[RunningStack, Load, Decisions]
         env = {"LLM_ENABLED": "true", "OPENAI_BASE_URL": base_url, "OPENAI_MODEL": "stub-model"}
         with running(SERVICES, extra_env=env) as stack:
             async with load_on(stack, 64) as load:
+                await register_people(load.store, _scenario_phones())
                 decisions = Decisions()
                 after = (load.start.transaction_id, load.start.global_position)
                 async with running_task(decisions.follow(load.store.pool, after)):
@@ -274,6 +275,13 @@ async def _until_ready(stack: RunningStack, load: Load, decisions: Decisions) ->
     sent = warm_up.add(stack.ingress_port, "56990000000", "hola")
     await warm_up.post(sent)
     await decisions.wait_for([sent.wamid])
+
+
+def _scenario_phones() -> list[str]:
+    """Every customer the scenarios write as: their person keys are made before the clock starts."""
+    phones = [f"5693{n:07d}" for n in range(200)] + [f"5694{n:07d}" for n in range(250)]
+    phones += [f"5695{n:07d}" for n in range(100)] + [f"5696{n:07d}" for n in range(RATE * SECONDS)]
+    return [*phones, "56990000000"]
 
 
 SCENARIOS = {"slow": (0.8, slow_llm), "mixed": (2.0, mixed)}
