@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -249,22 +249,27 @@ async def with_scratch_database(server_dsn: str) -> None:
             await admin.close()
 
 
-def main() -> None:
+def on_postgres(bench: Callable[[str], Coroutine[Any, Any, None]], name: str) -> None:
+    """Run ``bench`` on ``DATABASE_URL``, or on an embedded PostgreSQL started for it, as every service runs."""
     tune_for_service()  # as every service runs (conectapro run)
     dsn = os.environ.get("DATABASE_URL")
     if dsn:
-        asyncio.run(with_scratch_database(dsn))
+        asyncio.run(bench(dsn))
         return
     from infra.embedded import EmbeddedPostgres
 
-    with tempfile.TemporaryDirectory(prefix="bench-eventstore-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as tmp:
         pg = EmbeddedPostgres(Path(tmp) / "postgres")
         try:
             server = pg.start()
             print(f"embedded PostgreSQL on port {pg.port} (synchronous_commit=on)", file=sys.stderr)
-            asyncio.run(with_scratch_database(server))
+            asyncio.run(bench(server))
         finally:
             pg.stop()
+
+
+def main() -> None:
+    on_postgres(with_scratch_database, "eventstore")
 
 
 if __name__ == "__main__":

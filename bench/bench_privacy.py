@@ -8,20 +8,15 @@ figure covers sealed and untouched events alike. Prints events/s for each and th
 
 from __future__ import annotations
 
-import asyncio
-import os
 import statistics
-import sys
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 
+from bench.bench_eventstore import on_postgres
 from conectapro.migrations import all_migration_dirs
 from contracts.events import EventMetadata, NewEvent
 from eventstore import NO_STREAM, Checkpoint, PostgresEventStore, apply_migrations
-from infra.gc_tuning import tune_for_service
 from infra.settings import Settings
 from privacy.people import new_person_key
 from privacy.setup import protect
@@ -86,21 +81,7 @@ async def run(dsn: str) -> None:
 
 
 def main() -> None:
-    tune_for_service()
-    dsn = os.environ.get("DATABASE_URL")
-    if dsn:
-        asyncio.run(run(dsn))
-        return
-    from infra.embedded import EmbeddedPostgres
-
-    with tempfile.TemporaryDirectory(prefix="bench-privacy-") as tmp:
-        pg = EmbeddedPostgres(Path(tmp) / "postgres")
-        try:
-            server = pg.start()
-            print(f"embedded PostgreSQL on port {pg.port}", file=sys.stderr)
-            asyncio.run(run(server))
-        finally:
-            pg.stop()
+    on_postgres(run, "privacy")
 
 
 if __name__ == "__main__":
