@@ -5,7 +5,7 @@ UV := $(VENV)/bin/uv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install run test lint typecheck unit bench lock clean compose-smoke browser screenshots
+.PHONY: install run test lint typecheck unit fuzz bench lock clean compose-smoke browser screenshots
 
 $(UV):
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,13 @@ screenshots: install browser
 
 unit: install
 	$(VENV)/bin/pytest -m unit
+
+# The whole-webhook-path property test, longer than in `make test` (tests/e2e/test_webhook_properties.py).
+FUZZ_EXAMPLES ?= 200
+FUZZ_MAX_UPDATES ?= 1000
+fuzz: install
+	WEBHOOK_EXAMPLES=$(FUZZ_EXAMPLES) WEBHOOK_MAX_UPDATES=$(FUZZ_MAX_UPDATES) \
+		$(VENV)/bin/pytest tests/e2e/test_webhook_properties.py
 
 bench: install
 	$(VENV)/bin/python -m bench
