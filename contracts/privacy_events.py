@@ -19,14 +19,27 @@ class ErasureOutcome(StrEnum):
     REFUSED_JOB_IN_PROGRESS = "refused_job_in_progress"
 
 
+class ExportOutcome(StrEnum):
+    EXPORTED = "exported"
+    NOT_KNOWN = "not_known"  # nothing known of that phone (never seen, or forgotten before)
+
+
 class DataExported(Event):
+    """An access (export) request and its outcome: how much was handed over, never what."""
+
     TYPE = "DataExported"
 
     request_id: str = Field(min_length=1)
     #: None when the phone is not known to the system.
     person_key: str | None
     requested_by: str = Field(min_length=1)
-    events: int = Field(ge=0)
+    outcome: ExportOutcome
+    #: Streams the document was built from.
+    streams: tuple[str, ...] = ()
+    events: int = Field(default=0, ge=0)
+    leads: int = Field(default=0, ge=0)
+    messages_in: int = Field(default=0, ge=0)
+    messages_out: int = Field(default=0, ge=0)
     exported_at: datetime
 
 

@@ -1,0 +1,56 @@
+"""The record of personal-data requests (stream ``privacy-requests``), as the organisation shows it: every
+access and erasure request, when, who asked, for which person key and what was done. Nothing personal is in
+it, so it outlives every erasure and proves each request was answered (Law 21.719 gives 30 days)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from contracts.events import RecordedEvent
+from contracts.privacy_events import PRIVACY_REQUESTS_STREAM
+from eventstore import PostgresEventStore
+
+#: What each kind of request is called, by its event type.
+KINDS = {"DataExported": "export", "PersonForgotten": "erasure"}
+
+
+@dataclass(frozen=True)
+class PrivacyRequest:
+    request_id: str
+    kind: str
+    #: When it was answered (the request and its answer are one event: answered when asked).
+    at: datetime
+    requested_by: str
+    person_key: str | None
+    outcome: str
+    #: What was done, in numbers (events and messages exported; streams and JetStream messages erased).
+    detail: str
+
+
+def _detail(event: RecordedEvent) -> str:
+    d = event.data
+    if event.type == "DataExported":
+        return (f"{d.get('leads', 0)} leads, {d.get('messages_in', 0)} messages in, "
+                f"{d.get('messages_out', 0)} out ({d.get('events', 0)} events)")  # fmt: skip
+    forced = ", forced" if d.get("forced") else ""
+    return f"{len(d.get('streams') or ())} streams, {d.get('jetstream_messages_removed', 0)} JetStream messages{forced}"
+
+
+def request_of(event: RecordedEvent) -> PrivacyRequest | None:
+    """The request an event of ``privacy-requests`` records (None for a type this code does not know)."""
+    kind = KINDS.get(event.type)
+    if kind is None:
+        return None
+    d = event.data
+    return PrivacyRequest(
+        request_id=str(d.get("request_id")), kind=kind, at=event.metadata.recorded_at,
+        requested_by=str(d.get("requested_by")), person_key=d.get("person_key"), outcome=str(d.get("outcome")),
+        detail=_detail(event),
+    )  # fmt: skip
+
+
+async def privacy_requests(store: PostgresEventStore, *, since: datetime | None = None) -> list[PrivacyRequest]:
+    """Every request recorded (from ``since`` on when given), oldest first."""
+    found = (request_of(event) for event in await store.read_stream(PRIVACY_REQUESTS_STREAM))
+    return [r for r in found if r is not None and (since is None or r.at >= since)]
