@@ -3,7 +3,8 @@
 Without a master key the keyring holds no key (a reader that needs no personal value, e.g. an audit
 run without ``PRIVACY_MASTER_KEY``, reads every sealed field as forgotten). A key erased by another
 process stays usable here for at most ``ttl`` seconds (nothing written with it meanwhile is readable once
-it is gone); an erasure in this process drops it at once.
+it is gone); an erasure in this process drops it at once, and so does a process that follows the store
+when it reads the ``PersonForgotten`` event (the projections: :meth:`Keyring.drop_forgotten`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from typing import Any
 import asyncpg
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from contracts.events import RecordedEvent
+from contracts.privacy_events import ErasureOutcome, PersonForgotten
 from privacy.master_key import MasterKey
 
 DEFAULT_TTL_SECONDS = 30.0
@@ -63,3 +66,13 @@ class Keyring:
     def drop(self, person_key: str) -> None:
         """This process forgot the person: never use their key again."""
         self._keys[person_key] = (None, float("inf"))
+
+    def drop_forgotten(self, events: Iterable[RecordedEvent]) -> None:
+        """Drop the keys of the people these events say were forgotten (another process erased them): a
+        process that follows the store stops opening their fields when it reads the erasure, not up to
+        ``ttl`` later."""
+        for event in events:
+            if event.type == PersonForgotten.TYPE and event.data.get("outcome") == ErasureOutcome.FORGOTTEN:
+                person_key = event.data.get("person_key")
+                if isinstance(person_key, str):
+                    self.drop(person_key)

@@ -1,7 +1,8 @@
 """Apply a batch of events to projections inside the caller's transaction: load → fold (pure) → upsert.
 
 Two statements per table whatever the batch size: one ``= ANY`` load of the rows the batch touches and one
-unnest upsert of the rows it changed. The caller commits them with the projection's checkpoint.
+unnest upsert of the rows it changed (plus one load per selection, e.g. a forgotten person's rows). The
+caller commits them with the projection's checkpoint.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections.abc import Sequence
 
 from eventstore.pool import AnyConnection
 from projections.envelope import Item
-from projections.projector import Projection, route_all
+from projections.projector import Projection, RowsWhere, route_all
 
 
 async def apply_batch(conn: AnyConnection, projection: Projection, items: Sequence[Item]) -> int:
@@ -20,7 +21,10 @@ async def apply_batch(conn: AnyConnection, projection: Projection, items: Sequen
     for projector, routed in route_all(projection.projectors, items).items():
         if not routed:
             continue
-        rows = await projector.table.load(conn, {key for key, _, _ in routed})
+        selections = {key for key, _, _ in routed if key.__class__ is RowsWhere}
+        rows = await projector.table.load(conn, {key for key, _, _ in routed if key.__class__ is not RowsWhere})
+        for where in selections:
+            rows.update(await projector.table.load_where(conn, where))
         changed = projector.fold_routed(rows, routed)
         written += await projector.table.upsert(conn, changed.values())
     return written

@@ -32,7 +32,7 @@ from eventstore.pool import AnyConnection
 from infra.gc_tuning import REBUILD_THRESHOLDS, collecting_less
 from projections.batch import lock_key
 from projections.envelope import EventContext, Item
-from projections.projector import Projection, Projector, route_all
+from projections.projector import Projection, Projector, Routed, RowsWhere, route_all
 
 DEFAULT_BATCH = 5000
 #: Events folded between two commits: fewer, larger transactions rewrite a busy row (a conversation) less often.
@@ -111,16 +111,26 @@ class _Rebuild:
             if not routed:
                 continue
             rows = self.cache[projector]
-            missing = set() if self.complete else {key for key, _, _ in routed if key not in rows}
-            if missing:
-                await self.settle()  # what we read back must have been written first
-                rows.update(await projector.table.load(self.conn, missing))
+            if not self.complete:
+                await self._load_missing(projector, rows, routed)
             changed = projector.fold_routed(rows, routed)
             rows.update(changed)
             self.dirty[projector].update(changed)
         self.unflushed += count
         if self.unflushed >= self.flush_every:
             await self.flush(checkpoint, wait=False)
+
+    async def _load_missing(self, projector: Projector[Any, Any], rows: dict[Any, Any], routed: list[Routed]) -> None:
+        """Read back the rows the cache dropped that ``routed`` touches (keyed, or matched by a selection)."""
+        selections = {key for key, _, _ in routed if key.__class__ is RowsWhere}
+        missing = {key for key, _, _ in routed if key.__class__ is not RowsWhere and key not in rows}
+        if not missing and not selections:
+            return
+        await self.settle()  # what we read back must have been written first
+        rows.update(await projector.table.load(self.conn, missing))
+        for where in selections:
+            for key, row in (await projector.table.load_where(self.conn, where)).items():
+                rows.setdefault(key, row)  # a cached row is newer than its stored copy
 
     async def flush(self, checkpoint: Checkpoint, *, wait: bool) -> None:
         await self.settle()

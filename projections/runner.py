@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import structlog
 
@@ -53,8 +53,11 @@ class ProjectionRunner:
         poll_interval: float = 1.0,
         listen: bool = True,
         min_interval: float = BATCH_WINDOW,
+        after_batch: Callable[[Sequence[RecordedEvent]], None] | None = None,
     ) -> None:
         self.store = store
+        #: Called with every batch once its rows are written (e.g. to drop the keys of people it forgot).
+        self.after_batch = after_batch
         self.projections = [projections] if isinstance(projections, Projection) else list(projections)
         self._locks = sorted({lock_key(p) for p in self.projections})  # the rebuild's order: no deadlock
         self.subscription = SubscriptionGroup(
@@ -82,14 +85,15 @@ class ProjectionRunner:
     async def _lock(self, conn: AnyConnection) -> None:
         await conn.execute(_LOCK_SHARED, self._locks)
 
-    @staticmethod
-    def _handler(projection: Projection) -> BatchHandler:
+    def _handler(self, projection: Projection) -> BatchHandler:
         types = projection.event_types
 
         async def handle(conn: AnyConnection, events: Sequence[RecordedEvent]) -> None:
             with metrics.STEP_SECONDS.labels("project").time():
                 await apply_batch(conn, projection, decode_recorded(events, types))
             metrics.PROJECTED_EVENTS.labels(projection.name).inc(len(events))
+            if self.after_batch is not None:
+                self.after_batch(events)
 
         return handle
 

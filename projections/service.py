@@ -12,7 +12,7 @@ import structlog
 from eventstore import PostgresEventStore
 from infra.settings import Settings
 from infra.telemetry import background
-from privacy.setup import service_store
+from privacy.setup import privacy_of, service_store
 from projections.catalog import PROJECTIONS
 from projections.runner import ProjectionRunner
 
@@ -34,4 +34,6 @@ async def build(settings: Settings, *, store: PostgresEventStore | None = None) 
     async with AsyncExitStack() as stack:
         # One reader for every projection: a LISTEN connection, one to read and one to apply a batch.
         store = await service_store(stack, settings, store, min_size=2, max_size=4)
-        yield Projections(ProjectionRunner(store, list(PROJECTIONS.values())))
+        privacy = privacy_of(store)
+        forget = None if privacy is None else privacy.keyring.drop_forgotten
+        yield Projections(ProjectionRunner(store, list(PROJECTIONS.values()), after_batch=forget))

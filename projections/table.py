@@ -13,11 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import orjson
 
 from eventstore.pool import AnyConnection
+
+if TYPE_CHECKING:
+    from projections.projector import RowsWhere
 
 R = TypeVar("R", bound=tuple[Any, ...])
 
@@ -82,6 +85,17 @@ class Table(Generic[R]):
             return {}
         records = await conn.fetch(self.select_sql, list(keys))
         rows = (self.from_record(record) for record in records)
+        return {getattr(row, self.key): row for row in rows}
+
+    async def load_where(self, conn: AnyConnection, where: RowsWhere) -> dict[Any, R]:
+        """Every row whose ``where.column`` holds one of ``where.values``."""
+        if where.column not in self.types:
+            raise ValueError(f"{self.name} has no column {where.column!r}")
+        sql = (
+            f"SELECT {', '.join(self.columns)} FROM {self.name} "
+            f"WHERE {where.column} = ANY($1::{self.types[where.column]}[])"
+        )
+        rows = (self.from_record(record) for record in await conn.fetch(sql, list(where.values)))
         return {getattr(row, self.key): row for row in rows}
 
     @property

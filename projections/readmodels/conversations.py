@@ -33,6 +33,7 @@ from orchestrator.domain.model import CustomerState, Lead
 from orchestrator.domain.states import LEAD_TRANSITIONS
 from projections.envelope import EventContext
 from projections.projector import Projector
+from projections.readmodels.forgotten import FORGOTTEN, blank, rows_of_person
 from projections.readmodels.leads import LEAD_EVENT_TYPES
 from projections.table import Table
 
@@ -180,7 +181,24 @@ _CHANGES: dict[str, Callable[[ConversationRow, Any, EventContext], dict[str, Any
 }
 
 
+def _forget(row: ConversationRow) -> ConversationRow:
+    """The person's values blanked: phone, name, what they wrote and were written, the lead's free text.
+    Counts, states and times stay (they are what operators and the stats keep working on)."""
+    fields = {name: blank(value) if name in _PERSONAL_FIELDS else value for name, value in row.fields.items()}
+    messages = tuple({**m, "text": blank(m.get("text"))} for m in row.recent_messages)
+    blanked = row._replace(
+        phone=blank(row.phone), profile_name=blank(row.profile_name), fields=fields, recent_messages=messages
+    )
+    return row if blanked == row else blanked
+
+
+#: The lead fields that are the customer's free text (``contracts.personal``: problem and address).
+_PERSONAL_FIELDS = frozenset({"problem", "address"})
+
+
 def evolve_conversation(row: ConversationRow | None, event: Event, ctx: EventContext) -> ConversationRow | None:
+    if event.TYPE == FORGOTTEN:
+        return None if row is None else _forget(row)
     current = row if row is not None else ConversationRow(
         ctx.stream_id.removeprefix(CUSTOMER_STREAM_PREFIX), started_at=ctx.recorded_at
     )
@@ -203,5 +221,6 @@ CONVERSATION_EVENT_TYPES = LEAD_EVENT_TYPES | {
 }  # fmt: skip
 
 CONVERSATIONS_PROJECTOR: Projector[str, ConversationRow] = Projector(
-    CONVERSATIONS, CONVERSATION_EVENT_TYPES, conversation_key, evolve_conversation
-)
+    CONVERSATIONS, CONVERSATION_EVENT_TYPES, conversation_key, evolve_conversation,
+    selects={FORGOTTEN: rows_of_person("customer_key")},
+)  # fmt: skip

@@ -33,6 +33,7 @@ from orchestrator.domain.evolve import LEAD_TRIGGER_OF_EVENT
 from orchestrator.domain.states import LEAD_TRANSITIONS
 from projections.envelope import EventContext
 from projections.projector import Projector
+from projections.readmodels.forgotten import FORGOTTEN, blank, rows_of_person
 from projections.table import Table
 
 
@@ -139,7 +140,16 @@ def _changes(event: Event) -> dict[str, Any]:
     return {}
 
 
+def _forget(row: LeadRow) -> LeadRow:
+    """The customer's own values blanked; the technician's name and phone are theirs, and stay."""
+    blanked = row._replace(customer_phone=blank(row.customer_phone), problem=blank(row.problem),
+                           address=blank(row.address))  # fmt: skip
+    return row if blanked == row else blanked
+
+
 def evolve_lead(row: LeadRow | None, event: Event, ctx: EventContext) -> LeadRow | None:
+    if event.TYPE == FORGOTTEN:
+        return None if row is None else _forget(row)
     if isinstance(event, LeadDrafted):
         if row is not None:
             return row
@@ -174,4 +184,6 @@ LEAD_EVENT_TYPES = frozenset(
     )
 )  # fmt: skip
 
-LEADS_PROJECTOR: Projector[str, LeadRow] = Projector(LEADS, LEAD_EVENT_TYPES, lead_key, evolve_lead)
+LEADS_PROJECTOR: Projector[str, LeadRow] = Projector(
+    LEADS, LEAD_EVENT_TYPES, lead_key, evolve_lead, selects={FORGOTTEN: rows_of_person("customer_key")}
+)

@@ -20,6 +20,7 @@ from contracts.events import Event
 from contracts.outbound import DeliveryStatus, ReplyDeliveryUpdated, ReplyFailed, ReplyQueued, ReplySent
 from projections.envelope import EventContext
 from projections.projector import Projector
+from projections.readmodels.forgotten import FORGOTTEN, blank, rows_of_streams
 from projections.table import Table
 
 #: The text kept per message (a WhatsApp text may be 4,096 characters; operators need the gist).
@@ -71,6 +72,13 @@ OUTBOUND = Table(
 
 
 def evolve_outbound(row: OutboundRow | None, event: Event, ctx: EventContext) -> OutboundRow | None:
+    if event.TYPE == FORGOTTEN:
+        # Every reply of the person's streams, to them or about them (an offer's text quotes their address;
+        # its recipient was sealed with their key): the technician's own data lives in other tables.
+        if row is None:
+            return None
+        blanked = row._replace(to_phone=blank(row.to_phone), text=blank(row.text))
+        return row if blanked == row else blanked
     # The sender only records an outcome for a reply it read, so the ReplyQueued is always first; a row is
     # still started from an outcome alone rather than dropping what it says.
     current = row if row is not None else OutboundRow(getattr(event, "reply_id"), ctx.stream_id)  # noqa: B009
@@ -115,6 +123,7 @@ OUTBOUND_PROJECTOR: Projector[UUID, OutboundRow] = Projector(
     frozenset({ReplyQueued.TYPE, ReplySent.TYPE, ReplyFailed.TYPE}),
     outbound_key,
     evolve_outbound,
+    selects={FORGOTTEN: rows_of_streams("stream_id")},
 )
 
 

@@ -9,8 +9,13 @@ import pytest
 from nats.aio.client import Client as NATS
 
 import projections.table
+from bench.bench_projections import Synthetic
+from conectapro.erasure import forget, person_streams
 from contracts.intent import Service
+from contracts.personal import SUPPRESSED
+from contracts.privacy_events import PRIVACY_REQUESTS_STREAM, ErasureOutcome, PersonForgotten
 from eventstore import Checkpoint, PostgresEventStore, load_checkpoint
+from infra.clock import utc_now
 from infra.settings import Settings
 from orchestrator.identity import deliveries_stream_id
 from privacy.setup import protect
@@ -21,6 +26,7 @@ from tests.e2e.pipeline import PRIVACY_MASTER_KEY, Pipeline, button_ids, running
 from tests.integration.projections_support import (
     eventually,
     project,
+    record,
     snapshot,
     synthetic_conversations,
     wait_until_caught_up,
@@ -132,6 +138,37 @@ async def test_a_rebuild_gives_the_same_rows_as_the_live_projection(
     assert len(rebuilt["read_models.technicians"]) == 2
 
 
+async def test_after_a_forget_the_live_rows_are_blanked_and_a_rebuild_gives_the_same_rows(
+    pipeline: Pipeline, store: PostgresEventStore
+) -> None:
+    privacy = protect(store, Settings(privacy_master_key=PRIVACY_MASTER_KEY))
+    await three_conversations(pipeline)
+    ana = await pipeline.person(ANA_CLIENTA)
+    await wait_until_caught_up(store, ALL)
+    before = await snapshot(store)
+
+    erasure = await forget(store, privacy, pipeline.nats.jetstream(), ANA_CLIENTA, requested_by="test", force=False,
+                           now=utc_now)  # fmt: skip
+    assert erasure.outcome == ErasureOutcome.FORGOTTEN
+    await wait_until_caught_up(store, ALL)
+    live_rows = await snapshot(store)
+    result = await rebuild(store, ALL, progress=False)
+    assert await snapshot(store) == live_rows
+    assert result.events == await store.pool.fetchval("SELECT count(*) FROM events")
+
+    live_text = repr(live_rows)
+    for secret in (ANA_CLIENTA, "cañería", "irarrázaval 1234"):
+        assert secret not in live_text, secret
+    [lead] = [row for row in live_rows["read_models.leads"] if row["customer_key"] == ana]
+    assert (lead["customer_phone"], lead["problem"], lead["address"]) == (SUPPRESSED,) * 3
+    assert (lead["provider_name"], lead["provider_phone"], lead["rating"]) == ("Pedro Soto", PEDRO, 5)
+    # Everyone else's rows, and the technicians', are as they were.
+    for table, rows in before.items():
+        others = [row for row in rows if ana not in repr(row)]
+        assert others == [row for row in live_rows[table] if ana not in repr(row)], table
+    assert live_rows["read_models.technicians"] == before["read_models.technicians"]
+
+
 async def test_rebuilding_one_projection_leaves_the_others_as_they_were(store: PostgresEventStore) -> None:
     await synthetic_conversations(store, 300)
     await project(store)
@@ -151,7 +188,11 @@ async def test_rebuilding_one_projection_leaves_the_others_as_they_were(store: P
 async def test_small_batches_an_evicted_cache_and_either_write_path_give_the_same_rows(
     store: PostgresEventStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    await synthetic_conversations(store, 1500)
+    synthetic = Synthetic()
+    await synthetic_conversations(store, 1500, synthetic)
+    # A customer forgotten halfway: their rows, written and evicted long before, are read back and blanked.
+    await forget_in_log(store, await first_customer(store))
+    await synthetic_conversations(store, 500, synthetic)
     monkeypatch.setattr(projections.table, "COPY_FROM", 10**9)  # every write as unnest arrays
     await rebuild(store, ALL, progress=False)
     reference = await snapshot(store)
@@ -160,8 +201,26 @@ async def test_small_batches_an_evicted_cache_and_either_write_path_give_the_sam
     result = await rebuild(store, ALL, batch_size=50, flush_every=120, max_cached_rows=40, progress=False)
 
     assert await snapshot(store) == reference
+    for table in ("read_models.leads", "read_models.conversations", "read_models.outbound_messages"):
+        assert SUPPRESSED in repr(reference[table]), table
     assert result.rows_written > len(reference["read_models.outbound_messages"])  # rows were rewritten ...
     assert await load_checkpoint(store.pool, "projection-outbound") != Checkpoint.START  # ... and checkpointed
+
+
+async def first_customer(store: PostgresEventStore) -> str:
+    stream_id = await store.pool.fetchval(
+        "SELECT stream_id FROM events WHERE stream_id LIKE 'customer-%' ORDER BY global_position LIMIT 1"
+    )
+    return str(stream_id).removeprefix("customer-")
+
+
+async def forget_in_log(store: PostgresEventStore, person_key: str) -> None:
+    """The erasure's record alone (the synthetic store seals nothing: only the read models forget)."""
+    request = PersonForgotten(
+        request_id="r1", person_key=person_key, requested_by="test", outcome=ErasureOutcome.FORGOTTEN,
+        streams=person_streams(person_key), decided_at=utc_now(),
+    )  # fmt: skip
+    await record(store, PRIVACY_REQUESTS_STREAM, [request], at=utc_now(), cause="forget")
 
 
 async def test_a_rebuild_of_an_empty_store_leaves_empty_tables(store: PostgresEventStore) -> None:

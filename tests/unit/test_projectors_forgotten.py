@@ -1,0 +1,92 @@
+"""Read models forget a person when ``PersonForgotten`` is projected: the live rows become the rows a rebuild
+computes from the person's suppressed events, and nothing of the technician's changes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from contracts.events import Event
+from contracts.outbound import sender_stream_id
+from contracts.personal import SUPPRESSED, suppressed
+from contracts.privacy_events import ErasureOutcome, PersonForgotten
+from projections.envelope import Item
+from projections.projector import Projector
+from projections.readmodels.conversations import CONVERSATIONS_PROJECTOR
+from projections.readmodels.leads import LEADS_PROJECTOR
+from projections.readmodels.outbound import OUTBOUND_PROJECTOR
+from tests.unit.leads_flow_support import CUSTOMER, CUSTOMER_PHONE, PEDRO, Scenario, rating_tap
+from tests.unit.projectors_support import CUSTOMER_STREAM, T0, Log, customer_items, fold
+
+pytestmark = pytest.mark.unit
+
+PROJECTORS = [LEADS_PROJECTOR, CONVERSATIONS_PROJECTOR, OUTBOUND_PROJECTOR]
+
+
+def forgotten(outcome: ErasureOutcome = ErasureOutcome.FORGOTTEN) -> PersonForgotten:
+    return PersonForgotten(
+        request_id="r1", person_key=CUSTOMER, requested_by="test", outcome=outcome,
+        streams=(CUSTOMER_STREAM, sender_stream_id(CUSTOMER_STREAM)), decided_at=T0,
+    )  # fmt: skip
+
+
+def as_read_once_forgotten(event: Event) -> Event:
+    """The event as the store hands it out once its person's key is gone."""
+    return type(event).model_validate(suppressed(event.TYPE, event.model_dump(mode="json")))
+
+
+def a_whole_job() -> list[Event]:
+    s = Scenario(PEDRO).up_to_completed()
+    s.customer(rating_tap(5))
+    return s.events
+
+
+def with_request(items: list[Item], log: Log, request: PersonForgotten) -> list[Item]:
+    return [*items, *log.record("privacy-requests", [request])]
+
+
+def texts_of(rows: dict[Any, Any]) -> str:
+    return repr(sorted(map(repr, rows.values())))
+
+
+@pytest.mark.parametrize("projector", PROJECTORS, ids=lambda p: p.table.name)
+def test_forgetting_gives_the_rows_a_rebuild_computes_from_the_suppressed_events(projector: Projector[Any, Any]) -> None:
+    events = a_whole_job()
+    live_log, rebuilt_log = Log(), Log()
+    live_before = fold(projector, customer_items(events, live_log))
+    live = fold(projector, live_log.record("privacy-requests", [forgotten()]), live_before)
+    rebuilt = fold(
+        projector, with_request(customer_items(map(as_read_once_forgotten, events), rebuilt_log), rebuilt_log,
+                                forgotten()),
+    )  # fmt: skip
+
+    assert live == rebuilt
+    assert live != live_before
+    assert CUSTOMER_PHONE not in texts_of(live) and "Camila" not in texts_of(live)
+    assert SUPPRESSED in texts_of(live)
+
+
+@pytest.mark.parametrize("projector", PROJECTORS, ids=lambda p: p.table.name)
+def test_rows_changed_earlier_in_the_same_batch_are_forgotten_too(projector: Projector[Any, Any]) -> None:
+    log = Log()
+    one_batch = fold(projector, with_request(customer_items(a_whole_job(), log), log, forgotten()))
+    separate = Log()
+    before = fold(projector, customer_items(a_whole_job(), separate))
+    assert one_batch == fold(projector, separate.record("privacy-requests", [forgotten()]), before)
+
+
+def test_the_technician_s_name_and_phone_stay_on_the_lead() -> None:
+    log = Log()
+    [lead] = fold(LEADS_PROJECTOR, with_request(customer_items(a_whole_job(), log), log, forgotten())).values()
+    assert (lead.provider_name, lead.provider_phone) == (PEDRO.name, PEDRO.phone)
+    assert (lead.customer_phone, lead.problem, lead.address) == (SUPPRESSED, SUPPRESSED, SUPPRESSED)
+    assert (lead.comuna, lead.status, lead.rating) == ("Ñuñoa", "rated", 5)
+
+
+@pytest.mark.parametrize("outcome", [ErasureOutcome.REFUSED_JOB_IN_PROGRESS, ErasureOutcome.ALREADY_FORGOTTEN])
+def test_a_request_that_forgot_nobody_changes_no_row(outcome: ErasureOutcome) -> None:
+    for projector in PROJECTORS:
+        log = Log()
+        before = fold(projector, customer_items(a_whole_job(), log))
+        assert projector.fold(before, log.record("privacy-requests", [forgotten(outcome)])) == {}
