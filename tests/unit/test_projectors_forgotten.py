@@ -21,7 +21,7 @@ from tests.unit.projectors_support import CUSTOMER_STREAM, T0, Log, customer_ite
 
 pytestmark = pytest.mark.unit
 
-PROJECTORS = [LEADS_PROJECTOR, CONVERSATIONS_PROJECTOR, OUTBOUND_PROJECTOR]
+PROJECTORS: list[Projector[Any, Any]] = [LEADS_PROJECTOR, CONVERSATIONS_PROJECTOR, OUTBOUND_PROJECTOR]
 
 
 def forgotten(outcome: ErasureOutcome = ErasureOutcome.FORGOTTEN) -> PersonForgotten:
@@ -51,7 +51,7 @@ def texts_of(rows: dict[Any, Any]) -> str:
 
 
 @pytest.mark.parametrize("projector", PROJECTORS, ids=lambda p: p.table.name)
-def test_forgetting_gives_the_rows_a_rebuild_computes_from_the_suppressed_events(projector: Projector[Any, Any]) -> None:
+def test_forgetting_gives_the_rows_a_rebuild_computes_from_suppressed_events(projector: Projector[Any, Any]) -> None:
     events = a_whole_job()
     live_log, rebuilt_log = Log(), Log()
     live_before = fold(projector, customer_items(events, live_log))
