@@ -24,6 +24,8 @@ from contracts.lead_events import (
     ConversationHandedOver,
     ConversationStateChanged,
     ConversationTaken,
+    ErasureRefused,
+    ErasureRequested,
     IntentExtracted,
     JobCompleted,
     LeadAssigned,
@@ -285,6 +287,10 @@ _RENDERERS: Mapping[type[Event], Callable[[_Renderer, Any], None]] = {
     ConversationHandedOver: _simple(lambda r, e: f"handed over to a person ({e.reason})"),
     ConversationTaken: _simple(lambda r, e: f"taken by operator {e.by}"),
     ConversationHandedBack: _simple(lambda r, e: f"handed back to the bot by operator {e.by}"),
+    ErasureRefused: _simple(lambda r, e: f"erasure asked for, refused ({e.reason})"),
+    ErasureRequested: _simple(
+        lambda r, e: f"erasure confirmed by the customer: forgotten once goodbye {e.goodbye_reply_id} is sent"
+    ),
 }
 
 

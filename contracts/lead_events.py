@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -29,6 +30,10 @@ class ConversationState(StrEnum):
     CLOSED = "closed"
     #: A person answers the customer; the bot is silent until they hand the conversation back.
     HANDED_OVER = "handed_over"
+    #: The customer asked to erase their data and is asked to confirm; "no" returns to where the flow was.
+    CONFIRMING_ERASURE = "confirming_erasure"
+    #: The customer confirmed: the goodbye is the last message; their data is forgotten once it is sent.
+    ERASED = "erased"
 
 
 class ConversationTrigger(StrEnum):
@@ -49,6 +54,9 @@ class ConversationTrigger(StrEnum):
     RATING_WINDOW_CLOSED = "rating_window_closed"
     HANDED_OVER = "handed_over"
     HANDED_BACK = "handed_back"
+    ERASURE_ASKED = "erasure_asked"
+    ERASURE_WITHDRAWN = "erasure_withdrawn"
+    ERASURE_CONFIRMED = "erasure_confirmed"
 
 
 class LeadStatus(StrEnum):
@@ -208,6 +216,36 @@ class ConversationHandedBack(Event):
 
     by: str = Field(min_length=1)
     handed_back_at: datetime
+
+
+# ------------------------------------------------------------------------------------- erasure request
+
+
+class ErasureRefusal(StrEnum):
+    #: A technician holds the offer or is on the way (``conectapro.erasure.JOB_IN_PROGRESS``).
+    JOB_IN_PROGRESS = "job_in_progress"
+
+
+class ErasureRefused(Event):
+    """The customer asked on WhatsApp to erase their data and it cannot be done now (they are told why)."""
+
+    TYPE = "ErasureRefused"
+    SCHEMA_VERSION = 1
+
+    reason: ErasureRefusal
+    refused_at: datetime
+
+
+class ErasureRequested(Event):
+    """The customer confirmed on WhatsApp that their data be erased. The closer forgets them once the
+    goodbye (``goodbye_reply_id``, the last message they get) is sent, or after a bounded wait; the outcome
+    is a ``PersonForgotten`` on ``privacy-requests``. No personal data: it outlives the person's key."""
+
+    TYPE = "ErasureRequested"
+    SCHEMA_VERSION = 1
+
+    goodbye_reply_id: UUID
+    requested_at: datetime
 
 
 # ------------------------------------------------------------------------------------------- lead

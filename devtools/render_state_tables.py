@@ -20,10 +20,12 @@ from orchestrator.domain.matching import RANKING_KEYS
 from orchestrator.domain.model import FIELD_ORDER
 from orchestrator.domain.states import (
     CONVERSATION_TRANSITIONS,
+    ERASURE_ASKED_FROM,
     HANDED_OVER_FROM,
     LEAD_START_STATUS,
     LEAD_TRANSITIONS,
     TERMINAL_LEAD_STATUSES,
+    WHILE_CONFIRMING_ERASURE,
     WHILE_HANDED_OVER,
 )
 
@@ -39,9 +41,12 @@ def _rows(transitions: Mapping[tuple[S, T], S]) -> list[tuple[S, T, S]]:
 
 
 def _handed_back_rows() -> list[tuple[ConversationState, ConversationTrigger, ConversationState]]:
-    # Not in the table: handing back returns to the state remembered at hand-over (one row per such state).
+    # Not in the table: handing back (withdrawing an erasure) returns to the state remembered when the
+    # conversation was set aside (one row per such state).
     return [(ConversationState.HANDED_OVER, ConversationTrigger.HANDED_BACK, s) for s in ConversationState
-            if s in HANDED_OVER_FROM]  # fmt: skip
+            if s in HANDED_OVER_FROM] + [
+        (ConversationState.CONFIRMING_ERASURE, ConversationTrigger.ERASURE_WITHDRAWN, s) for s in ConversationState
+        if s in ERASURE_ASKED_FROM]  # fmt: skip
 
 
 def _mermaid(rows: Sequence[tuple[S, T, S]], start: S, ends: Sequence[S]) -> list[str]:
@@ -89,6 +94,14 @@ def render_state_machine_doc() -> str:
         " the conversation was handed over from. Meanwhile the lead may still move ("
         + ", ".join(f"`{t.value}`" for t in ConversationTrigger if t in WHILE_HANDED_OVER)
         + "): the conversation stays `handed_over` and the state it returns to follows the table above.",
+        "",
+        "`confirming_erasure`: the customer asked on WhatsApp that their data be erased and is asked to confirm"
+        " (refused, without a change, while a technician holds or was assigned their request). Withdrawing"
+        " returns to the state it was asked from, with its pending question; asking for a person withdraws it"
+        " first. Meanwhile ("
+        + ", ".join(f"`{t.value}`" for t in ConversationTrigger if t in WHILE_CONFIRMING_ERASURE)
+        + ") the state it returns to follows the table. `erased` is final: the goodbye is the last message,"
+        " the closer forgets the person once it is sent, and a later message starts a new person.",
         "",
         "While `collecting`, the pending question is the first missing field, in this order: "
         + ", ".join(f"`{name}`" for name in FIELD_ORDER)

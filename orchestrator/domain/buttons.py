@@ -55,6 +55,17 @@ def confirm_id(choice: ConfirmChoice) -> str:
     return _CONFIRM_IDS[choice]
 
 
+ERASURE_YES_ID = reply_ids.ERASURE_YES
+ERASURE_NO_ID = reply_ids.ERASURE_NO
+ASK_FOR_PERSON_ID = reply_ids.ASK_FOR_PERSON
+
+
+def reply_kind(reply_id: str | None) -> ReplyKind | None:
+    """What a tapped id of ours is (None for typed text or an id we never issued)."""
+    parsed = parse_reply_id(reply_id) if reply_id is not None else None
+    return parsed.kind if parsed is not None else None
+
+
 def rating_id(stars: int) -> str:
     return reply_ids.rating_id(stars)
 

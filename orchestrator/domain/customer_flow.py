@@ -32,15 +32,17 @@ from contracts.lead_events import (
     SenderRole,
 )
 from contracts.llm import OffFlowTopic
-from orchestrator.domain import customer_replies, handover, technician_replies
+from orchestrator.domain import customer_replies, erasure, handover, technician_replies
 from orchestrator.domain import lead_lifecycle as lifecycle
-from orchestrator.domain.buttons import ConfirmChoice, parse_confirm, parse_rating
+from orchestrator.domain.buttons import ConfirmChoice, parse_confirm, parse_rating, reply_kind
 from orchestrator.domain.decision import Decision
 from orchestrator.domain.detour_texts import detour_text
 from orchestrator.domain.ids import lead_id_for
 from orchestrator.domain.model import PendingQuestion
 from orchestrator.domain.presentation import MAX_ADDRESS_CHARS, MAX_PROBLEM_CHARS, clip
 from orchestrator.domain.status import repeat_pending, status_reply
+from orchestrator.understanding.erasure import asks_for_erasure
+from orchestrator.understanding.reply_ids import ReplyKind
 
 #: A message this soon after a lead ended is an afterthought ("gracias"), not a new visit.
 JUST_FINISHED = timedelta(hours=2)
@@ -69,6 +71,21 @@ class Incoming:
     def rating(self) -> int | None:
         # Read only in the states that take a rating: parsing it costs a tokenization of every message.
         return parse_rating(self.reply_id, self.raw_text)
+
+    @cached_property
+    def tapped(self) -> ReplyKind | None:
+        return reply_kind(self.reply_id)
+
+    @cached_property
+    def asks_for_erasure(self) -> bool:
+        """Typed "borra mis datos" (read from the recorded text), or a "Sí, borrar" tapped."""
+        if self.reply_id is not None:
+            return self.tapped is ReplyKind.ERASURE_YES
+        return asks_for_erasure(self.raw_text)
+
+    @property
+    def asks_for_person(self) -> bool:
+        return self.detour is OffFlowTopic.ASKS_FOR_PERSON or self.tapped is ReplyKind.ASK_FOR_PERSON
 
     @property
     def wants_cancel(self) -> bool:
@@ -350,6 +367,19 @@ def _awaiting_rating(d: Decision, m: Incoming) -> None:
     _aside(d, m)
 
 
+def _confirming_erasure(d: Decision, m: Incoming) -> None:
+    if m.asks_for_erasure or (m.reply_id is None and m.says_yes):
+        erasure.confirm(d)
+        return
+    if m.tapped is ReplyKind.ERASURE_NO or (m.reply_id is None and m.says_no) or m.wants_cancel:
+        erasure.withdraw(d)
+        return
+    if m.asks_status:
+        d.reply_customer(repeat_pending(d.state, ""))
+        return
+    _aside(d, m)
+
+
 _BY_STATE: dict[ConversationState, Callable[[Decision, Incoming], None]] = {
     ConversationState.IDLE: _idle_or_closed,
     ConversationState.CLOSED: _idle_or_closed,
@@ -359,6 +389,7 @@ _BY_STATE: dict[ConversationState, Callable[[Decision, Incoming], None]] = {
     ConversationState.JOB_IN_PROGRESS: _waiting_or_job,
     ConversationState.CONFIRMING_CANCEL: _confirming_cancel,
     ConversationState.AWAITING_RATING: _awaiting_rating,
+    ConversationState.CONFIRMING_ERASURE: _confirming_erasure,
 }
 
 
@@ -395,8 +426,13 @@ def decide_customer_message(d: Decision, command: HandleCustomerMessage) -> None
     )
     if d.state.handed_over:
         return  # a person answers: the message is recorded (the console shows it), the bot stays silent
+    if erasure.erased(d):
+        return  # the goodbye was the last message: recorded, and forgotten with the rest
     m = _incoming(command, not_understood_before)
-    if m.detour is OffFlowTopic.ASKS_FOR_PERSON:
+    if m.asks_for_person:
         handover.hand_over(d, HandOverReason.ASKED_FOR_PERSON)
+        return
+    if m.asks_for_erasure and d.state.conversation is not ConversationState.CONFIRMING_ERASURE:
+        erasure.ask(d)
         return
     _BY_STATE[d.state.conversation](d, m)

@@ -89,6 +89,32 @@ _ASK_CANCEL_CONFIRMATION = Reply(
 )
 
 
+_ASK_ERASURE_CONFIRMATION = Reply(
+    "ask_erasure_confirmation",
+    ButtonsMessage(
+        body=(
+            "Puedo borrar tus datos de ConectaPro: tu número, tu nombre, tus mensajes y los datos de tus "
+            "solicitudes. Si tienes una solicitud abierta, la cancelo. No se puede deshacer. "
+            "¿Borramos tus datos?"
+        ),
+        buttons=(
+            ReplyButton(id=buttons.ERASURE_YES_ID, title="Sí, borrar"),
+            ReplyButton(id=buttons.ERASURE_NO_ID, title="No"),
+        ),
+    ),
+)
+_ERASURE_REFUSED = Reply(
+    "erasure_refused",
+    ButtonsMessage(
+        body=(
+            "Ahora no puedo borrar tus datos: un técnico ya tiene tu solicitud y los necesita para atenderte. "
+            "Cuando el trabajo termine puedes pedírmelo de nuevo, o te comunico con una persona del equipo."
+        ),
+        buttons=(ReplyButton(id=buttons.ASK_FOR_PERSON_ID, title="Hablar con alguien"),),
+    ),
+)
+
+
 def ask_service(prefix: str = "") -> Reply:
     return with_prefix(prefix, _ASK_SERVICE)
 
@@ -117,6 +143,27 @@ def ask_cancel_confirmation() -> Reply:
     return _ASK_CANCEL_CONFIRMATION
 
 
+def ask_erasure_confirmation() -> Reply:
+    return _ASK_ERASURE_CONFIRMATION
+
+
+def erasure_refused() -> Reply:
+    return _ERASURE_REFUSED
+
+
+def erasure_withdrawn() -> str:
+    return "Perfecto, no borré nada."
+
+
+def erasure_goodbye() -> Reply:
+    """The last message the customer gets from us: their data is erased right after it is sent."""
+    return _text(
+        "erasure_goodbye",
+        "Listo: en unos instantes borramos tus datos y este es el último mensaje que te enviamos. "
+        "Si nos escribes de nuevo, empezamos desde cero. ¡Gracias por usar ConectaPro!",
+    )
+
+
 def question_for(pending: PendingQuestion, fields: LeadFields, provider_name: str | None) -> Reply | None:
     """The question behind ``pending``, to ask again after an aside. None when nothing is pending."""
     match pending:
@@ -136,6 +183,8 @@ def question_for(pending: PendingQuestion, fields: LeadFields, provider_name: st
             return summary(fields)
         case PendingQuestion.CANCEL_CONFIRMATION:
             return ask_cancel_confirmation()
+        case PendingQuestion.ERASURE_CONFIRMATION:
+            return ask_erasure_confirmation()
         case PendingQuestion.RATING:
             who = provider_name or "el técnico"
             return ask_rating(f"¿Cómo evaluarías el trabajo de {who}? De 1 a 5.")

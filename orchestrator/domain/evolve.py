@@ -21,6 +21,7 @@ from contracts.lead_events import (
     ConversationStateChanged,
     ConversationTaken,
     ConversationTrigger,
+    ErasureRequested,
     JobCompleted,
     LeadAssigned,
     LeadCancelled,
@@ -46,6 +47,8 @@ from contracts.lead_events import (
 from orchestrator.domain.model import CustomerState, Lead
 from orchestrator.domain.states import (
     LEAD_START_STATUS,
+    RESUMING,
+    WHILE_ASIDE,
     IllegalTransition,
     LeadTrigger,
     next_conversation_state,
@@ -107,12 +110,21 @@ def _conversation_changed(state: CustomerState, e: ConversationStateChanged) -> 
         raise IllegalTransition("conversation", state.conversation, f"{e.trigger} to {e.to_state}")
     if e.trigger is ConversationTrigger.HANDED_OVER:
         return {"conversation": target, "resume_at": state.conversation, "taken_by": None}
-    if e.trigger is ConversationTrigger.HANDED_BACK:
+    if e.trigger is ConversationTrigger.ERASURE_ASKED:
+        return {"conversation": target, "resume_at": state.conversation}
+    if e.trigger in RESUMING.values() or e.trigger is ConversationTrigger.ERASURE_CONFIRMED:
         return {"conversation": target, "resume_at": None, "taken_by": None}
-    if state.conversation is ConversationState.HANDED_OVER and state.resume_at is not None:
-        # The lead moved while a person has the conversation: so does the state it resumes at.
+    if state.conversation in WHILE_ASIDE and state.resume_at is not None:
+        # The lead moved while the conversation is set aside (with a person, or on the erasure question):
+        # so does the state it resumes at.
         return {"resume_at": next_conversation_state(state.resume_at, e.trigger)}
     return {"conversation": target}
+
+
+def _erasure_requested(state: CustomerState, e: ErasureRequested) -> Changes:
+    if state.conversation is not ConversationState.ERASED:
+        raise IllegalTransition("conversation", state.conversation, "erasure requested")
+    return {"erasure_goodbye": e.goodbye_reply_id}
 
 
 def _drafted(state: CustomerState, e: LeadDrafted) -> Changes:
@@ -245,6 +257,7 @@ _HANDLERS: dict[type[Event], _Handler] = {
     MessageNotUnderstood: _not_understood,
     ConversationTaken: _taken,
     ConversationStateChanged: _conversation_changed,
+    ErasureRequested: _erasure_requested,
     LeadDrafted: _drafted,
     LeadFieldsCaptured: _fields_captured,
     LeadSubmitted: _submitted,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from contracts.commands import ApologiseForFailedMessage
-from contracts.lead_events import MessageHandlingFailed
+from contracts.lead_events import ConversationState, MessageHandlingFailed
 from orchestrator.domain import customer_replies as cr
 from orchestrator.domain.decision import Decision
 
@@ -20,7 +20,9 @@ APOLOGY_INTERVAL = timedelta(hours=1)
 
 def apologise_for_failed_message(d: Decision, c: ApologiseForFailedMessage) -> None:
     last = d.state.last_apology_at
-    apologise = last is None or d.now - last >= APOLOGY_INTERVAL
+    # After an erasure was confirmed the goodbye stays the last message.
+    erased = d.state.conversation is ConversationState.ERASED
+    apologise = not erased and (last is None or d.now - last >= APOLOGY_INTERVAL)
     d.emit(MessageHandlingFailed(wamid=c.wamid, reason=c.reason, failed_at=d.now, apologised=apologise))
     if apologise:
         d.reply_customer(cr.message_failed(), phone_if_unknown=c.phone)

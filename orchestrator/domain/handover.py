@@ -17,7 +17,13 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from contracts.commands import HandBackConversation, TakeConversation, WriteToCustomer
-from contracts.lead_events import ConversationHandedBack, ConversationHandedOver, ConversationTaken, HandOverReason
+from contracts.lead_events import (
+    ConversationHandedBack,
+    ConversationHandedOver,
+    ConversationState,
+    ConversationTaken,
+    HandOverReason,
+)
 from contracts.lead_events import ConversationTrigger as CT
 from contracts.llm import OffFlowTopic
 from contracts.outbound import RecipientRole, ReplyQueued, TextMessage
@@ -68,7 +74,10 @@ def window_open(state: CustomerState, now: datetime) -> bool:
 
 
 def hand_over(d: Decision, reason: HandOverReason) -> None:
-    """Tell the customer a person will answer, and hand the conversation over."""
+    """Tell the customer a person will answer, and hand the conversation over (an erasure question pending
+    is dropped first: the person takes over from where the flow was, and can help with it)."""
+    if d.state.conversation is ConversationState.CONFIRMING_ERASURE:
+        d.change_conversation(CT.ERASURE_WITHDRAWN)
     d.emit(ConversationHandedOver(reason=reason, handed_over_at=d.now))
     d.change_conversation(CT.HANDED_OVER)
     asked = detour_text(OffFlowTopic.ASKS_FOR_PERSON) or ""

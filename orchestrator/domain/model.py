@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import TypeVar
+from uuid import UUID
 
 from contracts.lead_events import ConversationState, LeadFields, LeadStatus
 from orchestrator.domain.states import ACTIVE_LEAD_STATUSES, TERMINAL_LEAD_STATUSES
@@ -31,6 +32,7 @@ class PendingQuestion(StrEnum):
     CORRECTION = "correction"
     CONFIRMATION = "confirmation"
     CANCEL_CONFIRMATION = "cancel_confirmation"
+    ERASURE_CONFIRMATION = "erasure_confirmation"
     RATING = "rating"
 
 
@@ -45,6 +47,7 @@ EXPECTING_OF_PENDING: dict[PendingQuestion, str | None] = {
     PendingQuestion.CORRECTION: None,  # any field may come: nothing is favoured
     PendingQuestion.CONFIRMATION: "confirmation",
     PendingQuestion.CANCEL_CONFIRMATION: "consent",  # "¿Seguro que quieres cancelar?" is a yes / no
+    PendingQuestion.ERASURE_CONFIRMATION: "consent",  # "¿Borramos tus datos?" too
     PendingQuestion.RATING: "rating",
 }
 
@@ -104,10 +107,13 @@ class CustomerState:
     last_customer_message_at: datetime | None = None
     #: Messages in a row the bot could not use (reset by every other customer message).
     not_understood_in_a_row: int = 0
-    #: While handed over: the state the conversation resumes at when handed back (it follows the lead).
+    #: While set aside (handed over, or confirming an erasure): the state the conversation resumes at when
+    #: handed back or when the erasure is withdrawn (it follows the lead).
     resume_at: ConversationState | None = None
     #: While handed over: the operator who took the conversation, if one has.
     taken_by: str | None = None
+    #: Once the customer confirmed erasure: the goodbye reply, after whose send the closer forgets them.
+    erasure_goodbye: UUID | None = None
     #: How many events have been folded (the stream version the state reflects).
     version: int = 0
 
@@ -135,6 +141,8 @@ class CustomerState:
                 return PendingQuestion.CONFIRMATION
             case ConversationState.CONFIRMING_CANCEL:
                 return PendingQuestion.CANCEL_CONFIRMATION
+            case ConversationState.CONFIRMING_ERASURE:
+                return PendingQuestion.ERASURE_CONFIRMATION
             case ConversationState.AWAITING_RATING:
                 return PendingQuestion.RATING
             case _:

@@ -48,13 +48,38 @@ class IllegalTransition(ValueError):
         self.trigger = trigger
 
 
+#: A customer may ask for their data to be erased in these (``erasure``): the states where no technician
+#: can hold their request (the decision also refuses a lead still offered or assigned, as in awaiting a
+#: rating after a follow-up). Withdrawing returns to the same state (``CustomerState.resume_at``).
+ERASURE_ASKED_FROM: frozenset[ConversationState] = frozenset(
+    {C.IDLE, C.CLOSED, C.COLLECTING, C.CONFIRMING, C.AWAITING_RATING}
+)
 #: A conversation in any of these may be handed over to a person; handing it back returns it to the same one
-#: (remembered in ``CustomerState.resume_at``).
-HANDED_OVER_FROM: frozenset[ConversationState] = frozenset(s for s in C if s is not C.HANDED_OVER)
+#: (remembered in ``CustomerState.resume_at``). Asking for a person while confirming an erasure withdraws
+#: the erasure first (the hand-over starts from where the flow was); an erased conversation has nobody left.
+HANDED_OVER_FROM: frozenset[ConversationState] = frozenset(
+    s for s in C if s not in (C.HANDED_OVER, C.CONFIRMING_ERASURE, C.ERASED)
+)
 #: What may still happen to the lead while a person has the conversation: the conversation stays handed over,
 #: and the state it resumes at follows the same table.
 WHILE_HANDED_OVER: frozenset[ConversationTrigger] = frozenset(
     {CT.TECHNICIAN_ASSIGNED, CT.NO_TECHNICIAN_AVAILABLE, CT.JOB_COMPLETED}
+)
+#: What may still happen to the lead while the customer decides whether to erase their data (only a draft
+#: can be open then, and it may be abandoned): the question stays, the state it returns to follows.
+WHILE_CONFIRMING_ERASURE: frozenset[ConversationTrigger] = frozenset({CT.LEAD_EXPIRED})
+#: Conversations set aside from the flow, with the state they resume at (``CustomerState.resume_at``), and
+#: what may still move that state meanwhile.
+WHILE_ASIDE: Mapping[ConversationState, frozenset[ConversationTrigger]] = MappingProxyType(
+    {C.HANDED_OVER: WHILE_HANDED_OVER, C.CONFIRMING_ERASURE: WHILE_CONFIRMING_ERASURE}
+)
+#: How a conversation set aside returns to the state it resumes at (not in the table: the target varies).
+RESUMING: Mapping[ConversationState, ConversationTrigger] = MappingProxyType(
+    {C.HANDED_OVER: CT.HANDED_BACK, C.CONFIRMING_ERASURE: CT.ERASURE_WITHDRAWN}
+)
+#: Where each aside may have been entered from, i.e. where it may resume.
+RESUMES_FROM: Mapping[ConversationState, frozenset[ConversationState]] = MappingProxyType(
+    {C.HANDED_OVER: HANDED_OVER_FROM, C.CONFIRMING_ERASURE: ERASURE_ASKED_FROM}
 )
 
 CONVERSATION_TRANSITIONS: Mapping[tuple[ConversationState, ConversationTrigger], ConversationState] = MappingProxyType(
@@ -84,6 +109,10 @@ CONVERSATION_TRANSITIONS: Mapping[tuple[ConversationState, ConversationTrigger],
         (C.AWAITING_RATING, CT.RATING_WINDOW_CLOSED): C.CLOSED,
         **{(state, CT.HANDED_OVER): C.HANDED_OVER for state in C if state in HANDED_OVER_FROM},
         **{(C.HANDED_OVER, trigger): C.HANDED_OVER for trigger in CT if trigger in WHILE_HANDED_OVER},
+        **{(state, CT.ERASURE_ASKED): C.CONFIRMING_ERASURE for state in C if state in ERASURE_ASKED_FROM},
+        **{(C.CONFIRMING_ERASURE, t): C.CONFIRMING_ERASURE for t in CT if t in WHILE_CONFIRMING_ERASURE},
+        # Final: the person is forgotten; writing again later starts a new person.
+        (C.CONFIRMING_ERASURE, CT.ERASURE_CONFIRMED): C.ERASED,
     }
 )
 
@@ -123,9 +152,10 @@ ACTIVE_LEAD_STATUSES: frozenset[LeadStatus] = frozenset({L.SUBMITTED, L.OFFERED,
 def next_conversation_state(
     state: ConversationState, trigger: ConversationTrigger, *, resume_at: ConversationState | None = None
 ) -> ConversationState:
-    """The state ``trigger`` leads to; handing back leads to ``resume_at``, the state handed over from."""
-    if trigger is CT.HANDED_BACK:
-        if state is C.HANDED_OVER and resume_at in HANDED_OVER_FROM:
+    """The state ``trigger`` leads to; handing back (or withdrawing an erasure) leads to ``resume_at``, the
+    state the conversation was set aside from."""
+    if trigger in RESUMING.values():
+        if RESUMING.get(state) is trigger and resume_at in RESUMES_FROM[state]:
             return resume_at
         raise IllegalTransition("conversation", state, f"{trigger} to {resume_at}")
     try:
@@ -137,8 +167,9 @@ def next_conversation_state(
 def can_change_conversation(
     state: ConversationState, trigger: ConversationTrigger, *, resume_at: ConversationState | None = None
 ) -> bool:
-    """Whether ``trigger`` may happen now; while handed over, also to the state the conversation resumes at."""
-    if state is C.HANDED_OVER and trigger in WHILE_HANDED_OVER:
+    """Whether ``trigger`` may happen now; while set aside (handed over, confirming an erasure), also to the
+    state the conversation resumes at."""
+    if trigger in WHILE_ASIDE.get(state, ()):
         return resume_at is not None and (resume_at, trigger) in CONVERSATION_TRANSITIONS
     return (state, trigger) in CONVERSATION_TRANSITIONS
 

@@ -71,7 +71,9 @@ def status_reply(state: CustomerState) -> Reply:
             return _with_question(state, now)
         case ConversationState.AWAITING_RATING:
             return _with_question(state, "El trabajo ya está terminado.")
-    return _text(_NEW_REQUEST)  # pragma: no cover - every state is listed above
+        case ConversationState.CONFIRMING_ERASURE:
+            return _with_question(state, "")
+    return _text(_NEW_REQUEST)  # handed over or erased: the bot does not answer there
 
 
 def repeat_pending(state: CustomerState, prefix: str) -> Reply:

@@ -35,6 +35,10 @@ def _intent_for(reply: ParsedReply) -> Intent:
             return Intent(intent=IntentName.UNKNOWN, consent=Consent.NO, confidence=EXACT)
         case ReplyKind.JOB_DONE | ReplyKind.RATING:
             return Intent(intent=IntentName.UNKNOWN, confidence=EXACT)
+        # No consent on the erasure buttons: a stale "Sí, borrar" must never confirm a lead's summary. The
+        # decision reads them from the reply id.
+        case ReplyKind.ERASURE_YES | ReplyKind.ERASURE_NO | ReplyKind.ASK_FOR_PERSON:
+            return Intent(intent=IntentName.UNKNOWN, confidence=EXACT)
 
 
 def understand_interactive(reply_id: str) -> Intent:

@@ -28,6 +28,10 @@ CONFIRM_YES = "confirm:yes"
 CONFIRM_FIX = "confirm:fix"
 CONFIRM_CANCEL = "confirm:cancel"
 
+ERASURE_YES = "erasure:yes"
+ERASURE_NO = "erasure:no"
+ASK_FOR_PERSON = "person:ask"
+
 OFFER_ACCEPT_PREFIX = "offer:accept:"
 OFFER_DECLINE_PREFIX = "offer:decline:"
 JOB_DONE_PREFIX = "job:done:"
@@ -48,6 +52,9 @@ class ReplyKind(StrEnum):
     CONFIRM_YES = "confirm_yes"
     CONFIRM_FIX = "confirm_fix"
     CONFIRM_CANCEL = "confirm_cancel"
+    ERASURE_YES = "erasure_yes"
+    ERASURE_NO = "erasure_no"
+    ASK_FOR_PERSON = "ask_for_person"
     OFFER_ACCEPT = "offer_accept"
     OFFER_DECLINE = "offer_decline"
     JOB_DONE = "job_done"
@@ -106,6 +113,9 @@ _FIXED: dict[str, ParsedReply] = {
     CONFIRM_YES: ParsedReply(ReplyKind.CONFIRM_YES),
     CONFIRM_FIX: ParsedReply(ReplyKind.CONFIRM_FIX),
     CONFIRM_CANCEL: ParsedReply(ReplyKind.CONFIRM_CANCEL),
+    ERASURE_YES: ParsedReply(ReplyKind.ERASURE_YES),
+    ERASURE_NO: ParsedReply(ReplyKind.ERASURE_NO),
+    ASK_FOR_PERSON: ParsedReply(ReplyKind.ASK_FOR_PERSON),
     **{rating_id(n): ParsedReply(ReplyKind.RATING, rating=n) for n in range(MIN_RATING, MAX_RATING + 1)},
 }
 _WITH_LEAD: tuple[tuple[str, ReplyKind], ...] = (

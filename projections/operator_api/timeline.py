@@ -95,6 +95,8 @@ _DECISIONS: dict[str, Callable[[Data], str]] = {
     "ConversationHandedOver": lambda d: f"handed over to a person ({d.get('reason')})",
     "ConversationTaken": lambda d: f"taken by operator {d.get('by')}",
     "ConversationHandedBack": lambda d: f"handed back to the bot by operator {d.get('by')}",
+    "ErasureRefused": lambda d: f"erasure asked for, refused ({d.get('reason')})",
+    "ErasureRequested": lambda d: f"erasure confirmed: forgotten once goodbye {d.get('goodbye_reply_id')} is sent",
 }  # fmt: skip
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from contracts.commands import RegisterProvider, TimeoutOffer, TimerCommand
 from contracts.events import Event, RecordedEvent
@@ -160,6 +161,13 @@ async def full_journey(world: World, *, on_sender_stream: bool = False) -> None:
     await world.says(PEDRO, "terminado")
     await world.taps(CAMILA, "rating:5", "5")
     await world.send_everything(on_sender_stream=on_sender_stream)
+
+
+def tampered(events: list[RecordedEvent], index: int, **changes: Any) -> list[RecordedEvent]:
+    """``events`` with the one at ``index`` altered (what the audit must notice)."""
+    altered = list(events)
+    altered[index] = RecordedEvent.model_validate({**events[index].model_dump(), **changes})
+    return altered
 
 
 def types(events: Sequence[RecordedEvent]) -> list[str]:

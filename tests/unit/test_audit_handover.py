@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from audit.engine import audit_events
@@ -13,7 +11,7 @@ from contracts.commands import HandBackConversation, OperatorConversationCommand
 from contracts.events import RecordedEvent
 from orchestrator.domain.handover import ConversationActionRejected
 from projections.operator_api.conversation_actions import execute
-from tests.unit.audit_support import CAMILA, World, customer_key, customer_stream, offered_to_juana
+from tests.unit.audit_support import CAMILA, World, customer_key, customer_stream, offered_to_juana, tampered
 
 KEY = customer_key(CAMILA)
 
@@ -33,12 +31,6 @@ async def handed_over_and_back(world: World) -> list[RecordedEvent]:
     await world.says(CAMILA, "estado")
     await world.send_everything(on_sender_stream=True)
     return await world.events()
-
-
-def tampered(events: list[RecordedEvent], index: int, **changes: Any) -> list[RecordedEvent]:
-    altered = list(events)
-    altered[index] = RecordedEvent.model_validate({**events[index].model_dump(), **changes})
-    return altered
 
 
 async def test_a_conversation_handed_over_taken_written_and_handed_back_audits_clean() -> None:

@@ -33,7 +33,7 @@ from contracts.lead_events import (
 from contracts.llm import OffFlowTopic
 from devtools.render_state_tables import DOC_PATH, render_state_machine_doc
 from orchestrator.domain.evolve import LEAD_TRIGGER_OF_EVENT
-from orchestrator.domain.states import CONVERSATION_TRANSITIONS, LEAD_TRANSITIONS, LeadTrigger
+from orchestrator.domain.states import CONVERSATION_TRANSITIONS, ERASURE_ASKED_FROM, LEAD_TRANSITIONS, LeadTrigger
 from orchestrator.leads_flow import CustomerState, IllegalTransition, Lead, evolve, fold
 from tests.unit.leads_flow_support import (
     ADDRESS,
@@ -50,6 +50,7 @@ from tests.unit.leads_flow_support import (
     Scenario,
     rating_tap,
     says,
+    taps,
     transitions,
 )
 
@@ -58,6 +59,7 @@ CANCELAR = says("cancelar", IntentName.CANCEL)
 ASKS_FOR_PERSON = Understanding(
     source=UnderstandingSource.RULES, text="quiero hablar con una persona", detour=OffFlowTopic.ASKS_FOR_PERSON
 )
+TAP_ERASE = taps("erasure:yes", IntentName.UNKNOWN)
 NEW_ADDRESS = says("la dirección es Grecia 55", IntentName.UPDATE_LEAD, address="Grecia 55")
 EXPIRE = ExpireConversation(command_id="expire", customer_key=CUSTOMER, lead_id=LEAD)
 TIMEOUT = TimeoutOffer(command_id="timeout", customer_key=CUSTOMER, lead_id=LEAD, provider_id="pedro")
@@ -166,7 +168,7 @@ def handed_over(s: Scenario) -> Scenario:
     return s
 
 
-#: A conversation in each state a customer may ask for a person from.
+#: A conversation in each state a customer may ask for a person (or for their data to be erased) from.
 _IN_STATE: dict[ConversationState, Callable[[], Scenario]] = {
     C.IDLE: lambda: Scenario(PEDRO),
     C.COLLECTING: collecting,
@@ -191,6 +193,33 @@ CONVERSATION_STEPS.update(
         (C.HANDED_OVER, CT.JOB_COMPLETED): run(
             lambda: handed_over(Scenario(PEDRO).up_to_assigned()), lambda s: s.done(PEDRO)
         ),
+    }
+)
+
+BORRA_MIS_DATOS = says("borra mis datos", IntentName.UNKNOWN, confidence=0.3)
+
+
+def confirming_erasure(setup: Callable[[], Scenario]) -> Callable[[], Scenario]:
+    def in_state() -> Scenario:
+        s = setup()
+        s.customer(BORRA_MIS_DATOS)
+        return s
+
+    return in_state
+
+
+CONVERSATION_STEPS.update(
+    {
+        (state, CT.ERASURE_ASKED): run(_IN_STATE[state], lambda s: s.customer(BORRA_MIS_DATOS))
+        for state in ERASURE_ASKED_FROM
+    }
+)
+CONVERSATION_STEPS.update(
+    {
+        (C.CONFIRMING_ERASURE, CT.ERASURE_CONFIRMED): run(
+            confirming_erasure(collecting), lambda s: s.customer(TAP_ERASE)
+        ),
+        (C.CONFIRMING_ERASURE, CT.LEAD_EXPIRED): run(confirming_erasure(collecting), lambda s: s.run(EXPIRE)),
     }
 )
 
