@@ -47,7 +47,14 @@ from audit.report import AuditReport, Divergence, Finding, ViewsUnknown
 from audit.stored import StoredEvent
 from contracts.events import RecordedEvent
 from contracts.lead_events import MessageReceived
-from contracts.outbound import ReplyDeliveryUpdated, ReplyFailed, ReplySendAttempted, ReplySendSettled, ReplySent
+from contracts.outbound import (
+    ReplyDeliveryUpdated,
+    ReplyFailed,
+    ReplyReworded,
+    ReplySendAttempted,
+    ReplySendSettled,
+    ReplySent,
+)
 from contracts.personal import forgotten_paths
 from eventstore import Checkpoint
 from orchestrator import leads_flow
@@ -61,7 +68,14 @@ __all__ = ["SENDER_TYPES", "AuditReport", "Auditor", "Divergence", "StoredEvent"
 #: customer stream's version when folded (``orchestrator.domain.evolve`` has no handler for them; a unit
 #: test holds this), so they are never decoded and a reader may leave them out.
 SENDER_TYPES = frozenset(
-    {ReplySendAttempted.TYPE, ReplySendSettled.TYPE, ReplySent.TYPE, ReplyFailed.TYPE, ReplyDeliveryUpdated.TYPE}
+    {
+        ReplyReworded.TYPE,
+        ReplySendAttempted.TYPE,
+        ReplySendSettled.TYPE,
+        ReplySent.TYPE,
+        ReplyFailed.TYPE,
+        ReplyDeliveryUpdated.TYPE,
+    }
 )
 
 #: How many past versions of the technicians' views are kept for ``metadata.providers_checkpoint``

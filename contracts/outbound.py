@@ -271,6 +271,32 @@ class ReplySent(Event):
     reworded: bool = False
 
 
+class ReplyReworded(Event):
+    """The sender asked for a warmer wording of a reply's body text: both texts and what came of it.
+
+    Recorded with the send attempt, before the Graph API call. ``used`` says which text went out: the
+    rewording only when it passed the fact check (``contracts.rewording``); the deterministic ``original``
+    otherwise. The decision that queued the reply is untouched, so the audit never sees this."""
+
+    TYPE = "ReplyReworded"
+    SCHEMA_VERSION = 1
+
+    reply_id: UUID
+    original: str = Field(min_length=1)
+    #: The rewording: as used, or as the model wrote it when refused (its phones, e-mails and RUTs then
+    #: still masked); absent when there was none.
+    reworded: str | None = None
+    used: bool
+    #: "ok", or why the original went out (the adapter's no-result reason, or "facts_changed").
+    outcome: str = Field(min_length=1)
+    #: The fact check's codes, or the adapter's short detail (never a personal value).
+    detail: str | None = None
+    model: str | None = None
+    prompt_version: str | None = None
+    latency_ms: float = Field(default=0.0, ge=0)
+    tokens: int = Field(default=0, ge=0)
+
+
 class ReplyFailed(Event):
     TYPE = "ReplyFailed"
     SCHEMA_VERSION = 1

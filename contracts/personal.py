@@ -33,6 +33,7 @@ PERSONAL_FIELDS: Final[Mapping[str, tuple[str, ...]]] = {
     "LeadSubmitted": ("fields.problem", "fields.address"),
     # The body may hold the customer's address and problem (a summary, an offer); buttons are fixed texts.
     "ReplyQueued": ("to", "message.body"),
+    "ReplyReworded": ("original", "reworded"),
 }
 
 #: Stream prefixes whose streams belong to one person: ``<prefix><person key>``.

@@ -129,6 +129,11 @@ class Settings(BaseSettings):
     llm_customer_calls_per_hour: int = Field(default=20, ge=0)
     #: Port of the adapter's Prometheus /metrics; 0 serves none.
     llm_metrics_port: int = Field(default=0, ge=0, le=65535)
+    #: The sender asks the adapter for a warmer wording of customer replies' body text; only one that keeps
+    #: every fact is sent (the adapter not running: the texts go as decided).
+    llm_rephrase_enabled: bool = False
+    #: How long a send waits for a rewording at most; past it the deterministic text goes.
+    llm_rephrase_timeout_seconds: float = Field(default=1.0, gt=0.1, le=10)
 
     @property
     def is_production(self) -> bool:

@@ -38,6 +38,7 @@ import structlog
 
 from contracts.events import Event, RecordedEvent
 from contracts.outbound import (
+    OutboundMessage,
     ReplyDeliveryUpdated,
     ReplyFailed,
     ReplyQueued,
@@ -56,6 +57,7 @@ from infra.telemetry import continuing
 from orchestrator.decision_path import to_new_events
 from orchestrator.domain.ids import event_ids_for
 from outbound.progress import ReplyProgress, reply_progress
+from outbound.rewording import Reworder, recorded_message
 from outbound.whatsapp_client import PermanentSendError, SendError, WhatsAppClient
 
 log = structlog.get_logger("sender")
@@ -129,9 +131,12 @@ class ReplySender:
         *,
         clock: Callable[[], datetime],
         unconfirmed_resend_seconds: float = DEFAULT_UNCONFIRMED_RESEND_SECONDS,
+        reworder: Reworder | None = None,
     ) -> None:
         self._store = store
         self._client = client
+        #: Asks the LLM adapter for a warmer wording (LLM_REPHRASE_ENABLED); None sends the texts as decided.
+        self._reworder = reworder
         self._clock = clock
         self._window = timedelta(seconds=unconfirmed_resend_seconds)
         # How often an unconfirmed reply looks for its status again while the window runs.
@@ -261,19 +266,30 @@ class ReplySender:
             await asyncio.sleep(SAVE_EVERY)
 
     async def _send_one(self, stream_id: str, reply: ReplyQueued, batch_start: Checkpoint) -> None:
+        message, rewording = reply.message, []
+        if self._reworder is not None and self._reworder.wants(reply):
+            # Recorded with the attempt, before the call: both texts, and which one goes.
+            reworded = await self._reworder.reword(stream_id, reply)
+            message, rewording = reworded.message, [reworded.record]
         first = ReplySendAttempted(reply_id=reply.reply_id, attempt=1, attempted_at=self._clock())
-        recorded = await self._record(stream_id, [first], attempt_inbox_id(reply.reply_id, 1))
+        recorded = await self._record(stream_id, [*rewording, first], attempt_inbox_id(reply.reply_id, 1))
         if not recorded.already_handled:
-            await self._send_and_record(stream_id, reply)
+            await self._send_and_record(stream_id, reply, message)
             return
         # Seen before: recorded already, or attempted by a sender that stopped before recording the outcome.
-        progress = reply_progress(_decoded(await self._store.read_stream(stream_id), reply.reply_id), reply.reply_id)
+        events = _decoded(await self._store.read_stream(stream_id), reply.reply_id)
+        progress = reply_progress(events, reply.reply_id)
         # No attempt on our stream: the outcome was recorded on the queuing stream, before attempts were.
         if progress.unconfirmed:
-            await self._settle_unconfirmed(stream_id, reply, progress, batch_start)
+            await self._settle_unconfirmed(stream_id, reply, progress, batch_start, recorded_message(events, reply))
 
     async def _settle_unconfirmed(
-        self, stream_id: str, reply: ReplyQueued, progress: ReplyProgress, batch_start: Checkpoint
+        self,
+        stream_id: str,
+        reply: ReplyQueued,
+        progress: ReplyProgress,
+        batch_start: Checkpoint,
+        message: OutboundMessage,
     ) -> None:
         reply_id = reply.reply_id
         log.info("reply_unconfirmed", reply_id=str(reply_id), attempt=progress.attempts)
@@ -303,10 +319,10 @@ class ReplySender:
         if recorded.already_handled:
             return  # another sender settled it first
         log.warning("reply_resent_unconfirmed", reply_id=str(reply_id), attempt=attempt)
-        await self._send_and_record(stream_id, reply)
+        await self._send_and_record(stream_id, reply, message)
 
-    async def _send_and_record(self, stream_id: str, reply: ReplyQueued) -> None:
-        payload = to_graph_api_payload(reply.message, reply.to, callback_data=reply_callback_data(reply.reply_id))
+    async def _send_and_record(self, stream_id: str, reply: ReplyQueued, message: OutboundMessage) -> None:
+        payload = to_graph_api_payload(message, reply.to, callback_data=reply_callback_data(reply.reply_id))
         outcome: ReplySent | ReplyFailed
         try:
             sent = await self._client.send(payload)
@@ -325,8 +341,9 @@ class ReplySender:
             log.warning("reply_failed", reply_id=str(reply.reply_id), purpose=reply.purpose, code=error.code)
         else:
             outcome = ReplySent(
-                reply_id=reply.reply_id, wamid=sent.wamid, sent_at=self._clock(), attempts=sent.attempts
-            )
+                reply_id=reply.reply_id, wamid=sent.wamid, sent_at=self._clock(), attempts=sent.attempts,
+                reworded=message is not reply.message,
+            )  # fmt: skip
             metrics.REPLIES.labels("sent").inc()
             log.info("reply_sent", reply_id=str(reply.reply_id), purpose=reply.purpose, wamid=sent.wamid)
         await self._record(stream_id, [outcome], outcome_inbox_id(reply.reply_id))

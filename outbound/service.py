@@ -15,8 +15,11 @@ import structlog
 
 from eventstore import PostgresEventStore
 from infra.clock import utc_now
+from infra.runtime import nats_connection
 from infra.settings import Settings
 from infra.telemetry import background
+from orchestrator.llm_requester import LlmRequester
+from outbound.rewording import Reworder
 from outbound.sender import ReplySender
 from outbound.throughput import ThroughputLimiter, ThroughputLimits
 from outbound.whatsapp_client import WhatsAppClient
@@ -86,6 +89,11 @@ async def build(
                 limiter=ThroughputLimiter(limits),
             )
         )
-        log.info("sender_running", graph_api=graph_api.base_url)
+        reworder = None
+        if settings.llm_rephrase_enabled:
+            # Core NATS request/reply to the adapter; "no responders" (not running): the texts go as decided.
+            nc = await nats_connection(stack, settings, None, name="sender")
+            reworder = Reworder(LlmRequester(nc, settings.llm_rephrase_timeout_seconds))
+        log.info("sender_running", graph_api=graph_api.base_url, rephrase=reworder is not None)
         window = settings.sender_unconfirmed_resend_seconds
-        yield Sender(ReplySender(store, client, clock=clock, unconfirmed_resend_seconds=window))
+        yield Sender(ReplySender(store, client, clock=clock, unconfirmed_resend_seconds=window, reworder=reworder))

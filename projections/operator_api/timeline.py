@@ -52,6 +52,12 @@ def _failed(data: Data) -> str:
     return f"not sent{code}: {data.get('reason')}; {kind} after {data.get('attempts')} attempt(s)"
 
 
+def _reworded(data: Data) -> str:
+    if data.get("used"):
+        return f"reworded for tone, sent as: {data.get('reworded')}"
+    return f"not reworded ({data.get('outcome')}): the text went as decided"
+
+
 def _settled(data: Data) -> str:
     if data.get("settled_by") == "confirmed_by_status":
         how = f"WhatsApp reported it {data.get('status')} as {data.get('wamid')}: not sent again"
@@ -119,6 +125,8 @@ def entry(event: RecordedEvent, reply_of_wamid: dict[str, str]) -> TimelineEntry
             summary = f"sent as {data.get('wamid')} after {data.get('attempts')} attempt(s)"
         case "ReplyFailed":
             kind, ref, summary = EntryKind.SEND_FAILED, data.get("reply_id"), _failed(data)
+        case "ReplyReworded":
+            actor, ref, summary = "llm", data.get("reply_id"), _reworded(data)
         case "ReplySendSettled":
             actor, ref, summary = "sender", data.get("reply_id"), _settled(data)
         case "ReplyDeliveryUpdated":

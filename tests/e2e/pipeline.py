@@ -180,13 +180,14 @@ def button_ids(payload: dict[str, Any]) -> list[str]:
 
 @contextlib.asynccontextmanager
 async def running_pipeline(
-    database_url: str, nc: NATS, nats_url: str, *, closer: CloserSettings | None = None
+    database_url: str, nc: NATS, nats_url: str, *, closer: CloserSettings | None = None, **settings_changed: Any
 ) -> AsyncIterator[Pipeline]:
     """The services `conectapro run` starts by default, built by their bootstraps, running until the block ends.
 
     ``nc`` is the test's own connection (to publish to JetStream directly); the services open theirs.
-    ``closer``: other timers than the defaults (a test that waits for one)."""
-    settings = pipeline_settings(database_url, nats_url, closer)
+    ``closer``: other timers than the defaults (a test that waits for one); ``settings_changed``: other
+    settings (e.g. ``llm_rephrase_enabled=True``)."""
+    settings = pipeline_settings(database_url, nats_url, closer).model_copy(update=settings_changed)
     sandbox = Sandbox()
     builders: dict[str, Builder] = {name: load(name) for name in default_services(settings)}
     builders["sender"] = functools.partial(build_sender, sandbox=sandbox)  # the composition root's, kept in reach

@@ -221,21 +221,24 @@ async def test_a_detour_is_classified_into_the_closed_set(gateway: Gateway, stub
 
 
 async def test_a_rewording_comes_back_only_when_it_keeps_every_fact(gateway: Gateway, stub: OpenAIStub) -> None:
-    original = "Pedro Soto aceptó tu solicitud y llegará hoy a Irarrázaval 1234."
+    original = "Pedro Soto aceptó tu solicitud, llegará hoy a Irarrázaval 1234 y te llamará del +56 9 8765 4321."
     stub.then(
-        completion("¡Buenas noticias! Pedro Soto aceptó y llegará hoy a Irarrázaval 1234 😊"),
-        completion("¡Buenas noticias! Pedro Soto llegará hoy a Irarrázaval 1243."),
-        completion("¡Buenas noticias! Un técnico llegará hoy a Irarrázaval 1234."),
-        completion("Pedro Soto llegará hoy a Irarrázaval 1234. Detalles: https://x.example/promo"),
+        completion("¡Buenas noticias! Pedro Soto aceptó, llega hoy a Irarrázaval 1234 y te llama del [telefono_1] 😊"),
+        completion("¡Buenas noticias! Pedro Soto llegará hoy a Irarrázaval 1243 y te llamará del [telefono_1]."),
+        completion("¡Buenas noticias! Un técnico llegará hoy a Irarrázaval 1234 y te llamará del [telefono_1]."),
+        completion("Pedro Soto llegará hoy a Irarrázaval 1234 y te llamará del [telefono_1]. Ver https://x.example"),
+        completion("¡Buenas noticias! Pedro Soto llegará hoy a Irarrázaval 1234 y te llamará pronto."),
     )
     rephraser = Rephraser(gateway)
-    ask = RephraseRequest(customer_ref="c1", text=original, keep=("Pedro Soto", "Irarrázaval 1234"))
+    ask = RephraseRequest(customer_ref="c1", text=original)
 
-    kept, number, name, link = [await rephraser.rephrase(ask) for _ in range(4)]
+    kept, number, name, link, phone = [await rephraser.rephrase(ask) for _ in range(5)]
 
-    assert kept.no_result is None and kept.text is not None and "😊" in kept.text
-    for reply in (number, name, link):
+    # The phone left only as a placeholder, and came back in the rewording.
+    assert "8765" not in stub.customer_text(0) and "[telefono_1]" in stub.customer_text(0)
+    assert kept.no_result is None and kept.text is not None and "😊" in kept.text and "+56 9 8765 4321" in kept.text
+    for reply in (number, name, link, phone):
         assert reply.no_result is NoResultReason.FACTS_CHANGED and reply.text is None
-    assert "numbers_changed" in (number.detail or "") and "lost:0" in (name.detail or "")
-    assert "link_added" in (link.detail or "")
+    assert "numbers_changed" in (number.detail or "") and "lost_name" in (name.detail or "")
+    assert "link_added" in (link.detail or "") and "numbers_changed" in (phone.detail or "")
     assert "response_format" not in stub.requests[0]

@@ -14,7 +14,6 @@ from llm_adapter.cost_control import CostControl
 from llm_adapter.intent_parser import parse_intent
 from llm_adapter.masking import mask_personal_data
 from llm_adapter.prompt_templates import CLASSIFY_TOPIC, DATA_CLOSE, DATA_OPEN, EXTRACT, REPHRASE
-from llm_adapter.rephrase_guard import fact_changes
 from llm_adapter.strict_schema import strict_json_schema
 from llm_adapter.topic_classifier import parse_topic
 
@@ -195,26 +194,3 @@ def test_a_customer_past_the_hourly_cap_gets_rules_alone_and_others_do_not() -> 
     assert cost.refusal("c2") is None
     clock.now += 3600
     assert cost.refusal("c1") is None
-
-
-def test_a_rewording_that_keeps_every_fact_passes() -> None:
-    original = "Pedro Soto aceptó tu solicitud en Ñuñoa y te contactará hoy. Escribe 'estado' cuando quieras."
-    reworded = "¡Buenas noticias! Pedro Soto tomó tu solicitud en ñuñoa y te contactará hoy 😊"
-
-    assert fact_changes(original, reworded, ("Pedro Soto", "Ñuñoa"), max_chars=1024) == []
-
-
-@pytest.mark.parametrize(
-    ("reworded", "problem"),
-    [
-        ("Pedro Soto llega a Irarrázaval 1243 hoy", "numbers_changed"),
-        ("Pedro Soto llega a Irarrázaval 1234 hoy a las 5", "numbers_changed"),
-        ("Un técnico llega a Irarrázaval 1234 hoy", "lost:0"),
-        ("Pedro Soto llega a Irarrázaval 1234 hoy, más info en www.ofertas.cl", "link_added"),
-        ("Pedro Soto llega a Irarrázaval 1234 hoy" + "!" * 2000, "too_long"),
-    ],
-)
-def test_a_rewording_that_changes_a_fact_is_refused(reworded: str, problem: str) -> None:
-    original = "Pedro Soto llega a Irarrázaval 1234 hoy"
-
-    assert problem in fact_changes(original, reworded, ("Pedro Soto",), max_chars=1024)
