@@ -25,6 +25,7 @@ from projections.operator_api import (
     routes_handovers,
     routes_leads,
     routes_ops,
+    routes_privacy,
     routes_providers,
     routes_stats,
     routes_streams,
@@ -92,7 +93,7 @@ def create_app(
     install_error_handlers(app, app.state.document)
     v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_token), Depends(reject_unknown_query_parameters)])
     routes = (routes_leads, routes_conversations, routes_handovers, routes_streams, routes_providers, routes_stats,
-              routes_dead_letters)  # fmt: skip
+              routes_dead_letters, routes_privacy)  # fmt: skip
     for module in routes:
         v1.include_router(module.router)
     app.include_router(v1)
@@ -109,9 +110,9 @@ def _read_dead_letters(state: ApiState, config: ApiConfig, jetstream: JetStreamC
         async def reach() -> JetStreamContext:
             return given
 
-        state.dead_letters = DeadLetters(reach)
+        state.dead_letters, state.jetstream = DeadLetters(reach), reach
     elif config.nats_url is not None:
         lazy = LazyJetStream(config.nats_url)
-        state.dead_letters = DeadLetters(lazy)
+        state.dead_letters, state.jetstream = DeadLetters(lazy), lazy
         state.closers.append(lazy.close)
     state.dead_letter_metrics = DeadLetterMetrics(state.registry)

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import asyncpg
 from fastapi import Depends, HTTPException, Request, Security, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from nats.js import JetStreamContext
 from prometheus_client import CollectorRegistry
 
 from eventstore import PostgresEventStore
@@ -35,6 +36,8 @@ class ApiState:
     #: The dead-letter stream, when the API was given a way to reach NATS.
     dead_letters: DeadLetters | None = None
     dead_letter_metrics: DeadLetterMetrics | None = None
+    #: JetStream, when the API was given a way to reach NATS (erasure deletes a person's messages there).
+    jetstream: Callable[[], Awaitable[JetStreamContext]] | None = None
     #: Closes what the API opened itself besides the store (its own NATS connection).
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 

@@ -345,7 +345,7 @@ async def test_a_delivery_status_projected_before_its_send_still_shows_against_t
 async def test_the_openapi_document_describes_every_operation_and_its_errors(api: httpx.AsyncClient) -> None:
     document = (await api.get("/openapi.json")).json()
     operations = [(path, method, op) for path, ops in document["paths"].items() for method, op in ops.items()]
-    assert len(operations) == 18  # with the two dead-letter reads and the five of handed-over conversations
+    assert len(operations) == 21  # with the dead-letter reads, handed-over conversations and /v1/privacy
     for path, method, operation in operations:
         responses = operation["responses"]
         success = responses.get("200") or responses.get("201")
