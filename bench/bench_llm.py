@@ -34,7 +34,7 @@ from infra.embedded import EmbeddedNats
 from infra.gc_tuning import tune_for_service
 from infra.jetstream import connect
 from llm_adapter.app import build_broker, start_serving
-from llm_adapter.cost_control import CostControl
+from llm_adapter.cost_control import CostControl, ProcessLedger
 from llm_adapter.gateway import Gateway
 from llm_adapter.llm_client import LlmClient
 from orchestrator.language_model import understand_message
@@ -96,7 +96,7 @@ async def fallback_latency(nats_url: str, asked: list[tuple[str, str | None]]) -
 async def per_call(server: OpenAIStubServer, asked: list[tuple[str, str | None]]) -> None:
     server.stub.default = lambda _: completion(intent_json(0.9, service="Gasfiteria"))
     client = LlmClient.connect(server.base_url, None, "stub-model", timeout_seconds=3)
-    gateway = Gateway(client, CostControl(10**9, 10**6, wall_clock=lambda: datetime.now(UTC), monotonic=time.monotonic))
+    gateway = Gateway(client, CostControl(10**9, 10**6, ProcessLedger(), wall_clock=lambda: datetime.now(UTC)))
     model = InProcessLanguageModel(gateway, 3)
     prompt: list[int] = []
     answer: list[int] = []
@@ -130,7 +130,7 @@ def slow_server_process(delay: float) -> Iterator[str]:
 
 async def slow_provider(nats_url: str, base_url: str) -> None:
     client = LlmClient.connect(base_url, None, "stub-model", timeout_seconds=3)
-    gateway = Gateway(client, CostControl(10**9, 10**6, wall_clock=lambda: datetime.now(UTC), monotonic=time.monotonic))
+    gateway = Gateway(client, CostControl(10**9, 10**6, ProcessLedger(), wall_clock=lambda: datetime.now(UTC)))
     nc = await connect(nats_url, "bench-llm")
     async with build_broker(gateway, nats_url) as broker:
         await start_serving(broker)

@@ -28,6 +28,7 @@ def adapter_config(settings: Settings) -> AdapterConfig:
         daily_token_budget=settings.llm_daily_token_budget,
         customer_calls_per_hour=settings.llm_customer_calls_per_hour,
         metrics_port=settings.llm_metrics_port,
+        ledger_replicas=settings.jetstream_replicas,
     )
 
 

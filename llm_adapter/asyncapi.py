@@ -6,12 +6,11 @@ Generated from the handlers and the contracts; a test fails when the committed d
 from __future__ import annotations
 
 import json
-import time
 from datetime import UTC, datetime
 from typing import Any
 
 from llm_adapter.app import asyncapi_document, build_broker
-from llm_adapter.cost_control import CostControl
+from llm_adapter.cost_control import CostControl, ProcessLedger
 from llm_adapter.gateway import Gateway
 from llm_adapter.llm_client import LlmClient
 
@@ -19,7 +18,7 @@ from llm_adapter.llm_client import LlmClient
 def document() -> dict[str, Any]:
     # The handlers are only described, never called: the client points nowhere and sends nothing.
     client = LlmClient.connect("http://127.0.0.1:9/v1", None, "documentation-only", timeout_seconds=1)
-    cost = CostControl(0, 0, wall_clock=lambda: datetime.now(UTC), monotonic=time.monotonic)
+    cost = CostControl(0, 0, ProcessLedger(), wall_clock=lambda: datetime.now(UTC))
     return asyncapi_document(build_broker(Gateway(client, cost)))
 
 

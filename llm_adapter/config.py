@@ -17,5 +17,7 @@ class AdapterConfig:
     breaker_failures: int = 5
     breaker_open_seconds: float = 30.0
     concurrency: int = 256
+    #: Replicas of the JetStream bucket holding the cost counts every adapter replica shares.
+    ledger_replicas: int = 1
     #: Port of the Prometheus /metrics endpoint; 0 serves none.
     metrics_port: int = 0

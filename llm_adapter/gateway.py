@@ -71,7 +71,7 @@ class Gateway:
     ) -> Answer:
         started = self.clock()
         base = Answer(task=task, prompt_version=prompt_version, model=self.client.model, started=started)
-        refusal = self.cost.refusal(request.customer_ref)
+        refusal = await self.cost.refusal(request.customer_ref)
         if refusal is not None:
             metrics.RULES_ONLY.labels(refusal.value).inc()
             return replace(base, no_result=refusal, detail=refusal.value)
@@ -81,7 +81,7 @@ class Gateway:
         )
         if isinstance(result, CallFailure):
             return replace(base, no_result=result.reason, detail=result.detail, usage=LlmUsage(calls=result.calls))
-        self.cost.spend(result.usage.total_tokens)
+        await self.cost.spend(result.usage.total_tokens)
         metrics.TOKENS.labels("prompt").inc(result.usage.prompt_tokens)
         metrics.TOKENS.labels("completion").inc(result.usage.completion_tokens)
         return replace(base, completion=result, usage=result.usage)

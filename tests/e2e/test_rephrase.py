@@ -7,7 +7,6 @@ recorded and the audit is unaffected."""
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -19,7 +18,7 @@ from audit.runner import audit_stream
 from contracts.intent import Service
 from contracts.outbound import ReplyReworded, ReplySent, sender_stream_id
 from llm_adapter.app import build_broker, start_serving
-from llm_adapter.cost_control import CostControl
+from llm_adapter.cost_control import CostControl, ProcessLedger
 from llm_adapter.gateway import Gateway
 from llm_adapter.llm_client import LlmClient
 from llm_adapter.prompt_templates import DATA_CLOSE, DATA_OPEN
@@ -49,7 +48,7 @@ async def pipeline(migrated_database: str, nats_client: NATS, infra: Infra) -> A
     async with OpenAIStubServer() as server:
         server.stub.default = warmer
         client = LlmClient.connect(server.base_url, None, "stub-model", timeout_seconds=3)
-        cost = CostControl(100_000, 100, wall_clock=lambda: datetime.now(UTC), monotonic=time.monotonic)
+        cost = CostControl(100_000, 100, ProcessLedger(), wall_clock=lambda: datetime.now(UTC))
         async with build_broker(Gateway(client, cost), infra.nats_url) as broker:
             await start_serving(broker)
             await until_adapter_answers(infra.nats_url)

@@ -36,7 +36,7 @@ from infra.runtime import load, serve
 from infra.settings import Settings
 from llm_adapter.app import build_broker, start_serving
 from llm_adapter.asyncapi import document_text
-from llm_adapter.cost_control import CostControl
+from llm_adapter.cost_control import CostControl, ProcessLedger
 from llm_adapter.gateway import Gateway
 from llm_adapter.llm_client import CallSpan, LlmClient, no_span
 from orchestrator.llm_requester import OFF_RECHECK_SECONDS, LlmRequester
@@ -51,7 +51,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 async def gateway_for(openai_server: OpenAIStubServer, call_span: CallSpan = no_span) -> Gateway:
     client = LlmClient.connect(openai_server.base_url, None, "stub-model", timeout_seconds=3, call_span=call_span)
-    cost = CostControl(100_000, 100, wall_clock=lambda: datetime.now(UTC), monotonic=time.monotonic)
+    cost = CostControl(100_000, 100, ProcessLedger(), wall_clock=lambda: datetime.now(UTC))
     return Gateway(client, cost)
 
 
@@ -185,7 +185,7 @@ async def test_replicas_in_the_queue_group_share_the_requests_and_each_is_answer
 
     assert all(reply.no_result is None for reply in replies)
     assert len(stub.requests) == 40  # each request reached the provider once: one replica answered it
-    served = [gateway.cost.calls_this_hour() for gateway in gateways]
+    served = [gateway.cost.calls_let_out for gateway in gateways]
     assert sum(served) == 40 and min(served) > 0
 
 

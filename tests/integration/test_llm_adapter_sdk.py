@@ -15,7 +15,7 @@ import pytest
 
 from contracts.llm import ClassifyTopicRequest, NoResultReason, RephraseRequest, UnderstandRequest
 from llm_adapter.breaker import BreakerState, CircuitBreaker
-from llm_adapter.cost_control import CostControl
+from llm_adapter.cost_control import CostControl, ProcessLedger
 from llm_adapter.gateway import Gateway
 from llm_adapter.intent_parser import IntentParser
 from llm_adapter.llm_client import LlmClient
@@ -45,7 +45,7 @@ def breaker_clock() -> Clock:
 async def gateway(openai_server: OpenAIStubServer, breaker_clock: Clock) -> AsyncIterator[Gateway]:
     breaker = CircuitBreaker(failure_threshold=3, open_seconds=30, clock=breaker_clock)
     client = LlmClient.connect(openai_server.base_url, None, "stub-model", timeout_seconds=3, breaker=breaker)
-    cost = CostControl(100_000, 5, wall_clock=lambda: datetime.now(UTC), monotonic=time.monotonic)
+    cost = CostControl(100_000, 5, ProcessLedger(), wall_clock=lambda: datetime.now(UTC))
     yield Gateway(client, cost)
     await client.close()
 

@@ -4,7 +4,6 @@ gets an answer, and the state changes only through values that passed the checks
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
@@ -13,7 +12,7 @@ from nats.aio.client import Client as NATS
 
 from contracts.lead_events import IntentExtracted, LeadFieldsCaptured
 from llm_adapter.app import build_broker, start_serving
-from llm_adapter.cost_control import CostControl
+from llm_adapter.cost_control import CostControl, ProcessLedger
 from llm_adapter.gateway import Gateway
 from llm_adapter.llm_client import LlmClient
 from orchestrator.handler import InboundHandler
@@ -41,7 +40,7 @@ async def world(nats_client: NATS) -> World:
 @pytest.fixture
 async def adapter(infra: Infra, openai_server: OpenAIStubServer) -> AsyncIterator[None]:
     client = LlmClient.connect(openai_server.base_url, None, "stub-model", timeout_seconds=3)
-    cost = CostControl(100_000, 100, wall_clock=lambda: datetime.now(UTC), monotonic=time.monotonic)
+    cost = CostControl(100_000, 100, ProcessLedger(), wall_clock=lambda: datetime.now(UTC))
     async with build_broker(Gateway(client, cost), infra.nats_url) as broker:
         await start_serving(broker)
         await until_adapter_answers(infra.nats_url)

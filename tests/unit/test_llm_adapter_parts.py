@@ -10,7 +10,7 @@ import pytest
 from contracts.intent import Intent
 from contracts.llm import NoResultReason, TopicClassification
 from llm_adapter.breaker import BreakerState, CircuitBreaker
-from llm_adapter.cost_control import CostControl
+from llm_adapter.cost_control import CostControl, ProcessLedger
 from llm_adapter.intent_parser import parse_intent
 from llm_adapter.masking import mask_personal_data
 from llm_adapter.prompt_templates import CLASSIFY_TOPIC, DATA_CLOSE, DATA_OPEN, EXTRACT, REPHRASE
@@ -170,27 +170,30 @@ def test_a_failed_trial_opens_the_breaker_again() -> None:
     assert not breaker.allow()
 
 
-def test_the_daily_token_budget_switches_to_rules_alone_until_the_next_chilean_day() -> None:
+async def test_the_daily_token_budget_switches_to_rules_alone_until_the_next_chilean_day() -> None:
     day = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
     wall = [day]
-    cost = CostControl(daily_token_budget=1000, customer_calls_per_hour=100, wall_clock=lambda: wall[0],
-                       monotonic=Clock())  # fmt: skip
-    assert cost.refusal("c1") is None
-    cost.spend(1000)
-    assert cost.refusal("c2") is NoResultReason.DAILY_TOKEN_BUDGET
+    cost = CostControl(daily_token_budget=1000, customer_calls_per_hour=100, ledger=ProcessLedger(),
+                       wall_clock=lambda: wall[0])  # fmt: skip
+    assert await cost.refusal("c1") is None
+    await cost.spend(1000)
+    assert await cost.refusal("c2") is NoResultReason.DAILY_TOKEN_BUDGET
 
     wall[0] = day + timedelta(hours=14)  # 23:00 in Santiago (UTC-3 in December): the same day
-    assert cost.refusal("c2") is NoResultReason.DAILY_TOKEN_BUDGET
+    assert await cost.refusal("c2") is NoResultReason.DAILY_TOKEN_BUDGET
     wall[0] = day + timedelta(hours=16)  # 01:00 in Santiago: a new day
-    assert cost.refusal("c2") is None
+    assert await cost.refusal("c2") is None
 
 
-def test_a_customer_past_the_hourly_cap_gets_rules_alone_and_others_do_not() -> None:
-    clock = Clock()
-    cost = CostControl(daily_token_budget=10**6, customer_calls_per_hour=2, wall_clock=lambda: datetime.now(UTC),
-                       monotonic=clock)  # fmt: skip
-    assert cost.refusal("c1") is None and cost.refusal("c1") is None
-    assert cost.refusal("c1") is NoResultReason.CUSTOMER_HOURLY_CAP
-    assert cost.refusal("c2") is None
-    clock.now += 3600
-    assert cost.refusal("c1") is None
+async def test_a_customer_past_the_hourly_cap_gets_rules_alone_and_others_do_not() -> None:
+    wall = [datetime(2026, 12, 6, 12, 0, tzinfo=UTC)]
+    cost = CostControl(daily_token_budget=10**6, customer_calls_per_hour=2, ledger=ProcessLedger(),
+                       wall_clock=lambda: wall[0])  # fmt: skip
+    assert await cost.refusal("c1") is None and await cost.refusal("c1") is None
+    assert await cost.refusal("c1") is NoResultReason.CUSTOMER_HOURLY_CAP
+    assert await cost.refusal("c2") is None
+    wall[0] += timedelta(minutes=59)
+    assert await cost.refusal("c1") is NoResultReason.CUSTOMER_HOURLY_CAP
+    wall[0] += timedelta(minutes=1)
+    assert await cost.refusal("c1") is None
+    assert cost.calls_let_out == 4
