@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from projections.operator_api.console import handover_pages, pages
+from projections.operator_api.console import handover_pages, pages, privacy_pages
 from projections.operator_api.console.auth import SESSION_HOURS, ConsoleState, LoginRequired, NotAllowed
 from projections.operator_api.console.login_limiter import LoginLimiter
 from projections.operator_api.console.sessions import ConsoleSessions
@@ -37,6 +37,7 @@ def install_console(app: FastAPI, *, api_token: str, secure_cookies: bool) -> No
     app.mount("/console/static", StaticFiles(directory=_HERE / "static"), name="console-static")
     app.include_router(pages.router)
     app.include_router(handover_pages.router)
+    app.include_router(privacy_pages.router)
 
     async def login_required(request: Request, error: Exception) -> Response:
         assert isinstance(error, LoginRequired)
