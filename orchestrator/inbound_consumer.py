@@ -22,8 +22,13 @@ sender at the same time. How it holds:
   already hand out those senders' later messages). So a delivered message joins its lane only once no
   earlier message of the partition is pending elsewhere: when every message pending on the consumer is
   in this process's hands (then everything it holds may go), or else once it is the oldest pending one.
-  Alone on a partition, a process pays one consumer-info request per fetch for this; sharing one, its
-  messages interleave with the other's in stream order, as with one message in flight.
+  Once a consumer-info request has shown every pending message in this process's hands, the next
+  deliveries pass without asking again as long as their delivery numbers (the consumer's sequence, one
+  per delivery to anyone) follow on without a gap: a delivery to another process would have taken the
+  missing number. Alone on a partition, a process asks once; sharing one, it asks for each message it is
+  given, and its messages interleave with the other's in stream order, as with one message in flight.
+* Messages come through a pull request kept waiting on the server (``infra.pull_feed``): no request per
+  message; ``max_ack_pending`` bounds what the process holds.
 * On shutdown, lanes finish the message in hand; every message not handled is given back (nak, in stream
   order), so the next process gets them at once and in order.
 
@@ -51,6 +56,7 @@ from pydantic import ValidationError
 from contracts.inbound import InboundEnvelope, parse_envelope
 from contracts.subjects import DEADLETTER_ORCHESTRATOR, INBOUND_STREAM, inbound_partition_subject
 from infra import pipeline_metrics as metrics
+from infra.pull_feed import PullFeed
 from infra.telemetry import consuming
 from orchestrator import consumer
 from orchestrator.consumer import OrderedStream
@@ -65,8 +71,8 @@ DEFAULT_CONCURRENCY = 32
 TELL_ATTEMPTS = 3
 #: While another process holds the oldest pending message, how often the gate looks again.
 GATE_POLL_SECONDS = 0.005
-#: How long a process with a message at the gate waits before it fetches more anyway.
-SHARED_FETCH_PAUSE = 0.25
+#: How long a pull request waits on the server for messages before another replaces it.
+PULL_EXPIRES_SECONDS = 5.0
 
 INBOUND: OrderedStream[InboundEnvelope] = OrderedStream(
     stream=INBOUND_STREAM,
@@ -90,6 +96,8 @@ class _Held(Generic[Item]):
 
     message: Msg
     sequence: int
+    #: The consumer's sequence of its latest delivery (one number per delivery, to any process).
+    delivery: int
     key: str
     item: Item | None
     #: Why it cannot even be parsed (parked at once), else None.
@@ -124,10 +132,12 @@ class CustomerOrderedPartition(Generic[Item]):
         self._held: dict[int, _Held[Item]] = {}
         self._lanes: dict[str, deque[_Held[Item]]] = {}
         self._workers: set[asyncio.Task[None]] = set()
-        self._room = asyncio.Event()
         #: Delivered, waiting until no earlier message of the partition is pending elsewhere.
         self._gated: list[_Held[Item]] = []
         self._gate_moved = asyncio.Event()
+        #: Set while no delivery up to this number is pending outside this process (see the module).
+        self._trusted_through: int | None = None
+        self._last_delivery = 0
 
     @property
     def _consumer_name(self) -> str:
@@ -138,78 +148,88 @@ class CustomerOrderedPartition(Generic[Item]):
         # add_consumer creates or updates: a changed ack wait or concurrency reaches an existing consumer.
         config = spec.consumer_config(self._partition, self._ack_wait, max_ack_pending=self._concurrency)
         await self._js.add_consumer(spec.stream, config)
-        subscription = await self._js.pull_subscribe_bind(durable=self._consumer_name, stream=spec.stream)
+        feed = PullFeed(
+            self._js, spec.stream, self._consumer_name, self._admit, batch=self._concurrency,
+            expires=PULL_EXPIRES_SECONDS,
+        )  # fmt: skip
+        await feed.start()
         keeper = asyncio.create_task(self._keep_alive(), name=f"{self._consumer_name}-keep-alive")
         gate = asyncio.create_task(self._keep_gate(), name=f"{self._consumer_name}-gate")
         try:
-            await self._pull(subscription)
+            await self._pull(feed)
         except asyncio.CancelledError:
             # Cancelled, not stopped: abandon what is in hand too (it comes back after its ack wait).
             for worker in self._workers:
                 worker.cancel()
             raise
         finally:
+            # Nothing more is taken: the server drops a pull request nobody listens to any more.
+            await feed.stop()
             for helper in (keeper, gate):
                 helper.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await helper
             await self._wind_down()
 
-    async def _pull(self, subscription: JetStreamContext.PullSubscription) -> None:
-        while not self._stopping.is_set():
-            self._room.clear()
-            if len(self._held) >= self._concurrency:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._room.wait(), timeout=1.0)
-                continue
-            if self._gated:
-                # One at the gate at a time: alone, the gate lets it through at once; sharing the partition, it
-                # waits for the other process's, and taking more meanwhile would keep them from it. Still fetch
-                # now and then: what a dead process held comes back only to a fetch.
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._room.wait(), timeout=SHARED_FETCH_PAUSE)
-            try:
-                # One at a time: a batch of more would wait for all of them when fewer are there.
-                messages = await subscription.fetch(batch=1, timeout=1.0)
-            except nats.errors.TimeoutError:
-                continue
-            except (nats.errors.Error, OSError) as error:
-                current = asyncio.current_task()
-                if current is not None and current.cancelling():
-                    # nats-py turns a cancelled fetch on a closed connection into ConnectionClosedError.
-                    raise asyncio.CancelledError from error
-                if isinstance(error, nats.errors.ConnectionClosedError):
-                    log.warning(f"{self._spec.noun}_connection_closed", partition=self._partition)
-                    return  # closed for good (a lost connection reconnects): nothing more will come
-                log.warning(f"{self._spec.noun}_fetch_failed", partition=self._partition, error=repr(error))
-                await asyncio.sleep(1.0)
-                continue
-            for message in messages:
-                self._admit(message)
+    async def _pull(self, feed: PullFeed) -> None:
+        """Keeps a pull request waiting on the server until stopped."""
+        stopped = asyncio.ensure_future(self._stopping.wait())
+        try:
+            while not self._stopping.is_set():
+                if not feed.waiting:
+                    if feed.closed:
+                        log.warning(f"{self._spec.noun}_connection_closed", partition=self._partition)
+                        return  # closed for good (a lost connection reconnects): nothing more will come
+                    try:
+                        await feed.ask()
+                    except (nats.errors.Error, OSError) as error:
+                        log.warning(f"{self._spec.noun}_fetch_failed", partition=self._partition, error=repr(error))
+                        await self._stopped_within(1.0)
+                        continue
+                ended = asyncio.ensure_future(feed.ended.wait())
+                # Woken when the request ends; else look again once it should have (its end may be lost).
+                await asyncio.wait((ended, stopped), timeout=feed.expires, return_when=asyncio.FIRST_COMPLETED)
+                ended.cancel()
+                if feed.refusal is not None:
+                    # Refused (the consumer deleted, too many waiting requests...): do not ask in a tight loop.
+                    log.warning(f"{self._spec.noun}_fetch_failed", partition=self._partition, error=feed.refusal)
+                    await self._stopped_within(1.0)
+        finally:
+            stopped.cancel()
 
     # ------------------------------------------------------------------------------------------ lanes
 
     def _admit(self, message: Msg) -> None:
-        sequence = message.metadata.sequence.stream if message.metadata.sequence else 0
+        numbers = message.metadata.sequence
+        sequence = numbers.stream if numbers else 0
+        delivery = numbers.consumer if numbers else 0
+        # Every delivery number so far accounted for: nothing before this one is pending elsewhere.
+        in_turn = self._trusted_through is not None and delivery == self._trusted_through + 1
+        self._trusted_through = delivery if in_turn else None
+        self._last_delivery = max(self._last_delivery, delivery)
         held = self._held.get(sequence)
         if held is not None:
             # Redelivered while we hold it: answer the newest delivery, handle it once.
             held.message = message
+            held.delivery = delivery
             return
-        entry = self._entry(message, sequence)
+        entry = self._entry(message, sequence, delivery)
         self._held[sequence] = entry
+        if in_turn and not self._gated:
+            self._enqueue(entry)
+            return
         self._gated.append(entry)
         self._gate_moved.set()
 
-    def _entry(self, message: Msg, sequence: int) -> _Held[Item]:
+    def _entry(self, message: Msg, sequence: int, delivery: int) -> _Held[Item]:
         now = time.monotonic()
         try:
             item = self._spec.parse(message.data)
         except self._spec.parse_errors as error:
             reason = f"unparseable {self._spec.noun} message: {error}"
             # A lane of its own: it is parked at once and holds up nobody.
-            return _Held(message, sequence, f"\x00unparseable:{sequence}", None, reason, now)
-        return _Held(message, sequence, self._key_of(item), item, None, now)
+            return _Held(message, sequence, delivery, f"\x00unparseable:{sequence}", None, reason, now)
+        return _Held(message, sequence, delivery, self._key_of(item), item, None, now)
 
     def _enqueue(self, entry: _Held[Item]) -> None:
         lane = self._lanes.get(entry.key)
@@ -230,7 +250,6 @@ class CustomerOrderedPartition(Generic[Item]):
                     return  # stopping: the wind-down gives it and the rest of the lane back
                 lane.popleft()
                 del self._held[entry.sequence]
-                self._room.set()
                 self._gate_moved.set()
         finally:
             if not lane:
@@ -337,10 +356,16 @@ class CustomerOrderedPartition(Generic[Item]):
                     self._gate_moved.clear()
 
     async def _open_gate(self) -> bool:
-        gated = sorted(self._gated, key=lambda e: e.sequence)
         info = await self._js.consumer_info(self._spec.stream, self._consumer_name)
-        if info.num_ack_pending is not None and info.num_ack_pending <= len(self._held):
-            return self._release(gated)  # every pending message is ours
+        gated = sorted(self._gated, key=lambda e: e.sequence)
+        delivered = info.delivered.consumer_seq if info.delivered is not None else None
+        if delivered is not None and info.num_ack_pending is not None:
+            # Counted against what we held when the server answered (later deliveries came after its count).
+            ours = sum(1 for entry in self._held.values() if entry.delivery <= delivered)
+            if info.num_ack_pending <= ours:  # every pending message is ours
+                if self._last_delivery == delivered:
+                    self._trusted_through = delivered
+                return self._release([entry for entry in gated if entry.delivery <= delivered])
         # Others hold some: only the oldest pending message of the partition may go, if it is ours.
         floor = info.ack_floor.stream_seq if info.ack_floor is not None and info.ack_floor.stream_seq else 0
         try:
@@ -355,7 +380,6 @@ class CustomerOrderedPartition(Generic[Item]):
         for entry in entries:
             self._gated.remove(entry)
             self._enqueue(entry)
-        self._room.set()
         return bool(entries)
 
     async def _wind_down(self) -> None:

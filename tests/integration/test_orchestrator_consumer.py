@@ -213,3 +213,37 @@ async def test_after_a_crash_a_customer_s_later_message_waits_for_the_ones_the_d
     await _run_until(nats_client, handle, lambda: len(handled) == 3, ack_wait=1)
 
     assert handled == ["wamid.HELD1", "wamid.HELD2", "wamid.LATER"]
+
+
+async def test_alone_on_its_partitions_a_process_asks_who_holds_what_once_not_per_message(
+    nats_client: NATS, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once the server said every pending message is ours, unbroken delivery numbers say it again."""
+    js = nats_client.jetstream()
+    await ensure_topology(js)
+    asked: list[str] = []
+    consumer_info = js.consumer_info
+
+    async def counted_consumer_info(stream: str, name: str, *args: object, **kwargs: object) -> object:
+        asked.append(name)
+        return await consumer_info(stream, name, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(js, "consumer_info", counted_consumer_info)
+    handled: list[str] = []
+
+    async def handle(envelope: InboundEnvelope) -> None:
+        handled.append(envelope.dedupe_key)
+
+    stopping = asyncio.Event()
+    task = asyncio.create_task(run_partitions(js, PARTITIONS, handle, stopping, ack_wait=5))
+    expected = []
+    for n in range(20):  # one at a time: each is delivered on its own
+        envelope = _envelope(f"wamid.ALONE{n:02d}", ANA if n % 2 else f"5697{n:07d}")
+        expected.append(envelope.dedupe_key)
+        await _publish(nats_client, envelope)
+        await _until(lambda: len(handled) == len(expected))
+    stopping.set()
+    await asyncio.wait_for(task, timeout=10)
+
+    assert sorted(handled) == sorted(expected)
+    assert len(asked) <= 2 * PARTITIONS, asked  # the first message of each partition, a race at most once more
