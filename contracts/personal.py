@@ -11,7 +11,9 @@ models keep working on after a person is forgotten. A technician's name and phon
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any, Final, TypeVar
+
+from pydantic import BaseModel
 
 #: What a forgotten personal value reads as, everywhere (replay, timeline, read models, export).
 SUPPRESSED: Final = "[suprimido]"
@@ -35,6 +37,22 @@ PERSONAL_FIELDS: Final[Mapping[str, tuple[str, ...]]] = {
     "ReplyQueued": ("to", "message.body"),
     "ReplyReworded": ("original", "reworded"),
 }
+
+#: Command type → its personal fields. A decision records its timer command in its events' metadata, which
+#: nothing seals: these fields are recorded as :data:`SUPPRESSED` there (the events the decision made of them
+#: are sealed). The apology's phone only addresses a customer whose stream does not know them yet.
+PERSONAL_COMMAND_FIELDS: Final[Mapping[str, tuple[str, ...]]] = {"ApologiseForFailedMessage": ("phone",)}
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def as_recorded(command: M) -> M:
+    """The command as a decision's metadata keeps it: its personal fields suppressed."""
+    fields = PERSONAL_COMMAND_FIELDS.get(type(command).__name__)
+    if not fields:
+        return command
+    return command.model_copy(update=dict.fromkeys(fields, SUPPRESSED))
+
 
 #: Stream prefixes whose streams belong to one person: ``<prefix><person key>``.
 _PERSON_STREAM_PREFIXES: Final = ("customer-", "outbound-customer-", "deliveries-")

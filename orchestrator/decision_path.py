@@ -30,6 +30,7 @@ from contracts.commands import (
     TimerCommand,
 )
 from contracts.events import Event, EventMetadata, NewEvent, StorePosition
+from contracts.personal import as_recorded
 from eventstore import ANY_VERSION, AppendResult, Checkpoint, ConcurrencyError, EventStore
 from infra.telemetry import current_ids
 from orchestrator import leads_flow
@@ -114,7 +115,7 @@ def to_new_events(
             if providers_at is not None
             else None
         ),
-        command=command,
+        command=as_recorded(command) if command is not None else None,
     )
     return [NewEvent.from_event(event, event_id=ids(), metadata=metadata) for event in events]
 

@@ -402,12 +402,15 @@ async def run_partitions(
     ack_wait: float = 30.0,
     concurrency: int = DEFAULT_CONCURRENCY,
     on_parked: OnParked[InboundEnvelope] | None = None,
+    spec: OrderedStream[InboundEnvelope] = INBOUND,
 ) -> None:
-    """The inbound stream's consumers: in order per sender, ``concurrency`` messages per partition at once."""
+    """The inbound stream's consumers: in order per sender, ``concurrency`` messages per partition at once.
+
+    ``spec``: :data:`INBOUND`, or a variant of it (the orchestrator's parses wamids into their pseudonyms)."""
     consumers = [
         CustomerOrderedPartition(
             js,
-            INBOUND,
+            spec,
             partition,
             handle,
             stopping,

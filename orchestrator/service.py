@@ -7,13 +7,14 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import structlog
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
+from contracts.inbound import InboundEnvelope, parse_envelope
 from eventstore import PostgresEventStore
 from eventstore.group_commit import GroupCommit
 from infra.clock import utc_now
@@ -22,6 +23,7 @@ from infra.runtime import nats_connection
 from infra.settings import Settings
 from infra.telemetry import background
 from orchestrator.commands_consumer import COMMANDS, CommandHandler, run_command_partitions
+from orchestrator.consumer import OrderedStream
 from orchestrator.handler import InboundHandler
 from orchestrator.inbound_consumer import INBOUND, run_partitions
 from orchestrator.llm_requester import LlmRequester
@@ -46,6 +48,9 @@ class Orchestrator:
     concurrency: int
     #: Tells a customer whose message was parked.
     parked: ParkedMessages
+    #: The inbound stream as this orchestrator reads it: wamids carrying a phone become their pseudonyms
+    #: before anything (inbox, events, logs, dead-letter reasons) sees them (``privacy.wamids``).
+    inbound_stream: OrderedStream[InboundEnvelope] = INBOUND
 
     async def run(self, stopping: asyncio.Event) -> None:
         with background():  # queries outside a message (the directory's follower) start no trace
@@ -65,6 +70,7 @@ class Orchestrator:
                     ack_wait=self.ack_wait,
                     concurrency=self.concurrency,
                     on_parked=self.parked.tell_sender,
+                    spec=self.inbound_stream,
                 ),
                 run_command_partitions(
                     self.js, self.partitions, self.commands.handle, stopping, ack_wait=self.ack_wait
@@ -97,7 +103,8 @@ async def build(
         await ensure_topology(
             js, inbound_retention_days=settings.inbound_retention_days, replicas=settings.jetstream_replicas
         )
-        people = protect(store, settings).people
+        privacy = protect(store, settings)
+        people = privacy.people
         directory = ProviderDirectory(store)
         await directory.catch_up()
         # The LLM adapter, asked over core NATS request/reply; "no responders" (not running) reads as off.
@@ -116,4 +123,5 @@ async def build(
             settings.inbound_ack_wait_seconds,
             settings.inbound_concurrency_per_partition,
             ParkedMessages(commands, directory, people),
+            replace(INBOUND, parse=lambda data: privacy.wamids.envelope(parse_envelope(data))),
         )

@@ -23,7 +23,7 @@ from outbound.rewording import Reworder
 from outbound.sender import ReplySender
 from outbound.throughput import ThroughputLimiter, ThroughputLimits
 from outbound.whatsapp_client import WhatsAppClient
-from privacy.setup import service_store
+from privacy.setup import privacy_of, service_store
 
 log = structlog.get_logger("sender")
 
@@ -80,6 +80,7 @@ async def build(
     async with AsyncExitStack() as stack:
         # No session reset on release: the sender's statements leave no session state behind.
         store = await service_store(stack, settings, store, max_size=4, reset_sessions=False)
+        privacy = privacy_of(store)
         limits = ThroughputLimits(messages_per_second=settings.whatsapp_messages_per_second)
         client = await stack.enter_async_context(
             WhatsAppClient(
@@ -87,6 +88,7 @@ async def build(
                 graph_api.access_token,
                 graph_api.phone_number_id,
                 limiter=ThroughputLimiter(limits),
+                wamid_of=privacy.wamids if privacy is not None else str,
             )
         )
         reworder = None

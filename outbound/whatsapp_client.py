@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -138,8 +139,11 @@ class WhatsAppClient:
         retry: RetryPolicy | None = None,
         *,
         limiter: SendLimiter | None = None,
+        wamid_of: Callable[[str], str] = str,
     ) -> None:
         self.retry = retry or RetryPolicy()
+        #: The id kept for the wamid Meta returns (``privacy.wamids``: not the phone it carries).
+        self._wamid_of = wamid_of
         self.messages_url = f"{base_url.rstrip('/')}/{phone_number_id}/messages"
         self._token = access_token
         self._limiter = limiter
@@ -240,7 +244,7 @@ class WhatsAppClient:
 
         body = _json_or_text(raw)
         if 200 <= status < 300:
-            sent = _sent_message(body, attempt)
+            sent = _sent_message(body, attempt, self._wamid_of)
             if sent is not None:
                 log.info(
                     "whatsapp_send_attempt",
@@ -290,7 +294,7 @@ def _json_or_text(raw: bytes) -> Any:
         return raw.decode("utf-8", errors="replace")
 
 
-def _sent_message(body: Any, attempts: int) -> SentMessage | None:
+def _sent_message(body: Any, attempts: int, wamid_of: Callable[[str], str]) -> SentMessage | None:
     """Read ``{"messaging_product": "whatsapp", "contacts": [{"input", "wa_id"}], "messages": [{"id"}]}``."""
     if not isinstance(body, dict):
         return None
@@ -305,7 +309,7 @@ def _sent_message(body: Any, attempts: int) -> SentMessage | None:
     if isinstance(contacts, list) and contacts and isinstance(contacts[0], dict):
         candidate = contacts[0].get("wa_id")
         wa_id = candidate if isinstance(candidate, str) else None
-    return SentMessage(wamid=wamid, wa_id=wa_id, attempts=attempts)
+    return SentMessage(wamid=wamid_of(wamid), wa_id=wa_id, attempts=attempts)
 
 
 def _ms_since(started: float) -> float:

@@ -1,9 +1,9 @@
 """The master key (``PRIVACY_MASTER_KEY``) and what is derived from it: the key that wraps every person's
-data key, and the key of the phone lookup.
+data key, the key of the phone lookup and that of the pseudonymous wamids.
 
 Any secret of at least 32 characters works (``secrets.token_urlsafe(32)`` is what local mode generates
-into the data folder); HKDF-SHA256 derives the two keys from it, so neither is the secret itself and the
-two never coincide.
+into the data folder); HKDF-SHA256 derives the keys from it, so none is the secret itself and no two
+coincide.
 """
 
 from __future__ import annotations
@@ -37,6 +37,8 @@ class MasterKey:
         material = secret.strip().encode()
         self._wrapping = AESGCM(_derive(material, b"wrap"))
         self._lookup = _derive(material, b"lookup")
+        #: The key of the pseudonymous wamids (``privacy.wamids``).
+        self.wamid_key = _derive(material, b"wamid")
 
     def phone_lookup(self, phone: str) -> bytes:
         """The keyed lookup of a phone number (HMAC-SHA256)."""

@@ -15,6 +15,7 @@ from privacy.codec import PrivacyCodec
 from privacy.keyring import Keyring
 from privacy.master_key import MasterKey
 from privacy.people import People
+from privacy.wamids import WamidPseudonyms
 
 #: The ``sql`` directory of the privacy package's own migrations (the people table).
 PRIVACY_SQL_DIR = Path(__file__).parent / "sql"
@@ -39,6 +40,8 @@ class Privacy:
     keyring: Keyring
     people: People
     codec: PrivacyCodec
+    #: Meta's wamids without the phone they carry (``privacy.wamids``).
+    wamids: WamidPseudonyms
 
 
 _PROTECTED: WeakKeyDictionary[PostgresEventStore, Privacy] = WeakKeyDictionary()
@@ -56,7 +59,7 @@ def protect(store: PostgresEventStore, settings: Settings) -> Privacy:
         return await store.stream_version(f"customer-{person_key}") > 0
 
     privacy = Privacy(master, keyring, People(store.pool, master, keyring, legacy_stream_exists=legacy_stream_exists),
-                      PrivacyCodec(keyring))  # fmt: skip
+                      PrivacyCodec(keyring), WamidPseudonyms(master.wamid_key))  # fmt: skip
     store.codec = privacy.codec
     _PROTECTED[store] = privacy
     return privacy

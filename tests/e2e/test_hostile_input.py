@@ -17,6 +17,7 @@ import httpx
 import pytest
 from prometheus_client import REGISTRY
 
+from audit.runner import audit_stream
 from contracts.customer_text import MAX_TEXT_CHARS
 from contracts.subjects import partition_of
 from orchestrator import consumer
@@ -164,3 +165,10 @@ async def test_a_message_that_cannot_be_handled_is_parked_and_its_customer_told_
     assert await _apologies(pipeline, unlucky) == ["MessageHandlingFailed", "ReplyQueued", "MessageHandlingFailed"]
     assert len(await _dead_letters(pipeline, "orchestrator", 2)) == 2
     assert await _parked_gauge(pipeline, "orchestrator") == 2
+    # The apology's command is in its decision's metadata, without the phone it was addressed with (the
+    # reply's recipient is sealed in the event); the audit still re-decides it.
+    stream_id = await pipeline.customer_stream(unlucky)
+    recorded = await pipeline.store.pool.fetch("SELECT metadata::text FROM events WHERE stream_id = $1", stream_id)
+    assert '"ApologiseForFailedMessage"' in str(recorded) and unlucky not in str(recorded)
+    report = await audit_stream(pipeline.store, stream_id)
+    assert report.clean, report.render()

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import base64
 import os
+import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 import pytest
 from cryptography.exceptions import InvalidTag
 
+from contracts.events import EventMetadata, RecordedEvent
 from contracts.personal import PERSONAL_FIELDS, SUPPRESSED, person_of_stream
+from contracts.privacy_events import PRIVACY_REQUESTS_STREAM, ErasureOutcome, PersonForgotten
 from privacy.codec import SEALED, PrivacyCodec
 from privacy.keyring import Keyring
 from privacy.master_key import MasterKey
@@ -19,6 +23,7 @@ from privacy.people import legacy_person_key, new_person_key
 pytestmark = pytest.mark.unit
 
 MASTER = MasterKey("unit-test-master-key-0123456789abcdef")
+T0 = datetime(2026, 12, 1, tzinfo=UTC)
 PHONE = "56987654321"
 
 
@@ -126,3 +131,26 @@ def test_phone_lookup_is_keyed_and_ignores_formatting() -> None:
     assert MASTER.phone_lookup(PHONE) != other.phone_lookup(PHONE)
     with pytest.raises(ValueError, match="32"):
         MasterKey("short")
+
+
+def erasure_record(person: str, outcome: ErasureOutcome) -> RecordedEvent:
+    request = PersonForgotten(request_id="r", person_key=person, requested_by="t", outcome=outcome, decided_at=T0)
+    return RecordedEvent(
+        event_id=uuid.uuid4(), stream_id=PRIVACY_REQUESTS_STREAM, stream_version=1, type=request.TYPE,
+        schema_version=1, data=request.model_dump(mode="json"),
+        metadata=EventMetadata(correlation_id="r", recorded_at=T0), global_position=1,
+    )  # fmt: skip
+
+
+def test_a_process_that_reads_an_erasure_stops_opening_the_person_s_fields_at_once() -> None:
+    forgotten, refused = new_person_key(), new_person_key()
+    codec = codec_with(forgotten)
+    codec.keyring.remember(refused, MASTER.wrap(refused, os.urandom(32)))
+    stream = f"customer-{forgotten}"
+    stored = codec.seal(stream, "LeadSubmitted", submitted())
+
+    codec.keyring.drop_forgotten([erasure_record(forgotten, ErasureOutcome.FORGOTTEN),
+                                  erasure_record(refused, ErasureOutcome.REFUSED_JOB_IN_PROGRESS)])  # fmt: skip
+
+    assert codec.open(stream, "LeadSubmitted", dict(stored))["fields"]["address"] == SUPPRESSED
+    assert codec.keyring.key(forgotten) is None and codec.keyring.key(refused) is not None
