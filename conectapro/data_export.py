@@ -18,10 +18,13 @@ from typing import Any
 from conectapro.erasure import person_streams
 from conectapro.export_document import build_export
 from contracts.events import Event, EventMetadata, NewEvent
+from contracts.outbound import sender_stream_id
 from contracts.privacy_events import PRIVACY_REQUESTS_STREAM, DataExported, ExportOutcome
 from eventstore import ANY_VERSION, PostgresEventStore
+from orchestrator.domain.ids import provider_stream_id
 from privacy.master_key import normalise_phone
 from privacy.setup import Privacy
+from projections.operator_api.technician_actions import provider_id_for_phone
 
 
 @dataclass(frozen=True)
@@ -44,22 +47,27 @@ async def export(
     store: PostgresEventStore, privacy: Privacy, phone: str, *, requested_by: str, now: Callable[[], datetime]
 ) -> Export:
     request_id = str(uuid.uuid4())
-    person = await privacy.people.find(phone)
-    if person is None:
+    digits = normalise_phone(phone)
+    person = await privacy.people.find(digits)
+    own_streams = person_streams(person) if person is not None else ()
+    technician = provider_stream_id(provider_id_for_phone(digits))
+    technician_streams = (technician, sender_stream_id(technician))
+    read = await store.read_streams((*own_streams, *technician_streams))
+    own = [event for stream in own_streams for event in read.get(stream, ())]
+    as_technician = [event for stream in technician_streams for event in read.get(stream, ())]
+    if person is None and not as_technician:
         outcome = ExportOutcome.NOT_KNOWN
         await record_privacy_request(store, DataExported(request_id=request_id, person_key=None,
                                                          requested_by=requested_by, outcome=outcome,
                                                          exported_at=now()), request_id, now())  # fmt: skip
         return Export(outcome, request_id, None, None)
-    streams = person_streams(person)
-    events = [event for read in (await store.read_streams(streams)).values() for event in read]
-    at = now()
-    built = build_export(events, phone=normalise_phone(phone), person_key=person, generated_at=at)
+    at, found = now(), tuple(stream for stream in (*own_streams, *technician_streams) if read.get(stream))
+    built = build_export(own, phone=digits, person_key=person, generated_at=at, technician_events=as_technician)
     document = {"request_id": request_id, **built}
     counts = document["counts"]
     event = DataExported(
         request_id=request_id, person_key=person, requested_by=requested_by, outcome=ExportOutcome.EXPORTED,
-        streams=streams, events=len(events), leads=counts["leads"], messages_in=counts["messages_in"],
+        streams=found, events=len(own) + len(as_technician), leads=counts["leads"], messages_in=counts["messages_in"],
         messages_out=counts["messages_out"], exported_at=at,
     )  # fmt: skip
     await record_privacy_request(store, event, request_id, at)

@@ -105,68 +105,123 @@ def _options(message: Data) -> list[str]:
     return [str(title) for title in buttons + rows if title]
 
 
-def build_export(
-    events: Iterable[RecordedEvent], *, phone: str, person_key: str, generated_at: datetime
-) -> dict[str, Any]:
-    """Everything the person's streams hold about them, as one document (see the module's docstring)."""
-    ordered = sorted(events, key=lambda e: e.global_position)
-    leads: dict[str, _Lead] = {}
-    messages: list[Data] = []
-    message_of_wamid: dict[str, Data] = {}
-    reply_of_id: dict[str, Data] = {}
-    reply_of_wamid: dict[str, Data] = {}
-    handovers: list[Data] = []
-    names: list[str] = []
-    for event in ordered:
+class _Conversation:
+    """A person's messages in and out (as the customer or as the technician ``role``), their leads and
+    hand-overs, folded event by event."""
+
+    def __init__(self, role: str) -> None:
+        self.role = role
+        self.leads: dict[str, _Lead] = {}
+        self.messages: list[Data] = []
+        self.handovers: list[Data] = []
+        self.names: list[str] = []
+        self._message_of_wamid: dict[str, Data] = {}
+        self._reply_of_id: dict[str, Data] = {}
+        self._reply_of_wamid: dict[str, Data] = {}
+
+    def fold(self, event: RecordedEvent) -> None:
         data, at = event.data, _time(event.metadata.recorded_at)
         match event.type:
-            case "MessageReceived" if data.get("role") == "customer":
-                received: Data = {"direction": "in", "at": _time(data.get("received_at")),
-                                  "type": data.get("message_type"),
-                                  **_given(data, ("text", "reply_id", "text_truncated_from"))}  # fmt: skip
-                messages.append(received)
-                message_of_wamid[str(data.get("wamid"))] = received
-                name = data.get("profile_name")
-                if name and name not in names:
-                    names.append(name)
-            case "IntentExtracted" if str(data.get("wamid")) in message_of_wamid:
-                message_of_wamid[str(data.get("wamid"))]["understood"] = _understood(data)
-            case "ReplyQueued" if data.get("recipient") == "customer":
-                message = data.get("message") or {}
-                reply: Data = {"direction": "out", "at": at, "text": message.get("body"), "options": _options(message),
-                         "written_by": "a person" if data.get("written_by") else "the assistant",
-                         "lead_id": data.get("lead_id"), "delivery": "queued"}  # fmt: skip
-                messages.append(reply)
-                reply_of_id[str(data.get("reply_id"))] = reply
-            case "ReplySent" if str(data.get("reply_id")) in reply_of_id:
-                reply = reply_of_id[str(data.get("reply_id"))]
+            case "MessageReceived" if data.get("role") == self.role:
+                self._received(data)
+            case "IntentExtracted" if str(data.get("wamid")) in self._message_of_wamid:
+                self._message_of_wamid[str(data.get("wamid"))]["understood"] = _understood(data)
+            case "ReplyQueued" if data.get("recipient") == self.role:
+                self._queued(data, at)
+            case "ReplySent" if str(data.get("reply_id")) in self._reply_of_id:
+                reply = self._reply_of_id[str(data.get("reply_id"))]
                 reply.update(delivery="sent", sent_at=_time(data.get("sent_at")))
-                reply_of_wamid[str(data.get("wamid"))] = reply
-            case "ReplyFailed" if str(data.get("reply_id")) in reply_of_id:
-                reply_of_id[str(data.get("reply_id"))].update(delivery="not sent", reason=data.get("reason"))
+                self._reply_of_wamid[str(data.get("wamid"))] = reply
+            case "ReplyFailed" if str(data.get("reply_id")) in self._reply_of_id:
+                self._reply_of_id[str(data.get("reply_id"))].update(delivery="not sent", reason=data.get("reason"))
             case "ReplyDeliveryUpdated":
-                updated = reply_of_id.get(str(data.get("reply_id"))) or reply_of_wamid.get(str(data.get("wamid")))
+                reply_id, wamid = str(data.get("reply_id")), str(data.get("wamid"))
+                updated = self._reply_of_id.get(reply_id) or self._reply_of_wamid.get(wamid)
                 if updated is not None:
                     updated.update(delivery=data.get("status"), delivery_at=_time(data.get("occurred_at")))
             case "LeadDrafted":
-                leads[str(data["lead_id"])] = _Lead(str(data["lead_id"]), _time(data.get("drafted_at")))
+                self.leads[str(data["lead_id"])] = _Lead(str(data["lead_id"]), _time(data.get("drafted_at")))
             case "ConversationHandedOver":
-                handovers.append({"at": _time(data.get("handed_over_at")), "reason": data.get("reason")})
-            case "ConversationTaken" if handovers:
-                handovers[-1]["taken_by_a_person_at"] = _time(data.get("taken_at"))
-            case "ConversationHandedBack" if handovers:
-                handovers[-1]["handed_back_to_the_assistant_at"] = _time(data.get("handed_back_at"))
-            case other if (lead := leads.get(str(data.get("lead_id")))) is not None:
+                self.handovers.append({"at": _time(data.get("handed_over_at")), "reason": data.get("reason")})
+            case "ConversationTaken" if self.handovers:
+                self.handovers[-1]["taken_by_a_person_at"] = _time(data.get("taken_at"))
+            case "ConversationHandedBack" if self.handovers:
+                self.handovers[-1]["handed_back_to_the_assistant_at"] = _time(data.get("handed_back_at"))
+            case other if (lead := self.leads.get(str(data.get("lead_id")))) is not None:
                 lead.fold(other, data, at)
+
+    def _received(self, data: Data) -> None:
+        received: Data = {"direction": "in", "at": _time(data.get("received_at")), "type": data.get("message_type"),
+                          **_given(data, ("text", "reply_id", "text_truncated_from"))}  # fmt: skip
+        self.messages.append(received)
+        self._message_of_wamid[str(data.get("wamid"))] = received
+        name = data.get("profile_name")
+        if name and name not in self.names:
+            self.names.append(name)
+
+    def _queued(self, data: Data, at: str | None) -> None:
+        message = data.get("message") or {}
+        reply: Data = {"direction": "out", "at": at, "text": message.get("body"), "options": _options(message),
+                       "written_by": "a person" if data.get("written_by") else "the assistant",
+                       "lead_id": data.get("lead_id"), "delivery": "queued"}  # fmt: skip
+        self.messages.append(reply)
+        self._reply_of_id[str(data.get("reply_id"))] = reply
+
+
+def _technician_profile(events: Iterable[RecordedEvent]) -> Data | None:
+    """The technician's registration as it stands (None when the phone is no technician's)."""
+    profile: Data | None = None
+    for event in events:
+        data = event.data
+        match event.type:
+            case "ProviderRegistered":
+                profile = {**_given(data, ("provider_id", "name", "phone", "services", "comunas", "capacity")),
+                           "active": data.get("active"), "registered_at": _time(data.get("registered_at"))}  # fmt: skip
+            case "ProviderUpdated" if profile is not None:
+                profile.update(_given(data, ("name", "phone", "services", "comunas", "capacity")))
+            case "ProviderDeactivated" if profile is not None:
+                profile.update(active=False, deactivated_at=_time(data.get("deactivated_at")))
+            case "ProviderActivated" if profile is not None:
+                profile.update(active=True, activated_at=_time(data.get("activated_at")))
+    return profile
+
+
+def _folded(events: Iterable[RecordedEvent], role: str) -> _Conversation:
+    conversation = _Conversation(role)
+    for event in sorted(events, key=lambda e: e.global_position):
+        conversation.fold(event)
+    return conversation
+
+
+def build_export(
+    events: Iterable[RecordedEvent],
+    *,
+    phone: str,
+    person_key: str | None,
+    generated_at: datetime,
+    technician_events: Iterable[RecordedEvent] = (),
+) -> dict[str, Any]:
+    """Everything the person's streams hold about them, as one document (see the module's docstring);
+    ``technician_events``: their stream as a registered technician, if they are one."""
+    customer = _folded(events, "customer")
+    technician_stream = list(technician_events)
+    technician = _folded(technician_stream, "technician")
+    profile = _technician_profile(sorted(technician_stream, key=lambda e: e.global_position))
+    messages = customer.messages + technician.messages
     inbound = sum(1 for m in messages if m["direction"] == "in")
-    counts = {"leads": len(leads), "messages_in": inbound, "messages_out": len(messages) - inbound,
-              "handovers": len(handovers)}  # fmt: skip
-    return {
+    counts = {"leads": len(customer.leads), "messages_in": inbound, "messages_out": len(messages) - inbound,
+              "handovers": len(customer.handovers)}  # fmt: skip
+    document: dict[str, Any] = {
         "about": ABOUT,
         "generated_at": _time(generated_at),
-        "person": {"phone": phone, "person_key": person_key, "whatsapp_names": names},
+        "person": {"phone": phone, "person_key": person_key, "whatsapp_names": customer.names},
         "counts": counts,
-        "leads": [lead.out() for lead in leads.values()],
-        "messages": messages,
-        "handovers": handovers,
+        "leads": [lead.out() for lead in customer.leads.values()],
+        "messages": customer.messages,
+        "handovers": customer.handovers,
     }
+    if profile is not None:
+        # Messages of the technician's own stream (those tied to no lead); those about a customer's lead sit
+        # in that customer's stream, sealed with the customer's key.
+        document["as_technician"] = {"profile": profile, "messages": technician.messages}
+    return document

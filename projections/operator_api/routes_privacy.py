@@ -36,7 +36,7 @@ class ForgetIn(PersonIn):
 
 class ExportOut(BaseModel):
     request_id: str
-    person_key: str
+    person_key: str | None = Field(description="None for a technician who never wrote nor was written to")
     document: dict[str, Any] = Field(description="Everything held about the person (see `conectapro privacy export`)")
 
 
@@ -84,7 +84,7 @@ async def export_person(state: State, body: PersonIn) -> ExportOut:
         done = await export_for(state, digits, by=body.operator)
     except PrivacyUnavailable as error:
         raise HTTPException(503, detail=str(error)) from error
-    if done.document is None or done.person_key is None:
+    if done.document is None:
         raise HTTPException(404, detail=f"nothing is known of this phone (never seen, or forgotten); "
                                         f"request {done.request_id} recorded")  # fmt: skip
     return ExportOut(request_id=done.request_id, person_key=done.person_key, document=done.document)

@@ -133,3 +133,25 @@ async def test_unknown_and_forgotten_phones_get_no_document_and_every_request_is
 )  # fmt: skip
 def test_a_request_names_a_whatsapp_number_or_is_refused(given: str, digits: str | None) -> None:
     assert requested_phone(given) == digits
+
+
+async def test_a_technician_s_export_holds_their_registration_and_own_messages_not_their_customers(
+    world: PeopleWorld,
+) -> None:
+    marisol_lead = (await world.customer_stream_of(MARISOL)).removeprefix("customer-") + ".1"
+    await world.taps(PEDRO, f"job:done:{marisol_lead}", "Terminado")
+    await world.says(PEDRO, "hola")  # nothing pending: recorded on his own stream, and answered there
+    await world.send_everything(on_sender_stream=True)
+    done = await export(world.store, world.privacy, PEDRO, requested_by="cli", now=lambda: world.now)
+    assert done.outcome == ExportOutcome.EXPORTED and done.document is not None
+    technician = done.document["as_technician"]
+    assert technician["profile"] | {"registered_at": None} == {
+        "provider_id": technician["profile"]["provider_id"], "name": "Pedro Soto", "phone": PEDRO,
+        "services": ["Gasfiteria"], "comunas": ["Ñuñoa"], "capacity": 2, "active": True, "registered_at": None,
+    }  # fmt: skip
+    [hello, answer] = technician["messages"]
+    assert (hello["direction"], hello["text"], answer["direction"], answer["delivery"]) == ("in", "hola", "out", "sent")
+    assert done.document["leads"] == [] and done.document["messages"] == []
+    text = json.dumps(done.document, ensure_ascii=False)
+    for customer in (CAMILA, MARISOL, "Camila", "Marisol", CAMILA_ADDRESS, MARISOL_ADDRESS, "cañería", "calefont"):
+        assert customer not in text, customer
