@@ -24,7 +24,7 @@ from orchestrator import leads_flow
 from orchestrator.decision_path import Appended, Appender, DecisionPath, given
 from orchestrator.domain.model import CustomerState
 from orchestrator.domain.providers import ProviderView
-from orchestrator.identity import People, account_stream_id, deliveries_stream_id
+from orchestrator.identity import People, RecentPeople, account_stream_id, deliveries_stream_id
 from orchestrator.language_model import LanguageModel, LanguageModelOff, understand_message
 from orchestrator.provider_directory import ProviderDirectory
 
@@ -54,6 +54,7 @@ class InboundHandler:
     ) -> None:
         self._directory = directory
         self._people = people
+        self._recipients = RecentPeople(people)
         self._clock = clock
         self._language_model = language_model or LanguageModelOff()
         self._decisions = DecisionPath(store, directory, clock=clock, appender=appender)
@@ -163,7 +164,7 @@ class InboundHandler:
             error_title=first_error.title if first_error else None,
         )
         recipient = status.recipient_id
-        stream_id = deliveries_stream_id(await self._people.key_for(recipient) if recipient else "unknown")
+        stream_id = deliveries_stream_id(await self._recipients.key_for(recipient) if recipient else "unknown")
         return _outcome(await self._decisions.record(stream_id, [event], cause=status.dedupe_key, now=now))
 
     async def _error(self, error: InboundError) -> Outcome:

@@ -3,6 +3,8 @@ derives from one (``privacy.people`` maps a phone to a random person key through
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Protocol
 
 
@@ -16,6 +18,36 @@ class People(Protocol):
     async def find(self, phone: str) -> str | None:
         """The person's key, if the system knows (and has not forgotten) them."""
         ...
+
+
+class RecentPeople:
+    """Person keys looked up within the last ``ttl`` seconds, for delivery statuses: three come for every
+    reply, and each would otherwise be a query (and the unwrapping of a data key).
+
+    As long as the keyring keeps a data key (``privacy.keyring``): after a forget in another process, the
+    statuses of messages sent before it may still land on the forgotten person's deliveries stream for
+    that long (they hold no personal data)."""
+
+    def __init__(
+        self, people: People, *, ttl: float = 30.0, max_size: int = 50_000, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._people = people
+        self._ttl = ttl
+        self._max_size = max_size
+        self._clock = clock
+        self._keys: dict[str, tuple[str, float]] = {}
+
+    async def key_for(self, phone: str) -> str:
+        now = self._clock()
+        known = self._keys.get(phone)
+        if known is not None and known[1] > now:
+            return known[0]
+        key = await self._people.key_for(phone)
+        self._keys.pop(phone, None)
+        if len(self._keys) >= self._max_size:
+            del self._keys[next(iter(self._keys))]  # the oldest looked up
+        self._keys[phone] = (key, now + self._ttl)
+        return key
 
 
 def deliveries_stream_id(person_key: str) -> str:
