@@ -17,8 +17,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
+import nats.errors
 import orjson
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
@@ -98,6 +99,23 @@ class PullFeed:
         request = {"batch": self._batch, "expires": int(self._expires * 1e9)}
         # Each request has its own reply subject: an old request's late status must not end a newer one.
         await self._nc.publish(self._subject, orjson.dumps(request), reply=f"{self._inbox}.{self._requests}")
+
+    async def keep_waiting(self, wake: Iterable[asyncio.Event]) -> str | None:
+        """Sends a request unless one waits, then returns once it ends, one of ``wake`` is set, or it
+        should have expired. Returns what went wrong (to log before trying again a little later), if
+        anything did."""
+        if not self.waiting:
+            try:
+                await self.ask()
+            except (nats.errors.Error, OSError) as error:
+                return repr(error)
+        waits = [asyncio.ensure_future(self.ended.wait()), *(asyncio.ensure_future(event.wait()) for event in wake)]
+        try:
+            await asyncio.wait(waits, timeout=self._expires, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiting in waits:
+                waiting.cancel()
+        return self.refusal
 
     async def _received(self, message: Msg) -> None:
         status = message.headers.get(_STATUS) if message.headers else None

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -27,6 +28,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from contracts.subjects import ORIGINAL_SUBJECT_HEADER, REASON_HEADER
 from infra import pipeline_metrics as metrics
+from infra.pull_feed import PullFeed
 from infra.telemetry import consuming
 
 log = structlog.get_logger("orchestrator")
@@ -95,20 +97,32 @@ class PartitionConsumer(Generic[Item]):
         spec = self._spec
         # add_consumer creates or updates, so a changed setting (ack wait) reaches an existing consumer.
         await self._js.add_consumer(spec.stream, spec.consumer_config(self._partition, self._ack_wait))
-        subscription = await self._js.pull_subscribe_bind(
-            durable=spec.consumer_name(self._partition), stream=spec.stream
-        )
-        while not self._stopping.is_set():
-            try:
-                messages = await subscription.fetch(batch=1, timeout=1.0)
-            except nats.errors.TimeoutError:
-                continue
-            except (nats.errors.Error, OSError) as error:
-                log.warning(f"{spec.noun}_fetch_failed", partition=self._partition, error=repr(error))
-                await asyncio.sleep(1.0)
-                continue
-            for message in messages:
-                await self._process(message)
+        # A pull request waits on the server (``infra.pull_feed``): an idle partition costs one request
+        # per few seconds, not a fetch a second. max_ack_pending = 1 hands out one message at a time.
+        delivered: deque[Msg] = deque()
+        arrived = asyncio.Event()
+
+        def take(message: Msg) -> None:
+            delivered.append(message)
+            arrived.set()
+
+        feed = PullFeed(self._js, spec.stream, spec.consumer_name(self._partition), take, batch=16)
+        await feed.start()
+        try:
+            while not self._stopping.is_set():
+                if delivered:
+                    await self._process(delivered.popleft())
+                    continue
+                arrived.clear()
+                problem = await feed.keep_waiting((arrived, self._stopping))
+                if problem is not None:
+                    log.warning(f"{spec.noun}_fetch_failed", partition=self._partition, error=problem)
+                    await asyncio.sleep(1.0)
+        finally:
+            await feed.stop()
+            for message in delivered:  # not handled: back to the server at once, for the next process
+                with contextlib.suppress(nats.errors.Error):
+                    await message.nak()
 
     async def _process(self, message: Msg) -> None:
         spec = self._spec

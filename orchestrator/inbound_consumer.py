@@ -173,29 +173,14 @@ class CustomerOrderedPartition(Generic[Item]):
 
     async def _pull(self, feed: PullFeed) -> None:
         """Keeps a pull request waiting on the server until stopped."""
-        stopped = asyncio.ensure_future(self._stopping.wait())
-        try:
-            while not self._stopping.is_set():
-                if not feed.waiting:
-                    if feed.closed:
-                        log.warning(f"{self._spec.noun}_connection_closed", partition=self._partition)
-                        return  # closed for good (a lost connection reconnects): nothing more will come
-                    try:
-                        await feed.ask()
-                    except (nats.errors.Error, OSError) as error:
-                        log.warning(f"{self._spec.noun}_fetch_failed", partition=self._partition, error=repr(error))
-                        await self._stopped_within(1.0)
-                        continue
-                ended = asyncio.ensure_future(feed.ended.wait())
-                # Woken when the request ends; else look again once it should have (its end may be lost).
-                await asyncio.wait((ended, stopped), timeout=feed.expires, return_when=asyncio.FIRST_COMPLETED)
-                ended.cancel()
-                if feed.refusal is not None:
-                    # Refused (the consumer deleted, too many waiting requests...): do not ask in a tight loop.
-                    log.warning(f"{self._spec.noun}_fetch_failed", partition=self._partition, error=feed.refusal)
-                    await self._stopped_within(1.0)
-        finally:
-            stopped.cancel()
+        while not self._stopping.is_set():
+            if feed.closed:
+                log.warning(f"{self._spec.noun}_connection_closed", partition=self._partition)
+                return  # closed for good (a lost connection reconnects): nothing more will come
+            problem = await feed.keep_waiting((self._stopping,))
+            if problem is not None:
+                log.warning(f"{self._spec.noun}_fetch_failed", partition=self._partition, error=problem)
+                await self._stopped_within(1.0)
 
     # ------------------------------------------------------------------------------------------ lanes
 
