@@ -76,7 +76,11 @@ async def follow(
                 retry = _FIRST_RETRY
                 checkpoint = Checkpoint.of(batch[-1])
                 yield batch
-                continue
+                if len(batch) == batch_size:
+                    continue  # more may be there already
+                # A short batch was all that was committed below the horizon: no second read to learn so.
+                # What came meanwhile woke us (the event was cleared before the read); what waits behind an
+                # older open transaction is what has_pending sees.
             if await store.has_pending(checkpoint):
                 await asyncio.sleep(retry)
                 retry = min(retry * 2, poll_interval, _LAST_RETRY)
