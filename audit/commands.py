@@ -124,6 +124,7 @@ def _customer_message(stream_id: str, group: Sequence[StoredEvent]) -> CustomerC
                 "tokens": extracted.get("tokens"),
                 # What the LLM said is read back as recorded: the audit never asks it again.
                 "detour": extracted.get("detour"),
+                "asks_for_erasure": extracted.get("asks_for_erasure", False),
                 "llm": extracted.get("llm"),
             },
         }

@@ -1,7 +1,8 @@
 """When each timer of a customer's stream falls due: pure functions of the recorded events.
 
 The closer never decides anything: it only notices that a lead has waited too long and names the command
-the orchestrator should decide (which does nothing if the lead moved on in the meantime). Four timers:
+the orchestrator should decide (which does nothing if the lead moved on in the meantime). Four timers, and
+two erasure jobs the closer runs itself (``closer.forget_jobs``):
 
 ====================  ============================================  ===================================
 command               while                                         due
@@ -10,6 +11,8 @@ ExpireConversation    the lead is a draft                           last custome
 TimeoutOffer          the lead is offered to a technician           offered_at + offer TTL
 FollowUpJob           the job is in progress, no rating asked yet   assigned_at + job window(urgency)
 CloseUnratedLead      the conversation waits for a rating           since it waits + rating window
+ForgetPerson          the customer confirmed erasure (``erased``)   at once (waits for the goodbye)
+ForgetPerson          nothing open (``idle``/``closed``)            last lead end or message + retention
 ====================  ============================================  ===================================
 
 Command ids are deterministic and name the situation they were computed from (the lead and the moment the
@@ -26,10 +29,12 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from types import MappingProxyType
 
+from closer.forget_jobs import ForgetPerson, ForgetReason
 from contracts.commands import CloseUnratedLead, ExpireConversation, FollowUpJob, TimeoutOffer
 from contracts.events import RecordedEvent
 from contracts.intent import Urgency
 from contracts.lead_events import ConversationState, ConversationStateChanged, LeadStatus, MessageReceived, SenderRole
+from orchestrator.domain.ids import CUSTOMER_STREAM_PREFIX
 from orchestrator.leads_flow import INITIAL_STATE, CustomerState, evolve
 
 TimerCommand = ExpireConversation | TimeoutOffer | FollowUpJob | CloseUnratedLead
@@ -40,6 +45,9 @@ class TimerKind(StrEnum):
     OFFER_UNANSWERED = "timeout-offer"
     JOB_PAST_WINDOW = "follow-up"
     RATING_NEVER_GIVEN = "close-unrated"
+    #: Run by the closer itself (``closer.forget_jobs``), not published.
+    ERASURE_CONFIRMED = "forget-erased"
+    RETENTION_PASSED = "forget-retention"
 
 
 def _default_job_windows() -> Mapping[Urgency, timedelta]:
@@ -55,6 +63,10 @@ class TimerDurations:
     #: How long after the assignment we ask whether the job was done, by the urgency the customer chose.
     job_window: Mapping[Urgency, timedelta] = field(default_factory=_default_job_windows)
     rating_window: timedelta = timedelta(hours=72)
+    #: How long the erasure a customer confirmed waits for its goodbye's send to be recorded.
+    goodbye_wait: timedelta = timedelta(minutes=5)
+    #: Personal data kept this long after the last lead ended and the customer last wrote (None: forever).
+    retention: timedelta | None = None
 
     def window_for(self, urgency: Urgency | None) -> timedelta:
         # A submitted lead always has an urgency; if one ever lacks it, wait the longest window.
@@ -82,7 +94,7 @@ class TraceIds:
 class Deadline:
     kind: TimerKind
     due_at: datetime
-    command: TimerCommand
+    command: TimerCommand | ForgetPerson
     #: The decision that set the timer, when it was traced: the command continues that trace.
     set_by: TraceIds | None = None
 
@@ -104,6 +116,8 @@ class TimerState:
     last_customer_message_at: datetime | None = None
     #: When the conversation entered its current state.
     conversation_since: datetime | None = None
+    #: The person key the stream is named after (the state knows it only once a lead was drafted).
+    stream_key: str | None = None
 
 
 def observe(state: TimerState, recorded: RecordedEvent) -> TimerState:
@@ -111,6 +125,8 @@ def observe(state: TimerState, recorded: RecordedEvent) -> TimerState:
     event = recorded.to_event()
     at = recorded.metadata.recorded_at
     state = replace(state, customer=evolve(state.customer, event))
+    if state.stream_key is None and recorded.stream_id.startswith(CUSTOMER_STREAM_PREFIX):
+        state = replace(state, stream_key=recorded.stream_id.removeprefix(CUSTOMER_STREAM_PREFIX))
     if isinstance(event, MessageReceived) and event.role is SenderRole.CUSTOMER:
         return replace(state, last_customer_message_at=at)
     if isinstance(event, ConversationStateChanged):
@@ -130,12 +146,43 @@ def stamp(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def _erasure(state: TimerState, durations: TimerDurations) -> list[Deadline]:
+    """The erasure the customer confirmed (conversation ``erased``), or the one retention asks for."""
+    customer, lead = state.customer, state.customer.lead
+    key = customer.customer_key or state.stream_key  # a customer who never started a lead has data too
+    lead_id = lead.lead_id if lead is not None else ""
+    if key is None:
+        return []
+    if customer.conversation is ConversationState.ERASED and customer.erasure_goodbye is not None:
+        since = state.conversation_since or state.last_customer_message_at
+        if since is None:
+            return []
+        job = ForgetPerson(command_id=f"{TimerKind.ERASURE_CONFIRMED}:{key}", customer_key=key, lead_id=lead_id,
+                           reason=ForgetReason.CUSTOMER_REQUEST, goodbye_reply_id=customer.erasure_goodbye,
+                           give_up_at=since + durations.goodbye_wait)  # fmt: skip
+        return [Deadline(TimerKind.ERASURE_CONFIRMED, since, job)]
+    if durations.retention is None or customer.conversation not in _AT_REST or customer.open_lead is not None:
+        return []
+    moments = [m for m in (lead.ended_at if lead else None, state.last_customer_message_at) if m is not None]
+    if not moments:
+        return []
+    since = max(moments)
+    job = ForgetPerson(command_id=f"{TimerKind.RETENTION_PASSED}:{key}:{stamp(since)}", customer_key=key,
+                       lead_id=lead_id, reason=ForgetReason.RETENTION)  # fmt: skip
+    return [Deadline(TimerKind.RETENTION_PASSED, since + durations.retention, job)]
+
+
+#: Conversations with nothing going on: the retention period runs from their last activity.
+_AT_REST = frozenset({ConversationState.IDLE, ConversationState.CLOSED})
+
+
 def deadlines(state: TimerState, durations: TimerDurations) -> list[Deadline]:
-    """The timers running for this customer's current lead (at most one applies at a time)."""
+    """The timers running for this customer: their current lead's (at most one applies at a time), or the
+    forgetting of their data."""
     customer, lead = state.customer, state.customer.lead
     key = customer.customer_key
     if lead is None or key is None or lead.is_terminal:
-        return []
+        return _erasure(state, durations)
     lead_id = lead.lead_id
     if lead.status is LeadStatus.DRAFT:
         if customer.handed_over:

@@ -11,6 +11,7 @@ from datetime import datetime
 import structlog
 from nats.aio.client import Client as NATS
 
+from closer.forgetting import StoreForgetter
 from closer.settings import timer_durations
 from closer.worker import Closer, JetStreamCommandPublisher
 from eventstore import PostgresEventStore
@@ -18,7 +19,7 @@ from infra.clock import utc_now
 from infra.jetstream import ensure_topology
 from infra.runtime import nats_connection
 from infra.settings import Settings
-from privacy.setup import service_store
+from privacy.setup import privacy_of, service_store
 
 log = structlog.get_logger("closer")
 
@@ -49,5 +50,9 @@ async def build(
             js, inbound_retention_days=settings.inbound_retention_days, replicas=settings.jetstream_replicas
         )
         publisher = JetStreamCommandPublisher(js, partitions=settings.inbound_partitions)
-        closer = Closer(store, publisher, timer_durations(settings.closer), clock=clock)
+        durations = timer_durations(settings.closer, retention_days=settings.privacy_retention_days)
+        privacy = privacy_of(store)
+        assert privacy is not None  # service_store protects it
+        forgetter = StoreForgetter(store, privacy, js, durations, clock=clock)
+        closer = Closer(store, publisher, durations, clock=clock, forgetter=forgetter)
         yield CloserService(closer, settings.closer.tick_seconds)

@@ -9,7 +9,8 @@ from contracts.intent import Urgency
 from infra.settings import CloserSettings
 
 
-def timer_durations(settings: CloserSettings) -> TimerDurations:
+def timer_durations(settings: CloserSettings, *, retention_days: int | None = None) -> TimerDurations:
+    """``retention_days``: ``PRIVACY_RETENTION_DAYS`` (None: personal data is not forgotten by age)."""
     return TimerDurations(
         draft_abandoned=timedelta(hours=settings.draft_abandoned_hours),
         offer_unanswered=timedelta(minutes=settings.offer_unanswered_minutes),
@@ -19,4 +20,6 @@ def timer_durations(settings: CloserSettings) -> TimerDurations:
             Urgency.SEMANA: timedelta(hours=settings.follow_up_hours_semana),
         },
         rating_window=timedelta(hours=settings.rating_window_hours),
+        goodbye_wait=timedelta(seconds=settings.erasure_goodbye_wait_seconds),
+        retention=timedelta(days=retention_days) if retention_days is not None else None,
     )

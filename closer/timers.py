@@ -5,13 +5,14 @@ Every function runs on the caller's connection, so the index changes commit with
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from closer.deadlines import Deadline, TraceIds
+from closer.forget_jobs import ForgetPerson, is_job_record, job_from_record, job_record
 from contracts.commands import TimerCommand, command_from_record, command_record
 from eventstore.pool import AnyConnection
 
@@ -29,11 +30,16 @@ ON CONFLICT (command_id) DO UPDATE
 SET due_at = excluded.due_at, command = excluded.command, trace_id = excluded.trace_id, span_id = excluded.span_id
 """
 
+# Timer commands and erasure jobs (kinds ``forget-…``) are limited apart, in one round trip: a backlog of
+# erasures (each runs on its own) never holds up the commands, nor the other way round.
 _DUE = """
-SELECT command, trace_id, span_id FROM closer_timers
-WHERE published_at IS NULL AND due_at <= $1
-ORDER BY due_at, command_id
-LIMIT $2
+(SELECT command, trace_id, span_id FROM closer_timers
+ WHERE published_at IS NULL AND due_at <= $1 AND kind NOT LIKE 'forget-%'
+ ORDER BY due_at, command_id LIMIT $2)
+UNION ALL
+(SELECT command, trace_id, span_id FROM closer_timers
+ WHERE published_at IS NULL AND due_at <= $1 AND kind LIKE 'forget-%'
+ ORDER BY due_at, command_id LIMIT $3)
 """
 
 _MARK_PUBLISHED = "UPDATE closer_timers SET published_at = $2 WHERE command_id = ANY($1::text[])"
@@ -41,9 +47,18 @@ _MARK_PUBLISHED = "UPDATE closer_timers SET published_at = $2 WHERE command_id =
 
 @dataclass(frozen=True, slots=True)
 class DueTimer:
-    command: TimerCommand
+    #: A command to publish, or an erasure the closer runs itself.
+    command: TimerCommand | ForgetPerson
     #: The traced decision that set the timer, if any.
     set_by: TraceIds | None = None
+
+
+def _record(command: TimerCommand | ForgetPerson) -> dict[str, Any]:
+    return job_record(command) if isinstance(command, ForgetPerson) else command_record(command)
+
+
+def _from_record(record: Mapping[str, Any]) -> TimerCommand | ForgetPerson:
+    return job_from_record(record) if is_job_record(record) else command_from_record(record)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,17 +83,18 @@ async def replace_timers(conn: AnyConnection, timers: Sequence[StreamTimers]) ->
         [d.kind.value for d in deadlines],
         [d.command.lead_id for d in deadlines],
         [d.due_at for d in deadlines],
-        [command_record(d.command) for d in deadlines],
+        [_record(d.command) for d in deadlines],
         [d.set_by.trace_id if d.set_by else None for d in deadlines],
         [d.set_by.span_id if d.set_by else None for d in deadlines],
     )
 
 
-async def due_timers(conn: AnyConnection | Any, now: datetime, limit: int) -> list[DueTimer]:
-    """Timers due at ``now`` and not published yet, oldest first."""
+async def due_timers(conn: AnyConnection | Any, now: datetime, limit: int, jobs_limit: int = 0) -> list[DueTimer]:
+    """Timers due at ``now`` and not published yet, oldest first: up to ``limit`` commands, then up to
+    ``jobs_limit`` erasure jobs."""
     return [
-        DueTimer(command_from_record(command), TraceIds(trace_id, span_id) if trace_id and span_id else None)
-        for command, trace_id, span_id in await conn.fetch(_DUE, now, limit)
+        DueTimer(_from_record(command), TraceIds(trace_id, span_id) if trace_id and span_id else None)
+        for command, trace_id, span_id in await conn.fetch(_DUE, now, limit, jobs_limit)
     ]
 
 

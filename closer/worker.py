@@ -12,7 +12,10 @@ Two loops, both restart-safe:
   orchestrator's inbox (``inbox_id`` = command id) drops it after that. Each command continues the trace
   of the decision that set its timer (``traceparent`` in its headers).
 
-The closer never appends events: the orchestrator decides every command (``orchestrator.commands_consumer``).
+The closer never appends to a customer's stream: the orchestrator decides every command
+(``orchestrator.commands_consumer``). The tick also runs the erasure jobs that fell due (a customer's
+confirmed request, retention: ``closer.forgetting``), whose outcome is a ``PersonForgotten`` on
+``privacy-requests``; each is marked done like a published timer.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ from nats.js import JetStreamContext
 from opentelemetry.trace import SpanKind
 
 from closer.deadlines import Deadline, TimerDurations, deadlines_of
+from closer.forget_jobs import ForgetPerson
+from closer.forgetting import Forgetter
 from closer.timers import DueTimer, StreamTimers, due_timers, mark_published, replace_timers
 from contracts.events import RecordedEvent
 from contracts.subjects import commands_subject
@@ -52,6 +57,8 @@ MAX_PER_TICK = 1000
 INDEX_WINDOW = 0.5
 #: JetStream publishes in flight at once during a tick.
 MAX_IN_FLIGHT = 64
+#: Erasure jobs run per tick at most (apart from the commands, so a backlog of them never holds one up).
+MAX_JOBS_PER_TICK = 20
 
 
 class CommandPublisher(Protocol):
@@ -68,6 +75,8 @@ class JetStreamCommandPublisher:
 
     async def publish(self, timer: DueTimer) -> bool:
         command = timer.command
+        if isinstance(command, ForgetPerson):
+            raise TypeError("an erasure job is run by the closer, never published")
         subject = commands_subject(command.customer_key, self._partitions)
         trace_id, span_id = (timer.set_by.trace_id, timer.set_by.span_id) if timer.set_by else (None, None)
         name = f"{subject} publish"
@@ -94,12 +103,15 @@ class Closer:
         *,
         clock: Callable[[], datetime],
         batch_size: int = 500,
+        forgetter: Forgetter | None = None,
     ) -> None:
         self._store = store
         self._publisher = publisher
         self._durations = durations
         self._clock = clock
         self._batch_size = batch_size
+        #: Runs the erasure jobs (none: they wait, e.g. a closer built without JetStream in a test).
+        self._forgetter = forgetter
 
     # ------------------------------------------------------------------------------------------ index
 
@@ -143,20 +155,35 @@ class Closer:
             return await self._publish_due(at)
 
     async def _publish_due(self, at: datetime) -> list[str]:
-        due = await due_timers(self._store.pool, at, MAX_PER_TICK)
+        due = await due_timers(self._store.pool, at, MAX_PER_TICK, MAX_JOBS_PER_TICK)
         if not due:
             return []
+        commands = [timer for timer in due if not isinstance(timer.command, ForgetPerson)]
         in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)
 
         async def publish(timer: DueTimer) -> bool:
             async with in_flight:
                 return await self._publisher.publish(timer)
 
-        acked = await asyncio.gather(*(publish(timer) for timer in due))
-        published = [timer.command.command_id for timer, ok in zip(due, acked, strict=True) if ok]
-        await mark_published(self._store.pool, published, at)
-        log.info("closer_tick", due=len(due), published=len(published))
-        return published
+        acked = await asyncio.gather(*(publish(timer) for timer in commands))
+        published = [timer.command.command_id for timer, ok in zip(commands, acked, strict=True) if ok]
+        done = await self._run_jobs([t.command for t in due if isinstance(t.command, ForgetPerson)], at)
+        await mark_published(self._store.pool, published + done, at)
+        log.info("closer_tick", due=len(due), published=len(published), erasures=len(done))
+        return published + done
+
+    async def _run_jobs(self, jobs: Sequence[ForgetPerson], at: datetime) -> list[str]:
+        """The erasure jobs done now, one at a time (each may scan JetStream); one failing waits a tick."""
+        if self._forgetter is None:
+            return []
+        done = []
+        for job in jobs:
+            try:
+                if await self._forgetter.run(job, at):
+                    done.append(job.command_id)
+            except (asyncpg.PostgresError, OSError, nats.errors.Error, TimeoutError) as error:
+                log.warning("person_erasure_failed", job=job.command_id, error=repr(error))
+        return done
 
     # -------------------------------------------------------------------------------------------- run
 

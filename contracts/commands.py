@@ -48,6 +48,9 @@ class Understanding(BaseModel):
     tokens: int | None = Field(default=None, ge=0)
     #: An off-flow question ("¿cuánto cobran?"), answered by a backend text before the pending question.
     detour: OffFlowTopic | None = None
+    #: The customer asked that their data be erased ("borra mis datos"): rules only, never the LLM; the
+    #: bot asks to confirm. Recorded, so the audit re-decides it once the text is forgotten too.
+    asks_for_erasure: bool = False
     #: What the LLM was asked and what came of it, when it was asked.
     llm: LlmTrace | None = None
 

@@ -143,6 +143,8 @@ class IntentExtracted(Event):
     tokens: int | None = Field(default=None, ge=0)
     #: The off-flow topic the message was read as, if any (rules or LLM; the audit re-decides with it).
     detour: OffFlowTopic | None = None
+    #: The rules read the message as a request to erase the customer's data (absent when not).
+    asks_for_erasure: bool = Field(default=False, exclude_if=lambda value: not value)
     #: The LLM's part, when it was asked: raw output, what counted, what was dropped and why, cost.
     llm: LlmTrace | None = None
 

@@ -47,6 +47,9 @@ class CloserSettings(BaseSettings):
     rating_window_hours: float = Field(default=72.0, gt=0)
     #: How often due timers are looked for (the precision of every deadline).
     tick_seconds: float = Field(default=5.0, gt=0, le=3600)
+    #: A customer who confirmed on WhatsApp that their data be erased is forgotten once the goodbye's send
+    #: is recorded, or after this long if it never is (the sender down): the sender needs the phone.
+    erasure_goodbye_wait_seconds: float = Field(default=300.0, gt=0, le=86400)
 
 
 class Settings(BaseSettings):

@@ -163,9 +163,18 @@ class InboundHandler:
             error_code=first_error.code if first_error else None,
             error_title=first_error.title if first_error else None,
         )
-        recipient = status.recipient_id
-        stream_id = deliveries_stream_id(await self._recipients.key_for(recipient) if recipient else "unknown")
+        stream_id = deliveries_stream_id(await self._recipient_key(status.recipient_id))
         return _outcome(await self._decisions.record(stream_id, [event], cause=status.dedupe_key, now=now))
+
+    async def _recipient_key(self, recipient: str | None) -> str:
+        """Whose deliveries a status is. Customers are known from their first message; a phone nobody knows
+        is one forgotten since (the statuses of an erasure's goodbye come after it): no person is made for
+        it again. Technicians get a person at their first status."""
+        if not recipient:
+            return "unknown"
+        if self._directory.by_phone(recipient) is not None:
+            return await self._recipients.key_for(recipient)
+        return await self._recipients.find(recipient) or "unknown"
 
     async def _error(self, error: InboundError) -> Outcome:
         now = self._clock()

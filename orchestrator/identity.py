@@ -4,7 +4,7 @@ derives from one (``privacy.people`` maps a phone to a random person key through
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 
@@ -38,11 +38,22 @@ class RecentPeople:
         self._keys: dict[str, tuple[str, float]] = {}
 
     async def key_for(self, phone: str) -> str:
+        key = await self._cached(phone, self._people.key_for)
+        assert key is not None  # made now for someone new
+        return key
+
+    async def find(self, phone: str) -> str | None:
+        """The key of a person the system knows (a miss is not kept: the next status asks again)."""
+        return await self._cached(phone, self._people.find)
+
+    async def _cached(self, phone: str, lookup: Callable[[str], Awaitable[str | None]]) -> str | None:
         now = self._clock()
         known = self._keys.get(phone)
         if known is not None and known[1] > now:
             return known[0]
-        key = await self._people.key_for(phone)
+        key = await lookup(phone)
+        if key is None:
+            return None
         self._keys.pop(phone, None)
         if len(self._keys) >= self._max_size:
             del self._keys[next(iter(self._keys))]  # the oldest looked up

@@ -25,6 +25,7 @@ from contracts.llm import (
 )
 from orchestrator.understanding import understand_interactive, understand_text
 from orchestrator.understanding.detours import find_detour
+from orchestrator.understanding.erasure import asks_for_erasure
 from orchestrator.understanding.llm_merge import combined, needs_llm
 
 
@@ -72,10 +73,13 @@ async def understand_message(
     text = message.text or ""
     rules = understand_text(text, expecting)
     aside = rules.intent in (IntentName.UNKNOWN, IntentName.SMALLTALK) or not rules.is_confident
+    erasure = asks_for_erasure(text)
     by_rules = Understanding(
-        intent=rules, source=UnderstandingSource.RULES, text=message.text, detour=find_detour(text) if aside else None
-    )
-    if language_model is None or not language_model.enabled or not needs_llm(rules, expecting, text):
+        intent=rules, source=UnderstandingSource.RULES, text=message.text,
+        detour=find_detour(text) if aside and not erasure else None, asks_for_erasure=erasure,
+    )  # fmt: skip
+    # A request to erase their data is answered by the rules alone: nothing of it goes to the model.
+    if language_model is None or not language_model.enabled or erasure or not needs_llm(rules, expecting, text):
         return by_rules
     budget_ms = language_model.budget_ms()
     sent = text[:MAX_LLM_TEXT_CHARS]

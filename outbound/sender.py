@@ -50,6 +50,7 @@ from contracts.outbound import (
     sender_stream_id,
     to_graph_api_payload,
 )
+from contracts.personal import SUPPRESSED
 from eventstore import ANY_VERSION, AppendResult, Checkpoint, PostgresEventStore, load_checkpoint, save_checkpoint
 from eventstore.group_commit import GroupCommit
 from infra import pipeline_metrics as metrics
@@ -322,8 +323,15 @@ class ReplySender:
         await self._send_and_record(stream_id, reply, message)
 
     async def _send_and_record(self, stream_id: str, reply: ReplyQueued, message: OutboundMessage) -> None:
-        payload = to_graph_api_payload(message, reply.to, callback_data=reply_callback_data(reply.reply_id))
         outcome: ReplySent | ReplyFailed
+        if reply.to == SUPPRESSED:  # the recipient was forgotten before the send: nobody to send it to
+            outcome = ReplyFailed(reply_id=reply.reply_id, failed_at=self._clock(), permanent=True,
+                                  reason="the recipient's data was erased before this reply was sent")  # fmt: skip
+            metrics.REPLIES.labels("failed").inc()
+            log.warning("reply_recipient_forgotten", reply_id=str(reply.reply_id), purpose=reply.purpose)
+            await self._record(stream_id, [outcome], outcome_inbox_id(reply.reply_id))
+            return
+        payload = to_graph_api_payload(message, reply.to, callback_data=reply_callback_data(reply.reply_id))
         try:
             sent = await self._client.send(payload)
         except SendError as error:

@@ -30,6 +30,7 @@ ON CONFLICT (phone_lookup) DO NOTHING
 RETURNING person_key
 """
 _ERASE = "DELETE FROM privacy_people WHERE person_key = $1"
+_KNOWN = "SELECT EXISTS (SELECT 1 FROM privacy_people WHERE person_key = $1)"
 _LEGACY_LENGTH = 21
 
 
@@ -68,6 +69,10 @@ class People:
             return None
         self._keyring.remember(row[0], bytes(row[1]))
         return str(row[0])
+
+    async def known(self, person_key: str) -> bool:
+        """Whether the system still holds this person's key (not forgotten)."""
+        return bool(await self._pool.fetchval(_KNOWN, person_key))
 
     async def key_for(self, phone: str) -> str:
         """The person key of this phone, made now (with a new data key) for someone new."""

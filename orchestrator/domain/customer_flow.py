@@ -41,7 +41,6 @@ from orchestrator.domain.ids import lead_id_for
 from orchestrator.domain.model import PendingQuestion
 from orchestrator.domain.presentation import MAX_ADDRESS_CHARS, MAX_PROBLEM_CHARS, clip
 from orchestrator.domain.status import repeat_pending, status_reply
-from orchestrator.understanding.erasure import asks_for_erasure
 from orchestrator.understanding.reply_ids import ReplyKind
 
 #: A message this soon after a lead ended is an afterthought ("gracias"), not a new visit.
@@ -66,6 +65,8 @@ class Incoming:
     wamid: str = ""
     #: Messages in a row the bot could not use before this one.
     not_understood_before: int = 0
+    #: The understanding read the typed text as a request to erase the customer's data.
+    erasure_typed: bool = False
 
     @cached_property
     def rating(self) -> int | None:
@@ -76,12 +77,10 @@ class Incoming:
     def tapped(self) -> ReplyKind | None:
         return reply_kind(self.reply_id)
 
-    @cached_property
+    @property
     def asks_for_erasure(self) -> bool:
-        """Typed "borra mis datos" (read from the recorded text), or a "Sí, borrar" tapped."""
-        if self.reply_id is not None:
-            return self.tapped is ReplyKind.ERASURE_YES
-        return asks_for_erasure(self.raw_text)
+        """Typed "borra mis datos" (as the understanding recorded it), or a "Sí, borrar" tapped."""
+        return self.erasure_typed or self.tapped is ReplyKind.ERASURE_YES
 
     @property
     def asks_for_person(self) -> bool:
@@ -136,6 +135,7 @@ def _incoming(command: HandleCustomerMessage, not_understood_before: int) -> Inc
         detour=u.detour,
         wamid=command.wamid,
         not_understood_before=not_understood_before,
+        erasure_typed=u.asks_for_erasure,
     )
 
 
@@ -421,6 +421,7 @@ def decide_customer_message(d: Decision, command: HandleCustomerMessage) -> None
             latency_ms=u.latency_ms,
             tokens=u.tokens,
             detour=u.detour,
+            asks_for_erasure=u.asks_for_erasure,
             llm=u.llm,
         )
     )

@@ -1,8 +1,9 @@
 """A customer asking, in their words, that their data be erased ("borra mis datos", "eliminen mi
 información", "quiero que borren mis datos", "borrar mi cuenta"): recognised by rules only.
 
-The decision reads it from the recorded text (like a typed rating), so the audit re-decides it from the
-text alone. Nothing is erased on this: the customer is asked to confirm with buttons first. A verb of
+The understanding step records it (``Understanding.asks_for_erasure``, kept in ``IntentExtracted``), so
+the audit re-decides it once the text itself is forgotten; nothing of such a message goes to the LLM.
+Nothing is erased on this: the customer is asked to confirm with buttons first. A verb of
 erasing must govern the customer's own data ("mis datos", "mi información", "mi número", "mi cuenta",
 "todo lo mío"); "borra la dirección" is a correction, not an erasure.
 """

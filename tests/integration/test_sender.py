@@ -24,6 +24,7 @@ from contracts.outbound import (
     TextMessage,
     sender_stream_id,
 )
+from contracts.personal import SUPPRESSED
 from devtools.graph_sandbox import Sandbox, SandboxServer
 from eventstore import ANY_VERSION, Checkpoint, PostgresEventStore
 from infra.clock import utc_now
@@ -103,6 +104,21 @@ async def test_a_send_is_tagged_with_its_reply_and_recorded_on_the_senders_own_s
     await send_everything(store, client)  # read again (a restart before the checkpoint was saved)
     assert len(sandbox.sandbox.messages(to=CUSTOMER)) == 1
     assert len(await sender_facts(store)) == 2
+
+
+async def test_a_reply_to_someone_forgotten_before_it_was_sent_fails_without_a_call(
+    store: PostgresEventStore, client: WhatsAppClient, sandbox: SandboxServer
+) -> None:
+    reply = ReplyQueued(reply_id=uuid4(), to=SUPPRESSED, recipient=RecipientRole.CUSTOMER, purpose="erasure_goodbye",
+                        message=TextMessage(body=SUPPRESSED), in_reply_to="wamid.IN1")  # fmt: skip
+    await record(store, STREAM, [reply], inbox_id="wamid.IN-forgotten")
+
+    await send_everything(store, client)
+
+    assert sandbox.sandbox.messages() == []
+    [(attempted, _), (failed, data)] = await sender_facts(store)
+    assert attempted == "ReplySendAttempted"
+    assert failed == "ReplyFailed" and data["permanent"] is True and "erased" in str(data["reason"])
 
 
 async def test_a_reply_recorded_on_the_decision_stream_by_an_older_sender_is_not_sent_again(

@@ -10,6 +10,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from closer.deadlines import Deadline, TimerDurations, TimerKind, TraceIds, deadlines_of
+from closer.forget_jobs import ForgetPerson, ForgetReason
 from closer.settings import timer_durations
 from contracts.commands import CloseUnratedLead, ExpireConversation, FollowUpJob, HandBackConversation, TimeoutOffer
 from contracts.intent import Urgency
@@ -160,6 +161,7 @@ async def test_a_follow_up_that_asked_for_the_rating_starts_the_rating_window() 
     await assigned_to_pedro(world)
     follow_up = await only(world)
     world.now = follow_up.due_at
+    assert not isinstance(follow_up.command, ForgetPerson)
     await world.timer(follow_up.command)
     deadline = await only(world)
     assert deadline.kind is TimerKind.RATING_NEVER_GIVEN
@@ -193,6 +195,7 @@ async def test_every_deadline_when_decided_at_its_due_time_changes_the_lead() ->
     await assigned_to_pedro(world)
     for _ in range(2):  # follow-up, then close
         deadline = await only(world)
+        assert not isinstance(deadline.command, ForgetPerson)
         state = leads_flow.fold(event.to_event() for event in await world.stream(CAMILA))
         events = leads_flow.decide(
             state, deadline.command, providers=world.directory.views, now=deadline.due_at,
@@ -262,3 +265,49 @@ async def test_a_timer_set_by_an_untraced_decision_names_none() -> None:
     world = World()
     await world.says(CAMILA, "hola, se me rompió la cañería, estoy en ñuñoa")
     assert (await only(world)).set_by is None
+
+
+# ------------------------------------------------------------------------------ erasure jobs
+
+RETAINING = TimerDurations(retention=timedelta(days=180), goodbye_wait=timedelta(minutes=5))
+
+
+async def test_a_confirmed_erasure_is_due_at_once_and_gives_up_waiting_for_the_goodbye_later() -> None:
+    world = World()
+    await world.says(CAMILA, "hola")
+    await world.says(CAMILA, "borra mis datos")
+    await world.taps(CAMILA, "erasure:yes")
+    [deadline] = await timers(world, RETAINING)
+    assert deadline.kind is TimerKind.ERASURE_CONFIRMED
+    job = deadline.command
+    assert isinstance(job, ForgetPerson) and job.reason is ForgetReason.CUSTOMER_REQUEST
+    confirmed_at = T0 + timedelta(minutes=2)
+    assert deadline.due_at == confirmed_at and job.give_up_at == confirmed_at + timedelta(minutes=5)
+    goodbye = [e for e in await world.stream(CAMILA) if e.type == "ReplyQueued"][-1]
+    assert str(job.goodbye_reply_id) == goodbye.data["reply_id"]
+    assert job.customer_key == customer_key(CAMILA)  # known from the stream: she never started a request
+
+
+async def test_retention_runs_from_the_last_lead_end_or_message_whichever_is_later() -> None:
+    world = World()
+    await world.says(CAMILA, "hola, se me rompió la cañería, estoy en ñuñoa")
+    await world.says(CAMILA, "cancelar")
+    [deadline] = await timers(world, RETAINING)
+    assert deadline.kind is TimerKind.RETENTION_PASSED
+    assert deadline.due_at == T0 + timedelta(minutes=1) + timedelta(days=180)
+    world.now = T0 + timedelta(days=10)
+    await world.says(CAMILA, "gracias")
+    [later] = await timers(world, RETAINING)
+    assert later.due_at == T0 + timedelta(days=190) and later.command_id != deadline.command_id
+
+
+async def test_no_retention_while_anything_is_open_or_when_it_is_off() -> None:
+    world = World()
+    await world.says(CAMILA, "hola, se me rompió la cañería, estoy en ñuñoa")
+    assert [d.kind for d in await timers(world, RETAINING)] == [TimerKind.DRAFT_ABANDONED]
+    await world.says(CAMILA, "quiero hablar con una persona")
+    assert await timers(world, RETAINING) == []  # handed over: a person has it
+    closed = World()
+    await closed.says(CAMILA, "hola, se me rompió la cañería, estoy en ñuñoa")
+    await closed.says(CAMILA, "cancelar")
+    assert await timers(closed) == []  # no retention period given: kept

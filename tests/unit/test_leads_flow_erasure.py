@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 
 from contracts.commands import ApologiseForFailedMessage, ExpireConversation, Understanding
+from contracts.inbound import InboundMessage
 from contracts.intent import Consent, IntentName, UnderstandingSource
 from contracts.lead_events import (
     ConversationHandedOver,
@@ -23,8 +24,10 @@ from contracts.lead_events import (
     LeadStatus,
     MessageHandlingFailed,
 )
+from contracts.llm import ClassifyTopicReply, ClassifyTopicRequest, UnderstandReply, UnderstandRequest
 from contracts.outbound import ButtonsMessage
 from orchestrator.domain.model import PendingQuestion
+from orchestrator.language_model import understand_message
 from orchestrator.understanding.detours import find_detour
 from orchestrator.understanding.erasure import asks_for_erasure
 from tests.unit.leads_flow_support import (
@@ -46,7 +49,14 @@ from tests.unit.leads_flow_support import (
 
 S = ConversationState
 CT = ConversationTrigger
-BORRA = says("borra mis datos", IntentName.UNKNOWN, confidence=0.3)
+def asks_erasure(text: str, consent: Consent | None = None) -> Understanding:
+    """A typed request to erase their data, as the understanding step records it."""
+    return says(text, IntentName.UNKNOWN, confidence=0.3 if consent is None else 0.95, consent=consent).model_copy(
+        update={"asks_for_erasure": True}
+    )
+
+
+BORRA = asks_erasure("borra mis datos")
 TAP_ERASE = taps("erasure:yes", IntentName.UNKNOWN)
 TAP_KEEP_DATA = taps("erasure:no", IntentName.UNKNOWN)
 TAP_PERSON = taps("person:ask", IntentName.UNKNOWN)
@@ -141,7 +151,7 @@ def test_every_way_of_saying_no_keeps_the_data(answer: Understanding) -> None:
     assert not of_type(out, ErasureRequested)
 
 
-@pytest.mark.parametrize("answer", [TAP_ERASE, TYPED_SI, says("sí, borren mis datos", IntentName.UNKNOWN)])
+@pytest.mark.parametrize("answer", [TAP_ERASE, TYPED_SI, asks_erasure("sí, borren mis datos", Consent.YES)])
 def test_yes_ends_the_conversation_cancels_the_draft_and_queues_the_goodbye_last(answer: Understanding) -> None:
     s = collecting()
     s.customer(BORRA)
@@ -254,8 +264,39 @@ def test_a_draft_abandoned_on_the_question_expires_and_no_returns_to_closed() ->
     assert s.conversation() is S.CLOSED
 
 
+def test_the_text_alone_decides_nothing_what_the_understanding_recorded_does() -> None:
+    # The audit re-decides a forgotten stream whose texts read "[suprimido]": the flag, not the text, counts.
+    s = collecting()
+    out = s.customer(says("[suprimido]", IntentName.UNKNOWN, confidence=0.3).model_copy(
+        update={"asks_for_erasure": True}))  # fmt: skip
+    assert transitions(out) == [(S.COLLECTING, CT.ERASURE_ASKED, S.CONFIRMING_ERASURE)]
+    out = collecting().customer(says("borra mis datos", IntentName.UNKNOWN, confidence=0.3))
+    assert transitions(out) == []
+
+
 def test_a_stale_erasure_button_never_confirms_a_summary() -> None:
     s = Scenario(PEDRO).up_to_confirming()
     out = s.customer(TAP_ERASE)  # from an earlier question: asks again, does not submit
     assert transitions(out) == [(S.CONFIRMING, CT.ERASURE_ASKED, S.CONFIRMING_ERASURE)]
     assert s.lead_status() is LeadStatus.DRAFT
+
+
+class ModelThatMustNotBeAsked:
+    enabled = True
+
+    def budget_ms(self) -> int:
+        return 1000
+
+    async def understand(self, request: UnderstandRequest) -> UnderstandReply:
+        raise AssertionError(f"asked the model about {request.text!r}")
+
+    async def classify_topic(self, request: ClassifyTopicRequest) -> ClassifyTopicReply:
+        raise AssertionError(f"asked the model about {request.text!r}")
+
+
+async def test_the_understanding_records_the_request_and_never_asks_the_model() -> None:
+    message = InboundMessage(wamid="wamid.e", sender_wa_id=CUSTOMER_PHONE, type="text", text="borren mis datos", raw={})
+    understanding = await understand_message(message, "address", ModelThatMustNotBeAsked())
+    assert understanding.asks_for_erasure and understanding.source is UnderstandingSource.RULES
+    other = message.model_copy(update={"text": "irarrázaval 1234"})
+    assert not (await understand_message(other, "address")).asks_for_erasure

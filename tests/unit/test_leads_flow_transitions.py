@@ -196,7 +196,9 @@ CONVERSATION_STEPS.update(
     }
 )
 
-BORRA_MIS_DATOS = says("borra mis datos", IntentName.UNKNOWN, confidence=0.3)
+BORRA_MIS_DATOS = says("borra mis datos", IntentName.UNKNOWN, confidence=0.3).model_copy(
+    update={"asks_for_erasure": True}
+)
 
 
 def confirming_erasure(setup: Callable[[], Scenario]) -> Callable[[], Scenario]:
