@@ -10,7 +10,7 @@ stream as it is now, that the customer did not come back since the index saw it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 import structlog
@@ -20,12 +20,16 @@ from closer.deadlines import TimerDurations, deadlines, timer_state
 from closer.forget_jobs import REQUESTED_BY, ForgetPerson, ForgetReason
 from conectapro.erasure import forget_person
 from contracts.outbound import ReplyFailed, ReplySent, sender_stream_id
+from contracts.subjects import DEADLETTER_STREAM
 from eventstore import PostgresEventStore
 from orchestrator.domain.ids import customer_stream_id
+from privacy.jetstream_erasure import STREAMS
 from privacy.setup import Privacy
 
 log = structlog.get_logger("closer")
 
+#: Past the last activity and INBOUND's max age, before its messages are surely gone (statuses come late).
+MARGIN = timedelta(days=1)
 #: The send of a reply is recorded by one of these on the sender's stream.
 _SETTLED = frozenset({ReplySent.TYPE, ReplyFailed.TYPE})
 
@@ -45,12 +49,18 @@ class StoreForgetter:
         durations: TimerDurations,
         *,
         clock: Callable[[], datetime],
+        inbound_kept: timedelta | None = None,
     ) -> None:
         self._store = store
         self._privacy = privacy
         self._js = js
         self._durations = durations
         self._clock = clock
+        # Retention runs long after ``INBOUND`` dropped a person's webhooks (its max age): only the dead
+        # letters, kept until handled, are still worth the scan, which reads every message of a stream.
+        retention = durations.retention
+        expired = inbound_kept is not None and retention is not None and retention >= inbound_kept + MARGIN
+        self._retention_streams = (DEADLETTER_STREAM,) if expired else STREAMS
 
     async def run(self, job: ForgetPerson, now: datetime) -> bool:
         if job.reason is ForgetReason.CUSTOMER_REQUEST:
@@ -59,9 +69,10 @@ class StoreForgetter:
                 return False
         elif not await self._still_due(job, now):
             return True  # the customer came back: the index holds a new timer for them
+        streams = self._retention_streams if job.reason is ForgetReason.RETENTION else STREAMS
         erasure = await forget_person(
             self._store, self._privacy, self._js, job.customer_key, requested_by=REQUESTED_BY[job.reason],
-            now=self._clock,
+            now=self._clock, jetstream_streams=streams,
         )  # fmt: skip
         outcome = erasure.outcome.value if erasure is not None else "forgotten_before"
         log.info("person_erasure_run", reason=job.reason.value, outcome=outcome, job=job.command_id)

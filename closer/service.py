@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import structlog
 from nats.aio.client import Client as NATS
@@ -16,7 +16,7 @@ from closer.settings import timer_durations
 from closer.worker import Closer, JetStreamCommandPublisher
 from eventstore import PostgresEventStore
 from infra.clock import utc_now
-from infra.jetstream import ensure_topology
+from infra.jetstream import ensure_topology, inbound_stream_config
 from infra.runtime import nats_connection
 from infra.settings import Settings
 from privacy.setup import privacy_of, service_store
@@ -53,6 +53,7 @@ async def build(
         durations = timer_durations(settings.closer, retention_days=settings.privacy_retention_days)
         privacy = privacy_of(store)
         assert privacy is not None  # service_store protects it
-        forgetter = StoreForgetter(store, privacy, js, durations, clock=clock)
+        inbound_kept = timedelta(seconds=inbound_stream_config(settings.inbound_retention_days).max_age or 0)
+        forgetter = StoreForgetter(store, privacy, js, durations, clock=clock, inbound_kept=inbound_kept)
         closer = Closer(store, publisher, durations, clock=clock, forgetter=forgetter)
         yield CloserService(closer, settings.closer.tick_seconds)

@@ -15,7 +15,8 @@ Two loops, both restart-safe:
 The closer never appends to a customer's stream: the orchestrator decides every command
 (``orchestrator.commands_consumer``). The tick also runs the erasure jobs that fell due (a customer's
 confirmed request, retention: ``closer.forgetting``), whose outcome is a ``PersonForgotten`` on
-``privacy-requests``; each is marked done like a published timer.
+``privacy-requests``; each is marked done like a published timer. They run beside the ticks (an erasure
+scans JetStream), so a command never waits for one.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ MAX_PER_TICK = 1000
 INDEX_WINDOW = 0.5
 #: JetStream publishes in flight at once during a tick.
 MAX_IN_FLIGHT = 64
-#: Erasure jobs run per tick at most (apart from the commands, so a backlog of them never holds one up).
+#: Erasure jobs started per tick at most (fetched apart from the commands, run beside the ticks).
 MAX_JOBS_PER_TICK = 20
 
 
@@ -112,6 +113,7 @@ class Closer:
         self._batch_size = batch_size
         #: Runs the erasure jobs (none: they wait, e.g. a closer built without JetStream in a test).
         self._forgetter = forgetter
+        self._erasing: asyncio.Task[list[str]] | None = None
 
     # ------------------------------------------------------------------------------------------ index
 
@@ -148,14 +150,17 @@ class Closer:
 
     # ------------------------------------------------------------------------------------------- tick
 
-    async def tick(self, now: datetime | None = None) -> list[str]:
-        """Publish the timers due at ``now`` (default: the clock); returns the command ids published."""
+    async def tick(self, now: datetime | None = None, *, wait_for_erasures: bool = True) -> list[str]:
+        """Publish the timers due at ``now`` (default: the clock) and run the erasures due; returns the command
+        ids published and the erasure jobs done. The service's loop does not wait for the erasures (one may
+        scan JetStream for minutes): they run beside the ticks, and no new ones start until they end."""
         at = now if now is not None else self._clock()
         with STEP_SECONDS.labels("timer_tick").time():
-            return await self._publish_due(at)
+            return await self._publish_due(at, wait_for_erasures)
 
-    async def _publish_due(self, at: datetime) -> list[str]:
-        due = await due_timers(self._store.pool, at, MAX_PER_TICK, MAX_JOBS_PER_TICK)
+    async def _publish_due(self, at: datetime, wait_for_erasures: bool) -> list[str]:
+        erasing = self._erasing is not None and not self._erasing.done()
+        due = await due_timers(self._store.pool, at, MAX_PER_TICK, 0 if erasing else MAX_JOBS_PER_TICK)
         if not due:
             return []
         commands = [timer for timer in due if not isinstance(timer.command, ForgetPerson)]
@@ -167,22 +172,28 @@ class Closer:
 
         acked = await asyncio.gather(*(publish(timer) for timer in commands))
         published = [timer.command.command_id for timer, ok in zip(commands, acked, strict=True) if ok]
-        done = await self._run_jobs([t.command for t in due if isinstance(t.command, ForgetPerson)], at)
-        await mark_published(self._store.pool, published + done, at)
-        log.info("closer_tick", due=len(due), published=len(published), erasures=len(done))
-        return published + done
+        await mark_published(self._store.pool, published, at)
+        log.info("closer_tick", due=len(due), published=len(published))
+        jobs = [timer.command for timer in due if isinstance(timer.command, ForgetPerson)]
+        if not jobs or self._forgetter is None:
+            return published
+        if not wait_for_erasures:
+            self._erasing = asyncio.create_task(self._run_jobs(self._forgetter, jobs, at), name="closer-erasures")
+            return published
+        return published + await self._run_jobs(self._forgetter, jobs, at)
 
-    async def _run_jobs(self, jobs: Sequence[ForgetPerson], at: datetime) -> list[str]:
-        """The erasure jobs done now, one at a time (each may scan JetStream); one failing waits a tick."""
-        if self._forgetter is None:
-            return []
+    async def _run_jobs(self, forgetter: Forgetter, jobs: Sequence[ForgetPerson], at: datetime) -> list[str]:
+        """Run the erasure jobs one at a time, each marked done as it ends; one failing waits for a tick."""
         done = []
         for job in jobs:
             try:
-                if await self._forgetter.run(job, at):
+                if await forgetter.run(job, at):
+                    await mark_published(self._store.pool, [job.command_id], at)
                     done.append(job.command_id)
             except (asyncpg.PostgresError, OSError, nats.errors.Error, TimeoutError) as error:
                 log.warning("person_erasure_failed", job=job.command_id, error=repr(error))
+        if done:
+            log.info("closer_erasures", due=len(jobs), done=len(done))
         return done
 
     # -------------------------------------------------------------------------------------------- run
@@ -201,12 +212,16 @@ class Closer:
             while not stopping.is_set():
                 if indexing.done():
                     indexing.result()  # the index loop died: let the service fail loudly
+                if self._erasing is not None and self._erasing.done():
+                    self._erasing.result()  # so did an erasure, beyond the errors it retries
                 try:
-                    await self.tick()
+                    await self.tick(wait_for_erasures=False)
                 except (asyncpg.PostgresError, OSError) as error:
                     log.warning("closer_tick_failed", error=repr(error))
                 await wait_event(stopping, tick_seconds)
         finally:
-            indexing.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await indexing
+            for task in (indexing, self._erasing):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task

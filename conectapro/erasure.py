@@ -11,7 +11,7 @@ WhatsApp, retention): the phone it needs for JetStream is read from the person's
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -27,7 +27,7 @@ from orchestrator.domain.erasure import JOB_IN_PROGRESS
 from orchestrator.domain.ids import customer_stream_id
 from orchestrator.domain.model import CustomerState
 from orchestrator.identity import deliveries_stream_id
-from privacy.jetstream_erasure import delete_messages_of
+from privacy.jetstream_erasure import STREAMS, delete_messages_of
 from privacy.setup import Privacy
 
 __all__ = ["JOB_IN_PROGRESS", "Erasure", "forget", "forget_person", "person_streams"]
@@ -68,15 +68,17 @@ async def forget_person(
     *,
     requested_by: str,
     now: Callable[[], datetime],
+    jetstream_streams: Sequence[str] = STREAMS,
 ) -> Erasure | None:
     """:func:`forget` by person key (never forced). None when the person is no longer known (forgotten
-    before): nothing is recorded again, so a caller that runs it twice (a crash in between) records once."""
+    before): nothing is recorded again, so a caller that runs it twice (a crash in between) records once.
+    ``jetstream_streams``: where their messages may still be (retention knows ``INBOUND`` expired them)."""
     if not await privacy.people.known(person_key):
         return None
     state = await _state_of(store, person_key)
     phone = state.phone if state.phone not in (None, SUPPRESSED) else None
     return await _forget(store, privacy, js, person_key, phone, requested_by=requested_by, force=False, now=now,
-                         state=state)  # fmt: skip
+                         state=state, jetstream_streams=jetstream_streams)  # fmt: skip
 
 
 async def _state_of(store: PostgresEventStore, person_key: str) -> CustomerState:
@@ -94,6 +96,7 @@ async def _forget(
     force: bool,
     now: Callable[[], datetime],
     state: CustomerState | None = None,
+    jetstream_streams: Sequence[str] = STREAMS,
 ) -> Erasure:
     if person is None:
         erasure = Erasure(ErasureOutcome.ALREADY_FORGOTTEN, None)
@@ -102,7 +105,9 @@ async def _forget(
         if lead is not None and lead.status in JOB_IN_PROGRESS and not force:
             erasure = Erasure(ErasureOutcome.REFUSED_JOB_IN_PROGRESS, person)
         else:
-            removed = await delete_messages_of(js, phone) if js is not None and phone is not None else 0
+            removed = 0
+            if js is not None and phone is not None:
+                removed = await delete_messages_of(js, phone, jetstream_streams)
             erasure = Erasure(ErasureOutcome.FORGOTTEN, person, person_streams(person), removed)
     event = PersonForgotten(
         request_id=str(uuid.uuid4()), person_key=erasure.person_key, requested_by=requested_by,

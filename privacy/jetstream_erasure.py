@@ -7,6 +7,8 @@ rare and has 30 days; a stream of millions of messages takes minutes.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
@@ -16,11 +18,12 @@ from privacy.master_key import normalise_phone
 STREAMS = (INBOUND_STREAM, DEADLETTER_STREAM)
 
 
-async def delete_messages_of(js: JetStreamContext, phone: str) -> int:
-    """Delete every message of ``INBOUND`` and ``DEADLETTER`` whose body or headers hold ``phone``."""
+async def delete_messages_of(js: JetStreamContext, phone: str, streams: Sequence[str] = STREAMS) -> int:
+    """Delete every message of ``streams`` (``INBOUND`` and ``DEADLETTER``) whose body or headers hold
+    ``phone``."""
     needle = normalise_phone(phone).encode()
     removed = 0
-    for stream in STREAMS:
+    for stream in streams:
         try:
             info = await js.stream_info(stream)
         except NotFoundError:

@@ -11,6 +11,7 @@ from datetime import timedelta
 
 import pytest
 from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
 
 from closer.deadlines import TimerDurations
 from closer.forget_jobs import REQUESTED_BY, ForgetReason
@@ -18,6 +19,7 @@ from closer.forgetting import StoreForgetter
 from closer.worker import Closer, JetStreamCommandPublisher
 from conectapro.erasure import forget_person
 from contracts.privacy_events import PRIVACY_REQUESTS_STREAM, ErasureOutcome
+from contracts.subjects import DEADLETTER_STREAM, DEADLETTER_SUBJECT_PREFIX, INBOUND_STREAM, INBOUND_SUBJECT_PREFIX
 from eventstore import PostgresEventStore
 from infra.jetstream import ensure_topology
 from privacy.setup import Privacy
@@ -30,6 +32,7 @@ CAMILA, BRUNO, DIEGO, EVA = "56911120001", "56911120002", "56911120003", "569111
 NAMES = {CAMILA: "Camila Rojas", BRUNO: "Bruno Díaz", DIEGO: "Diego Soto", EVA: "Eva Pérez"}
 RETENTION = timedelta(days=180)
 GOODBYE_WAIT = timedelta(minutes=5)
+INBOUND_KEPT = timedelta(days=14)
 
 
 @dataclass
@@ -38,6 +41,16 @@ class Running:
     store: PostgresEventStore
     privacy: Privacy
     closer: Closer
+    js: JetStreamContext
+
+    async def raw_webhooks_of(self, phone: str) -> dict[str, int]:
+        """What ``phone``'s raw webhooks and dead letters would be: one in each stream."""
+        await self.js.publish(f"{INBOUND_SUBJECT_PREFIX}.p0.{phone}", f'{{"from": "{phone}"}}'.encode())
+        await self.js.publish(f"{DEADLETTER_SUBJECT_PREFIX}.test", f'{{"from": "{phone}"}}'.encode())
+        return await self.messages()
+
+    async def messages(self) -> dict[str, int]:
+        return {s: (await self.js.stream_info(s)).state.messages for s in (INBOUND_STREAM, DEADLETTER_STREAM)}
 
     async def tick_at(self, moment: timedelta) -> list[str]:
         """Index what was written, then tick at ``T0 + moment``: the erasures done (commands published to
@@ -60,10 +73,10 @@ async def running(store: PostgresEventStore, nats_client: NATS) -> AsyncIterator
     privacy = protected(store)
     world = PeopleWorld(store, privacy, NAMES)
     durations = TimerDurations(goodbye_wait=GOODBYE_WAIT, retention=RETENTION)
-    forgetter = StoreForgetter(store, privacy, js, durations, clock=lambda: world.now)
+    forgetter = StoreForgetter(store, privacy, js, durations, clock=lambda: world.now, inbound_kept=INBOUND_KEPT)
     publisher = JetStreamCommandPublisher(js, partitions=2)
     closer = Closer(store, publisher, durations, clock=lambda: world.now, forgetter=forgetter)
-    yield Running(world, store, privacy, closer)
+    yield Running(world, store, privacy, closer, js)
 
 
 async def confirms_erasure(world: PeopleWorld, phone: str, first: str = "hola, se me rompió la cañería") -> None:
@@ -147,6 +160,23 @@ async def test_retention_forgets_whoever_has_been_at_rest_long_enough_and_nobody
     await running.tick_at(timedelta(days=100) + RETENTION + timedelta(hours=1))
     assert not await running.known(BRUNO) and await running.known(DIEGO)
     assert [r["requested_by"] for r in await running.forgotten()] == ["retention"] * 3
+
+
+async def test_a_request_erases_both_jetstream_streams_retention_only_the_dead_letters(running: Running) -> None:
+    # Retention comes long after INBOUND's max age dropped the webhooks: its scan of every message is spared.
+    world = running.world
+    await confirms_erasure(world, CAMILA)
+    await world.send_everything(on_sender_stream=True)
+    assert await running.raw_webhooks_of(CAMILA) == {INBOUND_STREAM: 1, DEADLETTER_STREAM: 1}
+    await running.tick_at(timedelta(minutes=4))
+    assert await running.messages() == {INBOUND_STREAM: 0, DEADLETTER_STREAM: 0}
+
+    await world.says(BRUNO, "hola")
+    await running.raw_webhooks_of(BRUNO)
+    await running.tick_at(RETENTION + timedelta(days=1))
+    assert not await running.known(BRUNO)
+    assert await running.messages() == {INBOUND_STREAM: 1, DEADLETTER_STREAM: 0}
+    assert [r["jetstream_messages_removed"] for r in await running.forgotten()] == [2, 1]
 
 
 async def test_a_customer_who_came_back_before_the_tick_is_not_forgotten(running: Running) -> None:
