@@ -237,7 +237,8 @@ async def main() -> None:
     phases: list[Phase] = []
     try:
         with running(SERVICES, env, ingress_port=port) as stack:
-            store = await PostgresEventStore.connect(stack.database_url, min_size=1, max_size=2)
+            # No session reset: the bench's own lag samples should cost the database as little as they can.
+            store = await PostgresEventStore.connect(stack.database_url, min_size=1, max_size=2, reset_sessions=False)
             bench = Bench(stack, standin, store)
             await bench.open(64)
             warm = Phase("warm-up")

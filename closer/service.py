@@ -43,7 +43,8 @@ async def build(
     clock: Callable[[], datetime] = utc_now,
 ) -> AsyncIterator[CloserService]:
     async with AsyncExitStack() as stack:
-        store = await service_store(stack, settings, store, max_size=4)
+        # No session reset on release: the closer's statements leave no session state behind.
+        store = await service_store(stack, settings, store, max_size=4, reset_sessions=False)
         nc = await nats_connection(stack, settings, nats, name="closer")
         js = nc.jetstream()
         await ensure_topology(

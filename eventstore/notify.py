@@ -6,7 +6,10 @@ each other. Instead the store pokes a
 :class:`Notifier` after each append has committed; it sends one NOTIFY at a time from a pool connection, in
 a transaction with ``synchronous_commit = off`` (a wake-up needs no durability), and coalesces the pokes
 that arrive meanwhile; its payload names the event types appended, so a follower of a few types sleeps
-through the commits of others. If a NOTIFY is lost (crash, connection error), followers still poll.
+through the commits of others. Appends of types nobody waits for at once (``unhurried``: a writer's
+records that only read models follow, which read every 100 ms anyway) wait up to ``unhurried_interval``
+for company before their NOTIFY, unless a hurried append comes. If a NOTIFY is lost (crash, connection
+error), followers still poll.
 """
 
 from __future__ import annotations
@@ -44,17 +47,27 @@ class Notifier:
     and a follower learns of an append at most ``min_interval`` late.
     """
 
-    def __init__(self, pool: asyncpg.Pool[Any], min_interval: float = 0.02) -> None:
+    def __init__(self, pool: asyncpg.Pool[Any], min_interval: float = 0.02, unhurried_interval: float = 0.1) -> None:
         self._pool = pool
         self._min_interval = min_interval
+        self._unhurried_interval = unhurried_interval
+        self._unhurried: frozenset[str] = frozenset()
         self._pending = False
         self._types: set[str] = set()
+        self._hurry = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+
+    def unhurried(self, types: Collection[str]) -> None:
+        """Appends of only these types may wake followers up to ``unhurried_interval`` late."""
+        self._unhurried = frozenset(types)
 
     def poke(self, types: Iterable[str] = ()) -> None:
         """Wake followers about an append of events of ``types`` (none given: of any type)."""
+        appended = set(types)
         self._pending = True
-        self._types.update(types)
+        self._types.update(appended)
+        if not appended or not appended <= self._unhurried:
+            self._hurry.set()
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._send())
 
@@ -66,6 +79,9 @@ class Notifier:
     async def _send(self) -> None:
         try:
             while self._pending:
+                # Nothing hurried yet: gather the unhurried appends of a while in one NOTIFY.
+                await wait_event(self._hurry, self._unhurried_interval)
+                self._hurry.clear()
                 self._pending = False
                 payload, self._types = ",".join(sorted(self._types)), set()
                 if len(payload) > _MAX_PAYLOAD:

@@ -99,6 +99,7 @@ class InboundHandler:
 
     async def _customer_message(self, message: InboundMessage, phone: str) -> Outcome:
         customer_key = await self._people.key_for(phone)
+        self._recipients.remember(phone, customer_key)  # the statuses of the replies to come name this phone
         received_at = message.occurred_at or self._clock()
         # After a conflict the state may ask another question; the same one is not asked of the LLM twice.
         understood: dict[str | None, Understanding] = {}

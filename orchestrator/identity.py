@@ -37,6 +37,13 @@ class RecentPeople:
         self._clock = clock
         self._keys: dict[str, tuple[str, float]] = {}
 
+    def remember(self, phone: str, key: str) -> None:
+        """A key looked up by someone else (the customer's message before its statuses)."""
+        self._keys.pop(phone, None)
+        if len(self._keys) >= self._max_size:
+            del self._keys[next(iter(self._keys))]  # the oldest looked up
+        self._keys[phone] = (key, self._clock() + self._ttl)
+
     async def key_for(self, phone: str) -> str:
         key = await self._cached(phone, self._people.key_for)
         assert key is not None  # made now for someone new
@@ -54,10 +61,7 @@ class RecentPeople:
         key = await lookup(phone)
         if key is None:
             return None
-        self._keys.pop(phone, None)
-        if len(self._keys) >= self._max_size:
-            del self._keys[next(iter(self._keys))]  # the oldest looked up
-        self._keys[phone] = (key, now + self._ttl)
+        self.remember(phone, key)
         return key
 
 

@@ -15,6 +15,7 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
 from contracts.inbound import InboundEnvelope, parse_envelope
+from contracts.outbound import ReplyDeliveryUpdated
 from eventstore import PostgresEventStore
 from eventstore.group_commit import GroupCommit
 from infra.clock import utc_now
@@ -98,6 +99,8 @@ async def build(
         store = await service_store(
             stack, settings, store, max_size=2 * settings.inbound_partitions + 4, reset_sessions=False
         )
+        # Delivery statuses are followed by read models only: their wake-ups may gather for a moment.
+        store.notify_unhurried([ReplyDeliveryUpdated.TYPE])
         nc = await nats_connection(stack, settings, nats, name="orchestrator", drain=False)
         js = nc.jetstream()
         await ensure_topology(

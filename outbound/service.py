@@ -13,6 +13,7 @@ from datetime import datetime
 
 import structlog
 
+from contracts.outbound import ReplyFailed, ReplySendAttempted, ReplySendSettled, ReplySent
 from eventstore import PostgresEventStore
 from infra.clock import utc_now
 from infra.runtime import nats_connection
@@ -24,6 +25,8 @@ from outbound.sender import ReplySender
 from outbound.throughput import ThroughputLimiter, ThroughputLimits
 from outbound.whatsapp_client import WhatsAppClient
 from privacy.setup import privacy_of, service_store
+
+SENDER_RECORD_TYPES = frozenset(t.TYPE for t in (ReplySendAttempted, ReplySent, ReplyFailed, ReplySendSettled))
 
 log = structlog.get_logger("sender")
 
@@ -80,6 +83,8 @@ async def build(
     async with AsyncExitStack() as stack:
         # No session reset on release: the sender's statements leave no session state behind.
         store = await service_store(stack, settings, store, max_size=4, reset_sessions=False)
+        # The sender's records are followed by read models only: their wake-ups may gather for a moment.
+        store.notify_unhurried(SENDER_RECORD_TYPES)
         privacy = privacy_of(store)
         limits = ThroughputLimits(messages_per_second=settings.whatsapp_messages_per_second)
         client = await stack.enter_async_context(

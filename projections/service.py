@@ -33,7 +33,9 @@ class Projections:
 async def build(settings: Settings, *, store: PostgresEventStore | None = None) -> AsyncIterator[Projections]:
     async with AsyncExitStack() as stack:
         # One reader for every projection: a LISTEN connection, one to read and one to apply a batch.
-        store = await service_store(stack, settings, store, min_size=2, max_size=4)
+        # No session reset on release: batches take transaction-level locks only, and the staging tables
+        # are meant to stay (created once per connection).
+        store = await service_store(stack, settings, store, min_size=2, max_size=4, reset_sessions=False)
         privacy = privacy_of(store)
         forget = None if privacy is None else privacy.keyring.drop_forgotten
         yield Projections(ProjectionRunner(store, list(PROJECTIONS.values()), after_batch=forget))

@@ -147,6 +147,21 @@ async def test_a_burst_of_appends_is_announced_by_a_single_notify() -> None:
     assert len(pool.sent) == 2
 
 
+async def test_unhurried_appends_wait_for_company_and_a_hurried_one_goes_at_once() -> None:
+    pool = _CountingPool()
+    notifier = Notifier(pool, min_interval=0, unhurried_interval=3600)  # type: ignore[arg-type]
+    notifier.unhurried(["ReplySent"])
+
+    notifier.poke(["ReplySent"])
+    await asyncio.sleep(0.05)
+    assert pool.sent == []  # waiting for company
+    notifier.poke(["ReplySent"])
+    notifier.poke(["ReplyQueued"])
+    await asyncio.wait_for(notifier.flush(), HANG_GUARD)
+    assert len(pool.sent) == 1  # the hurried one took the waiting ones along
+    assert "ReplyQueued,ReplySent" in pool.sent[0]
+
+
 async def test_a_follower_is_woken_by_notify_long_before_its_next_poll(store: PostgresEventStore) -> None:
     batch = await next_batch_after_append(store, poll_interval=3600)
 

@@ -45,3 +45,11 @@ async def test_the_oldest_looked_up_goes_first_when_full() -> None:
     assert people.lookups == 3
     await recent.key_for("56900000001")
     assert people.lookups == 4
+
+
+async def test_a_key_the_message_looked_up_serves_the_statuses_that_follow() -> None:
+    people = CountingPeople()
+    recent = RecentPeople(people, clock=lambda: 0.0)
+    recent.remember("56911111111", "p0123")
+    assert await recent.key_for("56911111111") == "p0123"
+    assert people.lookups == 0
