@@ -46,7 +46,7 @@ from audit.compare import compare
 from audit.report import AuditReport, Divergence, Finding, ViewsUnknown
 from audit.stored import StoredEvent
 from contracts.events import RecordedEvent
-from contracts.lead_events import MessageReceived
+from contracts.lead_events import MessageReceived, SenderRole
 from contracts.outbound import (
     ReplyDeliveryUpdated,
     ReplyFailed,
@@ -55,7 +55,7 @@ from contracts.outbound import (
     ReplySendSettled,
     ReplySent,
 )
-from contracts.personal import forgotten_paths
+from contracts.personal import SUPPRESSED, forgotten_paths
 from eventstore import Checkpoint
 from orchestrator import leads_flow
 from orchestrator.domain.ids import CUSTOMER_STREAM_PREFIX, PROVIDER_STREAM_PREFIX
@@ -157,6 +157,11 @@ class Auditor:
         if state.version != first.stream_version - 1:
             # Events left out between decisions (the sender's) only advanced the version.
             state = replace(state, version=first.stream_version - 1)
+        if _technician_text_forgotten(first):
+            # Its decision read the words the technician typed, which went with the customer's key: it cannot
+            # be re-decided (the stream is reported forgotten); the next decisions start from what it stored.
+            self._fold_stored(stream_id, state, group)
+            return
         what = first.type
         try:
             views = self._views_for(first)
@@ -289,3 +294,14 @@ def audit_events(
     auditor = Auditor(owns=owns, view_history=view_history)
     auditor.feed(StoredEvent.of(event) for event in events)
     return auditor.finish()
+
+
+def _technician_text_forgotten(first: StoredEvent) -> bool:
+    """A technician's typed message on a forgotten customer's stream (a tapped button is still re-decided)."""
+    data = first.data
+    return (
+        first.type == MessageReceived.TYPE
+        and data.get("role") != SenderRole.CUSTOMER.value
+        and data.get("text") == SUPPRESSED
+        and data.get("reply_id") is None
+    )

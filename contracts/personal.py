@@ -10,6 +10,9 @@ models keep working on after a person is forgotten. A technician's name and phon
 
 from __future__ import annotations
 
+import base64
+import binascii
+import re
 from collections.abc import Mapping
 from typing import Any, Final, TypeVar
 
@@ -95,3 +98,22 @@ def suppressed(event_type: str, data: dict[str, Any]) -> dict[str, Any]:
 def forgotten_paths(event_type: str, data: dict[str, Any]) -> list[str]:
     """The personal paths of this (opened) data whose value was forgotten."""
     return [path for path in PERSONAL_FIELDS.get(event_type, ()) if personal_value(data, path) == SUPPRESSED]
+
+
+#: A WhatsApp message id as Meta writes it: ``wamid.`` + base64 (either alphabet).
+WAMID: Final = re.compile(r"wamid\.[A-Za-z0-9+/=_-]+")
+_PHONE_DIGITS = re.compile(rb"\d{8,}")
+
+
+def wamid_carries_phone(wamid: str) -> bool:
+    """Whether a wamid's base64 body decodes to bytes holding a phone number (a run of 8+ digits), as
+    Meta's do: ``wamid.HBgLNTY5ODc2NTQzMjEV…`` holds ``56987654321`` (``privacy/wamids.py``)."""
+    body = wamid.removeprefix("wamid.")
+    if body == wamid:
+        return False
+    standard = body.replace("-", "+").replace("_", "/")
+    try:
+        decoded = base64.b64decode(standard + "=" * (-len(standard) % 4))
+    except (binascii.Error, ValueError):
+        return False
+    return _PHONE_DIGITS.search(decoded) is not None

@@ -1,8 +1,10 @@
-"""Structured logging: one JSON object per line, with secrets and phone numbers never printed whole."""
+"""Structured logging: one JSON object per line, with secrets and phone numbers never printed whole (nor
+the wamids that carry them in base64)."""
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import re
 import sys
@@ -12,6 +14,7 @@ from typing import Any
 import orjson
 import structlog
 
+from contracts.personal import WAMID, wamid_carries_phone
 from infra.telemetry import log_trace_id
 
 # Chilean mobiles are +56 9 XXXX XXXX; WhatsApp ids are digits only. Any run of 8+ digits is masked.
@@ -29,7 +32,17 @@ def mask_phone(value: str) -> str:
 
 
 def mask_text(value: str) -> str:
+    if "wamid." in value:
+        value = WAMID.sub(_mask_wamid, value)
     return _LONG_DIGITS.sub(lambda match: mask_phone(match.group(0)), value)
+
+
+def _mask_wamid(match: re.Match[str]) -> str:
+    # Meta's wamids carry the phone in base64: shown as a digest (the same wamid, the same digest).
+    wamid = match.group(0)
+    if not wamid_carries_phone(wamid):
+        return wamid
+    return "wamid.~" + hashlib.blake2b(wamid.encode(), digest_size=8).hexdigest()
 
 
 @functools.lru_cache(maxsize=4096)

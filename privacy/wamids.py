@@ -8,37 +8,22 @@ replaced, where it enters the services (the orchestrator's inbound consumer, the
 a keyed hash: ``wamid.K`` + 32 url-safe base64 characters of HMAC-SHA256 under a key derived from
 ``PRIVACY_MASTER_KEY``. The same wamid always gives the same id (deduplication and the status → sent
 message match keep working across restarts and processes); nobody without the master key can compute it,
-and nobody can get the phone back from it. Other wamids (the sandbox's, tests') are kept as they are.
+and nobody can get the phone back from it. Other wamids (the sandbox's, tests') are kept as they are. Logs
+mask any wamid that carries a phone (``infra.logging``), for the ingress, which logs them as received.
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
-import re
 from typing import Final
 
 from contracts.inbound import InboundEnvelope, InboundMessage, InboundStatus
+from contracts.personal import wamid_carries_phone as carries_phone
 
-PREFIX: Final = "wamid."
 #: What a pseudonymous wamid starts with (real ones start ``wamid.HBg``).
 PSEUDONYM_PREFIX: Final = "wamid.K"
-_PHONE = re.compile(rb"\d{8,}")
-
-
-def carries_phone(wamid: str) -> bool:
-    """Whether the wamid's base64 body decodes to bytes holding a phone number."""
-    body = wamid.removeprefix(PREFIX)
-    if body == wamid or wamid.startswith(PSEUDONYM_PREFIX):
-        return False
-    standard = body.replace("-", "+").replace("_", "/")  # either alphabet
-    try:
-        decoded = base64.b64decode(standard + "=" * (-len(standard) % 4))
-    except (binascii.Error, ValueError):
-        return False
-    return _PHONE.search(decoded) is not None
 
 
 class WamidPseudonyms:
@@ -47,7 +32,7 @@ class WamidPseudonyms:
 
     def __call__(self, wamid: str) -> str:
         """The id to keep for ``wamid``: itself, or its keyed hash when it carries a phone."""
-        if not carries_phone(wamid):
+        if wamid.startswith(PSEUDONYM_PREFIX) or not carries_phone(wamid):
             return wamid
         digest = hmac.new(self._key, wamid.encode(), hashlib.sha256).digest()[:24]
         return PSEUDONYM_PREFIX + base64.urlsafe_b64encode(digest).decode()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import orjson
@@ -52,6 +53,27 @@ def button_reply(
     message["type"] = "interactive"
     message["interactive"] = {"type": "button_reply", "button_reply": {"id": reply_id, "title": title}}
     return payload
+
+
+def statuses(to: str, wamids: list[str]) -> dict[str, Any]:
+    """Meta's status webhook: each message delivered, then read."""
+    value = {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "56229990000", "phone_number_id": PHONE_NUMBER_ID},
+        "statuses": [
+            {"id": wamid, "status": status, "timestamp": str(1_760_000_000 + i), "recipient_id": to}
+            for i, wamid in enumerate(wamids)
+            for status in ("delivered", "read")
+        ],
+    }
+    change = {"field": "messages", "value": value}
+    return {"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [change]}]}
+
+
+def meta_wamid(phone: str, number: int) -> str:
+    """A wamid shaped like Meta's: base64 of a record that starts with the other party's WhatsApp id."""
+    record = b"\x1c\x18" + bytes([len(phone)]) + phone.encode() + b"\x15\x02\x00\x12\x18\x14"
+    return "wamid." + base64.b64encode(record + f"3EB0{number:016X}".encode() + b"\x00").decode()
 
 
 def batch(messages: list[tuple[str, str, str]]) -> dict[str, Any]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 from nats.aio.client import Client as NATS
@@ -31,6 +30,7 @@ from tests.integration.projections_support import (
     synthetic_conversations,
     wait_until_caught_up,
 )
+from tests.whatsapp_builders import statuses
 
 pytestmark = pytest.mark.integration
 
@@ -46,21 +46,6 @@ ALL = list(PROJECTIONS.values())
 async def pipeline(read_models_database: str, nats_client: NATS, infra: Infra) -> AsyncIterator[Pipeline]:
     async with running_pipeline(read_models_database, nats_client, infra.nats_url) as pipeline:
         yield pipeline
-
-
-def statuses(to: str, wamids: list[str]) -> dict[str, Any]:
-    """Meta's status webhook: each message delivered, then read."""
-    value = {
-        "messaging_product": "whatsapp",
-        "metadata": {"display_phone_number": "56229990000", "phone_number_id": "106540352242922"},
-        "statuses": [
-            {"id": wamid, "status": status, "timestamp": str(1_760_000_000 + i), "recipient_id": to}
-            for i, wamid in enumerate(wamids)
-            for status in ("delivered", "read")
-        ],
-    }
-    change = {"field": "messages", "value": value}
-    return {"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [change]}]}
 
 
 async def three_conversations(p: Pipeline) -> None:

@@ -39,6 +39,17 @@ def test_phone_numbers_are_masked_in_strings_lists_and_nested_objects(log_line) 
     assert line["contact"] == {"wa_id": "569*****222", "name": "Camila"}
 
 
+def test_wamids_that_carry_a_phone_in_base64_are_shown_as_a_digest(log_line) -> None:  # type: ignore[no-untyped-def]
+    meta = "wamid.HBgLNTY5ODc2NTQzMjEVAgASGBQzQUNMMDAw0002QUFBQkJCAA=="
+    line = log_line(ids=[meta, f"{meta}:delivered", "wamid.ABCDEFGHIJ"], reason=f"failed: {meta}")
+    masked = line["ids"]
+    assert isinstance(masked, list)
+    assert masked[0].startswith("wamid.~") and masked[1] == f"{masked[0]}:delivered"
+    assert masked[2] == "wamid.ABCDEFGHIJ"
+    assert "NTY5ODc2NTQzMjE" not in orjson.dumps(line).decode()
+    assert line["reason"] == f"failed: {masked[0]}"
+
+
 def test_values_under_secret_looking_keys_are_redacted_at_any_depth(log_line) -> None:  # type: ignore[no-untyped-def]
     line = log_line(access_token="EAAG-very-secret", headers={"Authorization": "Bearer abc", "X-Ok": "1"})
     assert line["access_token"] == "[redacted]"

@@ -7,9 +7,10 @@ import base64
 import pytest
 
 from contracts.inbound import InboundMessage, InboundStatus, normalize
+from contracts.personal import wamid_carries_phone as carries_phone
 from contracts.whatsapp import WebhookPayload
 from privacy.master_key import MasterKey
-from privacy.wamids import PSEUDONYM_PREFIX, WamidPseudonyms, carries_phone
+from privacy.wamids import PSEUDONYM_PREFIX, WamidPseudonyms
 from tests.fixtures_paths import local_whatsapp_fixtures_dir
 
 pytestmark = pytest.mark.unit
