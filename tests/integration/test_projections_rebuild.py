@@ -91,6 +91,19 @@ async def three_conversations(p: Pipeline) -> None:
         await p.post(statuses(person, [m["wamid"] for m in p.sandbox.messages(to=person)]))
 
 
+async def all_statuses_recorded(pipeline: Pipeline, store: PostgresEventStore) -> None:
+    async def recorded() -> bool:
+        # Every person's statuses, not only the first one's: one still in flight when the live rows are
+        # read would be in the rebuild only.
+        for person in (ANA_CLIENTA, BRUNO_CLIENTE, PEDRO):
+            stream = await store.read_stream(deliveries_stream_id(await pipeline.person(person)))
+            if len(stream) != 2 * len(pipeline.sandbox.messages(to=person)):
+                return False
+        return True
+
+    await eventually(recorded, "the delivery statuses recorded")
+
+
 async def test_a_rebuild_gives_the_same_rows_as_the_live_projection(
     pipeline: Pipeline, store: PostgresEventStore
 ) -> None:
@@ -98,17 +111,7 @@ async def test_a_rebuild_gives_the_same_rows_as_the_live_projection(
     protect(store, Settings(privacy_master_key=PRIVACY_MASTER_KEY))
     # The pipeline's projections service follows the store while the customers talk, as in production.
     await three_conversations(pipeline)
-
-    async def statuses_recorded() -> bool:
-        # Every person's statuses, not only the first one's: one still in flight when the live rows are
-        # read would be in the rebuild only.
-        for person in (ANA_CLIENTA, BRUNO_CLIENTE, PEDRO):
-            recorded = await store.read_stream(deliveries_stream_id(await pipeline.person(person)))
-            if len(recorded) != 2 * len(pipeline.sandbox.messages(to=person)):
-                return False
-        return True
-
-    await eventually(statuses_recorded, "the delivery statuses recorded")
+    await all_statuses_recorded(pipeline, store)
     await wait_until_caught_up(store, ALL)
     live_rows = await snapshot(store)
 
@@ -129,6 +132,7 @@ async def test_after_a_forget_the_live_rows_are_blanked_and_a_rebuild_gives_the_
     privacy = protect(store, Settings(privacy_master_key=PRIVACY_MASTER_KEY))
     await three_conversations(pipeline)
     ana = await pipeline.person(ANA_CLIENTA)
+    await all_statuses_recorded(pipeline, store)
     await wait_until_caught_up(store, ALL)
     before = await snapshot(store)
 
