@@ -28,8 +28,19 @@ class PrivacyRequest:
     detail: str
 
 
+#: What was done when nothing was handed over or erased, by outcome.
+_NOTHING_DONE = {
+    "not_known": "no document: the phone is not known (never seen, or forgotten)",
+    "already_forgotten": "nothing to forget: the phone is not known (never seen, or forgotten before)",
+    "refused_job_in_progress": "refused: a technician holds or accepted the person's job",
+}
+
+
 def _detail(event: RecordedEvent) -> str:
     d = event.data
+    nothing = _NOTHING_DONE.get(str(d.get("outcome")))
+    if nothing is not None:
+        return nothing
     if event.type == "DataExported":
         return (f"{d.get('leads', 0)} leads, {d.get('messages_in', 0)} messages in, "
                 f"{d.get('messages_out', 0)} out ({d.get('events', 0)} events)")  # fmt: skip

@@ -120,6 +120,7 @@ async def test_unknown_and_forgotten_phones_get_no_document_and_every_request_is
         ("export", "exported", "cli"),
     ]  # fmt: skip
     assert requests[-1].request_id == camila.request_id and "1 leads, 5 messages in" in requests[-1].detail
+    assert requests[0].detail.startswith("no document: the phone is not known")
     recorded = " ".join(str(e.data) for e in await world.store.read_stream(PRIVACY_REQUESTS_STREAM))
     for personal in (CAMILA, MARISOL, "Camila", "Marisol", CAMILA_ADDRESS):
         assert personal not in recorded
