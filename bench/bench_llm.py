@@ -7,7 +7,9 @@ one adapter keeps up with a slow provider.
 * characters and tokens per call (prompt and completion) with the shipped prompts; the local test server
   reports fixed token counts, so tokens are estimated from characters (about 4 per token) and the real
   figures come from `conectapro llm eval` against the provider;
-* one adapter process against a provider answering every call after 800 ms: answers per second.
+* one adapter process against a provider answering every call after 800 ms: answers per second;
+* a rewording (LLM_REPHRASE_ENABLED): characters per call, the adapter's time and CPU around an instant
+  provider, and the fact check's cost per reply.
 
 Embedded NATS and the local OpenAI-compatible test server; nothing leaves the machine.
 """
@@ -24,11 +26,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from conectapro.llm_cli import SHIPPED_CORPUS
 from conectapro.llm_eval import InProcessLanguageModel, load_corpus
 from contracts.inbound import InboundMessage
-from contracts.llm import UnderstandRequest
+from contracts.llm import RephraseRequest, UnderstandRequest
+from contracts.rewording import rewording_problems
 from infra import event_loop
 from infra.embedded import EmbeddedNats
 from infra.gc_tuning import tune_for_service
@@ -37,11 +41,13 @@ from llm_adapter.app import build_broker, start_serving
 from llm_adapter.cost_control import CostControl, ProcessLedger
 from llm_adapter.gateway import Gateway
 from llm_adapter.llm_client import LlmClient
+from llm_adapter.prompt_templates import DATA_CLOSE, DATA_OPEN
+from llm_adapter.rephraser import Rephraser
 from orchestrator.language_model import understand_message
 from orchestrator.llm_requester import LlmRequester
 from orchestrator.understanding import understand_text
 from orchestrator.understanding.llm_merge import needs_llm
-from tests.openai_stub import OpenAIStubServer, completion, intent_json
+from tests.openai_stub import OpenAIStubServer, Scripted, completion, intent_json
 
 ROUNDS = 20  # passes over the corpus messages that ask the LLM, for the fallback latency
 SLOW_PROVIDER_SECONDS = 0.8
@@ -112,6 +118,53 @@ async def per_call(server: OpenAIStubServer, asked: list[tuple[str, str | None]]
     )
 
 
+#: Bodies of replies as the bot sends them to customers.
+REPLY_BODIES = (
+    "¡Hola! Te ayudo a conseguir un gasfiter en Ñuñoa. ¿Qué tan urgente es?",
+    "¿En qué dirección es el trabajo? (calle y número)",
+    "¡Listo! Estamos buscando un técnico disponible. Te aviso apenas uno acepte.",
+    'Pedro Soto aceptó tu solicitud y te contactará al +56 9 8765 4321. Puedes escribir "estado" cuando quieras.',
+)
+REPHRASE_CALLS = 400
+
+
+async def rephrase_cost(server: OpenAIStubServer) -> None:
+    def warmer(request: dict[str, Any]) -> Scripted:
+        slot = str(request["messages"][-1]["content"])
+        return completion(
+            "¡Buenísimo! " + slot[slot.index(DATA_OPEN) + len(DATA_OPEN) : slot.index(DATA_CLOSE)].strip()
+        )
+
+    server.stub.default = warmer
+    client = LlmClient.connect(server.base_url, None, "stub-model", timeout_seconds=3)
+    rephraser = Rephraser(
+        Gateway(client, CostControl(10**9, 10**6, ProcessLedger(), wall_clock=lambda: datetime.now(UTC)))
+    )
+    asks = [
+        RephraseRequest(customer_ref=f"r{i}", text=REPLY_BODIES[i % len(REPLY_BODIES)]) for i in range(REPHRASE_CALLS)
+    ]
+    await rephraser.rephrase(asks[0])  # warm-up
+    started, cpu = time.perf_counter(), time.process_time()
+    replies = [await rephraser.rephrase(ask) for ask in asks]
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    await client.close()
+    used = sum(r.text is not None for r in replies)
+    prompt = statistics.mean(r.usage.prompt_chars for r in replies)
+    answer = statistics.mean(r.usage.completion_chars for r in replies)
+    checks = 2000
+    check_started = time.perf_counter()
+    for i in range(checks):
+        original = REPLY_BODIES[i % len(REPLY_BODIES)]
+        rewording_problems(original, "¡Buenísimo! " + original, max_chars=4096)
+    check_us = (time.perf_counter() - check_started) / checks * 1e6
+    print(
+        f"per rewording: prompt {prompt:.0f} chars (~{prompt / CHARS_PER_TOKEN:.0f} tokens), completion {answer:.0f} "
+        f"chars (~{answer / CHARS_PER_TOKEN:.0f} tokens); {used}/{len(replies)} used; with an instant provider "
+        f"{1000 * seconds / len(replies):.2f} ms and {1000 * cpu / len(replies):.2f} ms CPU per call (adapter, "
+        f"SDK and the test server in this process); fact check {check_us:.0f} µs per reply"
+    )
+
+
 @contextmanager
 def slow_server_process(delay: float) -> Iterator[str]:
     """The test server in a process of its own (its CPU is not the adapter's), answering after ``delay``."""
@@ -164,6 +217,7 @@ async def main() -> None:
         await fallback_latency(nats_url, asked)
         async with OpenAIStubServer() as server:
             await per_call(server, asked)
+            await rephrase_cost(server)
         with slow_server_process(SLOW_PROVIDER_SECONDS) as base_url:
             await slow_provider(nats_url, base_url)
     finally:

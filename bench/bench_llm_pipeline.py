@@ -224,10 +224,12 @@ async def slow_llm(stack: RunningStack, load: Load, decisions: Decisions) -> Non
 async def mixed(stack: RunningStack, load: Load, decisions: Decisions) -> None:
     port = stack.ingress_port
     run = Run(load, decisions)
-    sents, asking, rules = [], [], []
+    sents: list[Sent] = []
+    asking: list[Sent] = []
+    rules: list[Sent] = []
     for n in range(RATE * SECONDS):
-        if n % 10 < 3:  # 100 customers waiting on the LLM, one message each every 3.3 s
-            sent = run.add(port, f"5695{n % 100:07d}", LLM_TEXT)
+        if n % 10 < 3:  # 100 customers waiting on the LLM, one message each every 3.3 s (in turn)
+            sent = run.add(port, f"5695{len(asking) % 100:07d}", LLM_TEXT)
             asking.append(sent)
         else:  # a new customer whose first message the rules understand
             sent = run.add(port, f"5696{n:07d}", RULES_TEXT)
