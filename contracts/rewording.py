@@ -90,13 +90,14 @@ def rewording_problems(original: str, reworded: str, *, max_chars: int, keep: tu
     for code, facts in required.items():
         if any(f" {_words_only(fold(fact))} " not in padded for fact in facts):
             problems.append(code)
-    for kind, phrases in (("comuna", _comuna_words()), ("service", _SERVICE_WORDS), ("date", _DATE_WORDS)):
-        before, after = _present(padded_original, phrases), _present(padded, phrases)
+    runs_original, runs = _runs(padded_original), _runs(padded)
+    for kind, phrases in (("comuna", _comuna_words()), ("service", _SERVICES), ("date", _DATES)):
+        before, after = runs_original & phrases, runs & phrases
         if before - after:
             problems.append(f"lost_{kind}")
         if after - before:
             problems.append(f"{kind}_added")
-    if _present(padded, _NUMBER_WORDS) - _present(padded_original, _NUMBER_WORDS):
+    if (runs & _NUMBERS) - runs_original:
         problems.append("number_word_added")
     if any(stem in padded and stem not in padded_original for stem in _stem_keys()):
         problems.append("promise_added")
@@ -123,12 +124,19 @@ def _stem_keys() -> tuple[str, ...]:
 
 
 @cache
-def _comuna_words() -> tuple[str, ...]:
-    return tuple(_words_only(fold(comuna)) for comuna in all_comunas())
+def _comuna_words() -> frozenset[str]:
+    return frozenset(_words_only(fold(comuna)) for comuna in all_comunas())
 
 
-def _present(padded: str, phrases: tuple[str, ...]) -> set[str]:
-    return {phrase for phrase in phrases if f" {phrase} " in padded}
+_SERVICES, _DATES, _NUMBERS = frozenset(_SERVICE_WORDS), frozenset(_DATE_WORDS), frozenset(_NUMBER_WORDS)
+#: The longest phrase of the lists above, in words ("San Pedro de la Paz", "Alto del Carmen", ...).
+_LONGEST_PHRASE = 6
+
+
+def _runs(padded: str) -> set[str]:
+    """Every run of up to a few consecutive words: phrases of the lists are looked up among them."""
+    words = padded.split()
+    return {" ".join(words[i : i + n]) for n in range(1, _LONGEST_PHRASE + 1) for i in range(len(words) - n + 1)}
 
 
 def _quoted(text: str) -> list[str]:
