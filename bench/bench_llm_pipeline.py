@@ -2,14 +2,17 @@
 
 Runs `conectapro run ingress orchestrator llm_adapter` (LLM_ENABLED=true) against the local OpenAI-compatible
 test server in a process of its own, and follows the event store: a message counts as handled when the
-decision about it (its ``IntentExtracted``, committed with the reply) is visible. Two scenarios, each on a
+decision about it (its ``IntentExtracted``, committed with the reply) is visible. Three scenarios, each on a
 fresh stack:
 
 * **slow LLM**: every customer message is free text the rules leave incomplete, and the provider answers
   each call after 800 ms. Peak (customers sending several messages back to back) and a fixed 100
   messages/s; each customer's decisions must come in the order the customer wrote.
 * **mixed**: at 100 messages/s, 30 % of the messages wait on a provider answering after 2 s; the other
-  70 % are messages the rules understand, whose latency must not notice.
+  70 % are messages the rules understand, whose latency must not notice;
+* **backlogs**: the same, but the 30 % come from 30 customers each writing every second, faster than their
+  answers: their own later messages wait behind each slow one (order per customer), holding the
+  partitions' in-flight slots (``INBOUND_CONCURRENCY_PER_PARTITION``).
 """
 
 from __future__ import annotations
@@ -221,15 +224,17 @@ async def slow_llm(stack: RunningStack, load: Load, decisions: Decisions) -> Non
     print("target: >= 100 messages/s with each customer's order kept")
 
 
-async def mixed(stack: RunningStack, load: Load, decisions: Decisions) -> None:
+async def mixed(stack: RunningStack, load: Load, decisions: Decisions, llm_customers: int = 100) -> None:
+    """``llm_customers`` share the 30 %: 100 write every 3.3 s, slower than their answers come; 30 write
+    every second, faster, so each has a backlog of its own messages waiting behind its slow one."""
     port = stack.ingress_port
     run = Run(load, decisions)
     sents: list[Sent] = []
     asking: list[Sent] = []
     rules: list[Sent] = []
     for n in range(RATE * SECONDS):
-        if n % 10 < 3:  # 100 customers waiting on the LLM, one message each every 3.3 s (in turn)
-            sent = run.add(port, f"5695{len(asking) % 100:07d}", LLM_TEXT)
+        if n % 10 < 3:  # customers waiting on the LLM, in turn
+            sent = run.add(port, f"5695{len(asking) % llm_customers:07d}", LLM_TEXT)
             asking.append(sent)
         else:  # a new customer whose first message the rules understand
             sent = run.add(port, f"5696{n:07d}", RULES_TEXT)
@@ -239,7 +244,11 @@ async def mixed(stack: RunningStack, load: Load, decisions: Decisions) -> None:
     await at_fixed_rate(sents, run.post)
     await decisions.wait_for([s.wamid for s in sents])
     seconds = max(decisions.seen[s.wamid] for s in sents) - started
-    print("== mixed: 30 % of the messages wait on a provider answering after 2 s ==")
+    every = RATE * 3 / 10 / llm_customers
+    print(
+        f"== mixed: 30 % of the messages wait on a provider answering after 2 s "
+        f"({llm_customers} customers, each writing every {1 / every:.1f} s) =="
+    )
     print(
         f"fixed {RATE} messages/s for {SECONDS} s: {len(sents) / seconds:.0f} messages/s decided; "
         f"customers whose order broke: {run.out_of_order()} of {len(run.customers)}"
@@ -286,11 +295,15 @@ def _scenario_phones() -> list[str]:
     return [*phones, "56990000000"]
 
 
-SCENARIOS = {"slow": (0.8, slow_llm), "mixed": (2.0, mixed)}
+async def mixed_with_backlogs(stack: RunningStack, load: Load, decisions: Decisions) -> None:
+    await mixed(stack, load, decisions, llm_customers=30)
+
+
+SCENARIOS = {"slow": (0.8, slow_llm), "mixed": (2.0, mixed), "backlogs": (2.0, mixed_with_backlogs)}
 
 
 async def main() -> None:
-    # `python -m bench.bench_llm_pipeline [slow|mixed]`: both by default.
+    # `python -m bench.bench_llm_pipeline [slow|mixed|backlogs]`: all by default.
     for name in sys.argv[1:] or SCENARIOS:
         await scenario(*SCENARIOS[name])
 
