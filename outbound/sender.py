@@ -58,7 +58,7 @@ from infra.telemetry import continuing
 from orchestrator.decision_path import to_new_events
 from orchestrator.domain.ids import event_ids_for
 from outbound.progress import ReplyProgress, reply_progress
-from outbound.rewording import Reworder, recorded_message
+from outbound.rewording import Reworder, Rewording, recorded_message
 from outbound.whatsapp_client import PermanentSendError, SendError, WhatsAppClient
 
 log = structlog.get_logger("sender")
@@ -225,12 +225,15 @@ class ReplySender:
                 recorded, reply, batch = lane[0]
                 # The decision that queued the reply recorded its span: the send continues that trace.
                 metadata = recorded.metadata
-                async with self._parallel:
-                    with (
-                        continuing(metadata.trace_id, metadata.span_id, "reply send", purpose=reply.purpose),
-                        metrics.STEP_SECONDS.labels("send").time(),
-                    ):
-                        await self._send_one(sender_stream_id(recorded.stream_id), reply, batch.start)
+                stream_id = sender_stream_id(recorded.stream_id)
+                with (
+                    continuing(metadata.trace_id, metadata.span_id, "reply send", purpose=reply.purpose),
+                    metrics.STEP_SECONDS.labels("send").time(),
+                ):
+                    # Asked before taking a send slot: a slow model holds up this recipient only.
+                    rewording = await self._reword(stream_id, reply)
+                    async with self._parallel:
+                        await self._send_one(stream_id, reply, batch.start, rewording)
                 lane.popleft()
                 self._in_flight -= 1
                 batch.remaining -= 1
@@ -266,14 +269,19 @@ class ReplySender:
                 saved = done
             await asyncio.sleep(SAVE_EVERY)
 
-    async def _send_one(self, stream_id: str, reply: ReplyQueued, batch_start: Checkpoint) -> None:
-        message, rewording = reply.message, []
-        if self._reworder is not None and self._reworder.wants(reply):
-            # Recorded with the attempt, before the call: both texts, and which one goes.
-            reworded = await self._reworder.reword(stream_id, reply)
-            message, rewording = reworded.message, [reworded.record]
+    async def _reword(self, stream_id: str, reply: ReplyQueued) -> Rewording | None:
+        if self._reworder is None or not self._reworder.wants(reply):
+            return None
+        return await self._reworder.reword(stream_id, reply)
+
+    async def _send_one(
+        self, stream_id: str, reply: ReplyQueued, batch_start: Checkpoint, rewording: Rewording | None = None
+    ) -> None:
+        message = reply.message if rewording is None else rewording.message
+        # The rewording is recorded with the attempt, before the call: both texts, and which one goes.
+        records = [] if rewording is None else [rewording.record]
         first = ReplySendAttempted(reply_id=reply.reply_id, attempt=1, attempted_at=self._clock())
-        recorded = await self._record(stream_id, [*rewording, first], attempt_inbox_id(reply.reply_id, 1))
+        recorded = await self._record(stream_id, [*records, first], attempt_inbox_id(reply.reply_id, 1))
         if not recorded.already_handled:
             await self._send_and_record(stream_id, reply, message)
             return
