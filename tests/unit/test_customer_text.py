@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import unicodedata
 
 import orjson
@@ -96,7 +97,15 @@ def _message(text: str) -> InboundMessage:
     return envelope
 
 
-@given(_HOSTILE)
+def _joins_into_a_pair(text: str) -> bool:
+    return any("\ud800" <= a < "\udc00" <= b < "\ue000" for a, b in itertools.pairwise(text))
+
+
+#: Parsed JSON never holds a high surrogate right before a low one: its escapes read back as one character.
+_FROM_JSON = _HOSTILE.filter(lambda text: not _joins_into_a_pair(text))
+
+
+@given(_FROM_JSON)
 def test_an_inbound_text_is_normalised_and_its_raw_keeps_the_original(text: str) -> None:
     message = _message(text)
 
