@@ -140,11 +140,10 @@ def requests_command(
     found = _on_store(load_settings(), lambda store, _: privacy_requests(store, since=start))
     for r in found:
         if as_json:
-            typer.echo(json.dumps({"request_id": r.request_id, "kind": r.kind, "at": r.at.isoformat(),
-                                   "requested_by": r.requested_by, "person_key": r.person_key, "outcome": r.outcome,
-                                   "detail": r.detail}))  # fmt: skip
+            typer.echo(json.dumps({**vars(r), "at": r.at.isoformat(), "asked_at": r.asked_at.isoformat()}))
         else:
+            asked = f" (asked {r.asked_at:%Y-%m-%d %H:%M:%S})" if r.asked_at != r.at else ""
             typer.echo(f"{r.at:%Y-%m-%d %H:%M:%S} UTC  {r.kind:<8} {r.outcome:<24} by {r.requested_by:<12} "
-                       f"{r.person_key or '-':<22} {r.detail}  [{r.request_id}]")  # fmt: skip
+                       f"{r.person_key or '-':<22} {r.detail}{asked}  [{r.request_id}]")  # fmt: skip
     if not as_json:
         typer.echo(f"{len(found)} requests", err=True)

@@ -1,15 +1,21 @@
 """The record of personal-data requests (stream ``privacy-requests``), as the organisation shows it: every
 access and erasure request, when, who asked, for which person key and what was done. Nothing personal is in
-it, so it outlives every erasure and proves each request was answered (Law 21.719 gives 30 days)."""
+it, so it outlives every erasure and proves each request was answered (Law 21.719 gives 30 days).
+
+Requests made to an operator or on the command line are answered when asked. An erasure the customer asked
+for on WhatsApp is answered by the closer after the goodbye: the customer's stream keeps when they asked
+(``ErasureRequested``, no personal data), so the listing shows both times."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from contracts.events import RecordedEvent
+from contracts.lead_events import ErasureRequested
 from contracts.privacy_events import PRIVACY_REQUESTS_STREAM
 from eventstore import PostgresEventStore
+from orchestrator.domain.ids import customer_stream_id
 
 #: What each kind of request is called, by its event type.
 KINDS = {"DataExported": "export", "PersonForgotten": "erasure"}
@@ -19,8 +25,10 @@ KINDS = {"DataExported": "export", "PersonForgotten": "erasure"}
 class PrivacyRequest:
     request_id: str
     kind: str
-    #: When it was answered (the request and its answer are one event: answered when asked).
+    #: When it was answered.
     at: datetime
+    #: When the person asked: ``at``, but for an erasure asked for on WhatsApp (see the module's docstring).
+    asked_at: datetime
     requested_by: str
     person_key: str | None
     outcome: str
@@ -56,6 +64,7 @@ def request_of(event: RecordedEvent) -> PrivacyRequest | None:
     d = event.data
     return PrivacyRequest(
         request_id=str(d.get("request_id")), kind=kind, at=event.metadata.recorded_at,
+        asked_at=event.metadata.recorded_at,
         requested_by=str(d.get("requested_by")), person_key=d.get("person_key"), outcome=str(d.get("outcome")),
         detail=_detail(event),
     )  # fmt: skip
@@ -64,4 +73,16 @@ def request_of(event: RecordedEvent) -> PrivacyRequest | None:
 async def privacy_requests(store: PostgresEventStore, *, since: datetime | None = None) -> list[PrivacyRequest]:
     """Every request recorded (from ``since`` on when given), oldest first."""
     found = (request_of(event) for event in await store.read_stream(PRIVACY_REQUESTS_STREAM))
-    return [r for r in found if r is not None and (since is None or r.at >= since)]
+    requests = [r for r in found if r is not None and (since is None or r.at >= since)]
+    erased = {r.person_key for r in requests if r.kind == "erasure" and r.outcome == "forgotten" and r.person_key}
+    if not erased:
+        return requests
+    asked = await store.read_streams([customer_stream_id(key) for key in erased], types=["ErasureRequested"])
+    asked_at = {stream: events[-1].to_event() for stream, events in asked.items() if events}
+    return [_asked(r, asked_at.get(customer_stream_id(r.person_key))) if r.person_key else r for r in requests]
+
+
+def _asked(request: PrivacyRequest, erasure_requested: object) -> PrivacyRequest:
+    if request.kind != "erasure" or not isinstance(erasure_requested, ErasureRequested):
+        return request
+    return replace(request, asked_at=min(request.at, erasure_requested.requested_at))

@@ -50,7 +50,8 @@ class ForgetOut(BaseModel):
 class PrivacyRequestOut(BaseModel):
     request_id: str
     kind: str = Field(description="`export` or `erasure`")
-    at: datetime
+    at: datetime = Field(description="When it was answered")
+    asked_at: datetime = Field(description="When the person asked (earlier for an erasure asked on WhatsApp)")
     requested_by: str
     person_key: str | None
     outcome: str

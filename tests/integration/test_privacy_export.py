@@ -5,6 +5,7 @@ forgotten phones get no document; every request is recorded without personal dat
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 
@@ -156,3 +157,20 @@ async def test_a_technician_s_export_holds_their_registration_and_own_messages_n
     text = json.dumps(done.document, ensure_ascii=False)
     for customer in (CAMILA, MARISOL, "Camila", "Marisol", CAMILA_ADDRESS, MARISOL_ADDRESS, "cañería", "calefont"):
         assert customer not in text, customer
+
+
+async def test_an_erasure_asked_on_whatsapp_shows_when_it_was_asked_and_when_answered(world: PeopleWorld) -> None:
+    lucia = "56911110009"
+    await world.says(lucia, "hola, necesito un gasfiter")
+    await world.says(lucia, "borra mis datos")
+    await world.taps(lucia, "erasure:yes", "Sí, borrar")
+    asked = world.now
+    world.advance(hours=2)  # the closer forgets after the goodbye is sent
+    await forget(world.store, world.privacy, None, lucia, requested_by="customer (whatsapp)", force=False,
+                 now=lambda: world.now)  # fmt: skip
+    await forget(world.store, world.privacy, None, CAMILA, requested_by="ana", force=True, now=lambda: world.now)
+
+    whatsapp, operator = await privacy_requests(world.store)
+    assert (whatsapp.requested_by, whatsapp.outcome, whatsapp.at) == ("customer (whatsapp)", "forgotten", world.now)
+    assert asked - timedelta(minutes=1) <= whatsapp.asked_at < asked  # when the customer confirmed
+    assert operator.asked_at == operator.at
