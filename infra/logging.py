@@ -17,8 +17,11 @@ import structlog
 from contracts.personal import WAMID, wamid_carries_phone
 from infra.telemetry import log_trace_id
 
-# Chilean mobiles are +56 9 XXXX XXXX; WhatsApp ids are digits only. Any run of 8+ digits is masked.
+# Chilean mobiles are +56 9 XXXX XXXX; WhatsApp ids are digits only. Any run of 8+ digits is masked, except
+# inside a long lowercase-hex token (a person key, a digest): random hex often holds 8 digits in a row.
 _LONG_DIGITS = re.compile(r"\+?\d{8,15}")
+_HEX_TOKEN = re.compile(r"[0-9a-f]*")
+_SHORTEST_HEX_ID = 16
 _SHORTEST_MASKED = 8
 _SECRET_KEYS = ("secret", "token", "password", "authorization", "signature", "api_key")
 
@@ -34,7 +37,22 @@ def mask_phone(value: str) -> str:
 def mask_text(value: str) -> str:
     if "wamid." in value:
         value = WAMID.sub(_mask_wamid, value)
-    return _LONG_DIGITS.sub(lambda match: mask_phone(match.group(0)), value)
+    return _LONG_DIGITS.sub(_mask_digits, value)
+
+
+def _mask_digits(match: re.Match[str]) -> str:
+    digits = match.group(0)
+    if not digits.startswith("+") and _inside_hex_id(match.string, match.start(), match.end()):
+        return digits
+    return mask_phone(digits)
+
+
+def _inside_hex_id(text: str, start: int, end: int) -> bool:
+    before = len(text[:start]) - len(text[:start].rstrip("0123456789abcdef"))
+    after = _HEX_TOKEN.match(text, end)
+    token_start, token_end = start - before, after.end() if after else end
+    token = text[token_start:token_end]
+    return len(token) >= _SHORTEST_HEX_ID and not token.isdigit()
 
 
 def _mask_wamid(match: re.Match[str]) -> str:

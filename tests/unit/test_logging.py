@@ -64,3 +64,19 @@ def test_short_values_and_non_strings_pass_unchanged_and_anything_else_renders_a
     assert line["at"] == "2026-11-24T12:00:00+00:00"
     assert line["by_code"] == {"131047": 2}
     assert line["event"] == "something_happened" and line["level"] == "info"
+
+
+def test_digits_inside_a_person_key_or_digest_are_left_alone(log_line) -> None:  # type: ignore[no-untyped-def]
+    # Random hex often holds 8+ digits in a row: masking them made stream ids unsearchable.
+    stream = "customer-p75a861616746f0749f71"
+    line = log_line(stream=stream, digest="0123456789abcdef01", phone_then_id="56912345678-p75a861616746f0749f71")
+
+    assert line["stream"] == stream
+    assert line["digest"] == "0123456789abcdef01"
+    assert line["phone_then_id"] == "569*****678-p75a861616746f0749f71"
+
+
+def test_a_phone_beside_short_hex_or_as_a_long_digit_run_is_still_masked(log_line) -> None:  # type: ignore[no-untyped-def]
+    line = log_line(short="ab56912345678", digits="569123456780000000000", plus="abcdef+56912345678cafe")
+
+    assert "56912345678" not in orjson.dumps(line).decode()
