@@ -30,7 +30,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -147,9 +147,11 @@ class _Batcher:
 class World:
     """Customers' streams decided purely, appended like the handler, the commands consumer and the sender."""
 
-    def __init__(self, writer: Writer, rng: random.Random) -> None:
+    def __init__(self, writer: Writer, rng: random.Random, key: Callable[[str], str] = person_key) -> None:
         self.writer = writer
         self.rng = rng
+        #: A phone's person key: the pre-sealing ``c…`` key (stored in clear) unless told otherwise.
+        self.key = key
         self.now = T0
         self.states: dict[str, leads_flow.CustomerState] = {}
         self.providers: dict[str, tuple[str, str]] = {}  # provider_id -> (phone, name)
@@ -207,7 +209,7 @@ class World:
         for status in (DeliveryStatus.SENT, DeliveryStatus.DELIVERED, DeliveryStatus.READ):
             update = ReplyDeliveryUpdated(wamid=wamid, status=status, occurred_at=self.now)
             dedupe = f"{wamid}:{status.value}"
-            await self.writer.detached(deliveries_stream_id(person_key(reply.to)), self._new([update], dedupe), dedupe)
+            await self.writer.detached(deliveries_stream_id(self.key(reply.to)), self._new([update], dedupe), dedupe)
         return leads_flow.fold([sent], state)
 
     def _new(self, events: list[Event], cause: str) -> list[Any]:
@@ -216,7 +218,7 @@ class World:
     # ------------------------------------------------------------------------------ who does what
 
     async def customer(self, phone: str, text: str | None = None, reply_id: str | None = None) -> None:
-        key = person_key(phone)
+        key = self.key(phone)
         state = self.states.get(leads_flow.customer_stream_id(key), leads_flow.INITIAL_STATE)
         wamid = self.next_id("wamid.IN")
         if reply_id is not None:
@@ -272,11 +274,15 @@ def _as_if_by_llm(text: str) -> Understanding:
     )  # fmt: skip
 
 
+def customer_phone(n: int) -> str:
+    return f"5698{n:07d}"
+
+
 async def journey(world: World, n: int) -> AsyncIterator[None]:
     """One customer's conversation, one decision per step (the scheduler interleaves many)."""
     rng = world.rng
-    phone = f"5698{n:07d}"
-    key = person_key(phone)
+    phone = customer_phone(n)
+    key = world.key(phone)
     service = rng.choice(list(Service))
     comuna = rng.choice(COMUNAS)
     if rng.random() < 0.3:
@@ -345,11 +351,13 @@ async def journey(world: World, n: int) -> AsyncIterator[None]:
     yield
 
 
-async def generate(store: PostgresEventStore, conversations: int, seed: int = 7) -> Counter[str]:
+async def generate(
+    store: PostgresEventStore, conversations: int, seed: int = 7, key: Callable[[str], str] = person_key
+) -> Counter[str]:
     rng = random.Random(seed)
     async with store.pool.acquire() as conn, store.pool.acquire() as side_conn:
         writer = Writer(store, conn, side_conn)
-        world = World(writer, rng)
+        world = World(writer, rng, key)
         await world.register_providers(40)
         pending = iter(range(conversations))
         open_: list[AsyncIterator[None]] = []
@@ -372,15 +380,19 @@ async def populate(database_url: str, conversations: int) -> Counter[str]:
     store = await PostgresEventStore.connect(database_url, max_size=4)
     try:
         mix = await generate(store, conversations)
-        # A store audited in production has been at rest: autovacuum has visited it and its pages carry
-        # their hint bits. Right after a bulk load the first scans do that work instead (and autovacuum
-        # runs alongside the audit), which is the load, not the audit: settle the store first.
-        async with store.pool.acquire() as conn:
-            await conn.execute("VACUUM (ANALYZE) events")
-            await conn.execute("CHECKPOINT")
+        await settle(store)
         return mix
     finally:
         await store.close()
+
+
+async def settle(store: PostgresEventStore) -> None:
+    # A store audited in production has been at rest: autovacuum has visited it and its pages carry
+    # their hint bits. Right after a bulk load the first scans do that work instead (and autovacuum
+    # runs alongside the audit), which is the load, not the audit: settle the store first.
+    async with store.pool.acquire() as conn:
+        await conn.execute("VACUUM (ANALYZE) events")
+        await conn.execute("CHECKPOINT")
 
 
 def run(database_url: str, conversations: int, jobs: int) -> int:
@@ -416,7 +428,7 @@ def run(database_url: str, conversations: int, jobs: int) -> int:
     return 0
 
 
-async def _admin(server_dsn: str, statement: str) -> None:
+async def on_server(server_dsn: str, statement: str) -> None:
     admin = await asyncpg.connect(server_dsn)
     try:
         await admin.execute(statement)
@@ -427,12 +439,12 @@ async def _admin(server_dsn: str, statement: str) -> None:
 def with_scratch_database(server_dsn: str, conversations: int, jobs: int) -> int:
     """A database of our own on that server (events cannot be deleted from an events table)."""
     name = f"bench_audit_{uuid.uuid4().hex[:8]}"
-    asyncio.run(_admin(server_dsn, f'CREATE DATABASE "{name}"'))
+    asyncio.run(on_server(server_dsn, f'CREATE DATABASE "{name}"'))
     head, _, _ = server_dsn.rpartition("/")
     try:
         return run(f"{head}/{name}", conversations, jobs)
     finally:
-        asyncio.run(_admin(server_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(on_server(server_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def main() -> int:

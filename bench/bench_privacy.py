@@ -1,9 +1,12 @@
-"""What sealing personal fields costs the event store: appends and reads of customer-stream events with the
+"""What sealing personal fields costs: appends and reads of customer-stream events, and the audit, with the
 privacy codec on and off, in the same run, on the same embedded PostgreSQL (alternating rounds).
 
-The events are a conversation's usual mix (a message, its understanding, a reply, a state change), so the
-figure covers sealed and untouched events alike. Prints events/s for each and the cost of sealing (target
-≤ 15 %). The pipeline and audit benches measure the whole path with it on.
+The appended events are a conversation's usual mix (a message, its understanding, a reply, a state change),
+so the figure covers sealed and untouched events alike. The audit re-decides the same conversations
+(``bench_audit``'s generator, same seed) stored twice, in two databases: once in clear (people with
+pre-sealing keys, as a store written before sealing) and once sealed (people with data keys), each read
+by what ``conectapro audit --all --jobs 1`` runs. Prints events/s for each and the cost of sealing (target
+≤ 15 %). The pipeline (orchestrator handling messages) is not measured off vs on here.
 """
 
 from __future__ import annotations
@@ -13,16 +16,22 @@ import time
 import uuid
 from datetime import UTC, datetime
 
+from audit.runner import Share, audit_share
+from bench.bench_audit import customer_phone, generate, on_server, settle
 from bench.bench_eventstore import on_postgres
 from conectapro.migrations import all_migration_dirs
 from contracts.events import EventMetadata, NewEvent
 from eventstore import NO_STREAM, Checkpoint, PostgresEventStore, apply_migrations
+from infra.gc_tuning import collecting_less
 from infra.settings import Settings
+from privacy.people import legacy_person_key as legacy
 from privacy.people import new_person_key
 from privacy.setup import protect
 
 PEOPLE = 400
 ROUNDS = 5
+AUDITED_CONVERSATIONS = 600
+SETTINGS = Settings(privacy_master_key="bench-privacy-master-key-0123456789abcdef")
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
 
@@ -59,11 +68,57 @@ async def one_round(store: PostgresEventStore, people: list[str]) -> tuple[float
     return appended, read / (time.perf_counter() - started)
 
 
+async def audited_store(server_dsn: str, sealed: bool) -> str:
+    """A database of its own holding the audit bench's conversations, sealed or in clear."""
+    name = f"bench_privacy_audit_{'sealed' if sealed else 'clear'}_{uuid.uuid4().hex[:6]}"
+    await on_server(server_dsn, f'CREATE DATABASE "{name}"')
+    dsn = f"{server_dsn.rpartition('/')[0]}/{name}"
+    await apply_migrations(dsn, extra_dirs=all_migration_dirs())
+    store = await PostgresEventStore.connect(dsn, max_size=4)
+    try:
+        phones = [customer_phone(n) for n in range(AUDITED_CONVERSATIONS)]
+        if sealed:
+            people = protect(store, SETTINGS).people
+            keys = {phone: await people.key_for(phone) for phone in phones}
+            mix = await generate(store, AUDITED_CONVERSATIONS, key=lambda phone: keys.get(phone) or legacy(phone))
+        else:
+            mix = await generate(store, AUDITED_CONVERSATIONS)
+        await settle(store)
+    finally:
+        await store.close()
+    print(f"audit store {'sealed' if sealed else 'in clear'}: {sum(mix.values()):,} events")
+    return dsn
+
+
+async def audit_rate(dsn: str) -> float:
+    """Events audited per second by ``conectapro audit --all --jobs 1`` (the store must audit clean)."""
+    store = await PostgresEventStore.connect(dsn, min_size=1, max_size=1)
+    try:
+        horizon = await store.horizon()
+    finally:
+        await store.close()
+    secret = SETTINGS.privacy_master_key
+    assert secret is not None
+    with collecting_less():
+        started = time.perf_counter()
+        report = await audit_share(dsn, horizon, Share(), master_key=secret.get_secret_value())
+        elapsed = time.perf_counter() - started
+    if not report.clean or report.forgotten:
+        raise SystemExit(f"the audit store does not audit clean:\n{report.render()[:3000]}")
+    return report.events / elapsed
+
+
+def report_cost(what: str, off: list[float], on: list[float]) -> None:
+    off_median, on_median = statistics.median(off), statistics.median(on)
+    print(f"{what:<12} codec off {off_median:9,.0f} events/s | on {on_median:9,.0f} events/s | "
+          f"cost {100 * (off_median / on_median - 1):5.1f} % (target ≤ 15 %)")  # fmt: skip
+
+
 async def run(dsn: str) -> None:
     await apply_migrations(dsn, extra_dirs=all_migration_dirs())
     plain = await PostgresEventStore.connect(dsn, min_size=1, max_size=2)
     sealed = await PostgresEventStore.connect(dsn, min_size=1, max_size=2)
-    privacy = protect(sealed, Settings(privacy_master_key="bench-privacy-master-key-0123456789abcdef"))
+    privacy = protect(sealed, SETTINGS)
     figures: dict[str, list[tuple[float, float]]] = {"off": [], "on": []}
     for round_ in range(ROUNDS):
         # Fresh people each round (new streams); sealed ones with a key row, as the orchestrator makes them.
@@ -72,12 +127,15 @@ async def run(dsn: str) -> None:
         figures["off"].append(await one_round(plain, unsealed))
         figures["on"].append(await one_round(sealed, people))
     for index, what in enumerate(("append", "read_stream")):
-        off = statistics.median(f[index] for f in figures["off"])
-        on = statistics.median(f[index] for f in figures["on"])
-        print(f"{what:<12} codec off {off:9,.0f} events/s | on {on:9,.0f} events/s | cost {100 * (off / on - 1):5.1f} %"
-              " (target ≤ 15 %)")  # fmt: skip
+        report_cost(what, [f[index] for f in figures["off"]], [f[index] for f in figures["on"]])
     await plain.close()
     await sealed.close()
+    clear_dsn, sealed_dsn = await audited_store(dsn, sealed=False), await audited_store(dsn, sealed=True)
+    audits: dict[str, list[float]] = {"off": [], "on": []}
+    for _ in range(ROUNDS):
+        audits["off"].append(await audit_rate(clear_dsn))
+        audits["on"].append(await audit_rate(sealed_dsn))
+    report_cost("audit", audits["off"], audits["on"])
 
 
 def main() -> None:
