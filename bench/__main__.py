@@ -11,6 +11,7 @@ BENCHMARKS = [
     "bench.bench_ingress",
     "bench.bench_pipeline",
     "bench.bench_full_path",
+    "bench.bench_privacy_pipeline",
     "bench.bench_sender",
     "bench.bench_projections",
     "bench.bench_audit",

@@ -220,12 +220,9 @@ def report(phase: Phase) -> None:
     print(f"  load generator + Graph API stand-in: {phase.cpu['load generator'] * 1000 / n:.2f} ms")
 
 
-async def main() -> None:
-    port = free_port()
-    standin = GraphStandIn(latency=GRAPH_LATENCY, webhook_port=port, app_secret=BENCH_SECRET,
-                           phone_number_id=PHONE_NUMBER_ID)  # fmt: skip
-    await standin.start()
-    env = {
+def services_env(standin: GraphStandIn) -> dict[str, str]:
+    """The services' environment beside the stack's own: the sender talks to the stand-in."""
+    return {
         "WHATSAPP_ACCESS_TOKEN": "bench-access-token",
         "WHATSAPP_API_BASE_URL": standin.base_url,
         "WHATSAPP_PHONE_NUMBER_ID": PHONE_NUMBER_ID,
@@ -234,16 +231,31 @@ async def main() -> None:
         # A number on Meta's higher throughput tier: the default 80 sends/s would cap the saturation phase.
         "WHATSAPP_MESSAGES_PER_SECOND": "1000",
     }
+
+
+async def warmed_up(stack: RunningStack, standin: GraphStandIn, connections: int) -> Bench:
+    """A bench on ``stack`` with its connections open, after a warm-up whose sends are all out."""
+    # No session reset: the bench's own lag samples should cost the database as little as they can.
+    store = await PostgresEventStore.connect(stack.database_url, min_size=1, max_size=2, reset_sessions=False)
+    bench = Bench(stack, standin, store)
+    await bench.open(connections)
+    warm = Phase("warm-up")
+    await asyncio.gather(*(bench.message(c, SCRIPT[0], warm) for c in bench.customers(20)))
+    await bench.drained(standin.sends.total, time.perf_counter())
+    return bench
+
+
+async def main() -> None:
+    port = free_port()
+    standin = GraphStandIn(latency=GRAPH_LATENCY, webhook_port=port, app_secret=BENCH_SECRET,
+                           phone_number_id=PHONE_NUMBER_ID)  # fmt: skip
+    await standin.start()
+    env = services_env(standin)
     phases: list[Phase] = []
     try:
         with running(SERVICES, env, ingress_port=port) as stack:
-            # No session reset: the bench's own lag samples should cost the database as little as they can.
-            store = await PostgresEventStore.connect(stack.database_url, min_size=1, max_size=2, reset_sessions=False)
-            bench = Bench(stack, standin, store)
-            await bench.open(64)
-            warm = Phase("warm-up")
-            await asyncio.gather(*(bench.message(c, SCRIPT[0], warm) for c in bench.customers(20)))
-            await bench.drained(standin.sends.total, time.perf_counter())
+            bench = await warmed_up(stack, standin, 64)
+            store = bench.store
             for rate, seconds in RATES:
                 phases.append(await bench.open_loop(rate, seconds))
                 report(phases[-1])

@@ -117,6 +117,9 @@ class Settings(BaseSettings):
     privacy_master_key: SecretStr | None = None
     #: The closer forgets the personal data of leads closed longer ago than this.
     privacy_retention_days: int = Field(default=180, ge=1)
+    #: For benchmarks only (the cost of sealing, off vs on): personal fields are stored in clear and cannot
+    #: be erased. Refused in production; a local run that sets it logs a warning at every start.
+    privacy_sealing_off_for_benchmarks: bool = False
 
     #: The optional LLM adapter (off by default: the rules alone understand every message).
     llm_enabled: bool = False
@@ -194,6 +197,10 @@ class Settings(BaseSettings):
             problems.append("OPENAI_API_KEY (LLM_ENABLED is true)")
         if problems:
             raise InsecureSettingError("production mode needs real values for: " + ", ".join(problems))
+        if self.privacy_sealing_off_for_benchmarks:
+            raise InsecureSettingError(
+                "PRIVACY_SEALING_OFF_FOR_BENCHMARKS is for benchmarks only: production always seals personal data"
+            )
         return self
 
 

@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 from weakref import WeakKeyDictionary
 
+import structlog
+
 from eventstore import PostgresEventStore
 from infra.runtime import event_store
 from infra.settings import Settings, local_secret
@@ -16,6 +18,8 @@ from privacy.keyring import Keyring
 from privacy.master_key import MasterKey
 from privacy.people import People
 from privacy.wamids import WamidPseudonyms
+
+log = structlog.get_logger("privacy")
 
 #: The ``sql`` directory of the privacy package's own migrations (the people table).
 PRIVACY_SQL_DIR = Path(__file__).parent / "sql"
@@ -60,7 +64,11 @@ def protect(store: PostgresEventStore, settings: Settings) -> Privacy:
 
     privacy = Privacy(master, keyring, People(store.pool, master, keyring, legacy_stream_exists=legacy_stream_exists),
                       PrivacyCodec(keyring), WamidPseudonyms(master.wamid_key))  # fmt: skip
-    store.codec = privacy.codec
+    if settings.privacy_sealing_off_for_benchmarks:
+        # Everything else stays (random person keys, the keyed phone lookup): only the encryption is off.
+        log.warning("privacy_sealing_off", reason="PRIVACY_SEALING_OFF_FOR_BENCHMARKS: personal data in clear")
+    else:
+        store.codec = privacy.codec
     _PROTECTED[store] = privacy
     return privacy
 

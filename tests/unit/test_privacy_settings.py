@@ -29,3 +29,17 @@ def test_local_mode_generates_one_into_the_data_folder_and_keeps_it(tmp_path: Pa
     first = master_secret(settings)
     assert len(first) >= 32 and (tmp_path / "secrets" / "privacy_master_key").exists()
     assert master_secret(settings) == first
+
+
+def test_sealing_off_is_refused_in_production_and_named() -> None:
+    with pytest.raises(ValidationError, match="PRIVACY_SEALING_OFF_FOR_BENCHMARKS"):
+        Settings(_env_file=None, **LLM_PRODUCTION, privacy_sealing_off_for_benchmarks=True)
+    assert not Settings(_env_file=None, **LLM_PRODUCTION).privacy_sealing_off_for_benchmarks
+
+
+def test_sealing_off_is_read_from_the_environment_in_local_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PRIVACY_SEALING_OFF_FOR_BENCHMARKS", "true")
+    assert Settings(_env_file=None).privacy_sealing_off_for_benchmarks
+    monkeypatch.setenv("CONECTAPRO_ENV", "production")
+    with pytest.raises(ValidationError, match="for benchmarks only"):
+        Settings(_env_file=None, **{k: v for k, v in LLM_PRODUCTION.items() if k != "conectapro_env"})
