@@ -127,23 +127,39 @@ def forget_command(
 @app.command("requests")
 def requests_command(
     since: Annotated[str | None, typer.Option("--since", help="Only from this day on (YYYY-MM-DD, UTC)")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="At most this many (default: every one)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line")] = False,
 ) -> None:
-    """Every export and erasure request and what was done (no personal data): the proof they were answered."""
+    """Every export and erasure request and what was done (no personal data): the proof they were answered.
+    Read a page at a time from --since on, never the whole record at once."""
     from conectapro.command_support import load_settings
-    from conectapro.privacy_requests import privacy_requests
+    from conectapro.privacy_requests import MAX_PAGE, PrivacyRequest, privacy_requests
 
     try:
         start = datetime.strptime(since, "%Y-%m-%d").replace(tzinfo=UTC) if since else None
     except ValueError as error:
         raise typer.BadParameter("a day as YYYY-MM-DD", param_hint="--since") from error
-    found = _on_store(load_settings(), lambda store, _: privacy_requests(store, since=start))
-    for r in found:
+
+    def echo(r: PrivacyRequest) -> None:
         if as_json:
             typer.echo(json.dumps({**vars(r), "at": r.at.isoformat(), "asked_at": r.asked_at.isoformat()}))
         else:
             asked = f" (asked {r.asked_at:%Y-%m-%d %H:%M:%S})" if r.asked_at != r.at else ""
             typer.echo(f"{r.at:%Y-%m-%d %H:%M:%S} UTC  {r.kind:<8} {r.outcome:<24} by {r.requested_by:<12} "
                        f"{r.person_key or '-':<22} {r.detail}{asked}  [{r.request_id}]")  # fmt: skip
+
+    async def listed(store: PostgresEventStore, _: Privacy) -> int:
+        shown, after = 0, 0
+        while limit is None or shown < limit:
+            page = await privacy_requests(store, since=start, after=after, limit=MAX_PAGE)
+            for r in page.items[: None if limit is None else limit - shown]:
+                echo(r)
+                shown += 1
+            if page.next_after is None:
+                break
+            after = page.next_after
+        return shown
+
+    shown = _on_store(load_settings(), listed)
     if not as_json:
-        typer.echo(f"{len(found)} requests", err=True)
+        typer.echo(f"{shown} requests", err=True)

@@ -4,18 +4,28 @@ it, so it outlives every erasure and proves each request was answered (Law 21.71
 
 Requests made to an operator or on the command line are answered when asked. An erasure the customer asked
 for on WhatsApp is answered by the closer after the goodbye: the customer's stream keeps when they asked
-(``ErasureRequested``, no personal data), so the listing shows both times."""
+(``ErasureRequested``, no personal data), so the listing shows both times.
+
+The record only grows, so a listing reads one page of it: from a position in the stream (the cursor of
+the page before) or from the first request at ``since`` (found by a binary search over the stream's
+versions, a handful of indexed reads), never the whole stream."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from contracts.events import RecordedEvent
 from contracts.lead_events import ErasureRequested
 from contracts.privacy_events import PRIVACY_REQUESTS_STREAM
 from eventstore import PostgresEventStore
 from orchestrator.domain.ids import customer_stream_id
+
+#: Requests of one page at most (the CLI goes through every page).
+MAX_PAGE = 1000
+#: How far the clocks of the processes that record requests (operator API, closer, CLI) may disagree:
+#: ``since`` starts the read this much earlier, then filters on the time each request was answered.
+CLOCK_SLACK = timedelta(hours=1)
 
 #: What each kind of request is called, by its event type.
 KINDS = {"DataExported": "export", "PersonForgotten": "erasure"}
@@ -70,10 +80,49 @@ def request_of(event: RecordedEvent) -> PrivacyRequest | None:
     )  # fmt: skip
 
 
-async def privacy_requests(store: PostgresEventStore, *, since: datetime | None = None) -> list[PrivacyRequest]:
-    """Every request recorded (from ``since`` on when given), oldest first."""
-    found = (request_of(event) for event in await store.read_stream(PRIVACY_REQUESTS_STREAM))
+@dataclass(frozen=True)
+class RequestPage:
+    items: list[PrivacyRequest]
+    #: The stream position to read the next page from (``after``); None once the record's end was read.
+    next_after: int | None
+
+
+async def privacy_requests(
+    store: PostgresEventStore, *, since: datetime | None = None, after: int = 0, limit: int = MAX_PAGE
+) -> RequestPage:
+    """A page of the requests recorded after stream position ``after`` (from ``since`` on when given),
+    oldest first."""
+    start = after + 1
+    if since is not None:
+        start = max(start, await _first_version_from(store, since - CLOCK_SLACK))
+    events = await store.read_stream(PRIVACY_REQUESTS_STREAM, start, min(limit, MAX_PAGE))
+    found = (request_of(event) for event in events)
     requests = [r for r in found if r is not None and (since is None or r.at >= since)]
+    next_after = events[-1].stream_version if len(events) == min(limit, MAX_PAGE) else None
+    return RequestPage(await _with_asked_at(store, requests), next_after)
+
+
+async def latest_privacy_requests(store: PostgresEventStore, count: int) -> list[PrivacyRequest]:
+    """The last ``count`` requests recorded, newest first."""
+    version = await store.stream_version(PRIVACY_REQUESTS_STREAM)
+    page = await privacy_requests(store, after=max(0, version - count), limit=count)
+    return list(reversed(page.items))
+
+
+async def _first_version_from(store: PostgresEventStore, moment: datetime) -> int:
+    """The first stream version recorded at or after ``moment`` (one past the end when none is)."""
+    low, high = 1, await store.stream_version(PRIVACY_REQUESTS_STREAM) + 1
+    while low < high:
+        middle = (low + high) // 2
+        [event] = await store.read_stream(PRIVACY_REQUESTS_STREAM, middle, 1)
+        if event.metadata.recorded_at < moment:
+            low = middle + 1
+        else:
+            high = middle
+    return low
+
+
+async def _with_asked_at(store: PostgresEventStore, requests: list[PrivacyRequest]) -> list[PrivacyRequest]:
     erased = {r.person_key for r in requests if r.kind == "erasure" and r.outcome == "forgotten" and r.person_key}
     if not erased:
         return requests

@@ -64,3 +64,15 @@ def decode_provider_cursor(cursor: str) -> str:
     if not isinstance(provider_id, str) or not _PROVIDER_ID.fullmatch(provider_id):
         raise InvalidCursor("not a cursor of this listing")
     return provider_id
+
+
+def request_cursor(position: int) -> str:
+    return encode({"r": position})
+
+
+def decode_request_cursor(cursor: str) -> int:
+    """The ``privacy-requests`` stream position a page of requests ended at."""
+    position = decode(cursor).get("r")
+    if not isinstance(position, int) or isinstance(position, bool) or not 0 < position < 2**62:
+        raise InvalidCursor("not a cursor of this listing")
+    return position

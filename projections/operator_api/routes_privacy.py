@@ -15,9 +15,10 @@ from conectapro.data_export import requested_phone
 from conectapro.privacy_requests import privacy_requests
 from contracts.operator_events import OPERATOR_NAME_PATTERN
 from contracts.privacy_events import ErasureOutcome
+from projections.operator_api.cursor import InvalidCursor, decode_request_cursor, request_cursor
 from projections.operator_api.deps import State
 from projections.operator_api.errors import invalid, responses
-from projections.operator_api.params import Instant
+from projections.operator_api.params import Cursor, Instant, Limit
 from projections.operator_api.privacy_actions import NotAnAdmin, PrivacyUnavailable, admin_named, export_for, forget_for
 
 router = APIRouter(prefix="/privacy", tags=["personal data (Law 21.719)"])
@@ -60,6 +61,7 @@ class PrivacyRequestOut(BaseModel):
 
 class PrivacyRequestPage(BaseModel):
     items: list[PrivacyRequestOut]
+    next_cursor: str | None = Field(description="The next page's cursor; null once the record's end is reached")
 
 
 async def _checked(state: State, body: PersonIn) -> str:
@@ -111,9 +113,18 @@ async def forget_person(state: State, body: ForgetIn) -> ForgetOut:
 
 @router.get("/requests", response_model=PrivacyRequestPage, responses=responses(401, 422, 503))
 async def list_requests(
-    state: State, since: Annotated[Instant | None, Query(description="Only requests from then on (RFC 3339)")] = None
+    state: State,
+    since: Annotated[Instant | None, Query(description="Only requests from then on (RFC 3339)")] = None,
+    cursor: Cursor = None,
+    limit: Limit = 100,
 ) -> PrivacyRequestPage:
-    """Every export and erasure request, oldest first: when, who asked, for which person key, what was done
-    (no personal data) — the proof each one was answered within the law's 30 days."""
-    found = await privacy_requests(state.store, since=since)
-    return PrivacyRequestPage(items=[PrivacyRequestOut(**vars(r)) for r in found])
+    """Export and erasure requests, oldest first, a page at a time: when, who asked, for which person key, what
+    was done (no personal data) — the proof each one was answered within the law's 30 days. Follow
+    `next_cursor` until it is null to read every request (a page may hold fewer than `limit`)."""
+    try:
+        after = decode_request_cursor(cursor) if cursor is not None else 0
+    except InvalidCursor as error:
+        raise invalid("query", "cursor", str(error)) from error
+    page = await privacy_requests(state.store, since=since, after=after, limit=limit)
+    next_cursor = None if page.next_after is None else request_cursor(page.next_after)
+    return PrivacyRequestPage(items=[PrivacyRequestOut(**vars(r)) for r in page.items], next_cursor=next_cursor)

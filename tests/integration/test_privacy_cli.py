@@ -63,4 +63,5 @@ async def test_export_prints_the_document_and_requests_lists_what_was_asked(
     as_json = [json.loads(line) for line in (await invoke(["requests", "--json"])).stdout.splitlines()]
     assert as_json[0]["request_id"] == document["request_id"] and as_json[0]["requested_by"] == "cli"
     assert (await invoke(["requests", "--since", "2999-01-01"])).stdout == ""
+    assert (await invoke(["requests", "--limit", "2"])).stdout.splitlines() == lines[:2]
     assert (await invoke(["requests", "--since", "ayer"])).exit_code == 2

@@ -115,7 +115,7 @@ async def test_unknown_and_forgotten_phones_get_no_document_and_every_request_is
     camila = await export(world.store, world.privacy, CAMILA, requested_by="cli", now=lambda: world.now)
     assert camila.document is not None and camila.document["counts"]["leads"] == 1  # untouched by Marisol's
 
-    requests = await privacy_requests(world.store)
+    requests = (await privacy_requests(world.store)).items
     assert [(r.kind, r.outcome, r.requested_by) for r in requests] == [
         ("export", "not_known", "ana"), ("erasure", "forgotten", "ana"), ("export", "not_known", "ana"),
         ("export", "exported", "cli"),
@@ -170,7 +170,7 @@ async def test_an_erasure_asked_on_whatsapp_shows_when_it_was_asked_and_when_ans
                  now=lambda: world.now)  # fmt: skip
     await forget(world.store, world.privacy, None, CAMILA, requested_by="ana", force=True, now=lambda: world.now)
 
-    whatsapp, operator = await privacy_requests(world.store)
+    whatsapp, operator = (await privacy_requests(world.store)).items
     assert (whatsapp.requested_by, whatsapp.outcome, whatsapp.at) == ("customer (whatsapp)", "forgotten", world.now)
     assert asked - timedelta(minutes=1) <= whatsapp.asked_at < asked  # when the customer confirmed
     assert operator.asked_at == operator.at
