@@ -62,3 +62,10 @@ LLM_REQUESTS = Counter(
     "The orchestrator's requests to the LLM adapter, by task and outcome (ok, or why the rules answered alone)",
     ["task", "outcome"],
 )
+PRIVACY_REQUESTS = Counter(
+    "conectapro_privacy_requests_total",
+    "Personal-data requests recorded on privacy-requests (the projections count them as they read them, so"
+    " every process that answers one is counted): kind (erasure, export), who asked (admin, cli, whatsapp,"
+    " retention) and outcome",
+    ["kind", "requested_by", "outcome"],
+)

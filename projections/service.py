@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
 import structlog
 
+from contracts.events import RecordedEvent
 from eventstore import PostgresEventStore
 from infra.settings import Settings
 from infra.telemetry import background
 from privacy.setup import privacy_of, service_store
 from projections.catalog import PROJECTIONS
+from projections.privacy_counts import PrivacyRequestCounter
 from projections.runner import ProjectionRunner
 
 log = structlog.get_logger("projections")
@@ -37,5 +39,11 @@ async def build(settings: Settings, *, store: PostgresEventStore | None = None) 
         # are meant to stay (created once per connection).
         store = await service_store(stack, settings, store, min_size=2, max_size=4, reset_sessions=False)
         privacy = privacy_of(store)
-        forget = None if privacy is None else privacy.keyring.drop_forgotten
-        yield Projections(ProjectionRunner(store, list(PROJECTIONS.values()), after_batch=forget))
+        counted = PrivacyRequestCounter()
+
+        def after_batch(events: Sequence[RecordedEvent]) -> None:
+            if privacy is not None:
+                privacy.keyring.drop_forgotten(events)
+            counted(events)
+
+        yield Projections(ProjectionRunner(store, list(PROJECTIONS.values()), after_batch=after_batch))
