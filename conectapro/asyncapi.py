@@ -62,12 +62,14 @@ def _channels(components: dict[str, Any]) -> dict[str, dict[str, Any]]:
     original_subject = _string("The subject the message was first published on")
     return {
         "inbound": {
-            "address": f"{subjects.INBOUND_SUBJECT_PREFIX}.p{{partition}}.{{token}}",
+            "address": f"{subjects.INBOUND_SUBJECT_PREFIX}.p{{partition}}.{{person}}.{{token}}",
             "stream": subjects.INBOUND_STREAM,
             "description": "One normalized WhatsApp update (message, delivery status or account error), "
-            "partitioned by customer; the token is a hash of its dedupe key (the wamid).",
+            "partitioned by customer; person is a keyed hash of the sender's WhatsApp id (erasure finds a "
+            "person's updates by it), token a hash of its dedupe key (the wamid).",
             "parameters": {
                 "partition": {"description": "partition_of(sender, INBOUND_PARTITIONS)"},
+                "person": {"description": "privacy.person_tokens.PersonTokens(sender): HMAC-SHA256, 128 bits"},
                 "token": {"description": "dedupe_token(dedupe key)"},
             },
             "payload": envelope,
@@ -105,9 +107,11 @@ def _channels(components: dict[str, Any]) -> dict[str, dict[str, Any]]:
             "send": "ingress",
         },
         "deadletter_orchestrator": {
-            "address": subjects.DEADLETTER_ORCHESTRATOR,
+            "address": f"{subjects.DEADLETTER_ORCHESTRATOR}.{{person}}",
             "stream": subjects.DEADLETTER_STREAM,
-            "description": "An inbound update the orchestrator could not parse or kept failing on, as stored.",
+            "description": "An inbound update the orchestrator could not parse or kept failing on, as stored; "
+            "person is the one of the update's subject.",
+            "parameters": {"person": {"description": "the person token of the original subject"}},
             "payload": envelope,
             "headers": _headers(
                 **{subjects.REASON_HEADER: reason, "Conectapro-Original-Subject": original_subject}

@@ -28,6 +28,7 @@ from orchestrator.domain.ids import customer_stream_id
 from orchestrator.domain.model import CustomerState
 from orchestrator.identity import deliveries_stream_id
 from privacy.jetstream_erasure import STREAMS, delete_messages_of
+from privacy.person_tokens import PersonTokens
 from privacy.setup import Privacy
 
 __all__ = ["JOB_IN_PROGRESS", "Erasure", "forget", "forget_person", "person_streams"]
@@ -107,7 +108,8 @@ async def _forget(
         else:
             removed = 0
             if js is not None and phone is not None:
-                removed = await delete_messages_of(js, phone, jetstream_streams)
+                tokens = PersonTokens.of(privacy.master)
+                removed = await delete_messages_of(js, phone, jetstream_streams, person_token=tokens)
             erasure = Erasure(ErasureOutcome.FORGOTTEN, person, person_streams(person), removed)
     event = PersonForgotten(
         request_id=str(uuid.uuid4()), person_key=erasure.person_key, requested_by=requested_by,

@@ -16,6 +16,8 @@ DEADLETTER_STREAM = "DEADLETTER"
 DEADLETTER_SUBJECT_PREFIX = "conectapro.deadletter"
 DEADLETTER_SUBJECTS = f"{DEADLETTER_SUBJECT_PREFIX}.>"
 DEADLETTER_INGRESS = f"{DEADLETTER_SUBJECT_PREFIX}.ingress"
+#: An inbound update the orchestrator parked: ``.<person token>`` follows, copied from the update's subject
+#: (:func:`dead_letter_subject`); letters parked before person tokens have none.
 DEADLETTER_ORCHESTRATOR = f"{DEADLETTER_SUBJECT_PREFIX}.orchestrator"
 
 #: Core NATS request/reply subjects of the optional LLM adapter (queue group below), one per task.
@@ -45,14 +47,26 @@ def dedupe_token(dedupe_key: str) -> str:
     return hashlib.blake2b(dedupe_key.encode(), digest_size=20).hexdigest()
 
 
-def inbound_subject(sender_key: str, dedupe_key: str, partitions: int) -> str:
-    """``conectapro.inbound.p<partition>.<token of the dedupe key>``.
+def inbound_subject(sender_key: str, dedupe_key: str, partitions: int, person_token: str) -> str:
+    """``conectapro.inbound.p<partition>.<person token>.<token of the dedupe key>``.
 
-    The partition keeps one sender's updates in order; the last token makes the INBOUND stream itself
-    the durable record of what was published: "was this update stored?" is a lookup of the last message
-    on this subject, which JetStream indexes (see ``ingress/dedupe.py``).
+    The partition keeps one sender's updates in order; the person token (``privacy.person_tokens``, a keyed
+    hash of the sender's WhatsApp id) lets erasure find a person's messages by subject; the last token makes
+    the INBOUND stream itself the durable record of what was published: "was this update stored?" is a
+    lookup of the last message on this subject, which JetStream indexes (see ``ingress/dedupe.py``).
     """
-    return f"{INBOUND_SUBJECT_PREFIX}.p{partition_of(sender_key, partitions)}.{dedupe_token(dedupe_key)}"
+    partition = partition_of(sender_key, partitions)
+    return f"{INBOUND_SUBJECT_PREFIX}.p{partition}.{person_token}.{dedupe_token(dedupe_key)}"
+
+
+def inbound_person_filter(person_token: str) -> str:
+    """Every update of one person, whatever its partition and dedupe token."""
+    return f"{INBOUND_SUBJECT_PREFIX}.*.{person_token}.*"
+
+
+#: Subjects of updates published before person tokens (``p<partition>.<dedupe token>``), for as long as the
+#: stream keeps them (its max age): ``*`` matches one token, so this never matches the newer subjects.
+LEGACY_INBOUND_FILTER = f"{INBOUND_SUBJECT_PREFIX}.*.*"
 
 
 def inbound_partition_subject(partition: int) -> str:
@@ -77,3 +91,30 @@ def commands_subject(customer_key: str, partitions: int) -> str:
 
 def commands_partition_subject(partition: int) -> str:
     return f"{COMMANDS_SUBJECT_PREFIX}.p{partition}"
+
+
+# ------------------------------------------------------------------------------- dead letters
+
+
+def person_token_of(subject: str) -> str | None:
+    """The person token of an inbound update's subject (None for one published before person tokens)."""
+    parts = subject.split(".")
+    if subject.startswith(f"{INBOUND_SUBJECT_PREFIX}.") and len(parts) == 5:
+        return parts[3]
+    return None
+
+
+def dead_letter_subject(base: str, original_subject: str) -> str:
+    """Where a message parked from ``original_subject`` goes: ``base``, plus the person token of an inbound
+    update, so that erasing the person finds its letter by subject too."""
+    token = person_token_of(original_subject)
+    return base if token is None else f"{base}.{token}"
+
+
+def dead_letter_person_filter(person_token: str) -> str:
+    return f"{DEADLETTER_ORCHESTRATOR}.{person_token}"
+
+
+def dead_letter_source(subject: str) -> str:
+    """Who parked a letter (``ingress``, ``orchestrator``, ``commands``): the token after the prefix."""
+    return subject.removeprefix(f"{DEADLETTER_SUBJECT_PREFIX}.").split(".", 1)[0]

@@ -14,7 +14,7 @@ from nats.js import JetStreamContext
 from nats.js.api import PubAck
 
 from contracts.inbound import InboundEnvelope, InboundError, dump_envelope
-from contracts.subjects import DEADLETTER_INGRESS, KIND_HEADER, REASON_HEADER, inbound_subject
+from contracts.subjects import DEADLETTER_INGRESS, KIND_HEADER, REASON_HEADER
 from infra.telemetry import inject_context, publishing
 from ingress.dedupe import SeenIds
 
@@ -55,14 +55,14 @@ class InboundPublisher:
         js: JetStreamContext,
         *,
         partitions: int,
+        person_token: Callable[[str], str],
         ack_timeout: float = 3.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._clock = clock
         self._nc = nc
         self._js = js
-        self._seen = SeenIds(js, partitions)
-        self._partitions = partitions
+        self._seen = SeenIds(js, partitions, person_token)
         self._ack_timeout = ack_timeout
 
     @property
@@ -111,7 +111,7 @@ class InboundPublisher:
                     headers = inject_context({"Nats-Msg-Id": envelope.dedupe_key, KIND_HEADER: envelope.kind})
                     futures.append(
                         await self._js.publish_async(
-                            inbound_subject(envelope.sender_key, envelope.dedupe_key, self._partitions),
+                            self._seen.subject_of(envelope),
                             dump_envelope(envelope),
                             headers=headers,
                         )

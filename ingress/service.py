@@ -20,6 +20,9 @@ from infra.telemetry import traced_asgi
 from ingress.app import IngressConfig, WebhookDelivery, create_app
 from ingress.metrics import IngressMetrics
 from ingress.publisher import InboundPublisher
+from privacy.master_key import MasterKey
+from privacy.person_tokens import PersonTokens
+from privacy.setup import master_secret
 
 log = structlog.get_logger("ingress")
 
@@ -84,7 +87,8 @@ async def build(
         await ensure_topology(
             js, inbound_retention_days=settings.inbound_retention_days, replicas=settings.jetstream_replicas
         )
-        publisher = InboundPublisher(nc, js, partitions=settings.inbound_partitions)
+        tokens = PersonTokens.of(MasterKey(master_secret(settings)))
+        publisher = InboundPublisher(nc, js, partitions=settings.inbound_partitions, person_token=tokens)
         metrics = IngressMetrics()
         include("ingress", metrics.registry)  # on METRICS_PORT too, beside the webhook's own /metrics
         yield Ingress(

@@ -26,7 +26,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from contracts.subjects import ORIGINAL_SUBJECT_HEADER, REASON_HEADER
+from contracts.subjects import ORIGINAL_SUBJECT_HEADER, REASON_HEADER, dead_letter_subject
 from infra import pipeline_metrics as metrics
 from infra.pull_feed import PullFeed
 from infra.telemetry import consuming
@@ -166,7 +166,8 @@ class PartitionConsumer(Generic[Item]):
 async def park(js: JetStreamContext, spec: OrderedStream[Item], message: Msg, reason: str) -> bool:
     """Publish ``message`` to the dead-letter stream with its reason; False when JetStream did not take it.
 
-    Its id is the stream sequence, so parking the same message again stores it once.
+    Its id is the stream sequence, so parking the same message again stores it once. An inbound update's
+    letter carries its person token in the subject, where erasing the person finds it.
     """
     sequence = message.metadata.sequence.stream if message.metadata.sequence else 0
     headers = {
@@ -175,7 +176,8 @@ async def park(js: JetStreamContext, spec: OrderedStream[Item], message: Msg, re
         "Nats-Msg-Id": f"orchestrator:{spec.stream}:{sequence}",
     }
     try:
-        await js.publish(spec.dead_letter_subject, message.data, headers=headers, timeout=5.0)
+        subject = dead_letter_subject(spec.dead_letter_subject, message.subject)
+        await js.publish(subject, message.data, headers=headers, timeout=5.0)
     except (nats.errors.Error, TimeoutError) as error:
         log.error(f"{spec.noun}_dead_letter_failed", error=repr(error), sequence=sequence)
         return False

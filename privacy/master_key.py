@@ -1,5 +1,6 @@
 """The master key (``PRIVACY_MASTER_KEY``) and what is derived from it: the key that wraps every person's
-data key, the key of the phone lookup and that of the pseudonymous wamids.
+data key, the key of the phone lookup, that of the pseudonymous wamids and that of the person tokens of
+JetStream subjects (``privacy.person_tokens``).
 
 Any secret of at least 32 characters works (``secrets.token_urlsafe(32)`` is what local mode generates
 into the data folder); HKDF-SHA256 derives the keys from it, so none is the secret itself and no two
@@ -39,6 +40,8 @@ class MasterKey:
         self._lookup = _derive(material, b"lookup")
         #: The key of the pseudonymous wamids (``privacy.wamids``).
         self.wamid_key = _derive(material, b"wamid")
+        #: The key of the person tokens in JetStream subjects (``privacy.person_tokens``).
+        self.subject_key = _derive(material, b"subject")
 
     def phone_lookup(self, phone: str) -> bytes:
         """The keyed lookup of a phone number (HMAC-SHA256)."""

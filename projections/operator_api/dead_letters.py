@@ -22,11 +22,18 @@ from nats.js.api import RawStreamMsg
 from nats.js.errors import NotFoundError
 from prometheus_client import CollectorRegistry, Gauge
 
-from contracts.subjects import DEADLETTER_STREAM, DEADLETTER_SUBJECT_PREFIX, ORIGINAL_SUBJECT_HEADER, REASON_HEADER
+from contracts.subjects import (
+    DEADLETTER_STREAM,
+    DEADLETTER_SUBJECT_PREFIX,
+    ORIGINAL_SUBJECT_HEADER,
+    REASON_HEADER,
+    dead_letter_source,
+)
 
 
 class DeadLetterSource(StrEnum):
-    """Who parked it: the subject's last token."""
+    """Who parked it: the subject's token after the prefix (the orchestrator's letters of inbound updates
+    have a person token after it, ``contracts.subjects.dead_letter_subject``)."""
 
     INGRESS = "ingress"
     ORCHESTRATOR = "orchestrator"
@@ -60,7 +67,7 @@ def _letter(raw: RawStreamMsg) -> DeadLetter:
     subject = raw.subject or ""
     return DeadLetter(
         sequence=raw.seq or 0,
-        source=subject.removeprefix(f"{DEADLETTER_SUBJECT_PREFIX}."),
+        source=dead_letter_source(subject),
         reason=str(headers.get(REASON_HEADER, "")),
         parked_at=raw.time,
         original_subject=headers.get(ORIGINAL_SUBJECT_HEADER),
@@ -74,7 +81,10 @@ class DeadLetters:
 
     async def page(self, *, after: int, limit: int, source: DeadLetterSource | None) -> list[DeadLetter]:
         """Up to ``limit`` letters with a sequence above ``after``, oldest first."""
-        subject = f"{DEADLETTER_SUBJECT_PREFIX}.{source.value if source else '>'}"
+        # The orchestrator's letters sit on two subject shapes (with and without a person token): read past
+        # the others' for it (letters are few).
+        exact = source is not None and source is not DeadLetterSource.ORCHESTRATOR
+        subject = f"{DEADLETTER_SUBJECT_PREFIX}.{source.value if exact and source else '>'}"
         js = await self._js()
         letters: list[DeadLetter] = []
         sequence = after + 1
@@ -85,7 +95,9 @@ class DeadLetters:
                 break  # no more (or no stream yet: nothing was ever parked)
             except (nats.errors.Error, TimeoutError) as error:
                 raise DeadLettersUnavailable(repr(error)) from error
-            letters.append(_letter(raw))
+            letter = _letter(raw)
+            if source is None or letter.source == source.value:
+                letters.append(letter)
             sequence = (raw.seq or sequence) + 1
         return letters
 
@@ -129,8 +141,11 @@ class DeadLetters:
             return {}
         except (nats.errors.Error, TimeoutError) as error:
             raise DeadLettersUnavailable(repr(error)) from error
-        subjects = info.state.subjects or {}
-        return {subject.removeprefix(f"{DEADLETTER_SUBJECT_PREFIX}."): count for subject, count in subjects.items()}
+        counts: dict[str, int] = {}
+        for subject, count in (info.state.subjects or {}).items():
+            source = dead_letter_source(subject)
+            counts[source] = counts.get(source, 0) + count
+        return counts
 
     async def _js(self) -> JetStreamContext:
         try:

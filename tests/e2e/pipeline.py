@@ -32,7 +32,9 @@ from orchestrator.domain.ids import customer_stream_id
 from orchestrator.provider_directory import ProviderDirectory
 from orchestrator.service import Orchestrator
 from orchestrator.understanding.reply_ids import OFFER_ACCEPT_PREFIX
+from privacy.master_key import MasterKey
 from privacy.people import People
+from privacy.person_tokens import PersonTokens
 from privacy.setup import protect
 from tests.whatsapp_builders import button_reply, signed, text_message
 
@@ -40,6 +42,8 @@ SECRET = "e2e-app-secret-0123456789"
 OPERATOR_TOKEN = "e2e-operator-token-0123456789"
 PRIVACY_MASTER_KEY = "e2e-privacy-master-key-0123456789abcdef"
 PARTITIONS = 4
+#: The person tokens of the pipeline's subjects (its ingress uses the same master key).
+PERSON_TOKENS = PersonTokens.of(MasterKey(PRIVACY_MASTER_KEY))
 
 
 def pipeline_settings(database_url: str, nats_url: str, closer: CloserSettings | None = None) -> Settings:
@@ -98,6 +102,17 @@ class Pipeline:
             assert asyncio.get_running_loop().time() < deadline, "the orchestrator never saw this phone"
             await asyncio.sleep(0.02)
         return key
+
+    async def received_until(self, phone: str, sentinel: str) -> list[str]:
+        """The wamids of the customer's messages handled up to ``sentinel`` (waits for it to be handled)."""
+        stream_id = await self.customer_stream(phone)
+        for _ in range(300):
+            events = await self.store.read_stream(stream_id)
+            wamids = [e.data["wamid"] for e in events if e.type == "MessageReceived"]
+            if sentinel in wamids:
+                return wamids
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"{sentinel} was never handled; only {wamids} were")
 
     def next_wamid(self) -> str:
         return f"wamid.E2E{next(self._wamids):06d}"

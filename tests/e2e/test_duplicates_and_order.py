@@ -10,7 +10,7 @@ from contracts.inbound import normalize
 from contracts.subjects import inbound_subject
 from contracts.whatsapp import WebhookPayload
 from orchestrator.identity import deliveries_stream_id
-from tests.e2e.pipeline import PARTITIONS, Pipeline
+from tests.e2e.pipeline import PARTITIONS, PERSON_TOKENS, Pipeline
 from tests.whatsapp_builders import text_message
 
 CUSTOMER = "56911113333"
@@ -27,18 +27,6 @@ async def _received(pipeline: Pipeline, phone: str, count: int) -> list[str]:
     raise AssertionError(f"only {wamids} arrived")
 
 
-async def _received_until(pipeline: Pipeline, phone: str, sentinel: str) -> list[str]:
-    """The wamids of the customer's messages handled up to ``sentinel`` (waits for it to be handled)."""
-    stream_id = await pipeline.customer_stream(phone)
-    for _ in range(300):
-        events = await pipeline.store.read_stream(stream_id)
-        wamids = [e.data["wamid"] for e in events if e.type == "MessageReceived"]
-        if sentinel in wamids:
-            return wamids
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{sentinel} was never handled; only {wamids} were")
-
-
 async def _replies_queued(pipeline: Pipeline, phone: str) -> int:
     events = await pipeline.store.read_stream(await pipeline.customer_stream(phone))
     return sum(1 for e in events if e.type == "ReplyQueued")
@@ -52,7 +40,7 @@ async def test_a_webhook_retried_by_meta_is_handled_once(pipeline: Pipeline) -> 
     sentinel = await pipeline.says(CUSTOMER, "hoy")  # queued behind the retries, in the same partition
 
     # Once the sentinel is handled, a retry that got through would have been handled before it.
-    assert await _received_until(pipeline, CUSTOMER, sentinel) == ["wamid.DUP1", sentinel]
+    assert await pipeline.received_until(CUSTOMER, sentinel) == ["wamid.DUP1", sentinel]
     await pipeline.replies_all_sent()
     assert len(pipeline.sandbox.messages(to=CUSTOMER)) == await _replies_queued(pipeline, CUSTOMER) == 2
 
@@ -65,13 +53,13 @@ async def test_a_message_jetstream_delivers_twice_commits_nothing_the_second_tim
     [envelope] = normalize(WebhookPayload.model_validate(payload))
     js = pipeline.nats.jetstream()
     await js.publish(
-        inbound_subject(envelope.sender_key, envelope.dedupe_key, PARTITIONS),
+        inbound_subject(envelope.sender_key, envelope.dedupe_key, PARTITIONS, PERSON_TOKENS(envelope.sender_key)),
         orjson.dumps(envelope.model_dump(mode="json")),
         headers={"Nats-Msg-Id": "again"},
     )
     sentinel = await pipeline.says(CUSTOMER, "hoy")  # queued behind the redelivery in the same partition
 
-    assert await _received_until(pipeline, CUSTOMER, sentinel) == ["wamid.REDELIVER", sentinel]
+    assert await pipeline.received_until(CUSTOMER, sentinel) == ["wamid.REDELIVER", sentinel]
     await pipeline.replies_all_sent()
     assert len(pipeline.sandbox.messages(to=CUSTOMER)) == await _replies_queued(pipeline, CUSTOMER) == 2
 
@@ -110,7 +98,7 @@ async def test_delivery_statuses_are_recorded_against_the_message_we_sent(pipeli
     # The customer's statuses and messages share a partition: once this message is handled, so is every
     # status posted before it, retried ones included.
     sentinel = await pipeline.says(CUSTOMER, "hoy")
-    await _received_until(pipeline, CUSTOMER, sentinel)
+    await pipeline.received_until(CUSTOMER, sentinel)
     events = await pipeline.store.read_stream(deliveries_stream_id(await pipeline.person(CUSTOMER)))
     assert [(e.type, e.data["status"], e.data["wamid"]) for e in events] == [
         ("ReplyDeliveryUpdated", "delivered", sent["wamid"]),

@@ -21,6 +21,7 @@ from infra.jetstream import ensure_topology
 from ingress.app import IngressConfig, create_app
 from ingress.publisher import InboundPublisher
 from tests.conftest import Infra
+from tests.e2e.pipeline import PERSON_TOKENS as TOKENS
 from tests.e2e.pipeline import PRIVACY_MASTER_KEY
 from tests.whatsapp_builders import batch, signed
 
@@ -60,7 +61,7 @@ async def _handled_count(database_url: str) -> int:
 async def http(nats_client: NATS) -> AsyncIterator[httpx.AsyncClient]:
     js = nats_client.jetstream()
     await ensure_topology(js)
-    publisher = InboundPublisher(nats_client, js, partitions=PARTITIONS)
+    publisher = InboundPublisher(nats_client, js, partitions=PARTITIONS, person_token=TOKENS)
     app = create_app(IngressConfig(app_secret=SECRET, verify_token="v"), publisher)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ingress") as client:
         yield client

@@ -21,12 +21,14 @@ from infra.embedded import EmbeddedNats
 from infra.jetstream import connect, ensure_topology
 from ingress.app import IngressConfig, WebhookDelivery, create_app
 from ingress.publisher import InboundPublisher
+from privacy.person_tokens import PersonTokens
 from tests.fixtures_paths import json_files, real_whatsapp_fixtures_dir
 from tests.whatsapp_builders import batch, signed, text_message
 
 SECRET = "test-app-secret-0123456789"
 VERIFY = "verify-token-abcdef"
 PARTITIONS = 4
+TOKENS = PersonTokens(b"ingress-tests-subject-key-0123456")
 
 
 @dataclass
@@ -53,7 +55,7 @@ class Ingress:
 async def _ingress(nc: NATS) -> AsyncIterator[Ingress]:
     js = nc.jetstream()
     await ensure_topology(js)
-    publisher = InboundPublisher(nc, js, partitions=PARTITIONS, ack_timeout=1.5)
+    publisher = InboundPublisher(nc, js, partitions=PARTITIONS, person_token=TOKENS, ack_timeout=1.5)
     app = create_app(IngressConfig(app_secret=SECRET, verify_token=VERIFY), publisher)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ingress") as http:
         yield Ingress(http, js, publisher, app)
@@ -102,7 +104,8 @@ async def test_a_wamid_stored_days_ago_is_not_published_again_after_the_duplicat
     # here without a Nats-Msg-Id, so the duplicate window does not know it: only the lookup can catch it.
     payload = text_message("wamid.OLD", "56933333333", "hola de nuevo")  # Meta's timestamp: long ago
     [envelope] = normalize(WebhookPayload.model_validate(payload))
-    await ingress.js.publish(inbound_subject(envelope.sender_key, envelope.dedupe_key, PARTITIONS), b"{}")
+    sender = envelope.sender_key
+    await ingress.js.publish(inbound_subject(sender, envelope.dedupe_key, PARTITIONS, TOKENS(sender)), b"{}")
 
     response = await ingress.post(payload)
 
@@ -115,7 +118,7 @@ async def test_each_update_is_stored_on_a_subject_of_its_own_which_is_the_durabl
     await ingress.post(payload)
 
     for envelope in normalize(WebhookPayload.model_validate(payload)):
-        subject = inbound_subject(envelope.sender_key, envelope.dedupe_key, PARTITIONS)
+        subject = inbound_subject(envelope.sender_key, envelope.dedupe_key, PARTITIONS, TOKENS(envelope.sender_key))
         stored = await ingress.js.get_last_msg(INBOUND_STREAM, subject)
         assert parse_envelope(stored.data or b"").dedupe_key == envelope.dedupe_key
     config = (await ingress.js.stream_info(INBOUND_STREAM)).config
