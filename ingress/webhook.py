@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from contracts.inbound import normalize
 from contracts.lone_surrogates import loads_keeping_lone_surrogates, may_hold_lone_surrogates
 from contracts.whatsapp import WebhookPayload
+from infra.failure_facts import describe_failure
 from ingress.metrics import IngressMetrics
 from ingress.publisher import BrokerUnavailable, InboundPublisher
 from ingress.signature import SignatureCheck, check_signature
@@ -108,9 +109,8 @@ def _json_of(body: bytes) -> object:
 
 
 def _reason(error: Exception) -> str:
+    """Stored with the letter, answered to Meta and logged: facts of the failure, never the payload's words
+    (``infra.failure_facts``)."""
     if isinstance(error, orjson.JSONDecodeError):
-        return f"invalid JSON: {error}"
-    if isinstance(error, ValidationError):
-        problems = "; ".join(f"{'.'.join(str(p) for p in item['loc'])}: {item['msg']}" for item in error.errors()[:5])
-        return f"not a WhatsApp webhook: {problems}"
-    return f"not a WhatsApp webhook: {error}"
+        return f"invalid JSON: {describe_failure(error)}"
+    return f"not a WhatsApp webhook: {describe_failure(error)}"

@@ -28,6 +28,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from contracts.subjects import ORIGINAL_SUBJECT_HEADER, REASON_HEADER, dead_letter_subject
 from infra import pipeline_metrics as metrics
+from infra.failure_facts import describe_failure
 from infra.pull_feed import PullFeed
 from infra.telemetry import consuming
 
@@ -129,7 +130,7 @@ class PartitionConsumer(Generic[Item]):
         try:
             item = spec.parse(message.data)
         except spec.parse_errors as error:
-            await self._dead_letter(message, f"unparseable {spec.noun} message: {error}")
+            await self._dead_letter(message, f"unparseable {spec.noun} message: {describe_failure(error)}")
             return
         delivery = message.metadata.num_delivered or 1
         if delivery > 1:
@@ -142,12 +143,14 @@ class PartitionConsumer(Generic[Item]):
                 await self._handle(item)
         except Exception as error:  # every failure is retried, then parked; none is lost
             if delivery >= MAX_DELIVERIES:
-                log.error(f"{spec.noun}_failed_permanently", id=spec.id_of(item), error=repr(error), delivery=delivery)
-                await self._dead_letter(message, f"failed {delivery} times: {error!r}")
+                reason = describe_failure(error)
+                log.error(f"{spec.noun}_failed_permanently", id=spec.id_of(item), error=reason, delivery=delivery)
+                await self._dead_letter(message, f"failed {delivery} times: {reason}")
                 return
             delay = backoff_for(delivery)
             log.warning(
-                f"{spec.noun}_failed_will_retry", id=spec.id_of(item), error=repr(error), delivery=delivery, delay=delay
+                f"{spec.noun}_failed_will_retry", id=spec.id_of(item), error=describe_failure(error), delivery=delivery,
+                delay=delay,
             )
             metrics.RETRIES.labels(spec.stream).inc()
             await message.nak(delay=delay)

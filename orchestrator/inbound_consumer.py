@@ -56,6 +56,7 @@ from pydantic import ValidationError
 from contracts.inbound import InboundEnvelope, parse_envelope
 from contracts.subjects import DEADLETTER_ORCHESTRATOR, INBOUND_STREAM, inbound_partition_subject
 from infra import pipeline_metrics as metrics
+from infra.failure_facts import describe_failure
 from infra.pull_feed import PullFeed
 from infra.telemetry import consuming
 from orchestrator import consumer
@@ -211,7 +212,7 @@ class CustomerOrderedPartition(Generic[Item]):
         try:
             item = self._spec.parse(message.data)
         except self._spec.parse_errors as error:
-            reason = f"unparseable {self._spec.noun} message: {error}"
+            reason = f"unparseable {self._spec.noun} message: {describe_failure(error)}"
             # A lane of its own: it is parked at once and holds up nobody.
             return _Held(message, sequence, delivery, f"\x00unparseable:{sequence}", None, reason, now)
         return _Held(message, sequence, delivery, self._key_of(item), item, None, now)
@@ -258,12 +259,14 @@ class CustomerOrderedPartition(Generic[Item]):
             except Exception as error:  # every failure is retried, then parked; none is lost
                 failures += 1
                 if failures >= consumer.MAX_DELIVERIES:
-                    log.error(f"{spec.noun}_failed_permanently", id=spec.id_of(item), error=repr(error))
-                    return await self._park(entry, f"failed {failures} times: {error!r}")
+                    # What the customer wrote may be in the error's message: only its facts are kept.
+                    reason = describe_failure(error)
+                    log.error(f"{spec.noun}_failed_permanently", id=spec.id_of(item), error=reason)
+                    return await self._park(entry, f"failed {failures} times: {reason}")
                 delay = consumer.backoff_for(failures)
                 log.warning(
-                    f"{spec.noun}_failed_will_retry", id=spec.id_of(item), error=repr(error), failures=failures,
-                    delay=delay,
+                    f"{spec.noun}_failed_will_retry", id=spec.id_of(item), error=describe_failure(error),
+                    failures=failures, delay=delay,
                 )  # fmt: skip
                 metrics.RETRIES.labels(spec.stream).inc()
                 if await self._stopped_within(delay):
@@ -289,8 +292,8 @@ class CustomerOrderedPartition(Generic[Item]):
                 return
             except Exception as error:  # the message is parked and visible already: do not hold the lane
                 log.error(
-                    f"{self._spec.noun}_parked_sender_not_told", id=self._spec.id_of(item), error=repr(error),
-                    attempt=attempt,
+                    f"{self._spec.noun}_parked_sender_not_told", id=self._spec.id_of(item),
+                    error=describe_failure(error), attempt=attempt,
                 )  # fmt: skip
                 if await self._stopped_within(consumer.backoff_for(attempt)):
                     return

@@ -10,7 +10,7 @@ import orjson
 import pytest
 from nats.aio.client import Client as NATS
 
-from contracts.inbound import InboundEnvelope, normalize
+from contracts.inbound import InboundEnvelope, InboundMessage, normalize
 from contracts.subjects import DEADLETTER_STREAM, REASON_HEADER, inbound_subject, partition_of
 from contracts.whatsapp import WebhookPayload
 from infra.jetstream import connect, ensure_topology
@@ -22,20 +22,26 @@ from tests.whatsapp_builders import text_message
 pytestmark = pytest.mark.integration
 
 PARTITIONS = 2
+#: The person token of every update these tests publish (the consumer reads only the partition).
+TOKEN = "0123456789abcdef0123456789abcdef"
 ANA = "56912121212"
 #: Another customer whose messages share Ana's partition.
 BETO = next(p for n in range(100) if partition_of(p := f"5698{n:07d}", PARTITIONS) == partition_of(ANA, PARTITIONS))
 
 
-def _envelope(wamid: str, sender: str = "56912121212") -> InboundEnvelope:
-    [envelope] = normalize(WebhookPayload.model_validate(text_message(wamid, sender, "hola")))
+#: What a customer wrote: no reason for parking their message may quote it.
+CLEAR_TEXT = "soy Camila, vivo en Irarrázaval 1234"
+
+
+def _envelope(wamid: str, sender: str = "56912121212", text: str = "hola") -> InboundEnvelope:
+    [envelope] = normalize(WebhookPayload.model_validate(text_message(wamid, sender, text)))
     return envelope
 
 
 async def _publish(nc: NATS, envelope: InboundEnvelope) -> None:
     js = nc.jetstream()
     await js.publish(
-        inbound_subject(envelope.sender_key, envelope.dedupe_key, PARTITIONS),
+        inbound_subject(envelope.sender_key, envelope.dedupe_key, PARTITIONS, TOKEN),
         orjson.dumps(envelope.model_dump(mode="json")),
         headers={"Nats-Msg-Id": envelope.dedupe_key},
     )
@@ -93,7 +99,7 @@ async def test_a_failing_message_is_retried_and_holds_back_the_next_one_of_its_c
     assert handled == ["wamid.FLAKY", "wamid.AFTER"]
 
 
-async def test_a_message_that_keeps_failing_is_parked_in_the_dead_letter_stream_with_its_error(
+async def test_a_message_that_keeps_failing_is_parked_with_what_failed_where_but_not_what_was_written(
     nats_client: NATS, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     js = nats_client.jetstream()
@@ -103,18 +109,21 @@ async def test_a_message_that_keeps_failing_is_parked_in_the_dead_letter_stream_
 
     async def handle(envelope: InboundEnvelope) -> None:
         if envelope.dedupe_key == "wamid.POISON":
-            raise ValueError("a bug, not a blip")
+            assert isinstance(envelope, InboundMessage)
+            raise ValueError(f"a bug on {envelope.text!r} from {envelope.sender_id}")  # an error quoting its input
         handled.append(envelope.dedupe_key)
 
-    await _publish(nats_client, _envelope("wamid.POISON"))
+    await _publish(nats_client, _envelope("wamid.POISON", text=CLEAR_TEXT))
     await _publish(nats_client, _envelope("wamid.NEXT"))
     await _run_until(nats_client, handle, lambda: handled == ["wamid.NEXT"])
 
     assert handled == ["wamid.NEXT"]
-    parked = await js.get_last_msg(DEADLETTER_STREAM, "conectapro.deadletter.orchestrator")
+    parked = await js.get_last_msg(DEADLETTER_STREAM, f"conectapro.deadletter.orchestrator.{TOKEN}")
     assert b"wamid.POISON" in (parked.data or b"")
-    assert "a bug, not a blip" in (parked.headers or {})[REASON_HEADER]
-    assert f"failed {consumer.MAX_DELIVERIES} times" in (parked.headers or {})[REASON_HEADER]
+    reason = (parked.headers or {})[REASON_HEADER]
+    assert reason.startswith(f"failed {consumer.MAX_DELIVERIES} times: ValueError at ")
+    assert "test_orchestrator_consumer.handle:" in reason
+    assert [word for word in ("a bug", "Camila", "Irarrázaval", "1234", ANA) if word in reason] == []
 
 
 async def test_an_envelope_that_cannot_be_parsed_is_parked_at_once(nats_client: NATS) -> None:
@@ -125,13 +134,17 @@ async def test_an_envelope_that_cannot_be_parsed_is_parked_at_once(nats_client: 
     async def handle(envelope: InboundEnvelope) -> None:
         handled.append(envelope.dedupe_key)
 
-    await js.publish(inbound_subject("x", "bad", PARTITIONS), b'{"kind": "telegram"}', headers={"Nats-Msg-Id": "bad"})
+    bad = inbound_subject("x", "bad", PARTITIONS, TOKEN)
+    # Not an envelope of any kind this release reads, holding a phone and a customer's words.
+    body = orjson.dumps({"kind": "message", "sender_id": ANA, "text": CLEAR_TEXT, "type": "text"})
+    await js.publish(bad, body, headers={"Nats-Msg-Id": "bad"})
     await _publish(nats_client, _envelope("wamid.FINE", sender="x"))
     await _run_until(nats_client, handle, lambda: handled == ["wamid.FINE"])
 
-    parked = await js.get_last_msg(DEADLETTER_STREAM, "conectapro.deadletter.orchestrator")
-    assert parked.data == b'{"kind": "telegram"}'
-    assert "unparseable inbound message" in (parked.headers or {})[REASON_HEADER]
+    parked = await js.get_last_msg(DEADLETTER_STREAM, f"conectapro.deadletter.orchestrator.{TOKEN}")
+    assert parked.data == body
+    reason = (parked.headers or {})[REASON_HEADER]
+    assert reason == "unparseable inbound message: ValidationError (message.wamid: missing; message.raw: missing)"
 
 
 async def test_a_customer_whose_message_keeps_failing_does_not_hold_up_another_customer_of_its_partition(
