@@ -6,7 +6,7 @@ so the figure covers sealed and untouched events alike. The audit re-decides the
 (``bench_audit``'s generator, same seed) stored twice, in two databases: once in clear (people with
 pre-sealing keys, as a store written before sealing) and once sealed (people with data keys), each read
 by what ``conectapro audit --all --jobs 1`` runs. Prints events/s for each and the cost of sealing (target
-≤ 15 %). The pipeline (orchestrator handling messages) is not measured off vs on here.
+≤ 15 %). What sealing costs the whole pipeline is ``bench_privacy_pipeline``'s.
 """
 
 from __future__ import annotations
