@@ -16,6 +16,7 @@ import structlog
 
 from contracts.commands import CustomerCommand, HandleCustomerMessage, HandleTechnicianMessage, Understanding
 from contracts.inbound import InboundEnvelope, InboundError, InboundMessage, InboundStatus
+from contracts.lead_events import ConversationState
 from contracts.outbound import DeliveryStatus, ReplyDeliveryUpdated, reply_id_from_callback_data
 from contracts.whatsapp_account_events import WhatsAppErrorReported
 from eventstore import EventStore
@@ -27,8 +28,12 @@ from orchestrator.domain.providers import ProviderView
 from orchestrator.identity import People, RecentPeople, account_stream_id, deliveries_stream_id
 from orchestrator.language_model import LanguageModel, LanguageModelOff, understand_message
 from orchestrator.provider_directory import ProviderDirectory
+from orchestrator.raw_statuses import RawStatuses
 
 log = structlog.get_logger("orchestrator")
+
+#: A customer in these states may be forgotten any moment: their statuses are not matched from memory.
+_MAY_BE_FORGOTTEN_SOON = frozenset({ConversationState.CONFIRMING_ERASURE, ConversationState.ERASED})
 
 
 class Outcome(StrEnum):
@@ -51,8 +56,11 @@ class InboundHandler:
         clock: Callable[[], datetime],
         language_model: LanguageModel | None = None,
         appender: Appender | None = None,
+        raw_statuses: RawStatuses | None = None,
     ) -> None:
         self._directory = directory
+        #: Deletes the stored webhook of a status whose recipient was forgotten (None: kept, e.g. unit tests).
+        self._raw_statuses = raw_statuses
         self._people = people
         self._recipients = RecentPeople(people)
         self._clock = clock
@@ -105,6 +113,8 @@ class InboundHandler:
         understood: dict[str | None, Understanding] = {}
 
         async def command_for(state: CustomerState) -> CustomerCommand:
+            if state.conversation in _MAY_BE_FORGOTTEN_SOON:
+                self._recipients.leaving(phone)
             # Understood in the light of the question pending in this state (again after a conflict).
             understanding = understood.get(state.expecting)
             if understanding is None:
@@ -164,18 +174,22 @@ class InboundHandler:
             error_code=first_error.code if first_error else None,
             error_title=first_error.title if first_error else None,
         )
-        stream_id = deliveries_stream_id(await self._recipient_key(status.recipient_id))
-        return _outcome(await self._decisions.record(stream_id, [event], cause=status.dedupe_key, now=now))
+        recipient = await self._recipient_key(status.recipient_id)
+        stream_id = deliveries_stream_id(recipient or "unknown")
+        appended = await self._decisions.record(stream_id, [event], cause=status.dedupe_key, now=now)
+        if recipient is None and status.recipient_id and self._raw_statuses is not None:
+            await self._raw_statuses.delete(status)  # the phone of someone forgotten (``orchestrator.raw_statuses``)
+        return _outcome(appended)
 
-    async def _recipient_key(self, recipient: str | None) -> str:
+    async def _recipient_key(self, recipient: str | None) -> str | None:
         """Whose deliveries a status is. Customers are known from their first message; a phone nobody knows
         is one forgotten since (the statuses of an erasure's goodbye come after it): no person is made for
-        it again. Technicians get a person at their first status."""
+        it again (None). Technicians get a person at their first status."""
         if not recipient:
-            return "unknown"
+            return None
         if self._directory.by_phone(recipient) is not None:
             return await self._recipients.key_for(recipient)
-        return await self._recipients.find(recipient) or "unknown"
+        return await self._recipients.find(recipient)
 
     async def _error(self, error: InboundError) -> Outcome:
         now = self._clock()

@@ -36,9 +36,23 @@ class RecentPeople:
         self._max_size = max_size
         self._clock = clock
         self._keys: dict[str, tuple[str, float]] = {}
+        #: Phones looked up afresh every time (:meth:`leaving`), oldest first.
+        self._leaving: dict[str, None] = {}
+
+    def leaving(self, phone: str) -> None:
+        """The person may be forgotten at any moment (they are answering the erasure question, or said yes):
+        from now on their statuses ask the people table, so that one arriving after the erasure finds nobody
+        (and its raw webhook is deleted) instead of a key kept here."""
+        self._keys.pop(phone, None)
+        self._leaving.pop(phone, None)
+        if len(self._leaving) >= self._max_size:
+            del self._leaving[next(iter(self._leaving))]
+        self._leaving[phone] = None
 
     def remember(self, phone: str, key: str) -> None:
         """A key looked up by someone else (the customer's message before its statuses)."""
+        if phone in self._leaving:
+            return
         self._keys.pop(phone, None)
         if len(self._keys) >= self._max_size:
             del self._keys[next(iter(self._keys))]  # the oldest looked up
@@ -54,6 +68,8 @@ class RecentPeople:
         return await self._cached(phone, self._people.find)
 
     async def _cached(self, phone: str, lookup: Callable[[str], Awaitable[str | None]]) -> str | None:
+        if phone in self._leaving:
+            return await lookup(phone)
         now = self._clock()
         known = self._keys.get(phone)
         if known is not None and known[1] > now:

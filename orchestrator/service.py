@@ -31,6 +31,8 @@ from orchestrator.llm_requester import LlmRequester
 from orchestrator.parked import ParkedMessages
 from orchestrator.pending import report_pending
 from orchestrator.provider_directory import ProviderDirectory
+from orchestrator.raw_statuses import RawStatuses
+from privacy.person_tokens import PersonTokens
 from privacy.setup import protect, service_store
 
 log = structlog.get_logger("orchestrator")
@@ -119,7 +121,13 @@ async def build(
             js,
             directory,
             InboundHandler(
-                store, directory, people=people, clock=clock, language_model=language_model, appender=appender
+                store,
+                directory,
+                people=people,
+                clock=clock,
+                language_model=language_model,
+                appender=appender,
+                raw_statuses=RawStatuses(js, settings.inbound_partitions, PersonTokens.of(privacy.master)),
             ),
             commands,
             settings.inbound_partitions,

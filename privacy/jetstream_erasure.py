@@ -61,12 +61,19 @@ async def delete_messages_of(
     for stream in streams:
         by_token = _BY_TOKEN.get(stream)
         if by_token is not None:
-            async for message in _messages(js, stream, by_token(token)):
-                removed += await _delete(js, stream, message)
+            removed += await delete_stored(js, stream, by_token(token))
         for subjects in _READ_THROUGH.get(stream, (">",)):
             async for message in _messages(js, stream, subjects):
                 if _holds(message, needle):
                     removed += await _delete(js, stream, message)
+    return removed
+
+
+async def delete_stored(js: JetStreamContext, stream: str, subjects: str) -> int:
+    """Delete (overwriting) every message of ``stream`` on ``subjects``; how many there were."""
+    removed = 0
+    async for message in _messages(js, stream, subjects):
+        removed += await _delete(js, stream, message)
     return removed
 
 

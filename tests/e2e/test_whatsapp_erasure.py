@@ -7,12 +7,18 @@ audit is clean and names their stream forgotten, and writing again starts a new 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+
+from nats.js.errors import NotFoundError
 
 from audit.runner import run_audit
 from contracts.personal import SUPPRESSED
 from contracts.privacy_events import PRIVACY_REQUESTS_STREAM, ErasureOutcome
+from contracts.subjects import INBOUND_STREAM
+from orchestrator.identity import deliveries_stream_id
 from privacy.setup import privacy_of
 from tests.e2e.pipeline import PRIVACY_MASTER_KEY, Pipeline, button_ids, text_of
+from tests.whatsapp_builders import statuses
 
 CUSTOMER = "56911118888"
 
@@ -70,3 +76,41 @@ async def test_a_customer_erases_their_data_from_whatsapp(pipeline: Pipeline, mi
     welcome = (await pipeline.outbox(CUSTOMER, 6))[5]
     assert "Soy ConectaPro" in text_of(welcome)
     assert await pipeline.person(CUSTOMER) != person
+
+
+async def _inbound_holding(pipeline: Pipeline, phone: str) -> int:
+    js = pipeline.nats.jetstream()
+    info = await js.stream_info(INBOUND_STREAM)
+    holding = 0
+    for sequence in range(info.state.first_seq, info.state.last_seq + 1):
+        with contextlib.suppress(NotFoundError):
+            holding += phone.encode() in ((await js.get_msg(INBOUND_STREAM, sequence)).data or b"")
+    return holding
+
+
+async def test_the_statuses_of_the_goodbye_that_come_after_the_erasure_leave_no_phone_behind(
+    pipeline: Pipeline,
+) -> None:
+    await pipeline.says(CUSTOMER, "hola, necesito un cerrajero en providencia")
+    await pipeline.outbox(CUSTOMER, 1)
+    person = await pipeline.person(CUSTOMER)
+    await pipeline.says(CUSTOMER, "borra mis datos")
+    await pipeline.outbox(CUSTOMER, 2)
+    await pipeline.taps(CUSTOMER, "erasure:yes", "Sí, borrar")
+    await pipeline.outbox(CUSTOMER, 3)
+    await forgotten(pipeline, person)
+    assert await _inbound_holding(pipeline, CUSTOMER) == 0  # the erasure took everything stored so far
+
+    # Meta reports the goodbye delivered and read: seconds after the customer's last message, with the phone.
+    goodbye = pipeline.sandbox.messages(to=CUSTOMER)[-1]["wamid"]
+    await pipeline.post(statuses(CUSTOMER, [goodbye]))
+    assert await _inbound_holding(pipeline, CUSTOMER) == 2
+
+    deadline = asyncio.get_running_loop().time() + 20
+    while await _inbound_holding(pipeline, CUSTOMER):
+        pipeline.check_services()
+        assert asyncio.get_running_loop().time() < deadline, "the late statuses stayed in INBOUND with the phone"
+        await asyncio.sleep(0.05)
+    # Recorded all the same, on the deliveries of nobody (they hold no personal data).
+    unknown = await pipeline.store.read_stream(deliveries_stream_id("unknown"))
+    assert sorted(e.data["status"] for e in unknown) == ["delivered", "read"]
