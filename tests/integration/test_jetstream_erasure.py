@@ -38,7 +38,7 @@ OTHERS = [f"569111{n:05d}" for n in range(60)]
 
 
 class CountingJetStream:
-    """The JetStream context, counting the stored messages read one by one (``get_msg``)."""
+    """The JetStream context, counting the stored messages read one by one."""
 
     def __init__(self, js: JetStreamContext) -> None:
         self._js = js
@@ -47,6 +47,10 @@ class CountingJetStream:
     async def get_msg(self, *args: Any, **kwargs: Any) -> Any:
         self.reads += 1
         return await self._js.get_msg(*args, **kwargs)
+
+    async def get_last_msg(self, *args: Any, **kwargs: Any) -> Any:
+        self.reads += 1
+        return await self._js.get_last_msg(*args, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._js, name)
