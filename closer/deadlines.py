@@ -1,7 +1,7 @@
 """When each timer of a customer's stream falls due: pure functions of the recorded events.
 
 The closer never decides anything: it only notices that a lead has waited too long and names the command
-the orchestrator should decide (which does nothing if the lead moved on in the meantime). Four timers, and
+the orchestrator should decide (which does nothing if the lead moved on in the meantime). Five timers, and
 two erasure jobs the closer runs itself (``closer.forget_jobs``):
 
 ====================  ============================================  ===================================
@@ -11,8 +11,9 @@ ExpireConversation    the lead is a draft                           last custome
 TimeoutOffer          the lead is offered to a technician           offered_at + offer TTL
 FollowUpJob           the job is in progress, no rating asked yet   assigned_at + job window(urgency)
 CloseUnratedLead      the conversation waits for a rating           since it waits + rating window
+DropErasureQuestion   the customer is asked to confirm an erasure   since asked + question wait
 ForgetPerson          the customer confirmed erasure (``erased``)   at once (waits for the goodbye)
-ForgetPerson          nothing open (``idle``/``closed``)            last lead end or message + retention
+ForgetPerson          nothing open (``idle``/``closed``)            last activity + retention
 ====================  ============================================  ===================================
 
 Command ids are deterministic and name the situation they were computed from (the lead and the moment the
@@ -30,14 +31,14 @@ from enum import StrEnum
 from types import MappingProxyType
 
 from closer.forget_jobs import ForgetPerson, ForgetReason
-from contracts.commands import CloseUnratedLead, ExpireConversation, FollowUpJob, TimeoutOffer
+from contracts.commands import CloseUnratedLead, DropErasureQuestion, ExpireConversation, FollowUpJob, TimeoutOffer
 from contracts.events import RecordedEvent
 from contracts.intent import Urgency
 from contracts.lead_events import ConversationState, ConversationStateChanged, LeadStatus, MessageReceived, SenderRole
 from orchestrator.domain.ids import CUSTOMER_STREAM_PREFIX
 from orchestrator.leads_flow import INITIAL_STATE, CustomerState, evolve
 
-TimerCommand = ExpireConversation | TimeoutOffer | FollowUpJob | CloseUnratedLead
+TimerCommand = ExpireConversation | TimeoutOffer | FollowUpJob | CloseUnratedLead | DropErasureQuestion
 
 
 class TimerKind(StrEnum):
@@ -45,6 +46,7 @@ class TimerKind(StrEnum):
     OFFER_UNANSWERED = "timeout-offer"
     JOB_PAST_WINDOW = "follow-up"
     RATING_NEVER_GIVEN = "close-unrated"
+    ERASURE_QUESTION_UNANSWERED = "drop-erasure-question"
     #: Run by the closer itself (``closer.forget_jobs``), not published.
     ERASURE_CONFIRMED = "forget-erased"
     RETENTION_PASSED = "forget-retention"
@@ -63,6 +65,8 @@ class TimerDurations:
     #: How long after the assignment we ask whether the job was done, by the urgency the customer chose.
     job_window: Mapping[Urgency, timedelta] = field(default_factory=_default_job_windows)
     rating_window: timedelta = timedelta(hours=72)
+    #: How long "¿borrar tus datos?" waits for an answer before the flow resumes as after a "No".
+    erasure_question: timedelta = timedelta(hours=24)
     #: How long the erasure a customer confirmed waits for its goodbye's send to be recorded.
     goodbye_wait: timedelta = timedelta(minutes=5)
     #: Personal data kept this long after the last lead ended and the customer last wrote (None: forever).
@@ -163,7 +167,10 @@ def _erasure(state: TimerState, durations: TimerDurations) -> list[Deadline]:
         return [Deadline(TimerKind.ERASURE_CONFIRMED, since, job)]
     if durations.retention is None or customer.conversation not in _AT_REST or customer.open_lead is not None:
         return []
-    moments = [m for m in (lead.ended_at if lead else None, state.last_customer_message_at) if m is not None]
+    # The last activity: the lead's end, the customer's last message, the conversation's last change (an
+    # erasure question dropped, a hand-back).
+    activity = (lead.ended_at if lead else None, state.last_customer_message_at, state.conversation_since)
+    moments = [m for m in activity if m is not None]
     if not moments:
         return []
     since = max(moments)
@@ -178,7 +185,25 @@ _AT_REST = frozenset({ConversationState.IDLE, ConversationState.CLOSED})
 
 def deadlines(state: TimerState, durations: TimerDurations) -> list[Deadline]:
     """The timers running for this customer: their current lead's (at most one applies at a time), or the
-    forgetting of their data."""
+    forgetting of their data; and while they are asked to confirm an erasure, the end of that wait."""
+    return _lead_or_erasure(state, durations) + _erasure_question(state, durations)
+
+
+def _erasure_question(state: TimerState, durations: TimerDurations) -> list[Deadline]:
+    customer = state.customer
+    key = customer.customer_key or state.stream_key
+    since = state.conversation_since
+    if customer.conversation is not ConversationState.CONFIRMING_ERASURE or key is None or since is None:
+        return []
+    drop = DropErasureQuestion(
+        command_id=f"{TimerKind.ERASURE_QUESTION_UNANSWERED}:{key}:{stamp(since)}", customer_key=key,
+        lead_id=customer.lead.lead_id if customer.lead is not None else "",
+        customer_messages_seen=customer.customer_messages,
+    )  # fmt: skip
+    return [Deadline(TimerKind.ERASURE_QUESTION_UNANSWERED, since + durations.erasure_question, drop)]
+
+
+def _lead_or_erasure(state: TimerState, durations: TimerDurations) -> list[Deadline]:
     customer, lead = state.customer, state.customer.lead
     key = customer.customer_key
     if lead is None or key is None or lead.is_terminal:

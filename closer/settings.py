@@ -20,6 +20,7 @@ def timer_durations(settings: CloserSettings, *, retention_days: int | None = No
             Urgency.SEMANA: timedelta(hours=settings.follow_up_hours_semana),
         },
         rating_window=timedelta(hours=settings.rating_window_hours),
+        erasure_question=timedelta(hours=settings.erasure_question_wait_hours),
         goodbye_wait=timedelta(seconds=settings.erasure_goodbye_wait_seconds),
         retention=timedelta(days=retention_days) if retention_days is not None else None,
     )

@@ -151,6 +151,18 @@ class CloseUnratedLead(Command):
     lead_id: LeadId
 
 
+class DropErasureQuestion(Command):
+    """The customer left "¿borrar tus datos?" unanswered too long: the flow resumes where it was, as after
+    a "No" (silently: the customer service window may be closed), so its timers (the rating's) run again."""
+
+    customer_key: CustomerKey
+    #: The conversation's current or last lead ("" when it never had one): the closer's index names it.
+    lead_id: str = ""
+    #: How many messages the customer had sent when the closer found the question unanswered: one who wrote
+    #: since (answered, or asked again) is left alone.
+    customer_messages_seen: int = Field(ge=0)
+
+
 # ------------------------------------------------------------------ parked messages (sent by the consumer)
 
 
@@ -166,12 +178,16 @@ class ApologiseForFailedMessage(Command):
 
 
 #: The commands decided like timers: the closer's, and the apology for a parked message.
-TimerCommand = ExpireConversation | TimeoutOffer | FollowUpJob | CloseUnratedLead | ApologiseForFailedMessage
+TimerCommand = (
+    ExpireConversation | TimeoutOffer | FollowUpJob | CloseUnratedLead | DropErasureQuestion | ApologiseForFailedMessage
+)
 
 #: A timer command's record name → its class (the class name: stable, and readable in the timeline).
 TIMER_COMMANDS: Mapping[str, type[TimerCommand]] = {
     cls.__name__: cls
-    for cls in (ExpireConversation, TimeoutOffer, FollowUpJob, CloseUnratedLead, ApologiseForFailedMessage)
+    for cls in (
+        ExpireConversation, TimeoutOffer, FollowUpJob, CloseUnratedLead, DropErasureQuestion, ApologiseForFailedMessage
+    )
 }
 
 
@@ -230,6 +246,7 @@ CustomerCommand = (
     | TimeoutOffer
     | FollowUpJob
     | CloseUnratedLead
+    | DropErasureQuestion
     | ApologiseForFailedMessage
     | TakeConversation
     | WriteToCustomer

@@ -50,6 +50,8 @@ class CloserSettings(BaseSettings):
     #: A customer who confirmed on WhatsApp that their data be erased is forgotten once the goodbye's send
     #: is recorded, or after this long if it never is (the sender down): the sender needs the phone.
     erasure_goodbye_wait_seconds: float = Field(default=300.0, gt=0, le=86400)
+    #: "¿borrar tus datos?" left unanswered this long: the flow resumes as after a "No" (its timers run again).
+    erasure_question_wait_hours: float = Field(default=24.0, gt=0)
 
 
 class Settings(BaseSettings):

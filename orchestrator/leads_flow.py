@@ -21,6 +21,7 @@ from contracts.commands import (
     CloseUnratedLead,
     CustomerCommand,
     DeactivateProvider,
+    DropErasureQuestion,
     ExpireConversation,
     FollowUpJob,
     HandBackConversation,
@@ -34,7 +35,7 @@ from contracts.commands import (
     WriteToCustomer,
 )
 from contracts.events import Event
-from orchestrator.domain import handover, lead_lifecycle
+from orchestrator.domain import erasure, handover, lead_lifecycle
 from orchestrator.domain.customer_flow import decide_customer_message
 from orchestrator.domain.decision import Decision
 from orchestrator.domain.evolve import evolve, fold
@@ -100,6 +101,8 @@ def _decide_command(decision: Decision, command: CustomerCommand) -> None:
             lead_lifecycle.follow_up_job(decision, command)
         case CloseUnratedLead():
             lead_lifecycle.close_unrated_lead(decision, command)
+        case DropErasureQuestion():
+            erasure.question_unanswered(decision, command)
         case ApologiseForFailedMessage():
             apologise_for_failed_message(decision, command)
         case TakeConversation():

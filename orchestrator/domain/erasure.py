@@ -12,6 +12,7 @@ refuses it) and a person is offered instead.
 
 from __future__ import annotations
 
+from contracts.commands import DropErasureQuestion
 from contracts.lead_events import (
     ConversationState,
     ConversationTrigger,
@@ -55,6 +56,18 @@ def withdraw(d: Decision, *, tell: bool = True) -> None:
     d.change_conversation(ConversationTrigger.ERASURE_WITHDRAWN)
     if tell:
         d.reply_customer(repeat_pending(d.state, customer_replies.erasure_withdrawn()))
+
+
+def question_unanswered(d: Decision, command: DropErasureQuestion) -> None:
+    """The question was left unanswered (a closer timer): back to where the flow was, without a word (past
+    WhatsApp's customer service window a free-form message would not go out). Nothing if the customer
+    wrote since, or is no longer asked."""
+    state = d.state
+    if state.conversation is not ConversationState.CONFIRMING_ERASURE:
+        return
+    if state.customer_messages != command.customer_messages_seen:
+        return
+    withdraw(d, tell=False)
 
 
 def confirm(d: Decision) -> None:

@@ -9,10 +9,18 @@ import pytest
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from audit.engine import audit_events
 from closer.deadlines import Deadline, TimerDurations, TimerKind, TraceIds, deadlines_of
 from closer.forget_jobs import ForgetPerson, ForgetReason
 from closer.settings import timer_durations
-from contracts.commands import CloseUnratedLead, ExpireConversation, FollowUpJob, HandBackConversation, TimeoutOffer
+from contracts.commands import (
+    CloseUnratedLead,
+    DropErasureQuestion,
+    ExpireConversation,
+    FollowUpJob,
+    HandBackConversation,
+    TimeoutOffer,
+)
 from contracts.intent import Urgency
 from infra import telemetry
 from infra.settings import Settings
@@ -311,3 +319,48 @@ async def test_no_retention_while_anything_is_open_or_when_it_is_off() -> None:
     await closed.says(CAMILA, "hola, se me rompió la cañería, estoy en ñuñoa")
     await closed.says(CAMILA, "cancelar")
     assert await timers(closed) == []  # no retention period given: kept
+
+
+async def test_an_erasure_question_left_unanswered_gives_way_and_the_rating_then_retention_run_again() -> None:
+    # A finished job; the customer asks to erase their data and never answers: the question must not hold
+    # the rating timer, and so retention, forever.
+    world = World()
+    await assigned_to_pedro(world)
+    await world.says(PEDRO, "terminado")
+    await world.says(CAMILA, "borra mis datos")
+    durations = timer_durations(Settings().closer, retention_days=180)
+    [question] = await timers(world, durations)
+    assert question.kind is TimerKind.ERASURE_QUESTION_UNANSWERED
+    assert question.due_at == world.now - timedelta(minutes=1) + timedelta(hours=24)
+    assert isinstance(question.command, DropErasureQuestion)
+
+    world.now = question.due_at
+    await world.timer(question.command)
+    [rating] = await timers(world, durations)
+    assert rating.kind is TimerKind.RATING_NEVER_GIVEN  # resumed where it was, silently
+    assert rating.due_at == question.due_at + timedelta(hours=72)
+    assert [e.type for e in await world.stream(CAMILA)][-1] == "ConversationStateChanged"
+
+    world.now = rating.due_at
+    assert not isinstance(rating.command, ForgetPerson)
+    await world.timer(rating.command)
+    [retention] = await timers(world, durations)
+    assert retention.kind is TimerKind.RETENTION_PASSED
+    assert retention.due_at == rating.due_at + timedelta(days=180)
+    report = audit_events(await world.events())  # the dropped question is re-decided like any timer
+    assert report.clean, report.render()
+
+
+async def test_an_erasure_question_answered_in_the_meantime_is_not_dropped() -> None:
+    world = World()
+    await world.says(CAMILA, "hola, se me rompió la cañería, estoy en ñuñoa")
+    await world.says(CAMILA, "borra mis datos")
+    question = next(d for d in await timers(world) if d.kind is TimerKind.ERASURE_QUESTION_UNANSWERED)
+    await world.taps(CAMILA, "erasure:no", "No")
+    await world.says(CAMILA, "borra mis datos")  # asked again: a new question, a new timer
+    before = await world.stream(CAMILA)
+    assert not isinstance(question.command, ForgetPerson)
+    await world.timer(question.command)
+    assert len(await world.stream(CAMILA)) == len(before)  # the old timer changed nothing
+    again = next(d for d in await timers(world) if d.kind is TimerKind.ERASURE_QUESTION_UNANSWERED)
+    assert again.command_id != question.command_id
