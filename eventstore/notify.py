@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Collection, Iterable
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 import asyncpg
@@ -39,6 +40,12 @@ _MAX_PAYLOAD = 4000
 _CONNECTION_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
+def notify_payload(types: Iterable[str]) -> str:
+    """The payload naming ``types`` (empty, meaning "anything", when too long for a NOTIFY)."""
+    text = ",".join(sorted(set(types)))
+    return "" if len(text) > _MAX_PAYLOAD else text
+
+
 class Notifier:
     """Sends NOTIFY on behalf of appends that have committed: at most one in flight, then a pause.
 
@@ -56,10 +63,22 @@ class Notifier:
         self._types: set[str] = set()
         self._hurry = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._sending = False
 
     def unhurried(self, types: Collection[str]) -> None:
         """Appends of only these types may wake followers up to ``unhurried_interval`` late."""
         self._unhurried = frozenset(types)
+
+    def take_along(self, types: AbstractSet[str]) -> str | None:
+        """The payload for an append of ``types`` that will NOTIFY in its own transaction, or None when it
+        should poke instead. It may when followers wait for its types at once (unhurried appends wait for
+        company: one NOTIFY for many is cheaper for every listener) and no NOTIFY is being sent; the types
+        of pokes waiting for company go along with it (if it writes nothing, :meth:`poke` them back)."""
+        if self._sending or not types or types <= self._unhurried:
+            return None
+        payload = notify_payload(self._types | types)
+        self._pending, self._types = False, set()
+        return payload
 
     def poke(self, types: Iterable[str] = ()) -> None:
         """Wake followers about an append of events of ``types`` (none given: of any type)."""
@@ -82,12 +101,16 @@ class Notifier:
                 # Nothing hurried yet: gather the unhurried appends of a while in one NOTIFY.
                 await wait_event(self._hurry, self._unhurried_interval)
                 self._hurry.clear()
+                if not self._pending:
+                    break  # an append took them along (take_along)
                 self._pending = False
-                payload, self._types = ",".join(sorted(self._types)), set()
-                if len(payload) > _MAX_PAYLOAD:
-                    payload = ""
-                async with self._pool.acquire() as conn:
-                    await conn.execute(_NOTIFY.format(channel=NOTIFY_CHANNEL, payload=payload.replace("'", "''")))
+                payload, self._types = notify_payload(self._types), set()
+                self._sending = True
+                try:
+                    async with self._pool.acquire() as conn:
+                        await conn.execute(_NOTIFY.format(channel=NOTIFY_CHANNEL, payload=payload.replace("'", "''")))
+                finally:
+                    self._sending = False
                 await asyncio.sleep(self._min_interval)
         except _CONNECTION_ERRORS as error:
             log.warning("eventstore_notify_failed", error=str(error))  # followers fall back to polling

@@ -37,6 +37,15 @@ from eventstore.subscription import BatchHandler, Subscription, follow
 
 _APPEND = "SELECT * FROM eventstore_append($1, $2, $3, $4, $5, $6, $7, $8, $9)"
 
+# The same append announcing itself at commit, in its own transaction (no second one for the NOTIFY), with
+# the payload the Notifier would send ($10: the types appended). Only when this process has no other append
+# or NOTIFY under way (``eventstore.notify`` says why notifying appends must not run side by side).
+_APPEND_NOTIFYING = """
+SELECT a.outcome, a.stream_version, a.transaction_id, a.global_position,
+       CASE WHEN a.global_position IS NOT NULL THEN pg_notify('events', $10)::text END
+FROM eventstore_append($1, $2, $3, $4, $5, $6, $7, $8, $9) a
+"""
+
 # metadata as text: pydantic validates EventMetadata straight from JSON, no intermediate dict (faster).
 _COLUMNS = (
     "event_id, stream_id, stream_version, type, schema_version, data, metadata::text, global_position, transaction_id"
@@ -63,6 +72,19 @@ _READ_ALL = f"""
 SELECT {_COLUMNS} FROM events
 WHERE (transaction_id, global_position) > ($1::xid8, $2::bigint)
   AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+ORDER BY transaction_id, global_position
+LIMIT $3
+"""
+
+# A follower's read: the next rows of the order whether final or not, each saying whether it is final. The
+# final ones come first (the order is by transaction id), so they are exactly what _READ_ALL returns, and a
+# row that is not final tells, in the same round trip, that more waits behind an older open transaction.
+# Without the horizon in the WHERE clause the plan is always a walk of the order's index (an EXISTS over the
+# rows above the horizon may be planned as a scan of the table, which finds nothing and so reads it all).
+_READ_ORDER = f"""
+SELECT {_COLUMNS}, transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+FROM events
+WHERE (transaction_id, global_position) > ($1::xid8, $2::bigint)
 ORDER BY transaction_id, global_position
 LIMIT $3
 """
@@ -103,6 +125,15 @@ FROM (
     LIMIT $3
 ) behind
 """
+
+
+class OrderPage(NamedTuple):
+    """A follower's read of the global order (:meth:`PostgresEventStore.read_order`)."""
+
+    #: The events after the checkpoint that are final, in gap-safe order (what ``read_all`` returns).
+    events: list[RecordedEvent]
+    #: Committed events after those wait behind an older open transaction: look again soon.
+    pending: bool
 
 
 class Append(NamedTuple):
@@ -191,6 +222,8 @@ class PostgresEventStore:
         self.codec = codec
         self._notifier = Notifier(pool)
         self._owns_pool = False
+        #: Autocommit appends under way (an append alone may NOTIFY in its own transaction).
+        self._appending = 0
 
     def notify_unhurried(self, types: Collection[str]) -> None:
         """Appends of only these types (records no follower waits for at once) wake followers up to 0.1 s
@@ -247,29 +280,43 @@ class PostgresEventStore:
         args = _append_args(stream_id, expected_version, events, inbox_id, notify=connection is not None)
         executor = connection if connection is not None else self.pool
         retries = _ANY_VERSION_ATTEMPTS - 1 if expected_version == ANY_VERSION and connection is None else 0
-        while True:
-            try:
-                row = await executor.fetchrow(_APPEND, *args)
-                break
-            except asyncpg.UniqueViolationError as error:
-                if error.constraint_name == "events_event_id_key":
-                    raise DuplicateEventError(stream_id, error.detail or "") from error
-                if retries > 0:
-                    retries -= 1  # ANY_VERSION lost a race for the next version: take the new next one
-                    continue
-                # Another writer committed this version after our check: the unique index caught it.
-                actual = await self.stream_version(stream_id)
-                raise ConcurrencyError(stream_id, expected_version, actual) from error
+        types = {event.type for event in events}
+        sql = _APPEND
+        if connection is None and self._appending == 0 and (payload := self._notifier.take_along(types)) is not None:
+            sql, args = _APPEND_NOTIFYING, (*args, payload)
+        if connection is None:
+            self._appending += 1
+        written = False
+        try:
+            while True:
+                try:
+                    row = await executor.fetchrow(sql, *args)
+                    break
+                except asyncpg.UniqueViolationError as error:
+                    if error.constraint_name == "events_event_id_key":
+                        raise DuplicateEventError(stream_id, error.detail or "") from error
+                    if retries > 0:
+                        retries -= 1  # ANY_VERSION lost a race for the next version: take the new next one
+                        continue
+                    # Another writer committed this version after our check: the unique index caught it.
+                    actual = await self.stream_version(stream_id)
+                    raise ConcurrencyError(stream_id, expected_version, actual) from error
+            written = row is not None and row[3] is not None
+        finally:
+            if connection is None:
+                self._appending -= 1
+            if sql is _APPEND_NOTIFYING and not written:
+                self._notifier.poke(payload.split(",") if payload else ())  # nothing announced: the pokes taken along
         assert row is not None
-        outcome, version, transaction_id, position = row
+        outcome, version, transaction_id, position = row[:4]
         if outcome == "conflict":
             raise ConcurrencyError(stream_id, expected_version, version)
         if outcome == "handled":
             return AppendResult(stream_id, version, already_handled=True)
         if position is None:
             return AppendResult(stream_id, version)
-        if connection is None:
-            self._notifier.poke(event.type for event in events)  # committed: wake followers
+        if connection is None and sql is _APPEND:
+            self._notifier.poke(types)  # committed: wake followers
         return AppendResult(stream_id, version, Checkpoint(transaction_id, position))
 
     def _sealed(self, stream_id: str, events: Sequence[NewEvent]) -> list[NewEvent]:
@@ -360,6 +407,18 @@ class PostgresEventStore:
     async def read_all(self, after: Checkpoint = Checkpoint.START, limit: int = 1000) -> list[RecordedEvent]:
         rows = await self.pool.fetch(_READ_ALL, after.transaction_id, after.global_position, limit)
         return await self._opened([record_to_event(row) for row in rows])
+
+    async def read_order(self, after: Checkpoint, limit: int) -> OrderPage:
+        """``read_all`` and ``has_pending`` in one round trip; ``pending`` is only known to be false when
+        the page is short (a full page: read on anyway)."""
+        rows = await self.pool.fetch(_READ_ORDER, after.transaction_id, after.global_position, limit)
+        final = len(rows)
+        for index, row in enumerate(rows):
+            if not row[9]:
+                final = index
+                break
+        events = await self._opened([record_to_event(row) for row in rows[:final]])
+        return OrderPage(events, final < len(rows))
 
     async def read_all_compact(
         self, after: Checkpoint, limit: int, decode_types: Collection[str]

@@ -71,7 +71,8 @@ async def follow(
             # Cleared before reading: a notification that arrives during the read is not lost.
             wakeup.event.clear()
             last_read = loop.time()
-            batch = await store.read_all(checkpoint, batch_size)
+            page = await store.read_order(checkpoint, batch_size)
+            batch = page.events
             if batch:
                 retry = _FIRST_RETRY
                 checkpoint = Checkpoint.of(batch[-1])
@@ -80,8 +81,8 @@ async def follow(
                     continue  # more may be there already
                 # A short batch was all that was committed below the horizon: no second read to learn so.
                 # What came meanwhile woke us (the event was cleared before the read); what waits behind an
-                # older open transaction is what has_pending sees.
-            if await store.has_pending(checkpoint):
+                # older open transaction came back with the read as ``pending``.
+            if page.pending:
                 await asyncio.sleep(retry)
                 retry = min(retry * 2, poll_interval, _LAST_RETRY)
                 continue

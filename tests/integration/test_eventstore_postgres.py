@@ -8,7 +8,8 @@ import asyncpg
 import pytest
 
 from contracts.events import RecordedEvent
-from eventstore import NO_STREAM, PostgresEventStore
+from eventstore import NO_STREAM, Checkpoint, PostgresEventStore
+from eventstore.postgres import OrderPage
 from tests.eventstore_contract import EventStoreContract, notes, stream
 
 pytestmark = pytest.mark.integration
@@ -88,3 +89,35 @@ async def test_an_append_inside_a_rolled_back_transaction_leaves_no_trace(store:
 
     assert await store.stream_version(s) == 0
     assert not await store.is_handled("wamid.rolled-back")
+
+
+async def test_a_followers_read_returns_only_final_events_and_says_when_more_wait_behind_an_open_one(
+    store: PostgresEventStore,
+) -> None:
+    anchor = await store.append(stream(), NO_STREAM, notes("anchor"))
+    assert anchor.checkpoint is not None
+    start = anchor.checkpoint
+    await store.append(stream(), NO_STREAM, notes("before"))
+    async with store.pool.acquire() as conn:
+        tx = conn.transaction()
+        await tx.start()
+        await conn.execute("SELECT pg_current_xact_id()")  # an older transaction, still open
+        await store.append(stream(), NO_STREAM, notes("after 1", "after 2"))  # committed behind it
+
+        page = await store.read_order(start, 100)
+        assert [e.data["text"] for e in page.events] == ["before"]
+        assert page.pending
+        assert page.events == await store.read_all(start, 100)
+        assert await store.has_pending(start)
+
+        held = stream()
+        await store.append(held, NO_STREAM, notes("held"), connection=conn)
+        await tx.commit()
+
+    page = await store.read_order(start, 100)
+    # The open transaction took its id first: its event comes before those that committed behind it.
+    assert [e.data["text"] for e in page.events] == ["before", "held", "after 1", "after 2"]
+    assert not page.pending
+    assert page.events == await store.read_all(start, 100)
+    assert (await store.read_order(start, 2)).events == page.events[:2]
+    assert await store.read_order(Checkpoint.of(page.events[-1]), 100) == OrderPage([], False)

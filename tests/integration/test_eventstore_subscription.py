@@ -11,6 +11,7 @@ import pytest
 
 from contracts.events import RecordedEvent
 from eventstore import (
+    ANY_VERSION,
     NO_STREAM,
     Checkpoint,
     CheckpointConflict,
@@ -160,6 +161,58 @@ async def test_unhurried_appends_wait_for_company_and_a_hurried_one_goes_at_once
     await asyncio.wait_for(notifier.flush(), HANG_GUARD)
     assert len(pool.sent) == 1  # the hurried one took the waiting ones along
     assert "ReplyQueued,ReplySent" in pool.sent[0]
+
+
+async def test_an_append_that_takes_the_waiting_wake_ups_along_leaves_the_notifier_nothing_to_send() -> None:
+    pool = _CountingPool()
+    notifier = Notifier(pool, min_interval=0, unhurried_interval=0.05)  # type: ignore[arg-type]
+    notifier.unhurried(["ReplySent"])
+
+    assert notifier.take_along({"ReplySent"}) is None  # unhurried itself: it waits for company
+    notifier.poke(["ReplySent"])
+    assert notifier.take_along({"ReplyQueued"}) == "ReplyQueued,ReplySent"
+    await asyncio.wait_for(notifier.flush(), HANG_GUARD)
+    assert pool.sent == []
+    assert notifier.take_along({"ReplyQueued"}) == "ReplyQueued"
+
+
+async def test_an_append_alone_announces_itself_and_the_appends_waiting_for_company_in_one_transaction(
+    store: PostgresEventStore,
+) -> None:
+    payloads: asyncio.Queue[str] = asyncio.Queue()
+
+    def heard(*args: Any) -> None:
+        payloads.put_nowait(args[3])
+
+    store.notify_unhurried(["ContractRawData"])
+    async with store.pool.acquire() as conn:
+        await conn.add_listener(NOTIFY_CHANNEL, heard)
+        await store.append(stream(), NO_STREAM, [raw("ContractRawData", {})])  # waits for company
+        await store.append(stream(), NO_STREAM, notes("hurried"))
+        payload = await asyncio.wait_for(payloads.get(), HANG_GUARD)
+        await asyncio.sleep(0.5)  # past the company wait: a NOTIFY of the notifier's own would be heard by now
+        await conn.remove_listener(NOTIFY_CHANNEL, heard)
+    assert payload == "ContractNoteTaken,ContractRawData"
+    assert payloads.empty()
+
+
+async def test_an_append_that_writes_nothing_gives_back_the_wake_ups_it_took_along(store: PostgresEventStore) -> None:
+    payloads: asyncio.Queue[str] = asyncio.Queue()
+
+    def heard(*args: Any) -> None:
+        payloads.put_nowait(args[3])
+
+    store.notify_unhurried(["ContractRawData"])
+    first = stream()
+    await store.append(first, NO_STREAM, notes("1"), inbox_id="seen-before")
+    async with store.pool.acquire() as conn:
+        await conn.add_listener(NOTIFY_CHANNEL, heard)
+        await store.append(stream(), NO_STREAM, [raw("ContractRawData", {})])  # waits for company
+        again = await store.append(first, ANY_VERSION, notes("1 again"), inbox_id="seen-before")
+        assert again.already_handled
+        payload = await asyncio.wait_for(payloads.get(), HANG_GUARD)
+        await conn.remove_listener(NOTIFY_CHANNEL, heard)
+    assert "ContractRawData" in payload.split(",")
 
 
 async def test_a_follower_is_woken_by_notify_long_before_its_next_poll(store: PostgresEventStore) -> None:
