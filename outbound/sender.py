@@ -72,7 +72,7 @@ MAX_PARALLEL_SENDS = 64
 MAX_IN_FLIGHT = 1024
 #: The checkpoint is saved at most this often (a restart reads again what came after it: the inbox ids
 #: make that re-reading send nothing twice).
-SAVE_EVERY = 0.1
+SAVE_EVERY = 1.0
 DEFAULT_UNCONFIRMED_RESEND_SECONDS = 60.0
 _SCAN_BATCH = 500
 
