@@ -16,6 +16,7 @@ from contracts.commands import (
     ActivateProvider,
     CustomerCommand,
     DeactivateProvider,
+    ForgetProvider,
     HandBackConversation,
     HandleCustomerMessage,
     HandleTechnicianMessage,
@@ -36,11 +37,18 @@ from contracts.lead_events import (
     SenderRole,
 )
 from contracts.outbound import ReplyQueued
-from contracts.provider_events import ProviderActivated, ProviderDeactivated, ProviderRegistered, ProviderUpdated
+from contracts.provider_events import (
+    ProviderActivated,
+    ProviderDeactivated,
+    ProviderForgotten,
+    ProviderRegistered,
+    ProviderUpdated,
+)
 from orchestrator import leads_flow
 from orchestrator.domain.ids import CUSTOMER_STREAM_PREFIX
 from orchestrator.domain.model import CustomerState
 from orchestrator.domain.providers import ProviderView
+from orchestrator.understanding.erasure import asks_for_erasure
 
 
 class CannotRebuild(ValueError):
@@ -133,8 +141,11 @@ def _customer_message(stream_id: str, group: Sequence[StoredEvent]) -> CustomerC
 
 def _technician_understanding(received: MessageReceived) -> Understanding:
     # Technicians' decisions read only the tapped id and the text, both recorded.
-    source = UnderstandingSource.INTERACTIVE if received.reply_id else UnderstandingSource.RULES
-    return Understanding(source=source, text=received.text, reply_id=received.reply_id)
+    if received.reply_id:
+        return Understanding(source=UnderstandingSource.INTERACTIVE, text=received.text, reply_id=received.reply_id)
+    return Understanding(
+        source=UnderstandingSource.RULES, text=received.text, asks_for_erasure=asks_for_erasure(received.text)
+    )
 
 
 def _technician_message(
@@ -187,6 +198,8 @@ def provider_command(event: Event, command_id: str) -> ProviderCommand:
             return DeactivateProvider(command_id=command_id, provider_id=event.provider_id, reason=event.reason)
         case ProviderActivated():
             return ActivateProvider(command_id=command_id, provider_id=event.provider_id)
+        case ProviderForgotten():
+            return ForgetProvider(command_id=command_id, provider_id=event.provider_id, leads=event.leads)
     raise CannotRebuild(f"{event.TYPE} is not an operator's decision")
 
 

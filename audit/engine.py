@@ -195,6 +195,11 @@ class Auditor:
         if first.type in SENDER_TYPES:
             return
         self._report.decisions += 1
+        if any(forgotten_paths(event.type, event.data) for event in group):
+            # A forgotten technician's registration or message: its inputs (name, phone, text) went with their
+            # key, so it cannot be re-decided (the stream is reported forgotten); the views fold what it stored.
+            self._report.forgotten.add(stream_id)
+            return
         what = first.type
         try:
             views = self._views_for(first)

@@ -24,7 +24,7 @@ from eventstore import ANY_VERSION, PostgresEventStore
 from orchestrator.domain.ids import provider_stream_id
 from privacy.master_key import normalise_phone
 from privacy.setup import Privacy
-from projections.operator_api.technician_actions import provider_id_for_phone
+from projections.operator_api.technician_actions import technician_of_phone
 
 
 @dataclass(frozen=True)
@@ -50,8 +50,9 @@ async def export(
     digits = normalise_phone(phone)
     person = await privacy.people.find(digits)
     own_streams = person_streams(person) if person is not None else ()
-    technician = provider_stream_id(provider_id_for_phone(digits))
-    technician_streams = (technician, sender_stream_id(technician))
+    provider_id = await technician_of_phone(store, privacy.people, digits)
+    technician = provider_stream_id(provider_id) if provider_id is not None else None
+    technician_streams = (technician, sender_stream_id(technician)) if technician is not None else ()
     read = await store.read_streams((*own_streams, *technician_streams))
     own = [event for stream in own_streams for event in read.get(stream, ())]
     as_technician = [event for stream in technician_streams for event in read.get(stream, ())]

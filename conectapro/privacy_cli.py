@@ -133,7 +133,7 @@ def requests_command(
     """Every export and erasure request and what was done (no personal data): the proof they were answered.
     Read a page at a time from --since on, never the whole record at once."""
     from conectapro.command_support import load_settings
-    from conectapro.privacy_requests import MAX_PAGE, PrivacyRequest, privacy_requests
+    from conectapro.privacy_requests import MAX_PAGE, PrivacyRequest, pending_technician_requests, privacy_requests
 
     try:
         start = datetime.strptime(since, "%Y-%m-%d").replace(tzinfo=UTC) if since else None
@@ -158,6 +158,11 @@ def requests_command(
             if page.next_after is None:
                 break
             after = page.next_after
+        # Technicians' WhatsApp requests an admin has not answered yet (not in the record until answered).
+        for r in await pending_technician_requests(store):
+            if (start is None or r.at >= start) and (limit is None or shown < limit):
+                echo(r)
+                shown += 1
         return shown
 
     shown = _on_store(load_settings(), listed)

@@ -4,7 +4,9 @@ it, so it outlives every erasure and proves each request was answered (Law 21.71
 
 Requests made to an operator or on the command line are answered when asked. An erasure the customer asked
 for on WhatsApp is answered by the closer after the goodbye: the customer's stream keeps when they asked
-(``ErasureRequested``, no personal data), so the listing shows both times.
+(``ErasureRequested``, no personal data), so the listing shows both times. A technician who asks on
+WhatsApp is erased by an admin: their stream records the request (``ProviderErasureRequested``), listed by
+:func:`pending_technician_requests` until an erasure of that technician answers it.
 
 The record only grows, so a listing reads one page of it: from a position in the stream (the cursor of
 the page before) or from the first request at ``since`` (found by a binary search over the stream's
@@ -18,8 +20,9 @@ from datetime import datetime, timedelta
 from contracts.events import RecordedEvent
 from contracts.lead_events import ErasureRequested
 from contracts.privacy_events import PRIVACY_REQUESTS_STREAM
-from eventstore import PostgresEventStore
-from orchestrator.domain.ids import customer_stream_id
+from contracts.provider_events import ProviderErasureRequested
+from eventstore import OrderFilter, PostgresEventStore
+from orchestrator.domain.ids import customer_stream_id, provider_stream_id
 
 #: Requests of one page at most (the CLI goes through every page).
 MAX_PAGE = 1000
@@ -50,8 +53,17 @@ class PrivacyRequest:
 _NOTHING_DONE = {
     "not_known": "no document: the phone is not known (never seen, or forgotten)",
     "already_forgotten": "nothing to forget: the phone is not known (never seen, or forgotten before)",
-    "refused_job_in_progress": "refused: a technician holds or accepted the person's job",
+    "refused_job_in_progress": "refused: a job of the person's is in progress (as customer or technician)",
+    "pending": "asked on WhatsApp by a technician: an admin erases them (privacy forget) once no job is open",
 }
+
+#: The technicians' requests in the global order: only ``ProviderErasureRequested`` (every stream's).
+_TECHNICIANS_ASKED = OrderFilter(
+    stream=PRIVACY_REQUESTS_STREAM,
+    exclude_types=frozenset({"DataExported", "PersonForgotten"}),
+    others_types=frozenset({ProviderErasureRequested.TYPE}),
+    others_field="provider_id",
+)
 
 
 def _detail(event: RecordedEvent) -> str:
@@ -63,7 +75,9 @@ def _detail(event: RecordedEvent) -> str:
         return (f"{d.get('leads', 0)} leads, {d.get('messages_in', 0)} messages in, "
                 f"{d.get('messages_out', 0)} out ({d.get('events', 0)} events)")  # fmt: skip
     forced = ", forced" if d.get("forced") else ""
-    return f"{len(d.get('streams') or ())} streams, {d.get('jetstream_messages_removed', 0)} JetStream messages{forced}"
+    technician = f", technician {d['provider_id']} deactivated" if d.get("provider_id") else ""
+    return (f"{len(d.get('streams') or ())} streams, {d.get('jetstream_messages_removed', 0)} JetStream "
+            f"messages{technician}{forced}")  # fmt: skip
 
 
 def request_of(event: RecordedEvent) -> PrivacyRequest | None:
@@ -75,7 +89,8 @@ def request_of(event: RecordedEvent) -> PrivacyRequest | None:
     return PrivacyRequest(
         request_id=str(d.get("request_id")), kind=kind, at=event.metadata.recorded_at,
         asked_at=event.metadata.recorded_at,
-        requested_by=str(d.get("requested_by")), person_key=d.get("person_key"), outcome=str(d.get("outcome")),
+        requested_by=str(d.get("requested_by")), person_key=d.get("person_key") or d.get("provider_id"),
+        outcome=str(d.get("outcome")),
         detail=_detail(event),
     )  # fmt: skip
 
@@ -135,3 +150,23 @@ def _asked(request: PrivacyRequest, erasure_requested: object) -> PrivacyRequest
     if request.kind != "erasure" or not isinstance(erasure_requested, ErasureRequested):
         return request
     return replace(request, asked_at=min(request.at, erasure_requested.requested_at))
+
+
+async def pending_technician_requests(store: PostgresEventStore) -> list[PrivacyRequest]:
+    """Erasures technicians asked for on WhatsApp that no erasure has answered yet, oldest first: one
+    filtered read of the global order (the store has no index by type; listings are rare)."""
+    asked: list[tuple[str, int, ProviderErasureRequested]] = []
+    horizon, after = await store.horizon(), (0, 0)
+    while rows := await store.read_filtered(_TECHNICIANS_ASKED, after, horizon, MAX_PAGE):
+        after = (rows[-1][5], rows[-1][6])
+        asked += [(row[0], row[1], ProviderErasureRequested.model_validate(row[4])) for row in rows]
+    streams = {stream for stream, _, _ in asked}
+    forgotten = await store.read_streams(streams, types=["ProviderForgotten"]) if streams else {}
+    return [
+        PrivacyRequest(
+            request_id=f"{stream}@{version}", kind="erasure", at=event.requested_at, asked_at=event.requested_at,
+            requested_by="whatsapp", person_key=event.provider_id, outcome="pending", detail=_NOTHING_DONE["pending"],
+        )
+        for stream, version, event in asked
+        if stream == provider_stream_id(event.provider_id) and not forgotten.get(stream)
+    ]  # fmt: skip

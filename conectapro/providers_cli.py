@@ -16,7 +16,7 @@ from eventstore import PostgresEventStore
 from infra.clock import utc_now
 from orchestrator.domain.providers import ProviderCommandRejected, ProviderView
 from orchestrator.provider_directory import ProviderDirectory
-from projections.operator_api.technician_actions import execute, provider_id_for_phone
+from projections.operator_api.technician_actions import execute, technician_id_for_registration
 
 app = typer.Typer(help="Technicians: register, list, deactivate, activate.", no_args_is_help=True)
 
@@ -35,11 +35,18 @@ def _describe(view: ProviderView) -> str:
     )
 
 
-async def _run(database_url: str, command: ProviderCommand | None) -> list[ProviderView]:
+async def _run(database_url: str, command: ProviderCommand | None, phone: str | None = None) -> list[ProviderView]:
+    from conectapro.command_support import load_settings
+    from privacy.setup import protect
+
     await migrate(database_url)
     store = await PostgresEventStore.connect(database_url, min_size=1, max_size=2)
+    privacy = protect(store, load_settings())  # a technician's name and phone are sealed with their key
     directory = ProviderDirectory(store)  # folded once, then only what each step adds
     try:
+        if isinstance(command, RegisterProvider) and phone is not None:
+            provider_id = await technician_id_for_registration(store, privacy.people, phone, directory)
+            command = command.model_copy(update={"provider_id": provider_id})
         await directory.catch_up()
         if command is None:
             return sorted(directory.views.values(), key=lambda v: v.name)
@@ -53,7 +60,7 @@ async def _run(database_url: str, command: ProviderCommand | None) -> list[Provi
         await store.close()
 
 
-def _execute(build: type[ProviderCommand], **fields: object) -> list[ProviderView]:
+def _execute(build: type[ProviderCommand], register_phone: str | None = None, **fields: object) -> list[ProviderView]:
     from conectapro.command_support import database_for_command, load_settings
 
     try:
@@ -62,7 +69,7 @@ def _execute(build: type[ProviderCommand], **fields: object) -> list[ProviderVie
         raise typer.BadParameter(str(error)) from error
     with database_for_command(load_settings()) as database_url:
         try:
-            return asyncio.run(_run(database_url, command))
+            return asyncio.run(_run(database_url, command, register_phone))
         except ProviderCommandRejected as rejected:
             typer.echo(f"refused: {rejected}", err=True)
             raise typer.Exit(1) from rejected
@@ -80,7 +87,8 @@ def add(
     digits = phone.lstrip("+").replace(" ", "")
     [view] = _execute(
         RegisterProvider,
-        provider_id=provider_id_for_phone(digits),
+        register_phone=digits,  # the id is the phone's person key, looked up once the store is open
+        provider_id="new",
         name=name,
         phone=digits,
         services=tuple(services),

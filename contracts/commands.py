@@ -114,6 +114,16 @@ class ActivateProvider(Command):
     provider_id: ProviderId
 
 
+class ForgetProvider(Command):
+    """A technician's erasure (``conectapro privacy forget``): no more offers, their name and phone read as
+    suppressed everywhere from now on (the erasure then destroys their key)."""
+
+    provider_id: ProviderId
+    #: The leads they were offered or assigned, as the caller found them: the read models blank what those
+    #: leads' messages say of the technician.
+    leads: tuple[LeadId, ...] = ()
+
+
 # --------------------------------------------------------------------------- timers (sent by the closer)
 # Each names the lead it is about; when the lead has moved on, the decision is empty (a stale tick is
 # harmless).
@@ -252,4 +262,4 @@ CustomerCommand = (
     | WriteToCustomer
     | HandBackConversation
 )
-ProviderCommand = RegisterProvider | UpdateProvider | DeactivateProvider | ActivateProvider
+ProviderCommand = RegisterProvider | UpdateProvider | DeactivateProvider | ActivateProvider | ForgetProvider

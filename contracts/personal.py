@@ -4,8 +4,10 @@ Declared here, next to the contracts, and applied elsewhere: the event store sea
 key of the person the stream belongs to (``privacy.codec``), and a forgotten person's fields read as
 :data:`SUPPRESSED`. A path names a field of the event's ``data``; a dotted path a field of a nested object.
 Comunas, services, urgencies, states and ids are not personal here: they are what the audit and the read
-models keep working on after a person is forgotten. A technician's name and phone in a customer's stream
-(``LeadAssigned``) are the technician's business contact, not the customer's data.
+models keep working on after a person is forgotten. A technician's streams (``provider-<id>``) are theirs:
+their registration's name and phone are sealed with their own key. The technician's name and phone in a
+customer's stream (``LeadAssigned``, the replies about the job) are part of that customer's record of their
+job: sealed with the customer's key, and blanked in the read models when the technician is forgotten.
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ PERSONAL_FIELDS: Final[Mapping[str, tuple[str, ...]]] = {
         *(f"llm.rules.{name}" for name in _INTENT),
     ),
     "LeadDrafted": ("phone",),
+    "LeadAssigned": ("provider_name", "provider_phone"),
+    "ProviderRegistered": ("name", "phone"),
+    "ProviderUpdated": ("name", "phone"),
     "LeadFieldsCaptured": ("fields.problem", "fields.address"),
     "LeadSubmitted": ("fields.problem", "fields.address"),
     # The body may hold the customer's address and problem (a summary, an offer); buttons are fixed texts.
@@ -58,7 +63,9 @@ def as_recorded(command: M) -> M:
 
 
 #: Stream prefixes whose streams belong to one person: ``<prefix><person key>``.
-_PERSON_STREAM_PREFIXES: Final = ("customer-", "outbound-customer-", "deliveries-")
+_PERSON_STREAM_PREFIXES: Final = (
+    "customer-", "outbound-customer-", "deliveries-", "provider-", "outbound-provider-"
+)  # fmt: skip
 
 
 def person_of_stream(stream_id: str) -> str | None:

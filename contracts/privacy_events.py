@@ -59,4 +59,7 @@ class PersonForgotten(Event):
     unsealed_events: int = 0
     #: JetStream messages holding the phone that were deleted (raw webhooks, dead letters).
     jetstream_messages_removed: int = 0
+    #: The technician the phone was (forgotten with the person: ``ProviderForgotten`` on their stream). A
+    #: technician registered before technicians were people may have no person key of their own.
+    provider_id: str | None = Field(default=None, exclude_if=lambda value: value is None)
     decided_at: datetime

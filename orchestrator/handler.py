@@ -141,7 +141,9 @@ class InboundHandler:
         # Technicians' messages are read by the rules alone: the LLM is for customers' free text (and the
         # audit rebuilds a technician's understanding from the text, never from a model's answer).
         understanding = await understand_message(message, None)
-        lead_id = leads_flow.route_technician_message(provider, message.reply_id, message.text)
+        lead_id = leads_flow.route_technician_message(
+            provider, message.reply_id, message.text, asks_for_erasure=understanding.asks_for_erasure
+        )
         command = HandleTechnicianMessage(
             command_id=message.wamid,
             provider_id=provider.provider_id,

@@ -24,6 +24,7 @@ from contracts.commands import (
     DropErasureQuestion,
     ExpireConversation,
     FollowUpJob,
+    ForgetProvider,
     HandBackConversation,
     HandleCustomerMessage,
     HandleTechnicianMessage,
@@ -54,6 +55,7 @@ from orchestrator.domain.providers import (
     apply_provider_event,
     decide_activate_provider,
     decide_deactivate_provider,
+    decide_forget_provider,
     decide_register_provider,
     decide_update_provider,
 )
@@ -86,6 +88,7 @@ __all__ = [
     "provider_stream_id",
     "route_technician_message",
 ]
+
 
 def _decide_command(decision: Decision, command: CustomerCommand) -> None:
     match command:
@@ -172,5 +175,7 @@ def decide_provider(
             return decide_deactivate_provider(command, providers=views, now=now)
         case ActivateProvider():
             return decide_activate_provider(command, providers=views, now=now)
+        case ForgetProvider():
+            return decide_forget_provider(command, providers=views, now=now)
         case _:
             assert_never(command)

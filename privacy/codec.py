@@ -6,10 +6,11 @@ personal value replaced by :data:`SUPPRESSED`, and ``"$sealed"`` holding them al
 moved to another stream or event type fails authentication). So the stored row is already what a
 forgotten person's event reads as; opening with the key puts the values back. Null values stay null.
 
-Streams of nobody (technicians, operators) and events without personal fields pass untouched. A person
+Streams of nobody (operators, the account) and events without personal fields pass untouched. A person
 without a key is either forgotten (new-style keys: their fields are written suppressed, never in clear)
-or a customer of a store written before sealing (``c…`` keys, see ``privacy.people``): their events
-were stored in clear and are read and written as they were until they get a key.
+or a customer or technician of a store written before sealing (``c…`` keys; technician ids that are no
+person key, see ``privacy.people``): their events were stored in clear and are read and written as they
+were until they get a key.
 """
 
 from __future__ import annotations
@@ -23,11 +24,15 @@ import orjson
 
 from contracts.personal import PERSONAL_FIELDS, person_of_stream, personal_value, suppressed, with_personal_value
 from privacy.keyring import Keyring
-from privacy.people import is_legacy_person_key
+from privacy.people import is_legacy_person_key, is_unkeyed_technician
 
 SEALED: Final = "$sealed"
 _NONCE_BYTES = 12
 _SEALED_TEXT: Final = f'"{SEALED}"'
+
+
+def _technicians(stream_id: str) -> bool:
+    return stream_id.startswith(("provider-", "outbound-provider-"))
 
 
 def _associated(stream_id: str, event_type: str) -> bytes:
@@ -62,7 +67,8 @@ class PrivacyCodec:
         if all(value is None for value in values):
             return data
         key = self.keyring.key(person)
-        if key is None and is_legacy_person_key(person):
+        unkeyed = is_legacy_person_key(person) or (_technicians(stream_id) and is_unkeyed_technician(person))
+        if key is None and unkeyed:
             return data
         sealed = suppressed(event_type, data)
         if key is not None:

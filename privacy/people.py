@@ -8,12 +8,18 @@ streams any more, and the sealed fields of those streams cannot be opened.
 Stores written before this kept customers under ``c`` + an unkeyed hash of the phone. Such a customer
 keeps that key (their stream is found and adopted on their next message, and sealed from then on); their
 older events stay as they were written, in clear: the store is append-only.
+
+Technicians are people too: a technician registered now is named by their person key (their stream is
+``provider-<person key>``, sealed with their key). Technicians registered before keep their id, ``p`` + an
+unkeyed hash of the phone (:func:`legacy_provider_id`): it stays a reversible hash, and their events, written
+in clear, are still written so (their stream has no key of its own to seal with).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -32,6 +38,7 @@ RETURNING person_key
 _ERASE = "DELETE FROM privacy_people WHERE person_key = $1"
 _KNOWN = "SELECT EXISTS (SELECT 1 FROM privacy_people WHERE person_key = $1)"
 _LEGACY_LENGTH = 21
+_PERSON_KEY = re.compile(r"[pc][0-9a-f]{20}")
 
 
 def legacy_person_key(whatsapp_id: str) -> str:
@@ -40,8 +47,21 @@ def legacy_person_key(whatsapp_id: str) -> str:
     return "c" + hashlib.blake2b(whatsapp_id.encode(), digest_size=10).hexdigest()
 
 
+def legacy_provider_id(whatsapp_id: str) -> str:
+    """How stores written before technicians were people named a technician: an unkeyed hash of the phone
+    (reversible by trying every number; never used for technicians registered now)."""
+    return "p" + hashlib.blake2b(whatsapp_id.encode(), digest_size=6).hexdigest()
+
+
 def is_legacy_person_key(person_key: str) -> bool:
+    """A customer's key from before sealing: their events without a key stay in clear."""
     return len(person_key) == _LEGACY_LENGTH and person_key.startswith("c")
+
+
+def is_unkeyed_technician(person_key: str) -> bool:
+    """A technician id that is no person key (a legacy ``p`` + 12 hex id, or one an operator chose before
+    technicians were people): their events without a key stay in clear, as they always were."""
+    return _PERSON_KEY.fullmatch(person_key) is None
 
 
 def new_person_key() -> str:

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from contracts.commands import ActivateProvider, DeactivateProvider, RegisterProvider, UpdateProvider
+from contracts.commands import ActivateProvider, DeactivateProvider, ForgetProvider, RegisterProvider, UpdateProvider
 from contracts.comunas import lookup_comuna
 from contracts.events import Event, RecordedEvent
 from contracts.intent import Service
@@ -22,9 +22,11 @@ from contracts.lead_events import (
     OfferExpired,
     ProviderOffered,
 )
+from contracts.personal import SUPPRESSED
 from contracts.provider_events import (
     ProviderActivated,
     ProviderDeactivated,
+    ProviderForgotten,
     ProviderRegistered,
     ProviderUpdated,
 )
@@ -46,6 +48,8 @@ class ProviderView:
     rating_sum: int = 0
     rating_count: int = 0
     last_assigned_at: datetime | None = None
+    #: Erased (``ProviderForgotten``): never active again, name and phone suppressed.
+    forgotten: bool = False
 
     @property
     def active_jobs(self) -> int:
@@ -87,7 +91,9 @@ def evolve_provider_view(view: ProviderView | None, event: Event) -> ProviderVie
         case ProviderDeactivated():
             return replace(view, active=False)
         case ProviderActivated():
-            return replace(view, active=True)
+            return replace(view, active=not view.forgotten)
+        case ProviderForgotten():
+            return replace(view, name=SUPPRESSED, phone=SUPPRESSED, active=False, forgotten=True)
         case ProviderOffered():
             return replace(view, pending_offers=(*_without(view.pending_offers, event.lead_id), event.lead_id))
         case OfferDeclined() | OfferExpired() | OfferAccepted():
@@ -118,6 +124,7 @@ PROVIDER_VIEW_TYPES = frozenset(
         ProviderUpdated,
         ProviderDeactivated,
         ProviderActivated,
+        ProviderForgotten,
         ProviderOffered,
         OfferDeclined,
         OfferExpired,
@@ -243,6 +250,8 @@ def decide_update_provider(
     command: UpdateProvider, *, providers: Mapping[str, ProviderView], now: datetime
 ) -> list[Event]:
     view = _known(providers, command.provider_id)
+    if view.forgotten:
+        raise ProviderCommandRejected(f"technician {view.provider_id} was erased: register them again")
     comunas = canonical_comunas(command.comunas) if command.comunas is not None else None
     services = _unique_services(command.services) if command.services is not None else None
     if command.phone is not None:
@@ -273,6 +282,19 @@ def decide_activate_provider(
     command: ActivateProvider, *, providers: Mapping[str, ProviderView], now: datetime
 ) -> list[Event]:
     view = _known(providers, command.provider_id)
+    if view.forgotten:
+        raise ProviderCommandRejected(f"technician {view.provider_id} was erased: register them again")
     if view.active:
         return []
     return [ProviderActivated(provider_id=view.provider_id, activated_at=now)]
+
+
+def decide_forget_provider(
+    command: ForgetProvider, *, providers: Mapping[str, ProviderView], now: datetime
+) -> list[Event]:
+    """Whether a job is still in progress is the erasure's question (it may be forced); forgetting twice
+    records nothing."""
+    view = _known(providers, command.provider_id)
+    if view.forgotten:
+        return []
+    return [ProviderForgotten(provider_id=view.provider_id, leads=command.leads, forgotten_at=now)]

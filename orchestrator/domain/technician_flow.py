@@ -25,6 +25,7 @@ from contracts.lead_events import (
     RatingRequestReason,
     SenderRole,
 )
+from contracts.provider_events import ProviderErasureRequested
 from orchestrator.domain import customer_replies, technician_replies
 from orchestrator.domain.buttons import TechnicianAction, TechnicianActionKind, parse_technician_action
 from orchestrator.domain.decision import Decision
@@ -167,8 +168,13 @@ def resolve_lead_for(view: ProviderView, action: TechnicianAction) -> str | None
     return candidates[0] if len(candidates) == 1 else None
 
 
-def route_technician_message(view: ProviderView, reply_id: str | None, text: str | None) -> str | None:
-    """The lead id a technician's message should be decided on, or None (see ``decide_unrouted_...``)."""
+def route_technician_message(
+    view: ProviderView, reply_id: str | None, text: str | None, *, asks_for_erasure: bool = False
+) -> str | None:
+    """The lead id a technician's message should be decided on, or None (see ``decide_unrouted_...``). A
+    request to erase their data concerns no lead: it goes to their own stream."""
+    if asks_for_erasure and reply_id is None:
+        return None
     return resolve_lead_for(view, parse_technician_action(reply_id, text))
 
 
@@ -182,6 +188,14 @@ def decide_unrouted_technician_message(
     """A technician's message that names no lead we can tell (for the technician's own stream)."""
     d = Decision(CustomerState(), now, new_ids, command.wamid, {provider.provider_id: provider})
     d.emit(_received(command))
+    if command.understanding.asks_for_erasure:
+        # Recorded without personal data, for an admin (``privacy requests``); nothing is erased on it.
+        jobs = len(provider.pending_offers) + len(provider.active_leads)
+        d.emit(ProviderErasureRequested(provider_id=provider.provider_id, jobs_in_progress=jobs, requested_at=now))
+        d.reply_technician(
+            provider.provider_id, command.phone, technician_replies.erasure_by_admin(provider.name, jobs)
+        )
+        return d.events
     if provider.pending_offers or provider.active_leads:
         reply = technician_replies.several_open(provider.name)
     else:

@@ -129,3 +129,22 @@ def several_open(name: str) -> Reply:
             "mensaje de cada trabajo."
         ),
     )
+
+
+def erasure_by_admin(name: str, jobs_in_progress: int) -> Reply:
+    """A technician asked that their data be erased: an admin does it (they are deactivated with it), and
+    not while a job of theirs is in progress."""
+    greet = first_name(name)
+    wait = (
+        " Primero termina (o avisa que no puedes tomar) los trabajos y ofertas que tienes abiertos."
+        if jobs_in_progress
+        else ""
+    )
+    return Reply(
+        "erasure_by_admin",
+        TextMessage(
+            body=f"Hola {greet}, recibimos tu solicitud para borrar tus datos. Como técnico, el borrado lo hace "
+            "un administrador de ConectaPro: al hacerlo dejarás de recibir ofertas y tu nombre y número se "
+            f"borrarán, sin vuelta atrás.{wait} Te responderemos dentro de 30 días, como indica la ley."
+        ),
+    )

@@ -51,6 +51,7 @@ async def forget_for(state: ApiState, phone: str, *, by: str, force: bool) -> Er
         raise PrivacyUnavailable("this API has no NATS connection: the person's JetStream messages cannot be erased")
     try:
         js = await state.jetstream()
-        return await forget(state.store, privacy, js, phone, requested_by=by, force=force, now=state.clock)
+        return await forget(state.store, privacy, js, phone, requested_by=by, force=force, now=state.clock,
+                            directory=state.directory)  # fmt: skip
     except (nats.errors.Error, OSError, TimeoutError) as error:
         raise PrivacyUnavailable(f"NATS is out of reach ({type(error).__name__}); nothing was forgotten") from error

@@ -104,8 +104,9 @@ async def forget_person(state: State, body: ForgetIn) -> ForgetOut:
     except PrivacyUnavailable as error:
         raise HTTPException(503, detail=str(error)) from error
     if erasure.outcome == ErasureOutcome.REFUSED_JOB_IN_PROGRESS:
-        reason = (f"person {erasure.person_key} has a job in progress (a technician holds or accepted it): not "
-                  "forgotten; ask again with force to forget anyway")  # fmt: skip
+        reason = (f"person {erasure.person_key or erasure.provider_id} has a job in progress (a technician holds "
+                  "or accepted it, or, for a technician, one they accepted): not forgotten; ask again with force "
+                  "to forget anyway")  # fmt: skip
         raise HTTPException(409, detail=reason)
     return ForgetOut(outcome=erasure.outcome, person_key=erasure.person_key, streams=list(erasure.streams),
                      jetstream_messages_removed=erasure.jetstream_messages_removed)  # fmt: skip

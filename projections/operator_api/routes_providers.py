@@ -19,13 +19,14 @@ from orchestrator.domain.providers import (
     ProviderView,
     UnknownProvider,
 )
+from privacy.setup import privacy_of
 from projections.operator_api import queries
 from projections.operator_api.cursor import InvalidCursor, decode_provider_cursor
 from projections.operator_api.deps import State
 from projections.operator_api.errors import invalid, responses
 from projections.operator_api.params import ComunaQuery, Cursor, Limit, canonical_comuna
 from projections.operator_api.schemas import ProviderIn, ProviderOut, ProviderPage, ProviderPatch
-from projections.operator_api.technician_actions import execute, provider_id_for_phone
+from projections.operator_api.technician_actions import execute, technician_id_for_registration
 
 router = APIRouter(tags=["technicians"])
 
@@ -74,8 +75,12 @@ async def register_provider(state: State, body: ProviderIn) -> ProviderOut:
     """Register a technician (recorded as ``ProviderRegistered``). Registering the same one again with the
     same details changes nothing; different details for a registered number are a conflict."""
     comunas = tuple(canonical_comuna(c, "body", "comunas") or c for c in body.comunas)
+    privacy = privacy_of(state.store)
+    provider_id = await technician_id_for_registration(
+        state.store, privacy.people if privacy is not None else None, body.phone, state.directory
+    )
     command = RegisterProvider(
-        command_id=_command_id(), provider_id=provider_id_for_phone(body.phone), name=body.name, phone=body.phone,
+        command_id=_command_id(), provider_id=provider_id, name=body.name, phone=body.phone,
         services=tuple(body.services), comunas=comunas, capacity=body.capacity, active=body.active,
     )  # fmt: skip
     return view_out(await _run(state, command))

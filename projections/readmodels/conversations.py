@@ -33,7 +33,13 @@ from orchestrator.domain.model import CustomerState, Lead
 from orchestrator.domain.states import LEAD_TRANSITIONS
 from projections.envelope import EventContext
 from projections.projector import Projector
-from projections.readmodels.forgotten import FORGOTTEN, blank, rows_of_person
+from projections.readmodels.forgotten import (
+    FORGOTTEN,
+    TECHNICIAN_FORGOTTEN,
+    blank,
+    customers_of_technician,
+    rows_of_person,
+)
 from projections.readmodels.leads import LEAD_EVENT_TYPES
 from projections.table import Table
 
@@ -196,9 +202,20 @@ def _forget(row: ConversationRow) -> ConversationRow:
 _PERSONAL_FIELDS = frozenset({"problem", "address"})
 
 
+def _forget_technician(row: ConversationRow) -> ConversationRow:
+    """A technician the customer dealt with was forgotten: what the bot wrote to the customer (it may name
+    the technician and give their phone) blanked; what the customer wrote stays."""
+    messages = tuple(
+        {**m, "text": blank(m.get("text"))} if m.get("direction") == "out" else m for m in row.recent_messages
+    )
+    return row if messages == row.recent_messages else row._replace(recent_messages=messages)
+
+
 def evolve_conversation(row: ConversationRow | None, event: Event, ctx: EventContext) -> ConversationRow | None:
     if event.TYPE == FORGOTTEN:
         return None if row is None else _forget(row)
+    if event.TYPE == TECHNICIAN_FORGOTTEN:
+        return None if row is None else _forget_technician(row)
     current = row if row is not None else ConversationRow(
         ctx.stream_id.removeprefix(CUSTOMER_STREAM_PREFIX), started_at=ctx.recorded_at
     )
@@ -222,5 +239,7 @@ CONVERSATION_EVENT_TYPES = LEAD_EVENT_TYPES | {
 
 CONVERSATIONS_PROJECTOR: Projector[str, ConversationRow] = Projector(
     CONVERSATIONS, CONVERSATION_EVENT_TYPES, conversation_key, evolve_conversation,
-    selects={FORGOTTEN: rows_of_person("customer_key")},
+    selects={
+        FORGOTTEN: rows_of_person("customer_key"), TECHNICIAN_FORGOTTEN: customers_of_technician("customer_key")
+    },
 )  # fmt: skip

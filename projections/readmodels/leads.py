@@ -33,7 +33,13 @@ from orchestrator.domain.evolve import LEAD_TRIGGER_OF_EVENT
 from orchestrator.domain.states import LEAD_TRANSITIONS
 from projections.envelope import EventContext
 from projections.projector import Projector
-from projections.readmodels.forgotten import FORGOTTEN, blank, rows_of_person
+from projections.readmodels.forgotten import (
+    FORGOTTEN,
+    TECHNICIAN_FORGOTTEN,
+    blank,
+    rows_of_person,
+    rows_of_technician,
+)
 from projections.table import Table
 
 
@@ -141,15 +147,25 @@ def _changes(event: Event) -> dict[str, Any]:
 
 
 def _forget(row: LeadRow) -> LeadRow:
-    """The customer's own values blanked; the technician's name and phone are theirs, and stay."""
+    """The customer's values blanked, with the technician's name and phone as their lead recorded them
+    (sealed with the customer's key: ``contracts.personal``); the technician's own rows stay."""
     blanked = row._replace(customer_phone=blank(row.customer_phone), problem=blank(row.problem),
-                           address=blank(row.address))  # fmt: skip
+                           address=blank(row.address), provider_name=blank(row.provider_name),
+                           provider_phone=blank(row.provider_phone))  # fmt: skip
+    return row if blanked == row else blanked
+
+
+def _forget_technician(row: LeadRow) -> LeadRow:
+    """The assigned technician's name and phone blanked (they were forgotten); the customer's values stay."""
+    blanked = row._replace(provider_name=blank(row.provider_name), provider_phone=blank(row.provider_phone))
     return row if blanked == row else blanked
 
 
 def evolve_lead(row: LeadRow | None, event: Event, ctx: EventContext) -> LeadRow | None:
     if event.TYPE == FORGOTTEN:
         return None if row is None else _forget(row)
+    if event.TYPE == TECHNICIAN_FORGOTTEN:
+        return None if row is None else _forget_technician(row)
     if isinstance(event, LeadDrafted):
         if row is not None:
             return row
@@ -185,5 +201,6 @@ LEAD_EVENT_TYPES = frozenset(
 )  # fmt: skip
 
 LEADS_PROJECTOR: Projector[str, LeadRow] = Projector(
-    LEADS, LEAD_EVENT_TYPES, lead_key, evolve_lead, selects={FORGOTTEN: rows_of_person("customer_key")}
-)
+    LEADS, LEAD_EVENT_TYPES, lead_key, evolve_lead,
+    selects={FORGOTTEN: rows_of_person("customer_key"), TECHNICIAN_FORGOTTEN: rows_of_technician("provider_id")},
+)  # fmt: skip

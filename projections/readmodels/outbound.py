@@ -17,10 +17,17 @@ from typing import Any, NamedTuple
 from uuid import UUID
 
 from contracts.events import Event
-from contracts.outbound import DeliveryStatus, ReplyDeliveryUpdated, ReplyFailed, ReplyQueued, ReplySent
+from contracts.outbound import DeliveryStatus, RecipientRole, ReplyDeliveryUpdated, ReplyFailed, ReplyQueued, ReplySent
+from contracts.provider_events import ProviderForgotten
 from projections.envelope import EventContext
 from projections.projector import Projector
-from projections.readmodels.forgotten import FORGOTTEN, blank, rows_of_streams
+from projections.readmodels.forgotten import (
+    FORGOTTEN,
+    TECHNICIAN_FORGOTTEN,
+    blank,
+    rows_of_streams,
+    streams_of_technician,
+)
 from projections.table import Table
 
 #: The text kept per message (a WhatsApp text may be 4,096 characters; operators need the gist).
@@ -79,6 +86,8 @@ def evolve_outbound(row: OutboundRow | None, event: Event, ctx: EventContext) ->
             return None
         blanked = row._replace(to_phone=blank(row.to_phone), text=blank(row.text))
         return row if blanked == row else blanked
+    if isinstance(event, ProviderForgotten):
+        return None if row is None else _forget_technician(row, event)
     # The sender only records an outcome for a reply it read, so the ReplyQueued is always first; a row is
     # still started from an outcome alone rather than dropping what it says.
     current = row if row is not None else OutboundRow(getattr(event, "reply_id"), ctx.stream_id)  # noqa: B009
@@ -113,6 +122,17 @@ def evolve_outbound(row: OutboundRow | None, event: Event, ctx: EventContext) ->
     return row
 
 
+def _forget_technician(row: OutboundRow, event: ProviderForgotten) -> OutboundRow:
+    """A forgotten technician's messages (their phone, and texts that name them) blanked: those sent to
+    them, and those sent to customers about the leads they were offered (an assignment names them)."""
+    to_them = row.provider_id == event.provider_id
+    about_them = row.recipient == RecipientRole.CUSTOMER.value and row.lead_id in event.leads
+    if not (to_them or about_them):
+        return row
+    blanked = row._replace(to_phone=blank(row.to_phone) if to_them else row.to_phone, text=blank(row.text))
+    return row if blanked == row else blanked
+
+
 def outbound_key(event: Event, _: EventContext) -> UUID | None:
     reply_id: UUID | None = getattr(event, "reply_id", None)
     return reply_id
@@ -123,7 +143,7 @@ OUTBOUND_PROJECTOR: Projector[UUID, OutboundRow] = Projector(
     frozenset({ReplyQueued.TYPE, ReplySent.TYPE, ReplyFailed.TYPE}),
     outbound_key,
     evolve_outbound,
-    selects={FORGOTTEN: rows_of_streams("stream_id")},
+    selects={FORGOTTEN: rows_of_streams("stream_id"), TECHNICIAN_FORGOTTEN: streams_of_technician("stream_id")},
 )
 
 

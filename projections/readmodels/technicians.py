@@ -23,7 +23,13 @@ from contracts.lead_events import (
     OfferExpired,
     ProviderOffered,
 )
-from contracts.provider_events import ProviderActivated, ProviderDeactivated, ProviderRegistered, ProviderUpdated
+from contracts.provider_events import (
+    ProviderActivated,
+    ProviderDeactivated,
+    ProviderForgotten,
+    ProviderRegistered,
+    ProviderUpdated,
+)
 from orchestrator.domain.providers import ProviderView, evolve_provider_view
 from projections.envelope import EventContext
 from projections.projector import Projector
@@ -131,7 +137,8 @@ def technician_key(event: Event, _: EventContext) -> str | None:
 TECHNICIAN_EVENT_TYPES = frozenset(
     cls.TYPE
     for cls in (
-        ProviderRegistered, ProviderUpdated, ProviderDeactivated, ProviderActivated, ProviderOffered,
+        ProviderRegistered, ProviderUpdated, ProviderDeactivated, ProviderActivated, ProviderForgotten,
+        ProviderOffered,
         OfferDeclined, OfferExpired, OfferAccepted, LeadAssigned, JobCompleted, LeadCancelled, LeadClosed,
         LeadRated,
     )

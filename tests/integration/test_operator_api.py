@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -26,8 +27,8 @@ from contracts.outbound import (
 )
 from eventstore import PostgresEventStore
 from orchestrator.identity import deliveries_stream_id
+from privacy.people import legacy_provider_id as provider_id_for_phone
 from projections.operator_api.app import ApiConfig, create_app
-from projections.operator_api.technician_actions import provider_id_for_phone
 from tests.integration.projections_support import project, record
 from tests.unit.audit_support import customer_key
 
@@ -242,10 +243,10 @@ async def test_registering_a_technician_records_an_event_and_lists_them(
     created = await api.post("/v1/providers", json=body, headers=AUTH)
     assert created.status_code == 201, created.text
     technician = created.json()
-    provider_id = provider_id_for_phone("56933332222")
-    assert (technician["provider_id"], technician["comunas"], technician["active"]) == (
-        provider_id, ["Macul", "Ñuñoa"], True,
-    )  # fmt: skip
+    provider_id = technician["provider_id"]
+    # A person key (random; the phone maps to it only through the keyed, erasable lookup), never the hash.
+    assert re.fullmatch(r"p[0-9a-f]{20}", provider_id) and provider_id != provider_id_for_phone("56933332222")
+    assert (technician["comunas"], technician["active"]) == (["Macul", "Ñuñoa"], True)
     assert [e.type for e in await store.read_stream(f"provider-{provider_id}")] == ["ProviderRegistered"]
 
     again = await api.post("/v1/providers", json=body, headers=AUTH)

@@ -150,12 +150,49 @@ async def test_after_a_forget_the_live_rows_are_blanked_and_a_rebuild_gives_the_
         assert secret not in live_text, secret
     [lead] = [row for row in live_rows["read_models.leads"] if row["customer_key"] == ana]
     assert (lead["customer_phone"], lead["problem"], lead["address"]) == (SUPPRESSED,) * 3
-    assert (lead["provider_name"], lead["provider_phone"], lead["rating"]) == ("Pedro Soto", PEDRO, 5)
+    # The technician's name as Ana's lead recorded it went with her key; Pedro's own rows stay.
+    assert (lead["provider_name"], lead["provider_phone"], lead["rating"]) == (SUPPRESSED, SUPPRESSED, 5)
     # Everyone else's rows, and the technicians', are as they were.
     for table, rows in before.items():
         others = [row for row in rows if ana not in repr(row)]
         assert others == [row for row in live_rows[table] if ana not in repr(row)], table
     assert live_rows["read_models.technicians"] == before["read_models.technicians"]
+
+
+async def test_a_technician_forgotten_while_holding_a_job_only_when_forced_blanked_live_and_on_rebuild(
+    pipeline: Pipeline, store: PostgresEventStore
+) -> None:
+    privacy = protect(store, Settings(privacy_master_key=PRIVACY_MASTER_KEY))
+    await three_conversations(pipeline)
+    await all_statuses_recorded(pipeline, store)
+    await wait_until_caught_up(store, ALL)
+    before = await snapshot(store)
+    [holder] = [view for view in pipeline.directory.views.values() if view.active_leads]  # Bruno's job
+    phone, name = holder.phone, holder.name
+    js = pipeline.nats.jetstream()
+
+    refused = await forget(store, privacy, js, phone, requested_by="test", force=False, now=utc_now)
+    assert (refused.outcome, refused.provider_id) == (ErasureOutcome.REFUSED_JOB_IN_PROGRESS, holder.provider_id)
+    erasure = await forget(store, privacy, js, phone, requested_by="test", force=True, now=utc_now)
+    assert (erasure.outcome, erasure.provider_id) == (ErasureOutcome.FORGOTTEN, holder.provider_id)
+    assert f"provider-{holder.provider_id}" in erasure.streams and erasure.jetstream_messages_removed > 0
+    again = await forget(store, privacy, js, phone, requested_by="test", force=True, now=utc_now)
+    assert again.outcome == ErasureOutcome.ALREADY_FORGOTTEN
+    await wait_until_caught_up(store, ALL)
+    live_rows = await snapshot(store)
+    await rebuild(store, ALL, progress=False)
+    assert await snapshot(store) == live_rows
+
+    live_text = repr(live_rows)
+    assert phone not in live_text and name not in live_text and name.split()[0] not in live_text
+    assert name in repr(before)
+    for customer in (ANA_CLIENTA, BRUNO_CLIENTE, CARLA_CLIENTA):
+        assert customer in live_text  # the customers' own data stays
+    [row] = [r for r in live_rows["read_models.technicians"] if r["provider_id"] == holder.provider_id]
+    assert (row["name"], row["phone"], row["active"]) == (SUPPRESSED, SUPPRESSED, False)
+    [other] = [r for r in before["read_models.technicians"] if r["provider_id"] != holder.provider_id]
+    assert other in live_rows["read_models.technicians"]  # the other technician is as they were
+    assert not pipeline.directory.views[holder.provider_id].active  # no more offers
 
 
 async def test_rebuilding_one_projection_leaves_the_others_as_they_were(store: PostgresEventStore) -> None:

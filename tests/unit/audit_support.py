@@ -33,7 +33,8 @@ from orchestrator.identity import deliveries_stream_id
 from orchestrator.provider_directory import ProviderDirectory
 from outbound.sender import attempt_inbox_id, outcome_inbox_id
 from privacy.people import InMemoryPeople
-from projections.operator_api.technician_actions import execute, provider_id_for_phone
+from privacy.people import legacy_provider_id as provider_id_for_phone
+from projections.operator_api.technician_actions import execute
 
 T0 = datetime(2025, 3, 3, 12, 0, tzinfo=UTC)
 #: Who each phone is, for every World of the test process (keys are random, as in production).

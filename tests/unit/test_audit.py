@@ -15,7 +15,8 @@ from contracts.events import RecordedEvent
 from contracts.intent import Service
 from contracts.outbound import ReplySent
 from orchestrator import leads_flow
-from projections.operator_api.technician_actions import execute, provider_id_for_phone
+from privacy.people import legacy_provider_id as provider_id_for_phone
+from projections.operator_api.technician_actions import execute
 from tests.unit.audit_support import (
     CAMILA,
     JUANA,

@@ -122,7 +122,8 @@ def test_the_declared_paths_name_fields_of_registered_events() -> None:
         for path in paths:
             assert path.partition(".")[0] in fields, (event_type, path)
     assert person_of_stream("customer-p1") == person_of_stream("deliveries-p1") == "p1"
-    assert person_of_stream("outbound-customer-p1") == "p1" and person_of_stream("provider-x") is None
+    assert person_of_stream("outbound-customer-p1") == "p1" and person_of_stream("operator-x") is None
+    assert person_of_stream("provider-p1") == person_of_stream("outbound-provider-p1") == "p1"
 
 
 def test_phone_lookup_is_keyed_and_ignores_formatting() -> None:

@@ -8,9 +8,11 @@ from typing import Any
 import pytest
 
 from contracts.events import Event
+from contracts.lead_events import LeadAssigned
 from contracts.outbound import sender_stream_id
 from contracts.personal import SUPPRESSED, suppressed
 from contracts.privacy_events import ErasureOutcome, PersonForgotten
+from contracts.provider_events import ProviderForgotten
 from projections.envelope import Item
 from projections.projector import Projector
 from projections.readmodels.conversations import CONVERSATIONS_PROJECTOR
@@ -76,10 +78,12 @@ def test_rows_changed_earlier_in_the_same_batch_are_forgotten_too(projector: Pro
     assert one_batch == fold(projector, separate.record("privacy-requests", [forgotten()]), before)
 
 
-def test_the_technician_s_name_and_phone_stay_on_the_lead() -> None:
+def test_the_lead_keeps_its_technician_but_not_their_name_as_the_customer_s_record_had_it() -> None:
+    # LeadAssigned is sealed with the customer's key: once it is gone, the store reads the name suppressed too.
     log = Log()
     [lead] = fold(LEADS_PROJECTOR, with_request(customer_items(a_whole_job(), log), log, forgotten())).values()
-    assert (lead.provider_name, lead.provider_phone) == (PEDRO.name, PEDRO.phone)
+    assert lead.provider_id == PEDRO.provider_id
+    assert (lead.provider_name, lead.provider_phone) == (SUPPRESSED, SUPPRESSED)
     assert (lead.customer_phone, lead.problem, lead.address) == (SUPPRESSED, SUPPRESSED, SUPPRESSED)
     assert (lead.comuna, lead.status, lead.rating) == ("Ñuñoa", "rated", 5)
 
@@ -90,3 +94,50 @@ def test_a_request_that_forgot_nobody_changes_no_row(outcome: ErasureOutcome) ->
         log = Log()
         before = fold(projector, customer_items(a_whole_job(), log))
         assert projector.fold(before, log.record("privacy-requests", [forgotten(outcome)])) == {}
+
+
+# ------------------------------------------------------------------------- a technician forgotten
+
+
+def technician_forgotten(provider_id: str = PEDRO.provider_id) -> ProviderForgotten:
+    [lead_id] = {e.lead_id for e in a_whole_job() if isinstance(e, LeadAssigned)}
+    return ProviderForgotten(provider_id=provider_id, leads=(lead_id,), forgotten_at=T0)
+
+
+def _with_technician_forgotten(log: Log, items: list[Item], event: ProviderForgotten) -> list[Item]:
+    return [*items, *log.record(f"provider-{event.provider_id}", [event])]
+
+
+@pytest.mark.parametrize("projector", PROJECTORS, ids=lambda p: p.table.name)
+def test_forgetting_a_technician_blanks_their_name_and_phone_in_one_batch_as_in_two(
+    projector: Projector[Any, Any],
+) -> None:
+    log, separate = Log(), Log()
+    one_batch = fold(projector, _with_technician_forgotten(log, customer_items(a_whole_job(), log),
+                                                          technician_forgotten()))  # fmt: skip
+    before = fold(projector, customer_items(a_whole_job(), separate))
+    two = fold(projector, separate.record(f"provider-{PEDRO.provider_id}", [technician_forgotten()]), before)
+    assert one_batch == two
+    assert PEDRO.phone not in texts_of(two) and "Pedro" not in texts_of(two)
+    assert "Pedro" in texts_of(before)
+
+
+def test_forgetting_a_technician_leaves_the_customer_s_values() -> None:
+    log = Log()
+    [lead] = fold(LEADS_PROJECTOR, _with_technician_forgotten(log, customer_items(a_whole_job(), log),
+                                                              technician_forgotten())).values()  # fmt: skip
+    assert (lead.provider_id, lead.provider_name, lead.provider_phone) == (PEDRO.provider_id, SUPPRESSED, SUPPRESSED)
+    assert lead.customer_phone == CUSTOMER_PHONE and lead.problem not in (None, SUPPRESSED)
+    rows = fold(CONVERSATIONS_PROJECTOR, _with_technician_forgotten(log, customer_items(a_whole_job(), Log()),
+                                                                    technician_forgotten()))  # fmt: skip
+    [conversation] = rows.values()
+    assert conversation.phone == CUSTOMER_PHONE
+    assert any(m["direction"] == "in" and m["text"] not in (None, SUPPRESSED) for m in conversation.recent_messages)
+
+
+def test_forgetting_a_technician_who_had_nothing_to_do_with_the_lead_changes_no_row() -> None:
+    for projector in PROJECTORS:
+        log = Log()
+        before = fold(projector, customer_items(a_whole_job(), log))
+        other = ProviderForgotten(provider_id="someone-else", leads=(), forgotten_at=T0)
+        assert projector.fold(before, log.record("provider-someone-else", [other])) == {}

@@ -11,7 +11,8 @@ from contracts.intent import Service
 from eventstore import Checkpoint, InMemoryEventStore
 from orchestrator.domain.ids import deterministic_ids, event_ids_for
 from orchestrator.provider_directory import ProviderDirectory
-from projections.operator_api.technician_actions import execute, provider_id_for_phone
+from privacy.people import legacy_provider_id as provider_id_for_phone
+from projections.operator_api.technician_actions import execute
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 

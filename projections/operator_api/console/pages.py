@@ -20,6 +20,7 @@ from contracts.lead_events import LeadStatus
 from contracts.operator_events import DeadLetterRedriven, OperatorRole
 from eventstore import ANY_VERSION, ConcurrencyError
 from orchestrator.domain.providers import ProviderCommandRejected
+from privacy.setup import privacy_of
 from projections.operator_api import handovers, queries, routes_conversations, routes_stats
 from projections.operator_api.console.auth import Admin, CheckedForm, Console, ConsoleState, LoggedIn, Operator
 from projections.operator_api.console.sessions import COOKIE_NAME
@@ -28,7 +29,7 @@ from projections.operator_api.deps import State
 from projections.operator_api.operator_account_store import OperatorAccountStore, generate_password
 from projections.operator_api.operator_accounts import OperatorAccountError
 from projections.operator_api.operator_queries import list_operators
-from projections.operator_api.technician_actions import execute, provider_id_for_phone
+from projections.operator_api.technician_actions import execute, technician_id_for_registration
 from projections.readmodels.counters import CHILE
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -224,8 +225,11 @@ async def add_technician(
         return await _technician_error(request, state, operator, f"No son comunas de Chile: {', '.join(unknown)}.")
     names = tuple(lookup_comuna(c) or c for c in given)
     try:
+        privacy = privacy_of(state.store)
+        people = privacy.people if privacy is not None else None
+        provider_id = await technician_id_for_registration(state.store, people, digits, state.directory)
         command: ProviderCommand = RegisterProvider(
-            command_id=_command_id(operator), provider_id=provider_id_for_phone(digits), name=name.strip(),
+            command_id=_command_id(operator), provider_id=provider_id, name=name.strip(),
             phone=digits, services=tuple(services), comunas=names, capacity=capacity, active=True,
         )  # fmt: skip
     except ValueError as error:

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse
 
 from conectapro.data_export import requested_phone
-from conectapro.privacy_requests import latest_privacy_requests
+from conectapro.privacy_requests import latest_privacy_requests, pending_technician_requests
 from contracts.privacy_events import ErasureOutcome
 from projections.operator_api.console.auth import Admin, CheckedForm, Operator
 from projections.operator_api.console.pages import render
@@ -29,7 +29,8 @@ _NOT_KNOWN = "No tenemos datos de ese número: nunca nos escribió, o ya fueron 
 async def _page(
     request: Request, state: State, operator: Operator, status_code: int = 200, **context: object
 ) -> HTMLResponse:
-    recent = await latest_privacy_requests(state.store, RECENT)
+    # Technicians' WhatsApp requests waiting for an admin first, then the latest answered.
+    recent = [*await pending_technician_requests(state.store), *await latest_privacy_requests(state.store, RECENT)]
     return render(request, "privacy.html", operator, status_code, requests=recent, **context)
 
 
