@@ -136,11 +136,15 @@ class DecisionPath:
         clock: Clock,
         attempts: int = MAX_ATTEMPTS,
         appender: Appender | None = None,
+        facts: Appender | None = None,
     ) -> None:
+        """``facts``: where :meth:`record` appends (``appender`` unless given; facts nobody waits on may
+        wait there to share a transaction)."""
         if attempts < 1:
             raise ValueError(f"attempts must be at least 1, not {attempts}")
         self._store = store
         self._appender: Appender = appender or store
+        self._facts: Appender = facts or self._appender
         self._providers = providers
         self._clock = clock
         self._attempts = attempts
@@ -186,7 +190,7 @@ class DecisionPath:
     async def record(self, stream_id: str, events: Sequence[Event], *, cause: str, now: datetime) -> Appended:
         """Facts from outside (delivery statuses, account errors), not decisions: appended after whatever the
         stream holds, with the cause as inbox id (only the inbox row when there is no event)."""
-        return await self._append(stream_id, ANY_VERSION, events, cause, now)
+        return await self._append(stream_id, ANY_VERSION, events, cause, now, appender=self._facts)
 
     # ------------------------------------------------------------------------------------- inside
 
@@ -220,11 +224,13 @@ class DecisionPath:
         now: datetime,
         providers_at: Checkpoint | None = None,
         command: TimerCommand | None = None,
+        *,
+        appender: Appender | None = None,
     ) -> Appended:
         new_events = to_new_events(
             events, cause=cause, now=now, ids=event_ids_for(cause), providers_at=providers_at, command=command
         )
-        result = await self._appender.append(stream_id, expected_version, new_events, cause)
+        result = await (appender or self._appender).append(stream_id, expected_version, new_events, cause)
         if result.already_handled:
             return Appended(0, duplicate=True)
         return Appended(len(new_events), checkpoint=result.checkpoint)

@@ -57,6 +57,7 @@ class InboundHandler:
         language_model: LanguageModel | None = None,
         appender: Appender | None = None,
         raw_statuses: RawStatuses | None = None,
+        facts: Appender | None = None,
     ) -> None:
         self._directory = directory
         #: Deletes the stored webhook of a status whose recipient was forgotten (None: kept, e.g. unit tests).
@@ -65,7 +66,7 @@ class InboundHandler:
         self._recipients = RecentPeople(people)
         self._clock = clock
         self._language_model = language_model or LanguageModelOff()
-        self._decisions = DecisionPath(store, directory, clock=clock, appender=appender)
+        self._decisions = DecisionPath(store, directory, clock=clock, appender=appender, facts=facts)
 
     async def handle(self, envelope: InboundEnvelope) -> Outcome:
         started = time.perf_counter()

@@ -37,6 +37,9 @@ from privacy.setup import protect, service_store
 
 log = structlog.get_logger("orchestrator")
 
+#: How long a delivery status may wait to share its transaction (it holds only its sender's lane meanwhile).
+FACTS_PATIENCE_SECONDS = 0.05
+
 
 @dataclass
 class Orchestrator:
@@ -114,21 +117,19 @@ async def build(
         await directory.catch_up()
         # The LLM adapter, asked over core NATS request/reply; "no responders" (not running) reads as off.
         language_model = LlmRequester(nc, settings.llm_timeout_seconds) if settings.llm_enabled else None
-        # Decisions and delivery statuses committed at the same moment share a transaction.
-        appender = GroupCommit(store)
+        # Decisions and delivery statuses committed at the same moment share a transaction; a status (or
+        # another fact) waits a moment for others, and a decision takes the waiting ones along at once.
+        appender = GroupCommit(store, patience=FACTS_PATIENCE_SECONDS)
         commands = CommandHandler(store, directory, clock=clock, appender=appender)
+        inbound = InboundHandler(
+            store, directory, people=people, clock=clock, language_model=language_model, appender=appender,
+            raw_statuses=RawStatuses(js, settings.inbound_partitions, PersonTokens.of(privacy.master)),
+            facts=appender.patiently,
+        )  # fmt: skip
         yield Orchestrator(
             js,
             directory,
-            InboundHandler(
-                store,
-                directory,
-                people=people,
-                clock=clock,
-                language_model=language_model,
-                appender=appender,
-                raw_statuses=RawStatuses(js, settings.inbound_partitions, PersonTokens.of(privacy.master)),
-            ),
+            inbound,
             commands,
             settings.inbound_partitions,
             settings.inbound_ack_wait_seconds,

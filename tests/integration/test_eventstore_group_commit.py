@@ -105,3 +105,40 @@ async def test_a_duplicate_event_id_fails_only_its_own_append(store: PostgresEve
     assert all(isinstance(result, AppendResult) for i, result in enumerate(results) if i != 2)
     for s in others:
         assert len(await store.read_stream(s)) == 1
+
+
+def _transaction_of(result: AppendResult) -> int:
+    assert result.checkpoint is not None
+    return result.checkpoint.transaction_id
+
+
+async def test_patient_appends_made_apart_wait_to_share_a_transaction(store: PostgresEventStore) -> None:
+    group = GroupCommit(store, patience=1.0)
+
+    first = asyncio.ensure_future(group.patiently.append(stream(), NO_STREAM, notes("sent"), "status-1"))
+    await asyncio.sleep(0.05)  # not at once: without patience the first would have gone alone
+    second = await group.patiently.append(stream(), NO_STREAM, notes("read"), "status-2")
+
+    assert _transaction_of(await first) == _transaction_of(second)
+
+
+async def test_an_urgent_append_takes_the_waiting_ones_along_at_once(store: PostgresEventStore) -> None:
+    group = GroupCommit(store, patience=60.0)  # longer than the test may take: only the urgent one sends it
+    s = stream()
+
+    waiting = asyncio.ensure_future(group.patiently.append(stream(), NO_STREAM, notes("delivered"), "status-3"))
+    await asyncio.sleep(0.05)
+    decided = await asyncio.wait_for(group.append(s, NO_STREAM, notes("decision"), "message-1"), timeout=20)
+
+    assert _transaction_of(await asyncio.wait_for(waiting, timeout=20)) == _transaction_of(decided)
+    assert texts(await store.read_stream(s)) == ["decision"]
+
+
+async def test_a_full_group_of_patient_appends_goes_at_once(store: PostgresEventStore) -> None:
+    group = GroupCommit(store, max_group=3, patience=60.0)
+
+    results = await asyncio.wait_for(
+        asyncio.gather(*(group.patiently.append(stream(), NO_STREAM, notes("x")) for _ in range(3))), timeout=20
+    )
+
+    assert len({_transaction_of(result) for result in results}) == 1
