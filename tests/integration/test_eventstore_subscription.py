@@ -95,9 +95,9 @@ async def test_an_append_inside_a_caller_transaction_notifies_only_when_that_com
         await wakeup.close()
 
 
-async def test_a_notification_names_the_types_appended_and_wakes_only_their_followers(
-    store: PostgresEventStore,
-) -> None:
+@contextlib.asynccontextmanager
+async def listening(store: PostgresEventStore) -> AsyncIterator[tuple[Any, asyncio.Queue[str]]]:
+    """A connection of ``store``'s pool listening on the store's channel, and the payloads it hears."""
     payloads: asyncio.Queue[str] = asyncio.Queue()
 
     def heard(*args: Any) -> None:
@@ -105,11 +105,20 @@ async def test_a_notification_names_the_types_appended_and_wakes_only_their_foll
 
     async with store.pool.acquire() as conn:
         await conn.add_listener(NOTIFY_CHANNEL, heard)
+        try:
+            yield conn, payloads
+        finally:
+            await conn.remove_listener(NOTIFY_CHANNEL, heard)
+
+
+async def test_a_notification_names_the_types_appended_and_wakes_only_their_followers(
+    store: PostgresEventStore,
+) -> None:
+    async with listening(store) as (conn, payloads):
         await store.append(stream(), NO_STREAM, [*notes("a"), raw("ReplyQueued", {})])
         payload = await asyncio.wait_for(payloads.get(), HANG_GUARD)
         await store.append(stream(), NO_STREAM, notes("in a caller's transaction"), connection=conn)
         unnamed = await asyncio.wait_for(payloads.get(), HANG_GUARD)
-        await conn.remove_listener(NOTIFY_CHANNEL, heard)
     assert payload == "ContractNoteTaken,ReplyQueued"
     assert unnamed == ""
 
@@ -179,39 +188,25 @@ async def test_an_append_that_takes_the_waiting_wake_ups_along_leaves_the_notifi
 async def test_an_append_alone_announces_itself_and_the_appends_waiting_for_company_in_one_transaction(
     store: PostgresEventStore,
 ) -> None:
-    payloads: asyncio.Queue[str] = asyncio.Queue()
-
-    def heard(*args: Any) -> None:
-        payloads.put_nowait(args[3])
-
     store.notify_unhurried(["ContractRawData"])
-    async with store.pool.acquire() as conn:
-        await conn.add_listener(NOTIFY_CHANNEL, heard)
+    async with listening(store) as (_, payloads):
         await store.append(stream(), NO_STREAM, [raw("ContractRawData", {})])  # waits for company
         await store.append(stream(), NO_STREAM, notes("hurried"))
         payload = await asyncio.wait_for(payloads.get(), HANG_GUARD)
         await asyncio.sleep(0.5)  # past the company wait: a NOTIFY of the notifier's own would be heard by now
-        await conn.remove_listener(NOTIFY_CHANNEL, heard)
     assert payload == "ContractNoteTaken,ContractRawData"
     assert payloads.empty()
 
 
 async def test_an_append_that_writes_nothing_gives_back_the_wake_ups_it_took_along(store: PostgresEventStore) -> None:
-    payloads: asyncio.Queue[str] = asyncio.Queue()
-
-    def heard(*args: Any) -> None:
-        payloads.put_nowait(args[3])
-
     store.notify_unhurried(["ContractRawData"])
     first = stream()
     await store.append(first, NO_STREAM, notes("1"), inbox_id="seen-before")
-    async with store.pool.acquire() as conn:
-        await conn.add_listener(NOTIFY_CHANNEL, heard)
+    async with listening(store) as (_, payloads):
         await store.append(stream(), NO_STREAM, [raw("ContractRawData", {})])  # waits for company
         again = await store.append(first, ANY_VERSION, notes("1 again"), inbox_id="seen-before")
         assert again.already_handled
         payload = await asyncio.wait_for(payloads.get(), HANG_GUARD)
-        await conn.remove_listener(NOTIFY_CHANNEL, heard)
     assert "ContractRawData" in payload.split(",")
 
 
