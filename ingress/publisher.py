@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from nats.aio.client import Client as NATS
 from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
-from nats.js.api import PubAck
 
 from contracts.inbound import InboundEnvelope, InboundError, dump_envelope
 from contracts.subjects import DEADLETTER_INGRESS, KIND_HEADER, REASON_HEADER
+from infra.telemetry import enabled as tracing_enabled
 from infra.telemetry import inject_context, publishing
+from ingress.acks import AckBatch, AckInbox, AckRefused
 from ingress.dedupe import SeenIds
 
 #: Younger than this (by Meta's timestamp), an update's earlier copy is still in JetStream's duplicate
@@ -26,16 +27,17 @@ RECENT_SECONDS = 5 * 60.0
 def _recent(envelope: InboundEnvelope, now: float) -> bool:
     if isinstance(envelope, InboundError):
         return False  # value.errors carry no timestamp
-    occurred_at = envelope.occurred_at
-    if occurred_at is None:
+    try:
+        # Meta's unix seconds as sent: no datetime needed to tell their age (absurd ones are far from now).
+        age = now - int(envelope.timestamp or "")
+    except ValueError:
         return False
-    age = now - occurred_at.timestamp()
     return -RECENT_SECONDS < age < RECENT_SECONDS
 
 
-def _cancel(futures: list[asyncio.Future[PubAck]]) -> None:
-    for future in futures:
-        future.cancel()
+def _expire(batch: AckBatch) -> None:
+    if not batch.future.done():
+        batch.future.set_exception(TimeoutError())
 
 
 class BrokerUnavailable(RuntimeError):
@@ -63,6 +65,7 @@ class InboundPublisher:
         self._nc = nc
         self._js = js
         self._seen = SeenIds(js, partitions, person_token)
+        self._acks = AckInbox(nc)
         self._ack_timeout = ack_timeout
 
     @property
@@ -78,7 +81,7 @@ class InboundPublisher:
         unique = list({envelope.dedupe_key: envelope for envelope in reversed(envelopes)}.values())[::-1]
         fresh = await self._not_seen_before(unique)
         acks = await self._publish_in_order(fresh)
-        published = sum(1 for ack in acks if not ack.duplicate)
+        published = len(fresh) - acks.duplicates
         return PublishReport(published=published, duplicates=len(envelopes) - published)
 
     async def _not_seen_before(self, envelopes: list[InboundEnvelope]) -> list[InboundEnvelope]:
@@ -100,36 +103,40 @@ class InboundPublisher:
         known = {e.dedupe_key for e, was_seen in zip(to_check, seen, strict=True) if was_seen}
         return [e for e in envelopes if e.dedupe_key not in known]
 
-    async def _publish_in_order(self, envelopes: Sequence[InboundEnvelope]) -> list[PubAck]:
-        # publish_async writes each message on the one connection in call order, so a sender's updates
-        # reach the stream in payload order, while the acknowledgements are awaited together.
-        futures: list[asyncio.Future[PubAck]] = []
+    async def _publish_in_order(self, envelopes: Sequence[InboundEnvelope]) -> AckBatch:
+        # Each update is written on the one connection in call order, so a sender's updates reach the
+        # stream in payload order, while their acknowledgements are awaited together.
+        loop = asyncio.get_running_loop()
+        batch = AckBatch(loop.create_future())
+        if not envelopes:
+            return batch
+        await self._acks.start()
+        # One timer per request, not a wait_for (a task, a waiter and a timer) nor one future per update.
+        expiry = loop.call_later(self._ack_timeout, _expire, batch)
         try:
             for envelope in envelopes:
-                # Each update starts its own trace's hop to the orchestrator: the context rides in its headers.
-                with publishing("conectapro.inbound"):
-                    headers = inject_context({"Nats-Msg-Id": envelope.dedupe_key, KIND_HEADER: envelope.kind})
-                    futures.append(
-                        await self._js.publish_async(
-                            self._seen.subject_of(envelope),
-                            dump_envelope(envelope),
-                            headers=headers,
-                        )
-                    )
+                await self._publish_one(envelope, self._acks.reply_for(batch))
+            await batch.future
         except NatsError as error:
-            _cancel(futures)
             raise BrokerUnavailable(f"JetStream publish failed: {error!r}") from error
-        if not futures:
-            return []
-        # asyncio.wait, not wait_for(gather(...)): one timer and no extra task or future per request.
-        _, pending = await asyncio.wait(futures, timeout=self._ack_timeout)
-        if pending:
-            _cancel(futures)
-            raise BrokerUnavailable(f"JetStream did not acknowledge {len(pending)} publish(es) in time")
-        try:
-            return [future.result() for future in futures]
-        except NatsError as error:
-            raise BrokerUnavailable(f"JetStream publish not acknowledged: {error!r}") from error
+        except AckRefused as error:
+            raise BrokerUnavailable(f"JetStream publish not acknowledged: {error}") from error
+        except TimeoutError as error:
+            raise BrokerUnavailable(f"JetStream did not acknowledge {batch.pending} publish(es) in time") from error
+        finally:
+            expiry.cancel()
+            self._acks.forget(batch)
+        return batch
+
+    async def _publish_one(self, envelope: InboundEnvelope, reply: str) -> None:
+        headers = {"Nats-Msg-Id": envelope.dedupe_key, KIND_HEADER: envelope.kind}
+        subject = self._seen.subject_of(envelope)
+        if not tracing_enabled():
+            await self._nc.publish(subject, dump_envelope(envelope), reply=reply, headers=headers)
+            return
+        # Each update starts its own trace's hop to the orchestrator: the context rides in its headers.
+        with publishing("conectapro.inbound"):
+            await self._nc.publish(subject, dump_envelope(envelope), reply=reply, headers=inject_context(headers))
 
     async def dead_letter(self, body: bytes, reason: str) -> None:
         """Park an authentic payload that cannot be parsed, so a person can look at it. Never dropped."""

@@ -13,7 +13,6 @@ production), so computing it costs one HMAC per update.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 
 from privacy.master_key import MasterKey, normalise_phone
@@ -31,5 +30,6 @@ class PersonTokens:
 
     def __call__(self, whatsapp_id: str) -> str:
         """The token of a WhatsApp id, as Meta sends it or written any other way ("+56 9 ..." is the same)."""
-        digest = hmac.new(self._key, normalise_phone(whatsapp_id).encode(), hashlib.sha256).digest()
-        return digest[:TOKEN_BYTES].hex()
+        # Meta sends digits only: those are already normal (the one-shot HMAC, no HMAC object per call).
+        normal = whatsapp_id if whatsapp_id.isascii() and whatsapp_id.isdigit() else normalise_phone(whatsapp_id)
+        return hmac.digest(self._key, normal.encode(), "sha256")[:TOKEN_BYTES].hex()
