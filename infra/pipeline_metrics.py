@@ -40,7 +40,7 @@ DEAD_LETTERS = Counter(
 )
 CONSUMER_PENDING = Gauge(
     "conectapro_consumer_pending",
-    "Messages stored for a partition's consumer and not yet delivered to it",
+    "Messages stored for a consumer (of a partition, or \"all\") and not yet delivered to it",
     ["stream", "partition"],
 )
 REPLIES = Counter("conectapro_replies_total", "Replies the sender recorded, by outcome (sent, failed)", ["outcome"])

@@ -1,9 +1,10 @@
-"""Inbound updates, consumed in order per customer: several customers of a partition in flight at once.
+"""Inbound updates, consumed in order per customer: many customers in flight at once.
 
-One durable pull consumer per partition, with up to ``concurrency`` messages handed out at a time
-(``max_ack_pending``). Each message joins its sender's lane (``sender_key``, the key that chose its
-partition): a lane handles its messages one at a time, in the order JetStream delivered them, and lanes run
-side by side. A slow message (an LLM taking its time) or a failing one holds up only its own sender.
+One durable pull consumer for the whole stream (``orchestrator.inbound_durable`` says why not one per
+partition), with up to ``concurrency`` messages per partition handed out at a time (``max_ack_pending``).
+Each message joins its sender's lane (``sender_key``, the key that chose its partition): a lane handles its
+messages one at a time, in the order JetStream delivered them, and lanes run side by side. A slow message
+(an LLM taking its time) or a failing one holds up only its own sender.
 
 **Invariant**: in one process, an update is handled only once every earlier update of the same sender (by
 stream sequence) was settled — acknowledged after its events committed, or parked — and never two of one
@@ -17,16 +18,17 @@ sender at the same time. How it holds:
 * A message held longer than a third of ``ack_wait`` (waiting in its lane, retried, slow) is marked in
   progress, so the server does not redeliver it meanwhile. A redelivery that still comes (a lost
   connection) replaces the held delivery; it is not handled twice.
-* Another process may hold earlier messages of the same partition: one bound to the same consumer, or
+* Another process may hold earlier messages of the same sender: one bound to the same consumer, or
   one that died holding them (they come back only when their ack wait runs out, while the server may
   already hand out those senders' later messages). So a delivered message joins its lane only once no
-  earlier message of the partition is pending elsewhere: when every message pending on the consumer is
-  in this process's hands (then everything it holds may go), or else once it is the oldest pending one.
+  earlier message of its sender is pending elsewhere: when every message pending on the consumer is
+  in this process's hands (then everything it holds may go), or else once each earlier message of its
+  sender above the consumer's ack floor was settled here or is in its lane here.
   Once a consumer-info request has shown every pending message in this process's hands, the next
   deliveries pass without asking again as long as their delivery numbers (the consumer's sequence, one
   per delivery to anyone) follow on without a gap: a delivery to another process would have taken the
-  missing number. Alone on a partition, a process asks once; sharing one, it asks for each message it is
-  given, and its messages interleave with the other's in stream order, as with one message in flight.
+  missing number. Alone on the consumer, a process asks once; sharing it, it asks for each message it is
+  given.
 * Messages come through a pull request kept waiting on the server (``infra.pull_feed``): no request per
   message; ``max_ack_pending`` bounds what the process holds.
 * On shutdown, lanes finish the message in hand; every message not handled is given back (nak, in stream
@@ -61,12 +63,13 @@ from infra.pull_feed import PullFeed
 from infra.telemetry import consuming
 from orchestrator import consumer
 from orchestrator.consumer import OrderedStream
+from orchestrator.inbound_durable import INBOUND_CONSUMER, ensure_inbound_consumer
 
 log = structlog.get_logger("orchestrator")
 
 Item = TypeVar("Item")
 
-#: Messages of one partition in flight at once (``INBOUND_CONCURRENCY_PER_PARTITION``).
+#: Messages in flight at once, per partition (``INBOUND_CONCURRENCY_PER_PARTITION``).
 DEFAULT_CONCURRENCY = 32
 #: How often the sender of a parked message is told, at most, before giving up (it stays parked).
 TELL_ATTEMPTS = 3
@@ -107,12 +110,21 @@ class _Held(Generic[Item]):
     touched: float
 
 
-class CustomerOrderedPartition(Generic[Item]):
+def _sender_filter(subject: str) -> str:
+    """Every update of the sender of ``subject`` (``conectapro.inbound.p<N>.<person>.<token>``); of its
+    partition for a subject published before person tokens."""
+    parts = subject.split(".")
+    if len(parts) == 5:
+        return f"{parts[0]}.{parts[1]}.*.{parts[3]}.*"
+    return ".".join(parts[:3]) + ".>"
+
+
+class CustomerOrderedConsumer(Generic[Item]):
     def __init__(
         self,
         js: JetStreamContext,
         spec: OrderedStream[Item],
-        partition: int,
+        consumer_name: str,
         handle: Handle[Item],
         stopping: asyncio.Event,
         *,
@@ -123,7 +135,7 @@ class CustomerOrderedPartition(Generic[Item]):
     ) -> None:
         self._js = js
         self._spec = spec
-        self._partition = partition
+        self._consumer_name = consumer_name
         self._handle = handle
         self._stopping = stopping
         self._key_of = key_of
@@ -138,17 +150,13 @@ class CustomerOrderedPartition(Generic[Item]):
         self._gate_moved = asyncio.Event()
         #: Set while no delivery up to this number is pending outside this process (see the module).
         self._trusted_through: int | None = None
+        #: Sequences this process settled, which may lie above the consumer's ack floor (forgetting some
+        #: only makes the gate wait longer).
+        self._settled_here: set[int] = set()
         self._last_delivery = 0
-
-    @property
-    def _consumer_name(self) -> str:
-        return self._spec.consumer_name(self._partition)
 
     async def run(self) -> None:
         spec = self._spec
-        # add_consumer creates or updates: a changed ack wait or concurrency reaches an existing consumer.
-        config = spec.consumer_config(self._partition, self._ack_wait, max_ack_pending=self._concurrency)
-        await self._js.add_consumer(spec.stream, config)
         feed = PullFeed(
             self._js, spec.stream, self._consumer_name, self._admit, batch=self._concurrency,
             expires=PULL_EXPIRES_SECONDS,
@@ -176,11 +184,11 @@ class CustomerOrderedPartition(Generic[Item]):
         """Keeps a pull request waiting on the server until stopped."""
         while not self._stopping.is_set():
             if feed.closed:
-                log.warning(f"{self._spec.noun}_connection_closed", partition=self._partition)
+                log.warning(f"{self._spec.noun}_connection_closed", consumer=self._consumer_name)
                 return  # closed for good (a lost connection reconnects): nothing more will come
             problem = await feed.keep_waiting((self._stopping,))
             if problem is not None:
-                log.warning(f"{self._spec.noun}_fetch_failed", partition=self._partition, error=problem)
+                log.warning(f"{self._spec.noun}_fetch_failed", consumer=self._consumer_name, error=problem)
                 await self._stopped_within(1.0)
 
     # ------------------------------------------------------------------------------------------ lanes
@@ -236,6 +244,7 @@ class CustomerOrderedPartition(Generic[Item]):
                     return  # stopping: the wind-down gives it and the rest of the lane back
                 lane.popleft()
                 del self._held[entry.sequence]
+                self._settled(entry.sequence)
                 self._gate_moved.set()
         finally:
             if not lane:
@@ -335,7 +344,7 @@ class CustomerOrderedPartition(Generic[Item]):
                 try:
                     released = await self._open_gate()
                 except (nats.errors.Error, TimeoutError) as error:
-                    log.warning(f"{self._spec.noun}_gate_check_failed", partition=self._partition, error=repr(error))
+                    log.warning(f"{self._spec.noun}_gate_check_failed", consumer=self._consumer_name, error=repr(error))
                     released = False
                 if not released:
                     # Someone else holds the oldest pending message: look again when ours move, or shortly.
@@ -354,15 +363,32 @@ class CustomerOrderedPartition(Generic[Item]):
                 if self._last_delivery == delivered:
                     self._trusted_through = delivered
                 return self._release([entry for entry in gated if entry.delivery <= delivered])
-        # Others hold some: only the oldest pending message of the partition may go, if it is ours.
+        # Others hold some: a message may go once every earlier one of its sender above the ack floor was
+        # settled here or waits in its lane here.
         floor = info.ack_floor.stream_seq if info.ack_floor is not None and info.ack_floor.stream_seq else 0
-        try:
-            oldest = await self._js.get_msg(
-                self._spec.stream, seq=floor + 1, subject=self._spec.partition_subject(self._partition), next=True
-            )
-        except NotFoundError:
-            return False
-        return self._release([entry for entry in gated if entry.sequence <= (oldest.seq or 0)])
+        self._settled_here = {sequence for sequence in self._settled_here if sequence > floor}
+        return self._release([entry for entry in gated if await self._first_of_its_sender_elsewhere(entry, floor)])
+
+    async def _first_of_its_sender_elsewhere(self, entry: _Held[Item], floor: int) -> bool:
+        """Whether no earlier message of ``entry``'s sender above ``floor`` may be pending in another process."""
+        sender = _sender_filter(entry.message.subject)
+        after = floor
+        while True:
+            try:
+                earlier = await self._js.get_msg(self._spec.stream, seq=after + 1, subject=sender, next=True)
+            except NotFoundError:
+                return True  # erased meanwhile: nothing of the sender is left before it
+            after = earlier.seq or entry.sequence
+            if after >= entry.sequence:
+                return True
+            held = self._held.get(after)
+            if after not in self._settled_here and (held is None or held in self._gated):
+                return False
+
+    def _settled(self, sequence: int) -> None:
+        if len(self._settled_here) >= 4 * self._concurrency:
+            self._settled_here.clear()  # alone on the consumer nobody asks; sharing it, the gate prunes
+        self._settled_here.add(sequence)
 
     def _release(self, entries: list[_Held[Item]]) -> bool:
         for entry in entries:
@@ -392,21 +418,21 @@ async def run_partitions(
     on_parked: OnParked[InboundEnvelope] | None = None,
     spec: OrderedStream[InboundEnvelope] = INBOUND,
 ) -> None:
-    """The inbound stream's consumers: in order per sender, ``concurrency`` messages per partition at once.
+    """The inbound stream's consumer: in order per sender, ``concurrency`` messages per partition at once.
 
     ``spec``: :data:`INBOUND`, or a variant of it (the orchestrator's parses wamids into their pseudonyms)."""
-    consumers = [
-        CustomerOrderedPartition(
-            js,
-            spec,
-            partition,
-            handle,
-            stopping,
-            key_of=lambda envelope: envelope.sender_key,
-            ack_wait=ack_wait,
-            concurrency=concurrency,
-            on_parked=on_parked,
-        )
-        for partition in range(partitions)
-    ]
-    await asyncio.gather(*(partition.run() for partition in consumers))
+    in_flight = concurrency * partitions
+    # Creates or updates: a changed ack wait or concurrency reaches an existing consumer.
+    await ensure_inbound_consumer(js, ack_wait=ack_wait, max_ack_pending=in_flight)
+    consumer = CustomerOrderedConsumer(
+        js,
+        spec,
+        INBOUND_CONSUMER,
+        handle,
+        stopping,
+        key_of=lambda envelope: envelope.sender_key,
+        ack_wait=ack_wait,
+        concurrency=in_flight,
+        on_parked=on_parked,
+    )
+    await consumer.run()

@@ -23,13 +23,13 @@ from infra.jetstream import ensure_topology
 from infra.runtime import nats_connection
 from infra.settings import Settings
 from infra.telemetry import background
-from orchestrator.commands_consumer import COMMANDS, CommandHandler, run_command_partitions
+from orchestrator.commands_consumer import CommandHandler, run_command_partitions
 from orchestrator.consumer import OrderedStream
 from orchestrator.handler import InboundHandler
 from orchestrator.inbound_consumer import INBOUND, run_partitions
 from orchestrator.llm_requester import LlmRequester
 from orchestrator.parked import ParkedMessages
-from orchestrator.pending import report_pending
+from orchestrator.pending import orchestrator_consumers, report_pending
 from orchestrator.provider_directory import ProviderDirectory
 from orchestrator.raw_statuses import RawStatuses
 from privacy.person_tokens import PersonTokens
@@ -64,7 +64,7 @@ class Orchestrator:
 
     async def _run(self, stopping: asyncio.Event) -> None:
         follow_task = asyncio.create_task(self.directory.follow(), name="provider-directory")
-        pending_task = asyncio.create_task(report_pending(self.js, (INBOUND, COMMANDS), self.partitions))
+        pending_task = asyncio.create_task(report_pending(self.js, orchestrator_consumers(self.partitions)))
         log.info("orchestrator_consuming", partitions=self.partitions)
         try:
             await asyncio.gather(

@@ -1,4 +1,4 @@
-"""Two orchestrator processes share the partitions; one is killed (SIGKILL) in the middle of a duplicate
+"""Two orchestrator processes share the inbound consumer; one is killed (SIGKILL) in the middle of a duplicate
 storm. Every message is decided exactly once, each customer's in order, and the audit is clean."""
 
 from __future__ import annotations
@@ -16,11 +16,14 @@ import httpx
 import orjson
 import pytest
 from nats.aio.client import Client as NATS
+from nats.js.errors import NotFoundError
 
 from audit.runner import run_audit
+from contracts.subjects import INBOUND_STREAM
 from infra.runtime import load
 from infra.settings import Environment, Settings
 from ingress.service import Ingress
+from orchestrator.inbound_durable import INBOUND_CONSUMER
 from tests.conftest import Infra
 from tests.e2e.pipeline import PRIVACY_MASTER_KEY
 from tests.e2e.storm import Outcome, Storm, blow, handled, outcome, wait_until_handled
@@ -103,6 +106,16 @@ async def _until(condition: Callable[[], bool], what: str, timeout: float = 60.0
         await asyncio.sleep(0.05)
 
 
+async def _until_both_wait(nats_client: NATS) -> None:
+    js = nats_client.jetstream()
+    for _ in range(1200):  # 60 s at most
+        with contextlib.suppress(NotFoundError):
+            if ((await js.consumer_info(INBOUND_STREAM, INBOUND_CONSUMER)).num_waiting or 0) >= 2:
+                return
+        await asyncio.sleep(0.05)
+    raise AssertionError("two orchestrators waiting for messages within 60 s")
+
+
 async def test_two_orchestrators_share_the_work_and_one_dies_mid_storm(
     infra: Infra, migrated_database: str, nats_client: NATS, orchestrators: list[OrchestratorProcess]
 ) -> None:
@@ -119,6 +132,8 @@ async def test_two_orchestrators_share_the_work_and_one_dies_mid_storm(
         assert isinstance(ingress, Ingress)
         transport = httpx.ASGITransport(app=ingress.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://ingress") as http:
+            # Both wait for messages (a pull request each on the consumer) before any is sent.
+            await _until_both_wait(nats_client)
             storm = asyncio.create_task(blow(http, STORM, SECRET))
             # Kill the first once both have decided messages: the work really was shared.
             await _until(lambda: one.decided() >= 10 and two.decided() >= 1, "both orchestrators decided messages")
