@@ -80,6 +80,15 @@ async def _through_app(app: Any, bodies: list[bytes]) -> tuple[float, float, dic
     return time.process_time() - cpu, time.perf_counter() - wall, statuses
 
 
+async def _bare_publishes(js: Any, bodies: list[bytes]) -> float:
+    """CPU per bare JetStream publish and wait for its ack (nats-py's publish_async), same sizes, same server."""
+    cpu = time.process_time()
+    for n, body in enumerate(bodies):
+        subject = f"conectapro.inbound.p0.bare.{n}.{cpu}"
+        await (await js.publish_async(subject, body, headers={"Nats-Msg-Id": subject}))
+    return time.process_time() - cpu
+
+
 def _per_call_us(function: Callable[[], object], number: int = 3000) -> float:
     return min(timeit.repeat(function, number=number, repeat=3)) / number * 1e6
 
@@ -121,6 +130,7 @@ async def main() -> None:
         app = create_app(IngressConfig(app_secret=SECRET, verify_token="v"), publisher)
         await _through_app(app, _bodies(200, "warm"))
         results = [await _through_app(app, _bodies(CUSTOMER_MESSAGES, f"r{r}")) for r in range(ROUNDS)]
+        bare = min([await _bare_publishes(js, _bodies(CUSTOMER_MESSAGES, f"b{r}")) for r in range(ROUNDS)])
         await nc.close()
     finally:
         server.stop()
@@ -134,6 +144,7 @@ async def main() -> None:
         )
     best = min(cpu for cpu, _, _ in results)
     print(f"  best round: {best / webhooks * 1e6:6.1f} µs CPU per webhook (ingress process only; nats-server apart)")
+    print(f"  bare publish_async + ack of the same bodies: {bare / webhooks * 1e6:6.1f} µs CPU each (best round)")
     sys.stderr = devnull
     print("== steps alone (best of 3) ==")
     _steps(_bodies(1, "steps"))

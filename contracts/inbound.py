@@ -62,7 +62,15 @@ class _Inbound(BaseModel):
         # what was received.
         if not isinstance(data, dict):
             return data
-        return {key: value if key == "raw" else without_lone_surrogates(value) for key, value in data.items()}
+        return {
+            key: value if key == "raw" or _plain(value) else without_lone_surrogates(value)
+            for key, value in data.items()
+        }
+
+
+def _plain(value: Any) -> bool:
+    """Surely without a lone surrogate, at a glance: absent, ASCII text or an empty list (most fields)."""
+    return value is None or (type(value) is str and value.isascii()) or (type(value) is list and not value)
 
 
 class InboundMessage(_Inbound):

@@ -22,6 +22,7 @@ async def serve_until_stopped(
     lifespan: Literal["on", "off"] = "off",
     proxy_headers: bool = True,
     reuse_port: bool = False,
+    http: type[asyncio.Protocol] | Literal["auto"] = "auto",
 ) -> None:
     """Run ``app`` until ``stopping`` is set (or the server fails), then shut it down gracefully.
 
@@ -29,9 +30,17 @@ async def serve_until_stopped(
     ``proxy_headers=False`` skips uvicorn's X-Forwarded-* middleware, for an app that reads neither the
     client's address nor the scheme. ``reuse_port=True`` binds with SO_REUSEPORT: several processes
     serving the same app listen on one port, and the kernel spreads the connections among them.
+    ``http`` is uvicorn's HTTP protocol (a class of one's own, or its choice).
     """
     config = uvicorn.Config(
-        app, host=host, port=port, log_config=None, access_log=False, lifespan=lifespan, proxy_headers=proxy_headers
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        lifespan=lifespan,
+        proxy_headers=proxy_headers,
+        http=http,
     )
     server = uvicorn.Server(config)
     sockets = [shared_port_socket(host, port)] if reuse_port else None

@@ -18,6 +18,7 @@ from infra.runtime import nats_connection
 from infra.settings import Settings, local_secret
 from infra.telemetry import traced_asgi
 from ingress.app import IngressConfig, WebhookDelivery, create_app
+from ingress.http_protocol import OneSendPerResponse
 from ingress.metrics import IngressMetrics
 from ingress.publisher import InboundPublisher
 from privacy.master_key import MasterKey
@@ -72,6 +73,7 @@ class Ingress:
             # The webhook reads neither the client's address nor the scheme: no per-request middleware.
             proxy_headers=False,
             reuse_port=self.shares_port,
+            http=OneSendPerResponse,
         )
 
 

@@ -80,3 +80,17 @@ async def test_a_refusal_by_jetstream_fails_the_batch_and_a_late_answer_is_ignor
     await nats_client.flush()
 
     assert refused.pending == 2
+
+
+async def test_answers_are_handled_from_the_read_loop_with_the_installed_nats_client(nats_client: NATS) -> None:
+    # Else every answer costs a task wakeup more: a nats-py upgrade that renamed the queue shows here.
+    inbox = AckInbox(nats_client)
+    await inbox.start()
+    waiting = AckBatch(asyncio.get_running_loop().create_future())
+    reply = inbox.reply_for(waiting)
+
+    await nats_client.publish(reply, b'{"stream":"INBOUND","seq":1,"duplicate":true}')
+    await asyncio.wait_for(waiting.future, timeout=5.0)
+
+    assert inbox.on_arrival
+    assert waiting.duplicates == 1
