@@ -39,7 +39,7 @@ from closer.forgetting import Forgetter
 from closer.timers import DueTimer, StreamTimers, due_timers, mark_published, replace_timers
 from contracts.events import RecordedEvent
 from contracts.subjects import commands_subject
-from eventstore import Checkpoint, PostgresEventStore, load_checkpoint, save_checkpoint
+from eventstore import Checkpoint, PostgresEventStore, Selection, load_checkpoint, save_checkpoint
 from eventstore.pool import AnyConnection
 from eventstore.waiting import wait_event
 from infra.pipeline_metrics import STEP_SECONDS, TIMER_COMMANDS
@@ -204,9 +204,11 @@ class Closer:
             await self._run(stopping, tick_seconds)
 
     async def _run(self, stopping: asyncio.Event, tick_seconds: float) -> None:
+        # Only customer streams have timers: the rest of the order is skipped in the database.
         subscription = self._store.subscribe(
-            CONSUMER, self.index_batch, batch_size=self._batch_size, min_interval=INDEX_WINDOW
-        )
+            CONSUMER, self.index_batch, batch_size=self._batch_size, min_interval=INDEX_WINDOW,
+            only=Selection(stream_prefix=CUSTOMER_STREAM_PREFIX),
+        )  # fmt: skip
         indexing = asyncio.create_task(subscription.run(), name="closer-index")
         try:
             while not stopping.is_set():

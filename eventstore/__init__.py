@@ -26,6 +26,7 @@ from eventstore.migrations import EVENTSTORE_SQL_DIR, MigrationError, apply_migr
 from eventstore.notify import NOTIFY_CHANNEL
 from eventstore.pool import create_pool, init_connection
 from eventstore.postgres import PostgresEventStore
+from eventstore.selection import Selection
 from eventstore.store import (
     ANY_VERSION,
     NO_STREAM,
@@ -62,6 +63,7 @@ __all__ = [
     "MigrationError",
     "OrderFilter",
     "PostgresEventStore",
+    "Selection",
     "Subscription",
     "SubscriptionGroup",
     "SubscriptionHandler",

@@ -19,6 +19,7 @@ import orjson
 from contracts.events import NewEvent, RecordedEvent
 from eventstore.checkpoint import CheckpointConflict
 from eventstore.filtered import FilteredRow, OrderFilter
+from eventstore.selection import Selection
 from eventstore.store import (
     ANY_VERSION,
     AppendResult,
@@ -27,6 +28,7 @@ from eventstore.store import (
     CompactEvent,
     ConcurrencyError,
     DuplicateEventError,
+    OrderPage,
     SubscriptionHandler,
 )
 from eventstore.waiting import wait_event
@@ -136,6 +138,12 @@ class InMemoryEventStore:
             for e in await self.read_all(after, limit)
         ]  # fmt: skip
 
+    async def read_order(self, after: Checkpoint, limit: int, only: Selection | None = None) -> OrderPage:
+        events = await self.read_all(after, limit)
+        until = Checkpoint.of(events[-1]) if events else after
+        selected = events if only is None else [event for event in events if only.matches(event)]
+        return OrderPage(selected, False, until, len(events) == limit)
+
     async def has_pending(self, after: Checkpoint) -> bool:
         return False  # every append commits at once: nothing is ever waiting to become final
 
@@ -188,6 +196,7 @@ class InMemoryEventStore:
         poll_interval: float = 1.0,
         min_interval: float = 0.0,
         wake_on: Collection[str] | None = None,
+        only: Selection | None = None,
     ) -> AsyncGenerator[list[RecordedEvent], None]:
         # Every append wakes a follower here, whatever ``wake_on`` says: it only ever changes when to look.
         loop = asyncio.get_running_loop()
@@ -204,7 +213,9 @@ class InMemoryEventStore:
                 batch = await self.read_all(checkpoint, batch_size)
                 if batch:
                     checkpoint = Checkpoint.of(batch[-1])
-                    yield batch
+                    selected = batch if only is None else [event for event in batch if only.matches(event)]
+                    if selected:
+                        yield selected
                     continue
                 await wait_event(appended, poll_interval)
         finally:

@@ -24,6 +24,7 @@ from eventstore.codec import EventCodec
 from eventstore.filtered import FilteredRow, OrderFilter
 from eventstore.notify import Notifier
 from eventstore.pool import AnyConnection, create_pool
+from eventstore.selection import Selection
 from eventstore.store import (
     ANY_VERSION,
     AppendResult,
@@ -32,6 +33,7 @@ from eventstore.store import (
     CompactEvent,
     ConcurrencyError,
     DuplicateEventError,
+    OrderPage,
 )
 from eventstore.subscription import BatchHandler, Subscription, follow
 
@@ -89,6 +91,23 @@ ORDER BY transaction_id, global_position
 LIMIT $3
 """
 
+# _READ_ORDER for a follower with a selection ($4 the types or NULL, $5 a stream id prefix or NULL): the same
+# rows in the same walk of the index, but only selected rows carry their data and metadata (the others
+# tell their place in the order, so the follower moves past them). The last column says which are selected.
+_READ_ORDER_SELECTED = """
+SELECT event_id, stream_id, stream_version, type, schema_version,
+       CASE WHEN sel.selected THEN data END, CASE WHEN sel.selected THEN metadata::text END,
+       global_position, transaction_id, transaction_id < pg_snapshot_xmin(pg_current_snapshot()), sel.selected
+FROM events
+CROSS JOIN LATERAL (
+    SELECT ($4::text[] IS NULL OR type = ANY($4::text[])) AND ($5::text IS NULL OR starts_with(stream_id, $5::text))
+        AS selected
+) sel
+WHERE (transaction_id, global_position) > ($1::xid8, $2::bigint)
+ORDER BY transaction_id, global_position
+LIMIT $3
+"""
+
 # Committed or not, is anything after the checkpoint still above the horizon? Then a reader should look
 # again soon instead of sleeping a whole poll interval.
 _PENDING = """
@@ -125,15 +144,6 @@ FROM (
     LIMIT $3
 ) behind
 """
-
-
-class OrderPage(NamedTuple):
-    """A follower's read of the global order (:meth:`PostgresEventStore.read_order`)."""
-
-    #: The events after the checkpoint that are final, in gap-safe order (what ``read_all`` returns).
-    events: list[RecordedEvent]
-    #: Committed events after those wait behind an older open transaction: look again soon.
-    pending: bool
 
 
 class Append(NamedTuple):
@@ -408,17 +418,25 @@ class PostgresEventStore:
         rows = await self.pool.fetch(_READ_ALL, after.transaction_id, after.global_position, limit)
         return await self._opened([record_to_event(row) for row in rows])
 
-    async def read_order(self, after: Checkpoint, limit: int) -> OrderPage:
+    async def read_order(self, after: Checkpoint, limit: int, only: Selection | None = None) -> OrderPage:
         """``read_all`` and ``has_pending`` in one round trip; ``pending`` is only known to be false when
-        the page is short (a full page: read on anyway)."""
-        rows = await self.pool.fetch(_READ_ORDER, after.transaction_id, after.global_position, limit)
+        the page is short (a full page: read on anyway). With ``only``, of the ``limit`` events read only
+        the selected ones are returned (and opened): see ``eventstore.selection``."""
+        if only is None:
+            rows = await self.pool.fetch(_READ_ORDER, after.transaction_id, after.global_position, limit)
+        else:
+            rows = await self.pool.fetch(
+                _READ_ORDER_SELECTED, after.transaction_id, after.global_position, limit, *only.sql_args()
+            )
         final = len(rows)
         for index, row in enumerate(rows):
             if not row[9]:
                 final = index
                 break
-        events = await self._opened([record_to_event(row) for row in rows[:final]])
-        return OrderPage(events, final < len(rows))
+        until = Checkpoint(rows[final - 1][8], rows[final - 1][7]) if final else after
+        chosen = rows[:final] if only is None else [row for row in rows[:final] if row[10]]
+        events = await self._opened([record_to_event(row) for row in chosen])
+        return OrderPage(events, final < len(rows), until, final == limit)
 
     async def read_all_compact(
         self, after: Checkpoint, limit: int, decode_types: Collection[str]
@@ -489,10 +507,12 @@ class PostgresEventStore:
         poll_interval: float = 1.0,
         min_interval: float = 0.0,
         wake_on: Collection[str] | None = None,
+        only: Selection | None = None,
     ) -> AsyncGenerator[list[RecordedEvent], None]:
         return follow(
             self, after,
             batch_size=batch_size, poll_interval=poll_interval, min_interval=min_interval, wake_on=wake_on,
+            only=only,
         )  # fmt: skip
 
     def subscribe(
@@ -505,11 +525,12 @@ class PostgresEventStore:
         listen: bool = True,
         min_interval: float = 0.0,
         wake_on: Collection[str] | None = None,
+        only: Selection | None = None,
     ) -> Subscription:
         """A durable consumer: ``await sub.run()`` calls ``handler(conn, events)`` inside the transaction
         that also stores its checkpoint (see :class:`eventstore.subscription.Subscription`)."""
         return Subscription(
             self, consumer, handler,
             batch_size=batch_size, poll_interval=poll_interval, listen=listen, min_interval=min_interval,
-            wake_on=wake_on,
+            wake_on=wake_on, only=only,
         )  # fmt: skip

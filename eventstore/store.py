@@ -13,6 +13,7 @@ from typing import Any, ClassVar, Final, NamedTuple, Protocol
 
 from contracts.events import NewEvent, RecordedEvent
 from eventstore.filtered import FilteredRow, OrderFilter
+from eventstore.selection import Selection
 
 # ``expected_version`` is the stream version the caller saw: 0 for a stream that does not exist yet.
 NO_STREAM: Final = 0
@@ -41,6 +42,20 @@ class Checkpoint:
 
 
 Checkpoint.START = Checkpoint(0, 0)
+
+
+class OrderPage(NamedTuple):
+    """A follower's read of the global order (:meth:`EventStore.read_order`)."""
+
+    #: The events after the checkpoint that are final, in gap-safe order (what ``read_all`` returns); with
+    #: a selection, only the selected ones.
+    events: list[RecordedEvent]
+    #: Committed events after those wait behind an older open transaction: look again soon.
+    pending: bool
+    #: Where the next read starts: the last final event read, selected or not.
+    until: Checkpoint = Checkpoint.START
+    #: The page was full of final events: more may be there already.
+    more: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +180,11 @@ class EventStore(Protocol):
         """:meth:`read_all` for bulk readers: :class:`CompactEvent` rows, data only for ``decode_types``."""
         ...
 
+    async def read_order(self, after: Checkpoint, limit: int, only: Selection | None = None) -> OrderPage:
+        """The next ``limit`` events after ``after`` in gap-safe global order as a follower reads them: of
+        those, the ones ``only`` selects (all without it), where to read on, and whether more may wait."""
+        ...
+
     async def has_pending(self, after: Checkpoint) -> bool:
         """Whether events after ``after`` exist that :meth:`read_all` cannot return yet (not final)."""
         ...
@@ -212,12 +232,14 @@ class EventStore(Protocol):
         poll_interval: float = 1.0,
         min_interval: float = 0.0,
         wake_on: Collection[str] | None = None,
+        only: Selection | None = None,
     ) -> AsyncGenerator[list[RecordedEvent], None]:
         """Batches of events after ``after`` in global order, forever: waits for new ones when caught up.
 
         ``min_interval``: at least that long between two reads (a follower that may trail by that much
         reads fewer, larger batches under load). ``wake_on``: only appends of these types wake it at once
-        (others wait for the next poll); the batches still hold every event.
+        (others wait for the next poll); the batches still hold every event. ``only``: the batches hold
+        only the selected events (``eventstore.selection``).
 
         Close it (``contextlib.aclosing``) when done: the PostgreSQL one holds a LISTEN connection.
         """

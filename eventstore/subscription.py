@@ -21,7 +21,8 @@ from contracts.events import RecordedEvent
 from eventstore.checkpoint import CheckpointConflict, load_checkpoints, save_checkpoints
 from eventstore.notify import NOTIFY_CHANNEL, Wakeup
 from eventstore.pool import AnyConnection
-from eventstore.store import Checkpoint
+from eventstore.selection import Selection
+from eventstore.store import Checkpoint, OrderPage
 
 if TYPE_CHECKING:
     from eventstore.postgres import PostgresEventStore
@@ -47,15 +48,41 @@ async def follow(
     listen: bool = True,
     min_interval: float = 0.0,
     wake_on: Collection[str] | None = None,
+    only: Selection | None = None,
 ) -> AsyncGenerator[list[RecordedEvent], None]:
-    """Batches of events after ``after`` in gap-safe global order, forever.
+    """Batches of events after ``after`` in gap-safe global order, forever (see :func:`follow_pages`)."""
+    pages = follow_pages(
+        store, after,
+        batch_size=batch_size, poll_interval=poll_interval, listen=listen, min_interval=min_interval,
+        wake_on=wake_on, only=only,
+    )  # fmt: skip
+    async with contextlib.aclosing(pages):
+        async for page in pages:
+            if page.events:
+                yield page.events
+
+
+async def follow_pages(
+    store: PostgresEventStore,
+    after: Checkpoint = Checkpoint.START,
+    *,
+    batch_size: int = 500,
+    poll_interval: float = 1.0,
+    listen: bool = True,
+    min_interval: float = 0.0,
+    wake_on: Collection[str] | None = None,
+    only: Selection | None = None,
+) -> AsyncGenerator[OrderPage, None]:
+    """Each read of the global order after ``after`` that moved on, in gap-safe order, forever: its events
+    (with ``only``, the selected ones, possibly none) and where it ended (``OrderPage.until``).
 
     With ``listen`` a notification wakes the reader at once; without it (or when the LISTEN connection is
     lost) it reads every ``poll_interval`` seconds. ``min_interval``: never read again sooner than that
     after the previous read — under a steady stream of appends, a follower that may trail by that much
     reads fewer, larger batches instead of one or two queries per append. ``wake_on``: only appends of these
     event types wake the reader at once; the others are read at the next poll (the batches still hold
-    every event: the types only decide when to look).
+    every event: the types only decide when to look). ``only``: a page holds only the selected events
+    (``eventstore.selection``; the others are skipped in the database), its ``until`` moves past all.
     """
     loop = asyncio.get_running_loop()
     wakeup = Wakeup(store.pool, NOTIFY_CHANNEL, wake_on)
@@ -71,17 +98,16 @@ async def follow(
             # Cleared before reading: a notification that arrives during the read is not lost.
             wakeup.event.clear()
             last_read = loop.time()
-            page = await store.read_order(checkpoint, batch_size)
-            batch = page.events
-            if batch:
+            page = await store.read_order(checkpoint, batch_size, only)
+            if page.until != checkpoint:
                 retry = _FIRST_RETRY
-                checkpoint = Checkpoint.of(batch[-1])
-                yield batch
-                if len(batch) == batch_size:
-                    continue  # more may be there already
-                # A short batch was all that was committed below the horizon: no second read to learn so.
-                # What came meanwhile woke us (the event was cleared before the read); what waits behind an
-                # older open transaction came back with the read as ``pending``.
+                checkpoint = page.until
+                yield page
+            if page.more:
+                continue  # more may be there already
+            # A short batch was all that was committed below the horizon: no second read to learn so.
+            # What came meanwhile woke us (the event was cleared before the read); what waits behind an
+            # older open transaction came back with the read as ``pending``.
             if page.pending:
                 await asyncio.sleep(retry)
                 retry = min(retry * 2, poll_interval, _LAST_RETRY)
@@ -119,6 +145,7 @@ class SubscriptionGroup:
         min_interval: float = 0.0,
         wake_on: Collection[str] | None = None,
         prepare: Callable[[AnyConnection], Awaitable[None]] | None = None,
+        only: Selection | None = None,
     ) -> None:
         if not handlers:
             raise ValueError("a subscription group needs at least one member")
@@ -130,13 +157,15 @@ class SubscriptionGroup:
         self.min_interval = min_interval
         self.wake_on = wake_on
         self.prepare = prepare
+        #: Members receive only these events (a member's checkpoint moves only with a batch of them).
+        self.only = only
         self.checkpoints = dict.fromkeys(self.handlers, Checkpoint.START)
 
     async def run(self) -> None:
         """Follow the global order until cancelled."""
         while True:
             self.checkpoints = await load_checkpoints(self.store.pool, list(self.handlers))
-            batches = follow(
+            pages = follow_pages(
                 self.store,
                 min(self.checkpoints.values()),
                 batch_size=self.batch_size,
@@ -144,17 +173,18 @@ class SubscriptionGroup:
                 listen=self.listen,
                 min_interval=self.min_interval,
                 wake_on=self.wake_on,
+                only=self.only,
             )
-            async with contextlib.aclosing(batches):
+            async with contextlib.aclosing(pages):
                 try:
-                    async for batch in batches:
-                        await self._handle(batch)
+                    async for page in pages:
+                        await self._handle(page.events, page.until)
                 except CheckpointConflict:
                     log.info("eventstore_checkpoint_moved", consumer=", ".join(self.handlers))
 
-    async def _handle(self, batch: Sequence[RecordedEvent]) -> None:
-        new = Checkpoint.of(batch[-1])
-        first = Checkpoint.of(batch[0])
+    async def _handle(self, batch: Sequence[RecordedEvent], new: Checkpoint) -> None:
+        """Hand ``batch`` (events up to ``new``; with a selection, maybe none) to each member behind ``new``."""
+        first = Checkpoint.of(batch[0]) if batch else new
         moves: list[tuple[str, Checkpoint, Checkpoint]] = []
         async with self.store.pool.acquire() as conn, conn.transaction():
             if self.prepare is not None:
@@ -164,7 +194,8 @@ class SubscriptionGroup:
                 if since >= new:
                     continue  # this member is already past the batch (it was further on at the start)
                 start = 0 if since < first else bisect.bisect_right(batch, since, key=Checkpoint.of)
-                await handler(conn, batch[start:] if start else batch)
+                if start < len(batch):
+                    await handler(conn, batch[start:] if start else batch)
                 moves.append((name, new, since))
             await save_checkpoints(conn, moves)
         for name, _, _ in moves:
@@ -185,11 +216,12 @@ class Subscription(SubscriptionGroup):
         listen: bool = True,
         min_interval: float = 0.0,
         wake_on: Collection[str] | None = None,
+        only: Selection | None = None,
     ) -> None:
         super().__init__(
             store, {name: handler},
             batch_size=batch_size, poll_interval=poll_interval, listen=listen, min_interval=min_interval,
-            wake_on=wake_on,
+            wake_on=wake_on, only=only,
         )  # fmt: skip
         self.name = name
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 import structlog
 
 from contracts.events import RecordedEvent
-from eventstore import Checkpoint, EventStore
+from eventstore import Checkpoint, EventStore, Selection
 from orchestrator.domain.providers import PROVIDER_VIEW_TYPES, ProviderView, apply_provider_event
 
 log = structlog.get_logger(__name__)
@@ -24,6 +24,10 @@ log = structlog.get_logger(__name__)
 #: handled message into one larger read every 50 ms (a technician's new load is seen that much later; each
 #: decision records the directory checkpoint it saw, so the audit re-decides against the same views).
 READ_EVERY = 0.05
+#: Notifications wake the directory at once; reading without one is only the fallback for a lost NOTIFY.
+POLL_EVERY = 2.0
+#: The events a view is folded from: the rest of the order is skipped in the database.
+_VIEW_EVENTS = Selection.of_types(PROVIDER_VIEW_TYPES)
 # Waiting for an append to become readable: it is, as soon as the transactions older than it have ended.
 _FIRST_PAUSE = 0.002
 _LAST_PAUSE = 0.1
@@ -50,8 +54,9 @@ class ProviderDirectory:
         provider_id = self._by_phone.get(phone or "")
         return self._views.get(provider_id) if provider_id else None
 
-    def apply(self, events: list[RecordedEvent]) -> None:
-        """Fold ``events``, skipping any already folded: ``follow`` and a ``catch_up`` may both deliver them."""
+    def apply(self, events: list[RecordedEvent], read_until: Checkpoint | None = None) -> None:
+        """Fold ``events``, skipping any already folded: ``follow`` and a ``catch_up`` may both deliver them.
+        ``read_until``: every event up to there was read, ``events`` being the ones that can change a view."""
         views = self._views
         for event in events:
             at = Checkpoint.of(event)
@@ -59,6 +64,8 @@ class ProviderDirectory:
                 continue
             views = apply_provider_event(views, event)
             self._checkpoint = at
+        if read_until is not None and read_until > self._checkpoint:
+            self._checkpoint = read_until
         if views is not self._views:
             self._views = views
             self._by_phone = {view.phone: view.provider_id for view in views.values()}
@@ -71,8 +78,11 @@ class ProviderDirectory:
             first = self._checkpoint == Checkpoint.START
             pause = _FIRST_PAUSE
             while True:
-                while batch := await self._store.read_all(self._checkpoint, limit=2000):
-                    self.apply(batch)
+                while True:
+                    page = await self._store.read_order(self._checkpoint, 2000, _VIEW_EVENTS)
+                    self.apply(page.events, page.until)
+                    if not page.more:
+                        break
                 if until is None or self._checkpoint >= until:
                     break
                 await asyncio.sleep(pause)
@@ -82,10 +92,11 @@ class ProviderDirectory:
 
     async def follow(self) -> None:
         """Keep up with the store until cancelled, at most ``READ_EVERY`` seconds behind it."""
-        # Woken only by appends that can change a view: the rest it reads at the next poll.
+        # Woken only by appends that can change a view, and reading only those (the rest stays in the database).
         following = self._store.follow(
-            self._checkpoint, poll_interval=0.5, min_interval=READ_EVERY, wake_on=PROVIDER_VIEW_TYPES
-        )
+            self._checkpoint, poll_interval=POLL_EVERY, min_interval=READ_EVERY, wake_on=PROVIDER_VIEW_TYPES,
+            only=_VIEW_EVENTS,
+        )  # fmt: skip
         async with contextlib.aclosing(following) as batches:
             async for batch in batches:
                 self.apply(batch)

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 
 import structlog
 
 from contracts.events import RecordedEvent
-from eventstore import PostgresEventStore, SubscriptionGroup
+from eventstore import PostgresEventStore, Selection, SubscriptionGroup
 from eventstore.pool import AnyConnection
 from eventstore.store import Checkpoint
 from eventstore.subscription import BatchHandler
@@ -54,17 +54,20 @@ class ProjectionRunner:
         listen: bool = True,
         min_interval: float = BATCH_WINDOW,
         after_batch: Callable[[Sequence[RecordedEvent]], None] | None = None,
+        after_batch_types: Collection[str] = (),
     ) -> None:
         self.store = store
-        #: Called with every batch once its rows are written (e.g. to drop the keys of people it forgot).
+        #: Called with every batch once its rows are written (e.g. to drop the keys of people it forgot); it
+        #: sees the events of ``after_batch_types`` besides the projections' own.
         self.after_batch = after_batch
         self.projections = [projections] if isinstance(projections, Projection) else list(projections)
+        types = frozenset(after_batch_types).union(*(p.event_types for p in self.projections))
         self._locks = sorted({lock_key(p) for p in self.projections})  # the rebuild's order: no deadlock
         self.subscription = SubscriptionGroup(
             store,
             {p.consumer: self._handler(p) for p in self.projections},
             batch_size=batch_size, poll_interval=poll_interval, listen=listen, min_interval=min_interval,
-            wake_on=frozenset().union(*(p.event_types for p in self.projections)), prepare=self._lock,
+            wake_on=types, prepare=self._lock, only=Selection.of_types(types),
         )  # fmt: skip
 
     @property

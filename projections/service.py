@@ -9,7 +9,9 @@ from dataclasses import dataclass
 
 import structlog
 
+from conectapro.privacy_requests import KINDS
 from contracts.events import RecordedEvent
+from contracts.privacy_events import PersonForgotten
 from eventstore import PostgresEventStore
 from infra.settings import Settings
 from infra.telemetry import background
@@ -46,4 +48,7 @@ async def build(settings: Settings, *, store: PostgresEventStore | None = None) 
                 privacy.keyring.drop_forgotten(events)
             counted(events)
 
-        yield Projections(ProjectionRunner(store, list(PROJECTIONS.values()), after_batch=after_batch))
+        runner = ProjectionRunner(
+            store, list(PROJECTIONS.values()), after_batch=after_batch, after_batch_types={PersonForgotten.TYPE, *KINDS}
+        )
+        yield Projections(runner)

@@ -27,6 +27,7 @@ from eventstore import (
     DuplicateEventError,
     EventStore,
     OrderFilter,
+    Selection,
 )
 from eventstore.store import Runnable
 
@@ -350,6 +351,43 @@ class EventStoreContract:
         assert len(read_times) - 1 < 5  # appends were read together, not one wake-up each
         gaps = [later - earlier for earlier, later in itertools.pairwise(read_times)]
         assert min(gaps) >= 0.25  # never two reads closer than the minimum interval
+
+    async def test_a_selected_read_returns_only_the_selection_and_moves_past_the_rest(self, store: EventStore) -> None:
+        start = await self._end_of_log(store)
+        s, other = stream(), f"other-{uuid.uuid4().hex[:8]}"
+        await store.append(s, NO_STREAM, [*notes("a"), raw("ContractRawData", {"n": 1}), *notes("b")])
+        await store.append(other, NO_STREAM, notes("elsewhere"))
+        await store.append(s, 3, [raw("ContractRawData", {"n": 2})])
+        everything = await store.read_all(start)
+
+        raw_only = await store.read_order(start, 100, Selection.of_types(["ContractRawData"]))
+        assert [e.data for e in raw_only.events] == [{"n": 1}, {"n": 2}]
+        assert raw_only.until == Checkpoint.of(everything[-1])  # past every event read, selected or not
+        assert not raw_only.more
+        by_stream = await store.read_order(start, 100, Selection(stream_prefix="other-"))
+        assert texts(by_stream.events) == ["elsewhere"]
+        assert by_stream.until == raw_only.until
+        first_two = await store.read_order(start, 2, Selection.of_types(["ContractRawData"]))
+        assert [e.data for e in first_two.events] == [{"n": 1}]
+        assert first_two.more and first_two.until == Checkpoint.of(everything[1])
+        assert (await store.read_order(raw_only.until, 100, Selection(stream_prefix="other-"))).events == []
+
+    async def test_a_selective_follower_gets_only_the_selection_and_misses_none(self, store: EventStore) -> None:
+        start = await self._end_of_log(store)
+        s = stream()
+        batches = store.follow(start, batch_size=2, poll_interval=0.05, only=Selection.of_types(["ContractRawData"]))
+        got: list[dict[str, Any]] = []
+        try:
+            await store.append(s, NO_STREAM, [*notes("a", "b", "c"), raw("ContractRawData", {"n": 1})])
+            await store.append(s, 4, [*notes("d"), raw("ContractRawData", {"n": 2}), *notes("e")])
+            while len(got) < 2:
+                batch = await asyncio.wait_for(anext(batches), HANG_GUARD)
+                assert batch  # no empty batch for the events skipped
+                got += [event.data for event in batch]
+        finally:
+            await batches.aclose()
+
+        assert got == [{"n": 1}, {"n": 2}]
 
     # ---- reading several streams, counts, lag ----
 

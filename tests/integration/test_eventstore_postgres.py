@@ -9,7 +9,7 @@ import pytest
 
 from contracts.events import RecordedEvent
 from eventstore import NO_STREAM, Checkpoint, PostgresEventStore
-from eventstore.postgres import OrderPage
+from eventstore.store import OrderPage
 from tests.eventstore_contract import EventStoreContract, notes, stream
 
 pytestmark = pytest.mark.integration
@@ -120,4 +120,5 @@ async def test_a_followers_read_returns_only_final_events_and_says_when_more_wai
     assert not page.pending
     assert page.events == await store.read_all(start, 100)
     assert (await store.read_order(start, 2)).events == page.events[:2]
-    assert await store.read_order(Checkpoint.of(page.events[-1]), 100) == OrderPage([], False)
+    end = Checkpoint.of(page.events[-1])
+    assert await store.read_order(end, 100) == OrderPage([], False, end, False)
