@@ -246,11 +246,29 @@ def deadlines_of(events: Sequence[RecordedEvent], durations: TimerDurations) -> 
     """The timers running after a customer's recorded stream, each with the traced decision that set it."""
     if not any(recorded.metadata.trace_id for recorded in events):
         return deadlines(timer_state(events), durations)
-    # A timer's command id names its situation: the first event after which it runs is the one that set it.
-    state = TimerState()
-    set_by: dict[str, TraceIds | None] = {}
-    for recorded in events:
-        state = observe(state, recorded)
-        for deadline in deadlines(state, durations):
-            set_by.setdefault(deadline.command_id, TraceIds.of(recorded))
-    return [replace(d, set_by=set_by.get(d.command_id)) for d in deadlines(state, durations)]
+    return TimerFold().then(events, durations).deadlines(durations)
+
+
+@dataclass(frozen=True, slots=True)
+class TimerFold:
+    """A customer's stream folded for its timers up to ``version``, so that what comes next can be folded
+    without reading the stream again: the state, and per timer command id the traced decision after which
+    it first ran (``None`` untraced)."""
+
+    state: TimerState = TimerState()
+    set_by: Mapping[str, TraceIds | None] = field(default_factory=dict)
+    version: int = 0
+
+    def then(self, events: Iterable[RecordedEvent], durations: TimerDurations) -> TimerFold:
+        """This fold after ``events``, the stream's next ones in order (raises what ``evolve`` raises)."""
+        state, set_by, version = self.state, dict(self.set_by), self.version
+        for recorded in events:
+            state = observe(state, recorded)
+            # A timer's command id names its situation: the first event after which it runs set it.
+            for deadline in deadlines(state, durations):
+                set_by.setdefault(deadline.command_id, TraceIds.of(recorded))
+            version = recorded.stream_version
+        return TimerFold(state, set_by, version)
+
+    def deadlines(self, durations: TimerDurations) -> list[Deadline]:
+        return [replace(d, set_by=self.set_by.get(d.command_id)) for d in deadlines(self.state, durations)]

@@ -33,9 +33,10 @@ import structlog
 from nats.js import JetStreamContext
 from opentelemetry.trace import SpanKind
 
-from closer.deadlines import Deadline, TimerDurations, deadlines_of
+from closer.deadlines import Deadline, TimerDurations
 from closer.forget_jobs import ForgetPerson
 from closer.forgetting import Forgetter
+from closer.stream_folds import StreamFolds
 from closer.timers import DueTimer, StreamTimers, due_timers, mark_published, replace_timers
 from contracts.events import RecordedEvent
 from contracts.subjects import commands_subject
@@ -45,7 +46,7 @@ from eventstore.waiting import wait_event
 from infra.pipeline_metrics import STEP_SECONDS, TIMER_COMMANDS
 from infra.telemetry import background, continuing, inject_context
 from orchestrator.commands_consumer import command_headers, encode_command
-from orchestrator.domain.ids import CUSTOMER_STREAM_PREFIX
+from orchestrator.domain.ids import CUSTOMER_STREAM_PREFIX, customer_stream_id
 from orchestrator.domain.states import IllegalTransition
 
 log = structlog.get_logger("closer")
@@ -55,7 +56,7 @@ CONSUMER = "closer"
 MAX_PER_TICK = 1000
 #: The timer index reads the global order at most this often (timers run in minutes): one read, one
 #: transaction for every commit of the window instead of one per commit.
-INDEX_WINDOW = 0.5
+INDEX_WINDOW = 1.0
 #: JetStream publishes in flight at once during a tick.
 MAX_IN_FLIGHT = 64
 #: Erasure jobs started per tick at most (fetched apart from the commands, run beside the ticks).
@@ -114,26 +115,45 @@ class Closer:
         #: Runs the erasure jobs (none: they wait, e.g. a closer built without JetStream in a test).
         self._forgetter = forgetter
         self._erasing: asyncio.Task[list[str]] | None = None
+        #: The customer streams folded lately: a batch folds only their new events.
+        self._folds = StreamFolds(durations)
 
     # ------------------------------------------------------------------------------------------ index
 
     async def index_batch(self, conn: AnyConnection, events: Sequence[RecordedEvent]) -> None:
         """Recompute the timers of every customer stream in ``events`` (a subscription handler)."""
-        touched = {e.stream_id for e in events if e.stream_id.startswith(CUSTOMER_STREAM_PREFIX)}
+        touched: dict[str, list[RecordedEvent]] = {}
+        for event in events:
+            if event.stream_id.startswith(CUSTOMER_STREAM_PREFIX):
+                touched.setdefault(event.stream_id, []).append(event)
         if not touched:
             return
         with STEP_SECONDS.labels("timer_index").time():
-            streams = await self._store.read_streams(touched, connection=conn)
-            timers = [StreamTimers(sid, self._deadlines(sid, streams.get(sid, []))) for sid in sorted(touched)]
-            await replace_timers(conn, timers)
+            found: dict[str, list[Deadline]] = {}
+            unknown = []
+            for sid, new in touched.items():
+                try:
+                    fold = self._folds.advanced(sid, new)
+                except IllegalTransition as error:
+                    found[sid] = self._unreadable(sid, error)
+                    continue
+                if fold is None:
+                    unknown.append(sid)
+                else:
+                    found[sid] = fold.deadlines(self._durations)
+            streams = await self._store.read_streams(unknown, connection=conn) if unknown else {}
+            for sid in unknown:
+                try:
+                    found[sid] = self._folds.fold(sid, streams.get(sid, [])).deadlines(self._durations)
+                except IllegalTransition as error:
+                    found[sid] = self._unreadable(sid, error)
+            await replace_timers(conn, [StreamTimers(sid, found[sid]) for sid in sorted(touched)])
 
-    def _deadlines(self, stream_id: str, events: list[RecordedEvent]) -> list[Deadline]:
-        try:
-            return deadlines_of(events, self._durations)
-        except IllegalTransition as error:
-            # A stream the domain cannot fold has no trustworthy deadline; `conectapro audit` reports it.
-            log.error("closer_stream_unreadable", stream=stream_id, error=str(error))
-            return []
+    def _unreadable(self, stream_id: str, error: IllegalTransition) -> list[Deadline]:
+        # A stream the domain cannot fold has no trustworthy deadline; `conectapro audit` reports it.
+        self._folds.forget(stream_id)
+        log.error("closer_stream_unreadable", stream=stream_id, error=str(error))
+        return []
 
     async def catch_up(self) -> int:
         """Index everything committed so far; returns how many events were read (tests, start-up)."""
@@ -188,6 +208,7 @@ class Closer:
         for job in jobs:
             try:
                 if await forgetter.run(job, at):
+                    self._folds.forget(customer_stream_id(job.customer_key))  # its fields are gone
                     await mark_published(self._store.pool, [job.command_id], at)
                     done.append(job.command_id)
             except (asyncpg.PostgresError, OSError, nats.errors.Error, TimeoutError) as error:

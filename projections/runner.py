@@ -35,7 +35,7 @@ _LOCK_SHARED = "SELECT pg_advisory_xact_lock_shared(key) FROM unnest($1::bigint[
 
 #: A batch gathers the commits of this long: read models trail by about that much, and a process reads the
 #: global order (and writes its checkpoints) at most this often instead of once per commit.
-BATCH_WINDOW = 0.1
+BATCH_WINDOW = 0.25
 
 FIRST_BACKOFF = 0.5
 MAX_BACKOFF = 30.0
