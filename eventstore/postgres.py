@@ -172,13 +172,18 @@ def _append_args(
 
 
 @functools.cache
-def _append_many_sql(count: int) -> str:
+def _append_many_sql(count: int, notify: bool = False) -> str:
     # One statement: the calls run in order, each seeing what the ones before it wrote (an inbox id or a
     # stream appended twice in one statement behaves as in two appends), and they commit together.
-    return " UNION ALL ".join(
+    calls = " UNION ALL ".join(
         f"SELECT {n} AS n, * FROM eventstore_append({', '.join(f'${9 * n + k}' for k in range(1, 10))})"
         for n in range(count)
     )
+    if not notify:
+        return calls
+    # With ``notify`` the group announces itself at its commit (the payload is the last parameter): no
+    # transaction of its own for the NOTIFY, as a lone append (_APPEND_NOTIFYING). Its row comes last.
+    return f"{calls} UNION ALL SELECT {count}, NULL, NULL, NULL, NULL FROM pg_notify('events', ${9 * count + 1})"
 
 
 # How often an ANY_VERSION append tries when other writers keep taking the next version first.
@@ -353,7 +358,22 @@ class PostgresEventStore:
             if append.expected_version < ANY_VERSION:
                 raise ValueError(f"expected_version must be >= 0 or ANY_VERSION, not {append.expected_version}")
             args.extend(_append_args(*append, notify=False))
-        rows = sorted(await self.pool.fetch(_append_many_sql(len(appends)), *args))
+        # Like a lone append, a group made while this process has no other append under way may NOTIFY in
+        # its own transaction (it announces even a group that wrote nothing: a wake-up too many is harmless).
+        appended = {event.type for append in appends for event in append.events}
+        payload = self._notifier.take_along(appended) if self._appending == 0 else None
+        if payload is not None:
+            args.append(payload)
+        self._appending += 1
+        try:
+            rows = sorted(await self.pool.fetch(_append_many_sql(len(appends), payload is not None), *args))
+        except BaseException:
+            if payload is not None:
+                self._notifier.poke(payload.split(",") if payload else ())  # nothing announced: the pokes taken along
+            raise
+        finally:
+            self._appending -= 1
+        rows = rows[: len(appends)]
         results: list[AppendResult | ConcurrencyError] = []
         types: set[str] = set()
         for append, (_, outcome, version, transaction_id, position) in zip(appends, rows, strict=True):
@@ -366,7 +386,7 @@ class PostgresEventStore:
             else:
                 types.update(event.type for event in append.events)
                 results.append(AppendResult(append.stream_id, version, Checkpoint(transaction_id, position)))
-        if types:
+        if types and payload is None:
             self._notifier.poke(types)  # committed: wake followers
         return results
 

@@ -13,6 +13,7 @@ from contracts.events import RecordedEvent
 from eventstore import (
     ANY_VERSION,
     NO_STREAM,
+    AppendResult,
     Checkpoint,
     CheckpointConflict,
     PostgresEventStore,
@@ -25,6 +26,7 @@ from eventstore import (
 )
 from eventstore.notify import NOTIFY_CHANNEL, Notifier, Wakeup
 from eventstore.pool import AnyConnection
+from eventstore.postgres import Append
 from tests.eventstore_contract import HANG_GUARD, eventually, notes, raw, stream, texts
 
 pytestmark = pytest.mark.integration
@@ -194,6 +196,21 @@ async def test_an_append_alone_announces_itself_and_the_appends_waiting_for_comp
         await store.append(stream(), NO_STREAM, notes("hurried"))
         payload = await asyncio.wait_for(payloads.get(), HANG_GUARD)
         await asyncio.sleep(0.5)  # past the company wait: a NOTIFY of the notifier's own would be heard by now
+    assert payload == "ContractNoteTaken,ContractRawData"
+    assert payloads.empty()
+
+
+async def test_a_group_of_appends_alone_announces_itself_and_the_appends_waiting_for_company(
+    store: PostgresEventStore,
+) -> None:
+    store.notify_unhurried(["ContractRawData"])
+    async with listening(store) as (_, payloads):
+        await store.append(stream(), NO_STREAM, [raw("ContractRawData", {})])  # waits for company
+        group = [Append(stream(), NO_STREAM, notes("a")), Append(stream(), NO_STREAM, notes("b"))]
+        results = await store.append_many(group)
+        payload = await asyncio.wait_for(payloads.get(), HANG_GUARD)
+        await asyncio.sleep(0.5)  # past the company wait: a NOTIFY of the notifier's own would be heard by now
+    assert [result.stream_version for result in results if isinstance(result, AppendResult)] == [1, 1]
     assert payload == "ContractNoteTaken,ContractRawData"
     assert payloads.empty()
 
