@@ -178,6 +178,9 @@ class InMemoryEventStore:
     async def load_checkpoint(self, consumer: str) -> Checkpoint:
         return self._checkpoints.get(consumer, Checkpoint.START)
 
+    async def load_checkpoints(self, consumers: Sequence[str]) -> dict[str, Checkpoint]:
+        return {consumer: self._checkpoints.get(consumer, Checkpoint.START) for consumer in consumers}
+
     def subscribe(
         self, consumer: str, handler: SubscriptionHandler, *, batch_size: int = 500, poll_interval: float = 1.0
     ) -> InMemorySubscription:

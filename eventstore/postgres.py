@@ -19,7 +19,7 @@ import asyncpg
 import orjson
 
 from contracts.events import EventMetadata, NewEvent, RecordedEvent
-from eventstore.checkpoint import load_checkpoint
+from eventstore.checkpoint import load_checkpoint, load_checkpoints
 from eventstore.codec import EventCodec
 from eventstore.filtered import FilteredRow, OrderFilter
 from eventstore.notify import Notifier
@@ -518,6 +518,9 @@ class PostgresEventStore:
 
     async def load_checkpoint(self, consumer: str) -> Checkpoint:
         return await load_checkpoint(self.pool, consumer)
+
+    async def load_checkpoints(self, consumers: Sequence[str]) -> dict[str, Checkpoint]:
+        return await load_checkpoints(self.pool, consumers)
 
     def follow(
         self,

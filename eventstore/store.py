@@ -216,6 +216,10 @@ class EventStore(Protocol):
         """A consumer's stored checkpoint; :attr:`Checkpoint.START` for one never seen."""
         ...
 
+    async def load_checkpoints(self, consumers: Sequence[str]) -> dict[str, Checkpoint]:
+        """:meth:`load_checkpoint` of several consumers at once."""
+        ...
+
     def subscribe(
         self, consumer: str, handler: SubscriptionHandler, *, batch_size: int = 500, poll_interval: float = 1.0
     ) -> Runnable:

@@ -11,7 +11,7 @@ from bench.bench_projections import Synthetic
 from eventstore import Checkpoint, CheckpointConflict, PostgresEventStore, load_checkpoint, save_checkpoint
 from projections.batch import lock_key
 from projections.catalog import PROJECTIONS
-from projections.lag import measure
+from projections.lag import measure, measure_all
 from projections.rebuild import rebuild
 from projections.runner import ProjectionRunner
 from tests.integration.projections_support import (
@@ -145,3 +145,15 @@ async def test_lag_counts_the_events_not_yet_applied_and_how_long_the_oldest_has
     await project(store, [PROJECTIONS["leads"]])
     lag = await measure(store, PROJECTIONS["leads"])
     assert (lag.events, lag.seconds) == (0, 0.0)
+
+
+async def test_the_lags_of_all_projections_at_once_are_each_projections_own(store: PostgresEventStore) -> None:
+    appended = await synthetic_conversations(store, 100)
+    await project(store, [PROJECTIONS["leads"], PROJECTIONS["conversations"]])  # the others stay behind
+
+    lags = await measure_all(store, PROJECTIONS.values())
+    one_by_one = [await measure(store, projection) for projection in PROJECTIONS.values()]
+    assert [(lag.projection, lag.events, lag.checkpoint_position) for lag in lags] == [
+        (lag.projection, lag.events, lag.checkpoint_position) for lag in one_by_one
+    ]  # the seconds go on counting between the two
+    assert {lag.events for lag in lags} == {0, appended}
