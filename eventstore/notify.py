@@ -7,7 +7,7 @@ each other. Instead the store pokes a
 a transaction with ``synchronous_commit = off`` (a wake-up needs no durability), and coalesces the pokes
 that arrive meanwhile; its payload names the event types appended, so a follower of a few types sleeps
 through the commits of others. Appends of types nobody waits for at once (``unhurried``: a writer's
-records that only read models follow, which read every 100 ms anyway) wait up to ``unhurried_interval``
+records that only read models follow, which read every 250 ms anyway) wait up to ``unhurried_interval``
 for company before their NOTIFY, unless a hurried append comes. If a NOTIFY is lost (crash, connection
 error), followers still poll.
 """
@@ -54,7 +54,7 @@ class Notifier:
     and a follower learns of an append at most ``min_interval`` late.
     """
 
-    def __init__(self, pool: asyncpg.Pool[Any], min_interval: float = 0.02, unhurried_interval: float = 0.1) -> None:
+    def __init__(self, pool: asyncpg.Pool[Any], min_interval: float = 0.02, unhurried_interval: float = 0.25) -> None:
         self._pool = pool
         self._min_interval = min_interval
         self._unhurried_interval = unhurried_interval

@@ -241,7 +241,7 @@ class PostgresEventStore:
         self._appending = 0
 
     def notify_unhurried(self, types: Collection[str]) -> None:
-        """Appends of only these types (records no follower waits for at once) wake followers up to 0.1 s
+        """Appends of only these types (records no follower waits for at once) wake followers up to 0.25 s
         late, in fewer NOTIFYs (``eventstore.notify``)."""
         self._notifier.unhurried(types)
 
