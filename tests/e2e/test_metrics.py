@@ -13,7 +13,8 @@ from infra.runtime import SERVICES
 from tests.e2e.pipeline import Pipeline
 
 CUSTOMER = "56911114444"
-PENDING_P0 = ("conectapro_consumer_pending", (("partition", "0"), ("stream", "INBOUND")))
+#: The inbound consumer serves every partition.
+PENDING_INBOUND = ("conectapro_consumer_pending", (("partition", "all"), ("stream", "INBOUND")))
 
 
 def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -35,7 +36,7 @@ async def test_the_metrics_count_what_the_pipeline_did_and_health_answers(pipeli
         deadline = asyncio.get_running_loop().time() + 20
         while asyncio.get_running_loop().time() < deadline:  # the pending gauge is read every few seconds
             samples = _samples((await client.get(f"http://127.0.0.1:{port}/metrics")).text)
-            if PENDING_P0 in samples:
+            if PENDING_INBOUND in samples:
                 break
             await asyncio.sleep(0.1)
 
@@ -48,7 +49,7 @@ async def test_the_metrics_count_what_the_pipeline_did_and_health_answers(pipeli
     assert samples[("conectapro_step_seconds_count", (("step", "timer_index"),))] >= 1
     # The ingress's own registry, on the metrics port too.
     assert samples[("ingress_updates_total", (("kind", "message"),))] >= 1
-    assert samples[PENDING_P0] == 0
+    assert samples[PENDING_INBOUND] == 0
 
 
 def test_each_service_has_its_own_metrics_port_after_the_base() -> None:
