@@ -16,7 +16,6 @@ import structlog
 
 from contracts.commands import CustomerCommand, HandleCustomerMessage, HandleTechnicianMessage, Understanding
 from contracts.inbound import InboundEnvelope, InboundError, InboundMessage, InboundStatus
-from contracts.lead_events import ConversationState
 from contracts.outbound import DeliveryStatus, ReplyDeliveryUpdated, reply_id_from_callback_data
 from contracts.whatsapp_account_events import WhatsAppErrorReported
 from eventstore import EventStore
@@ -25,15 +24,12 @@ from orchestrator import leads_flow
 from orchestrator.decision_path import Appended, Appender, DecisionPath, given
 from orchestrator.domain.model import CustomerState
 from orchestrator.domain.providers import ProviderView
-from orchestrator.identity import People, RecentPeople, account_stream_id, deliveries_stream_id
+from orchestrator.identity import People, account_stream_id, deliveries_stream_id
 from orchestrator.language_model import LanguageModel, LanguageModelOff, understand_message
 from orchestrator.provider_directory import ProviderDirectory
 from orchestrator.raw_statuses import RawStatuses
 
 log = structlog.get_logger("orchestrator")
-
-#: A customer in these states may be forgotten any moment: their statuses are not matched from memory.
-_MAY_BE_FORGOTTEN_SOON = frozenset({ConversationState.CONFIRMING_ERASURE, ConversationState.ERASED})
 
 
 class Outcome(StrEnum):
@@ -63,7 +59,6 @@ class InboundHandler:
         #: Deletes the stored webhook of a status whose recipient was forgotten (None: kept, e.g. unit tests).
         self._raw_statuses = raw_statuses
         self._people = people
-        self._recipients = RecentPeople(people)
         self._clock = clock
         self._language_model = language_model or LanguageModelOff()
         self._decisions = DecisionPath(store, directory, clock=clock, appender=appender, facts=facts)
@@ -108,14 +103,11 @@ class InboundHandler:
 
     async def _customer_message(self, message: InboundMessage, phone: str) -> Outcome:
         customer_key = await self._people.key_for(phone)
-        self._recipients.remember(phone, customer_key)  # the statuses of the replies to come name this phone
         received_at = message.occurred_at or self._clock()
         # After a conflict the state may ask another question; the same one is not asked of the LLM twice.
         understood: dict[str | None, Understanding] = {}
 
         async def command_for(state: CustomerState) -> CustomerCommand:
-            if state.conversation in _MAY_BE_FORGOTTEN_SOON:
-                self._recipients.leaving(phone)
             # Understood in the light of the question pending in this state (again after a conflict).
             understanding = understood.get(state.expecting)
             if understanding is None:
@@ -191,8 +183,8 @@ class InboundHandler:
         if not recipient:
             return None
         if self._directory.by_phone(recipient) is not None:
-            return await self._recipients.key_for(recipient)
-        return await self._recipients.find(recipient)
+            return await self._people.key_for(recipient)
+        return await self._people.find(recipient)
 
     async def _error(self, error: InboundError) -> Outcome:
         now = self._clock()

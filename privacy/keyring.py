@@ -1,16 +1,20 @@
-"""People's data keys, by person key: unwrapped from ``privacy_people`` and kept in the process a short while.
+"""People's data keys, by person key: unwrapped from ``privacy_people`` and kept in the process while it hears
+erasures (``privacy.erasure_signal``).
 
 Without a master key the keyring holds no key (a reader that needs no personal value, e.g. an audit
-run without ``PRIVACY_MASTER_KEY``, reads every sealed field as forgotten). A key erased by another
-process stays usable here for at most ``ttl`` seconds (nothing written with it meanwhile is readable once
-it is gone); an erasure in this process drops it at once, and so does a process that follows the store
-when it reads the ``PersonForgotten`` event (the projections: :meth:`Keyring.drop_forgotten`).
+run without ``PRIVACY_MASTER_KEY``, reads every sealed field as forgotten). A key is kept from one
+:meth:`Keyring.load` to the next only while the process listens for erasures: an erasure anywhere drops it
+here when its notification arrives, and one in this process at once (:meth:`Keyring.drop`). A process
+that does not listen (a one-shot command, a test's store) asks the database at every load. A process that
+follows the store also drops a key when it reads the ``PersonForgotten`` event (:meth:`Keyring.drop_forgotten`).
+
+"Nobody holds this key" is kept only for new-style person keys (forgotten for good): a customer from
+before sealing (``c…`` key) gets a key at their next message, in whichever process handles it.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import asyncpg
@@ -18,9 +22,11 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from contracts.events import RecordedEvent
 from contracts.privacy_events import ErasureOutcome, PersonForgotten
+from privacy.erasure_signal import ErasureSignal
 from privacy.master_key import MasterKey
+from privacy.person_keys import is_legacy_person_key
 
-DEFAULT_TTL_SECONDS = 30.0
+DEFAULT_MAX_SIZE = 100_000
 
 _LOAD = "SELECT person_key, wrapped_key FROM privacy_people WHERE person_key = ANY($1::text[])"
 
@@ -30,33 +36,44 @@ class Keyring:
         self,
         pool: asyncpg.Pool[Any],
         master: MasterKey | None,
+        signal: ErasureSignal | None = None,
         *,
-        ttl: float = DEFAULT_TTL_SECONDS,
-        clock: Callable[[], float] = time.monotonic,
+        max_size: int = DEFAULT_MAX_SIZE,
     ) -> None:
         self._pool = pool
         self._master = master
-        self._ttl = ttl
-        self._clock = clock
-        # person key -> (the key, or None when the person has none: forgotten or never sealed; valid until)
-        self._keys: dict[str, tuple[AESGCM | None, float]] = {}
+        self._signal = signal or ErasureSignal()  # never live: nothing kept between loads
+        self._max_size = max_size
+        # person key -> (the key, or None when the person has none: forgotten or never sealed; kept for
+        # later loads). Oldest first: the oldest goes when full.
+        self._keys: dict[str, tuple[AESGCM | None, bool]] = {}
+        self._signal.on_forgotten(self._forget)
 
     async def load(self, person_keys: Iterable[str]) -> None:
-        """Make :meth:`key` answer for these people (one query for those not known or expired)."""
+        """Make :meth:`key` answer for these people (one query for those not kept)."""
         if self._master is None:
             return  # keyless: every sealed field reads as forgotten
-        now = self._clock()
-        wanted = [key for key in set(person_keys) if self._keys.get(key, (None, 0.0))[1] <= now]
+        wanted = [key for key in set(person_keys) if not self._keys.get(key, (None, False))[1]]
         if not wanted:
             return
+        mark = self._signal.mark()
         found = {row[0]: bytes(row[1]) for row in await self._pool.fetch(_LOAD, wanted)}
+        keep = self._signal.still(mark)
         for person_key in wanted:
-            wrapped = found.get(person_key)
-            self.remember(person_key, wrapped)
+            self._remember(person_key, found.get(person_key), keep=keep)
 
-    def remember(self, person_key: str, wrapped: bytes | None) -> None:
+    def remember(self, person_key: str, wrapped: bytes | None, *, mark: int | None = None) -> None:
+        """A key someone else read from the table (``privacy.people``) after ``mark`` (:meth:`ErasureSignal.mark`;
+        None: for this operation only)."""
+        self._remember(person_key, wrapped, keep=mark is not None and self._signal.still(mark))
+
+    def _remember(self, person_key: str, wrapped: bytes | None, *, keep: bool) -> None:
         data_key = None if wrapped is None or self._master is None else AESGCM(self._master.unwrap(person_key, wrapped))
-        self._keys[person_key] = (data_key, self._clock() + self._ttl)
+        if data_key is None and is_legacy_person_key(person_key):
+            keep = False  # may get a key in another process any moment
+        if self._keys.pop(person_key, None) is None and len(self._keys) >= self._max_size:
+            del self._keys[next(iter(self._keys))]
+        self._keys[person_key] = (data_key, keep)
 
     def key(self, person_key: str) -> AESGCM | None:
         """The person's data key, if they have one (after :meth:`load`); None once forgotten."""
@@ -65,12 +82,17 @@ class Keyring:
 
     def drop(self, person_key: str) -> None:
         """This process forgot the person: never use their key again."""
-        self._keys[person_key] = (None, float("inf"))
+        self._keys.pop(person_key, None)
+        self._keys[person_key] = (None, True)
+
+    def _forget(self, person_key: str | None) -> None:
+        if person_key is None:
+            self._keys.clear()
+        elif person_key in self._keys:
+            self.drop(person_key)
 
     def drop_forgotten(self, events: Iterable[RecordedEvent]) -> None:
-        """Drop the keys of the people these events say were forgotten (another process erased them): a
-        process that follows the store stops opening their fields when it reads the erasure, not up to
-        ``ttl`` later."""
+        """Drop the keys of the people these events say were forgotten (another process erased them)."""
         for event in events:
             if event.type == PersonForgotten.TYPE and event.data.get("outcome") == ErasureOutcome.FORGOTTEN:
                 person_key = event.data.get("person_key")

@@ -17,17 +17,32 @@ in clear, are still written so (their stream has no key of its own to seal with)
 
 from __future__ import annotations
 
-import hashlib
 import os
-import re
-import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
 
+from privacy.erasure_signal import ErasureSignal, announce
 from privacy.keyring import Keyring
 from privacy.master_key import MasterKey, normalise_phone
+from privacy.person_keys import (
+    is_legacy_person_key,
+    is_unkeyed_technician,
+    legacy_person_key,
+    legacy_provider_id,
+    new_person_key,
+)
+
+__all__ = [
+    "InMemoryPeople",
+    "People",
+    "is_legacy_person_key",
+    "is_unkeyed_technician",
+    "legacy_person_key",
+    "legacy_provider_id",
+    "new_person_key",
+]
 
 _FIND = "SELECT person_key, wrapped_key FROM privacy_people WHERE phone_lookup = $1"
 _CREATE = """
@@ -37,38 +52,14 @@ RETURNING person_key
 """
 _ERASE = "DELETE FROM privacy_people WHERE person_key = $1"
 _KNOWN = "SELECT EXISTS (SELECT 1 FROM privacy_people WHERE person_key = $1)"
-_LEGACY_LENGTH = 21
-_PERSON_KEY = re.compile(r"[pc][0-9a-f]{20}")
-
-
-def legacy_person_key(whatsapp_id: str) -> str:
-    """How stores written before sealing named a customer: an unkeyed hash of the phone (reversible by
-    trying every number; never used for new people)."""
-    return "c" + hashlib.blake2b(whatsapp_id.encode(), digest_size=10).hexdigest()
-
-
-def legacy_provider_id(whatsapp_id: str) -> str:
-    """How stores written before technicians were people named a technician: an unkeyed hash of the phone
-    (reversible by trying every number; never used for technicians registered now)."""
-    return "p" + hashlib.blake2b(whatsapp_id.encode(), digest_size=6).hexdigest()
-
-
-def is_legacy_person_key(person_key: str) -> bool:
-    """A customer's key from before sealing: their events without a key stay in clear."""
-    return len(person_key) == _LEGACY_LENGTH and person_key.startswith("c")
-
-
-def is_unkeyed_technician(person_key: str) -> bool:
-    """A technician id that is no person key (a legacy ``p`` + 12 hex id, or one an operator chose before
-    technicians were people): their events without a key stay in clear, as they always were."""
-    return _PERSON_KEY.fullmatch(person_key) is None
-
-
-def new_person_key() -> str:
-    return "p" + secrets.token_hex(10)
+DEFAULT_MAX_SIZE = 100_000
 
 
 class People:
+    """Phones → person keys, kept in the process while it hears erasures (``privacy.erasure_signal``): a known
+    person's next message costs no query. Erasure, anywhere, drops the person here when its notification
+    arrives; a phone nobody holds is not kept (its person may be made by another process any moment)."""
+
     def __init__(
         self,
         pool: asyncpg.Pool[Any],
@@ -76,19 +67,34 @@ class People:
         keyring: Keyring,
         *,
         legacy_stream_exists: Callable[[str], Awaitable[bool]],
+        signal: ErasureSignal | None = None,
+        max_size: int = DEFAULT_MAX_SIZE,
     ) -> None:
         self._pool = pool
         self._master = master
         self._keyring = keyring
         self._legacy_stream_exists = legacy_stream_exists
+        self._signal = signal or ErasureSignal()  # never live: every lookup asks the database
+        self._max_size = max_size
+        # phone lookup -> person key, oldest first; and back, to drop a person by key
+        self._keys: dict[bytes, str] = {}
+        self._phones: dict[str, bytes] = {}
+        self._signal.on_forgotten(self._forget)
 
     async def find(self, phone: str) -> str | None:
         """The person key of this phone, if the system knows the person (and has not forgotten them)."""
-        row = await self._pool.fetchrow(_FIND, self._master.phone_lookup(phone))
+        lookup = self._master.phone_lookup(phone)
+        kept = self._kept(lookup)
+        if kept is not None:
+            return kept
+        mark = self._signal.mark()
+        row = await self._pool.fetchrow(_FIND, lookup)
         if row is None:
             return None
-        self._keyring.remember(row[0], bytes(row[1]))
-        return str(row[0])
+        person_key = str(row[0])
+        self._keyring.remember(person_key, bytes(row[1]), mark=mark)
+        self._keep(lookup, person_key, mark)
+        return person_key
 
     async def known(self, person_key: str) -> bool:
         """Whether the system still holds this person's key (not forgotten)."""
@@ -99,23 +105,52 @@ class People:
         found = await self.find(phone)
         if found is not None:
             return found
+        mark = self._signal.mark()
         legacy = legacy_person_key(normalise_phone(phone))
         person_key = legacy if await self._legacy_stream_exists(legacy) else new_person_key()
         wrapped = self._master.wrap(person_key, os.urandom(32))
-        created = await self._pool.fetchval(_CREATE, person_key, self._master.phone_lookup(phone), wrapped)
+        lookup = self._master.phone_lookup(phone)
+        created = await self._pool.fetchval(_CREATE, person_key, lookup, wrapped)
         if created is None:  # another process made the person first
             found = await self.find(phone)
             assert found is not None
             return found
-        self._keyring.remember(person_key, wrapped)
+        self._keyring.remember(person_key, wrapped, mark=mark)
+        self._keep(lookup, person_key, mark)
         return person_key
 
     async def erase(self, person_key: str, connection: Any | None = None) -> bool:
-        """Forget the person's key and phone mapping (in ``connection``'s transaction when given)."""
-        executor = connection if connection is not None else self._pool
-        status = await executor.execute(_ERASE, person_key)
+        """Forget the person's key and phone mapping, in ``connection``'s transaction when given; every
+        process listening hears it when that transaction commits."""
+        if connection is None:
+            async with self._pool.acquire() as own, own.transaction():
+                return await self.erase(person_key, own)
+        status = await connection.execute(_ERASE, person_key)
+        await announce(connection, person_key)
         self._keyring.drop(person_key)
+        self._forget(person_key)
         return bool(status != "DELETE 0")
+
+    def _kept(self, lookup: bytes) -> str | None:
+        return self._keys.get(lookup) if self._signal.live else None
+
+    def _keep(self, lookup: bytes, person_key: str, mark: int) -> None:
+        if not self._signal.still(mark):
+            return
+        if self._keys.pop(lookup, None) is None and len(self._keys) >= self._max_size:
+            oldest = next(iter(self._keys))
+            self._phones.pop(self._keys.pop(oldest), None)
+        self._keys[lookup] = person_key
+        self._phones[person_key] = lookup
+
+    def _forget(self, person_key: str | None) -> None:
+        if person_key is None:
+            self._keys.clear()
+            self._phones.clear()
+            return
+        lookup = self._phones.pop(person_key, None)
+        if lookup is not None:
+            self._keys.pop(lookup, None)
 
 
 class InMemoryPeople:

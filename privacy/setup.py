@@ -6,7 +6,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from weakref import WeakKeyDictionary
+from weakref import WeakKeyDictionary, WeakSet
 
 import structlog
 
@@ -14,6 +14,7 @@ from eventstore import PostgresEventStore
 from infra.runtime import event_store
 from infra.settings import Settings, local_secret
 from privacy.codec import PrivacyCodec
+from privacy.erasure_signal import ErasureListener, ErasureSignal
 from privacy.keyring import Keyring
 from privacy.master_key import MasterKey
 from privacy.people import People
@@ -46,9 +47,12 @@ class Privacy:
     codec: PrivacyCodec
     #: Meta's wamids without the phone they carry (``privacy.wamids``).
     wamids: WamidPseudonyms
+    #: Erasures heard from every process: while live, people and keys are kept between messages.
+    signal: ErasureSignal
 
 
 _PROTECTED: WeakKeyDictionary[PostgresEventStore, Privacy] = WeakKeyDictionary()
+_LISTENING: WeakSet[Privacy] = WeakSet()
 
 
 def protect(store: PostgresEventStore, settings: Settings) -> Privacy:
@@ -57,13 +61,14 @@ def protect(store: PostgresEventStore, settings: Settings) -> Privacy:
     if existing is not None:
         return existing
     master = MasterKey(master_secret(settings))
-    keyring = Keyring(store.pool, master)
+    signal = ErasureSignal()
+    keyring = Keyring(store.pool, master, signal)
 
     async def legacy_stream_exists(person_key: str) -> bool:
         return await store.stream_version(f"customer-{person_key}") > 0
 
-    privacy = Privacy(master, keyring, People(store.pool, master, keyring, legacy_stream_exists=legacy_stream_exists),
-                      PrivacyCodec(keyring), WamidPseudonyms(master.wamid_key))  # fmt: skip
+    people = People(store.pool, master, keyring, legacy_stream_exists=legacy_stream_exists, signal=signal)
+    privacy = Privacy(master, keyring, people, PrivacyCodec(keyring), WamidPseudonyms(master.wamid_key), signal)
     if settings.privacy_sealing_off_for_benchmarks:
         # Everything else stays (random person keys, the keyed phone lookup): only the encryption is off.
         log.warning("privacy_sealing_off", reason="PRIVACY_SEALING_OFF_FOR_BENCHMARKS: personal data in clear")
@@ -82,7 +87,25 @@ async def service_store(
     stack: AsyncExitStack, settings: Settings, given: PostgresEventStore | None, **pool: Any
 ) -> PostgresEventStore:
     """A service's store (``infra.runtime.event_store``), sealing personal fields: every service reads or
-    writes some."""
+    writes some. The service hears erasures while ``stack`` is open, so it keeps people and keys in memory
+    (a pool of its own gets one connection more, for listening)."""
+    if given is None and "max_size" in pool:
+        pool["max_size"] += 1
     store = await event_store(stack, settings, given, **pool)
-    protect(store, settings)
+    await hear_erasures(stack, store, protect(store, settings))
     return store
+
+
+async def hear_erasures(stack: AsyncExitStack, store: PostgresEventStore, privacy: Privacy) -> None:
+    """Listen for erasures until ``stack`` closes (nothing more if the store's privacy already listens)."""
+    if privacy in _LISTENING:
+        return
+    listener = ErasureListener(store.pool, privacy.signal)
+    _LISTENING.add(privacy)
+
+    async def stop() -> None:
+        _LISTENING.discard(privacy)
+        await listener.stop()
+
+    listener.start()
+    stack.push_async_callback(stop)

@@ -1,0 +1,151 @@
+"""People and their keys kept in memory between messages, against the real PostgreSQL: two stores on one
+database stand for two processes (an orchestrator, and the CLI or a second orchestrator erasing). A known
+person costs no query while erasures are heard; an erasure in the other process is heard when it commits;
+a lost LISTEN connection makes the memory untrusted until it listens again."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from datetime import UTC, datetime
+
+import pytest
+
+from conectapro.erasure import forget
+from contracts.privacy_events import ErasureOutcome
+from eventstore import PostgresEventStore
+from infra.settings import Settings
+from privacy.erasure_signal import ErasureListener
+from privacy.setup import Privacy, hear_erasures, protect
+from tests.integration.privacy_support import PRIVACY_MASTER_KEY
+from tests.integration.projections_support import eventually
+
+pytestmark = pytest.mark.integration
+
+PHONE = "56912340001"
+
+
+def _now() -> datetime:
+    return datetime(2026, 12, 1, 12, tzinfo=UTC)
+
+
+async def _process(stack: AsyncExitStack, database: str) -> tuple[PostgresEventStore, Privacy]:
+    """A store of its own, protected, hearing erasures (what ``privacy.setup.service_store`` gives a service)."""
+    store = await PostgresEventStore.connect(database, min_size=1, max_size=4)
+    stack.push_async_callback(store.close)
+    privacy = protect(store, Settings(privacy_master_key=PRIVACY_MASTER_KEY))
+    await hear_erasures(stack, store, privacy)
+    await eventually(_live(privacy), "listening for erasures")
+    return store, privacy
+
+
+def _live(privacy: Privacy):  # type: ignore[no-untyped-def]
+    async def live() -> bool:
+        return privacy.signal.live
+
+    return live
+
+
+@pytest.fixture
+async def stack() -> AsyncIterator[AsyncExitStack]:
+    async with AsyncExitStack() as stack:
+        yield stack
+
+
+async def test_a_known_person_is_answered_from_memory_while_erasures_are_heard(
+    read_models_database: str, stack: AsyncExitStack
+) -> None:
+    store, privacy = await _process(stack, read_models_database)
+    person = await privacy.people.key_for(PHONE)
+    # The row gone behind the process's back (no erasure, no notification): only memory can still answer.
+    await store.pool.execute("DELETE FROM privacy_people WHERE person_key = $1", person)
+    assert await privacy.people.find(PHONE) == person
+    assert await privacy.people.key_for(PHONE) == person
+    await privacy.keyring.load([person])
+    assert privacy.keyring.key(person) is not None
+
+
+async def test_an_erasure_in_another_process_is_heard_when_it_commits(
+    read_models_database: str, stack: AsyncExitStack
+) -> None:
+    _, orchestrator = await _process(stack, read_models_database)
+    cli_store, cli = await _process(stack, read_models_database)
+    person = await orchestrator.people.key_for(PHONE)
+    await orchestrator.keyring.load([person])
+    assert orchestrator.keyring.key(person) is not None
+    heard = orchestrator.signal.mark()
+
+    erasure = await forget(cli_store, cli, None, PHONE, requested_by="cli", force=False, now=_now)
+    assert erasure.outcome == ErasureOutcome.FORGOTTEN and erasure.person_key == person
+
+    async def erasure_heard() -> bool:
+        return orchestrator.signal.mark() != heard
+
+    await eventually(erasure_heard, "the erasure's notification")
+    assert orchestrator.keyring.key(person) is None  # nothing is sealed or opened with it any more
+    await orchestrator.keyring.load([person])
+    assert orchestrator.keyring.key(person) is None
+    assert await orchestrator.people.find(PHONE) is None
+    again = await orchestrator.people.key_for(PHONE)  # the phone writes again: a new person
+    assert again != person
+    assert await cli.people.find(PHONE) == again
+
+
+async def test_an_erasure_rolled_back_is_not_heard(read_models_database: str, stack: AsyncExitStack) -> None:
+    _, orchestrator = await _process(stack, read_models_database)
+    cli_store, cli = await _process(stack, read_models_database)
+    person = await orchestrator.people.key_for(PHONE)
+    heard = orchestrator.signal.mark()
+
+    class Abandoned(Exception):
+        pass
+
+    with pytest.raises(Abandoned):
+        async with cli_store.pool.acquire() as connection, connection.transaction():
+            await cli.people.erase(person, connection)
+            raise Abandoned
+    # A sentinel erasure after it: notifications arrive in commit order, so once this one is heard, the
+    # rolled-back one would have been too.
+    sentinel = await cli.people.key_for("56912340002")
+    await cli.people.erase(sentinel)
+
+    async def sentinel_heard() -> bool:
+        return orchestrator.signal.mark() != heard
+
+    await eventually(sentinel_heard, "the sentinel erasure's notification")
+    assert orchestrator.signal.mark() == heard + 1
+    assert await orchestrator.people.find(PHONE) == person
+
+
+async def test_a_lost_listen_connection_leaves_nothing_trusted_until_it_listens_again(
+    read_models_database: str, stack: AsyncExitStack
+) -> None:
+    store = await PostgresEventStore.connect(read_models_database, min_size=1, max_size=4)
+    stack.push_async_callback(store.close)
+    orchestrator = protect(store, Settings(privacy_master_key=PRIVACY_MASTER_KEY))
+    # Listening again only after a while, so that the erasure below falls in the deaf moment.
+    listener = ErasureListener(store.pool, orchestrator.signal, retry_interval=3.0)
+    listener.start()
+    stack.push_async_callback(listener.stop)
+    await eventually(_live(orchestrator), "listening for erasures")
+    _, cli = await _process(stack, read_models_database)
+    person = await orchestrator.people.key_for(PHONE)
+
+    assert listener.server_pid is not None
+    async with store.pool.acquire() as other:
+        assert await other.fetchval("SELECT pg_terminate_backend($1)", listener.server_pid)
+
+    async def deaf() -> bool:
+        return not orchestrator.signal.live
+
+    await eventually(deaf, "the lost connection noticed")
+    await cli.people.erase(person)  # unheard by the orchestrator
+    assert not orchestrator.signal.live, "listening again too soon for this test"
+    assert await orchestrator.people.find(PHONE) is None
+    await orchestrator.keyring.load([person])
+    assert orchestrator.keyring.key(person) is None
+
+    await eventually(_live(orchestrator), "listening again")
+    again = await orchestrator.people.key_for(PHONE)
+    assert again != person
+    assert await orchestrator.people.find(PHONE) == again
