@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from collections.abc import Set as AbstractSet
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -118,9 +119,46 @@ class Notifier:
             self._task = None
 
 
+@dataclass(eq=False)
+class SharedChannel:
+    """A channel a process listens on along with its followers, on the LISTEN connection of one of them
+    (:func:`listen_along`): every listening session commits a transaction for each NOTIFY sent in the
+    database (PostgreSQL reads its notification queue in one), so a process keeps one such session.
+    ``on_joined`` once it listens; ``on_lost`` when that connection is lost or closed (notifications may
+    have been missed until the next ``on_joined``)."""
+
+    channel: str
+    on_notify: Callable[[str], None]
+    on_joined: Callable[[], None]
+    on_lost: Callable[[], None]
+    holder: Wakeup | None = None
+
+    def _deliver(self, _conn: object, _pid: object, _channel: object, payload: object) -> None:
+        self.on_notify(str(payload))
+
+
+# By pool (asyncpg pools take no weak references): an entry goes with its last channel.
+_SHARED: dict[asyncpg.Pool[Any], list[SharedChannel]] = {}
+
+
+def listen_along(pool: asyncpg.Pool[Any], channel: SharedChannel) -> None:
+    """Listen on ``channel`` on the LISTEN connection of a follower of ``pool`` (from its next wake-up on)."""
+    _SHARED.setdefault(pool, []).append(channel)
+
+
+def stop_listening_along(pool: asyncpg.Pool[Any], channel: SharedChannel) -> None:
+    """No longer listen on ``channel`` (its wake-up stops delivering it when it next listens anew)."""
+    channels = _SHARED.get(pool, [])
+    with contextlib.suppress(ValueError):
+        channels.remove(channel)
+    if not channels:
+        _SHARED.pop(pool, None)
+
+
 class Wakeup:
     """One LISTEN connection that sets :attr:`event` on every notification of the channel — with
-    ``types``, only on those naming one of them (or naming none: an append that did not say).
+    ``types``, only on those naming one of them (or naming none: an append that did not say). It also
+    listens on the pool's shared channels no other wake-up holds (:func:`listen_along`).
 
     Losing it is not fatal: callers keep polling, and the next :meth:`ensure` listens again.
     """
@@ -132,6 +170,7 @@ class Wakeup:
         self._channel = channel
         self._types = None if types is None else frozenset(types)
         self._conn: asyncpg.pool.PoolConnectionProxy[Any] | None = None
+        self._held: list[SharedChannel] = []
         self.event = asyncio.Event()
 
     def _on_notify(self, _conn: object, _pid: object, _channel: object, payload: object) -> None:
@@ -140,6 +179,7 @@ class Wakeup:
 
     async def ensure(self) -> None:
         if self._conn is not None and self._listening(self._conn):
+            await self._hold_shared(self._conn)
             return
         await self.close()
         try:
@@ -154,7 +194,32 @@ class Wakeup:
             await self._pool.release(conn)
             return
         self._conn = conn
+        conn.add_termination_listener(self._on_termination)
         self.event.set()  # anything committed while we were not listening must be looked at
+        await self._hold_shared(conn)
+
+    async def _hold_shared(self, conn: asyncpg.pool.PoolConnectionProxy[Any]) -> None:
+        for shared in _SHARED.get(self._pool, ()):
+            if shared.holder is not None:
+                continue
+            try:
+                await conn.add_listener(shared.channel, shared._deliver)
+            except _CONNECTION_ERRORS as error:
+                log.warning("eventstore_listen_failed", channel=shared.channel, error=str(error))
+                return
+            shared.holder = self
+            self._held.append(shared)
+            shared.on_joined()
+
+    def _let_go(self) -> list[SharedChannel]:
+        held, self._held = self._held, []
+        for shared in held:
+            shared.holder = None
+            shared.on_lost()
+        return held
+
+    def _on_termination(self, _conn: object) -> None:
+        self._let_go()
 
     @staticmethod
     def _listening(conn: asyncpg.pool.PoolConnectionProxy[Any]) -> bool:
@@ -167,10 +232,14 @@ class Wakeup:
         await wait_event(self.event, at_most)
 
     async def close(self) -> None:
+        held = self._let_go()
         conn, self._conn = self._conn, None
         if conn is None:
             return
         # A connection that died is released all the same: the pool replaces it.
         with contextlib.suppress(*_CONNECTION_ERRORS):
+            conn.remove_termination_listener(self._on_termination)
             await conn.remove_listener(self._channel, self._on_notify)
+            for shared in held:
+                await conn.remove_listener(shared.channel, shared._deliver)
         await self._pool.release(conn)

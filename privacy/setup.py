@@ -14,7 +14,7 @@ from eventstore import PostgresEventStore
 from infra.runtime import event_store
 from infra.settings import Settings, local_secret
 from privacy.codec import PrivacyCodec
-from privacy.erasure_signal import ErasureListener, ErasureSignal
+from privacy.erasure_signal import ErasureSignal, hear_along_followers
 from privacy.keyring import Keyring
 from privacy.master_key import MasterKey
 from privacy.people import People
@@ -87,25 +87,22 @@ async def service_store(
     stack: AsyncExitStack, settings: Settings, given: PostgresEventStore | None, **pool: Any
 ) -> PostgresEventStore:
     """A service's store (``infra.runtime.event_store``), sealing personal fields: every service reads or
-    writes some. The service hears erasures while ``stack`` is open, so it keeps people and keys in memory
-    (a pool of its own gets one connection more, for listening)."""
-    if given is None and "max_size" in pool:
-        pool["max_size"] += 1
+    writes some. The service hears erasures while ``stack`` is open (on its followers' LISTEN connection),
+    so it keeps people and keys in memory between messages."""
     store = await event_store(stack, settings, given, **pool)
-    await hear_erasures(stack, store, protect(store, settings))
+    hear_erasures(stack, store, protect(store, settings))
     return store
 
 
-async def hear_erasures(stack: AsyncExitStack, store: PostgresEventStore, privacy: Privacy) -> None:
-    """Listen for erasures until ``stack`` closes (nothing more if the store's privacy already listens)."""
+def hear_erasures(stack: AsyncExitStack, store: PostgresEventStore, privacy: Privacy) -> None:
+    """Hear erasures until ``stack`` closes (nothing more if the store's privacy already does)."""
     if privacy in _LISTENING:
         return
-    listener = ErasureListener(store.pool, privacy.signal)
     _LISTENING.add(privacy)
+    stop_hearing = hear_along_followers(store.pool, privacy.signal)
 
-    async def stop() -> None:
+    def stop() -> None:
         _LISTENING.discard(privacy)
-        await listener.stop()
+        stop_hearing()
 
-    listener.start()
-    stack.push_async_callback(stop)
+    stack.callback(stop)

@@ -14,8 +14,8 @@ import pytest
 from conectapro.erasure import forget
 from contracts.privacy_events import ErasureOutcome
 from eventstore import PostgresEventStore
+from eventstore.notify import Wakeup
 from infra.settings import Settings
-from privacy.erasure_signal import ErasureListener
 from privacy.setup import Privacy, hear_erasures, protect
 from tests.integration.privacy_support import PRIVACY_MASTER_KEY
 from tests.integration.projections_support import eventually
@@ -29,21 +29,18 @@ def _now() -> datetime:
     return datetime(2026, 12, 1, 12, tzinfo=UTC)
 
 
-async def _process(stack: AsyncExitStack, database: str) -> tuple[PostgresEventStore, Privacy]:
-    """A store of its own, protected, hearing erasures (what ``privacy.setup.service_store`` gives a service)."""
+async def _process(stack: AsyncExitStack, database: str) -> tuple[PostgresEventStore, Privacy, Wakeup]:
+    """A store of its own, protected, hearing erasures (what ``privacy.setup.service_store`` gives a service),
+    with a follower's wake-up listening (whose LISTEN connection the erasures share)."""
     store = await PostgresEventStore.connect(database, min_size=1, max_size=4)
     stack.push_async_callback(store.close)
     privacy = protect(store, Settings(privacy_master_key=PRIVACY_MASTER_KEY))
-    await hear_erasures(stack, store, privacy)
-    await eventually(_live(privacy), "listening for erasures")
-    return store, privacy
-
-
-def _live(privacy: Privacy):  # type: ignore[no-untyped-def]
-    async def live() -> bool:
-        return privacy.signal.live
-
-    return live
+    hear_erasures(stack, store, privacy)
+    wakeup = Wakeup(store.pool)
+    stack.push_async_callback(wakeup.close)
+    await wakeup.ensure()
+    assert privacy.signal.live
+    return store, privacy, wakeup
 
 
 @pytest.fixture
@@ -55,7 +52,7 @@ async def stack() -> AsyncIterator[AsyncExitStack]:
 async def test_a_known_person_is_answered_from_memory_while_erasures_are_heard(
     read_models_database: str, stack: AsyncExitStack
 ) -> None:
-    store, privacy = await _process(stack, read_models_database)
+    store, privacy, _ = await _process(stack, read_models_database)
     person = await privacy.people.key_for(PHONE)
     # The row gone behind the process's back (no erasure, no notification): only memory can still answer.
     await store.pool.execute("DELETE FROM privacy_people WHERE person_key = $1", person)
@@ -68,8 +65,8 @@ async def test_a_known_person_is_answered_from_memory_while_erasures_are_heard(
 async def test_an_erasure_in_another_process_is_heard_when_it_commits(
     read_models_database: str, stack: AsyncExitStack
 ) -> None:
-    _, orchestrator = await _process(stack, read_models_database)
-    cli_store, cli = await _process(stack, read_models_database)
+    _, orchestrator, _ = await _process(stack, read_models_database)
+    cli_store, cli, _ = await _process(stack, read_models_database)
     person = await orchestrator.people.key_for(PHONE)
     await orchestrator.keyring.load([person])
     assert orchestrator.keyring.key(person) is not None
@@ -92,8 +89,8 @@ async def test_an_erasure_in_another_process_is_heard_when_it_commits(
 
 
 async def test_an_erasure_rolled_back_is_not_heard(read_models_database: str, stack: AsyncExitStack) -> None:
-    _, orchestrator = await _process(stack, read_models_database)
-    cli_store, cli = await _process(stack, read_models_database)
+    _, orchestrator, _ = await _process(stack, read_models_database)
+    cli_store, cli, _ = await _process(stack, read_models_database)
     person = await orchestrator.people.key_for(PHONE)
     heard = orchestrator.signal.mark()
 
@@ -120,32 +117,28 @@ async def test_an_erasure_rolled_back_is_not_heard(read_models_database: str, st
 async def test_a_lost_listen_connection_leaves_nothing_trusted_until_it_listens_again(
     read_models_database: str, stack: AsyncExitStack
 ) -> None:
-    store = await PostgresEventStore.connect(read_models_database, min_size=1, max_size=4)
-    stack.push_async_callback(store.close)
-    orchestrator = protect(store, Settings(privacy_master_key=PRIVACY_MASTER_KEY))
-    # Listening again only after a while, so that the erasure below falls in the deaf moment.
-    listener = ErasureListener(store.pool, orchestrator.signal, retry_interval=3.0)
-    listener.start()
-    stack.push_async_callback(listener.stop)
-    await eventually(_live(orchestrator), "listening for erasures")
-    _, cli = await _process(stack, read_models_database)
+    _, orchestrator, wakeup = await _process(stack, read_models_database)
+    cli_store = await PostgresEventStore.connect(read_models_database, min_size=1, max_size=2)
+    stack.push_async_callback(cli_store.close)
+    cli = protect(cli_store, Settings(privacy_master_key=PRIVACY_MASTER_KEY))  # erases, listens to nothing
     person = await orchestrator.people.key_for(PHONE)
 
-    assert listener.server_pid is not None
-    async with store.pool.acquire() as other:
-        assert await other.fetchval("SELECT pg_terminate_backend($1)", listener.server_pid)
+    ended = await cli_store.pool.fetchval(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE query = 'LISTEN \"privacy_forgotten\"'"
+    )
+    assert ended == 1
 
     async def deaf() -> bool:
         return not orchestrator.signal.live
 
     await eventually(deaf, "the lost connection noticed")
     await cli.people.erase(person)  # unheard by the orchestrator
-    assert not orchestrator.signal.live, "listening again too soon for this test"
     assert await orchestrator.people.find(PHONE) is None
     await orchestrator.keyring.load([person])
     assert orchestrator.keyring.key(person) is None
 
-    await eventually(_live(orchestrator), "listening again")
+    await wakeup.ensure()  # the follower's next read listens again
+    assert orchestrator.signal.live
     again = await orchestrator.people.key_for(PHONE)
     assert again != person
     assert await orchestrator.people.find(PHONE) == again
