@@ -57,4 +57,5 @@ async def build(
         inbound_kept = timedelta(seconds=inbound_stream_config(settings.inbound_retention_days).max_age or 0)
         forgetter = StoreForgetter(store, privacy, js, durations, clock=clock, inbound_kept=inbound_kept)
         closer = Closer(store, publisher, durations, clock=clock, forgetter=forgetter)
+        privacy.signal.on_forgotten(closer.forget_person)
         yield CloserService(closer, settings.closer.tick_seconds)

@@ -5,7 +5,8 @@ Without them every batch would read each stream it touched again, whole, and fol
 pure function of committed, immutable events, so it stays true whatever happens to the transaction that
 made it; it is only used when the batch's events of the stream follow it without a gap, else the stream
 is read again. The least recently touched are dropped past ``kept`` (they hold personal fields: only the
-streams of people writing lately stay in memory), and a stream whose person was forgotten is dropped.
+streams of people writing lately stay in memory), and a stream whose person was forgotten is dropped
+(by the closer's own erasure, or when another process's is heard: ``privacy.erasure_signal``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Sequence
 
 from closer.deadlines import TimerDurations, TimerFold
 from contracts.events import RecordedEvent
+from orchestrator.domain.ids import customer_stream_id
 
 #: Streams kept folded at most.
 KEPT = 1024
@@ -49,6 +51,13 @@ class StreamFolds:
 
     def forget(self, stream_id: str) -> None:
         self._folds.pop(stream_id, None)
+
+    def forget_person(self, person_key: str | None) -> None:
+        """A person was forgotten, by this process or another (None: anyone may have been)."""
+        if person_key is None:
+            self._folds.clear()
+        else:
+            self.forget(customer_stream_id(person_key))
 
     def _keep(self, stream_id: str, fold: TimerFold) -> TimerFold:
         self._folds[stream_id] = fold

@@ -118,6 +118,10 @@ class Closer:
         #: The customer streams folded lately: a batch folds only their new events.
         self._folds = StreamFolds(durations)
 
+    def forget_person(self, person_key: str | None) -> None:
+        """Drop what the closer keeps of a forgotten person (erased here, by the CLI or by the admin API)."""
+        self._folds.forget_person(person_key)
+
     # ------------------------------------------------------------------------------------------ index
 
     async def index_batch(self, conn: AnyConnection, events: Sequence[RecordedEvent]) -> None:

@@ -7,6 +7,7 @@ import pytest
 from closer.deadlines import TimerDurations, deadlines_of
 from closer.stream_folds import StreamFolds
 from contracts.events import RecordedEvent
+from privacy.erasure_signal import ErasureSignal
 from tests.unit.audit_support import CAMILA, PEDRO, World
 from tests.unit.test_closer_deadlines import LEAD
 
@@ -62,3 +63,17 @@ def test_only_the_streams_touched_last_are_kept() -> None:
     assert len(folds) == 2
     assert folds.advanced("customer-b", []) is None
     assert folds.advanced("customer-a", []) is not None
+
+
+def test_an_erasure_heard_from_any_process_drops_the_persons_fold() -> None:
+    folds = StreamFolds(DURATIONS)
+    signal = ErasureSignal()
+    signal.on_forgotten(folds.forget_person)
+    for stream_id in ("customer-a", "customer-b", "customer-c"):
+        folds.fold(stream_id, [])
+
+    signal.heard("b")
+    assert folds.advanced("customer-b", []) is None
+    assert folds.advanced("customer-a", []) is not None
+    signal.lost()  # erasures may have gone unheard: nothing kept is trusted
+    assert len(folds) == 0
