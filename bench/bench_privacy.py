@@ -6,7 +6,10 @@ so the figure covers sealed and untouched events alike. The audit re-decides the
 (``bench_audit``'s generator, same seed) stored twice, in two databases: once in clear (people with
 pre-sealing keys, as a store written before sealing) and once sealed (people with data keys), each read
 by what ``conectapro audit --all --jobs 1`` runs. Prints events/s for each and the cost of sealing (target
-≤ 15 %). What sealing costs the whole pipeline is ``bench_privacy_pipeline``'s.
+≤ 15 %). Appends and reads are measured twice sealed: by a store that hears no erasures (a process with no
+follower of the store, as the operator API or a command: it asks the key table at every read) and by one
+that does (a service: its followers' LISTEN connection hears them, so keys stay in memory between reads).
+What sealing costs the whole pipeline is ``bench_privacy_pipeline``'s.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import statistics
 import time
 import uuid
+from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 
 from audit.runner import Share, audit_share
@@ -22,11 +26,12 @@ from bench.bench_eventstore import on_postgres
 from conectapro.migrations import all_migration_dirs
 from contracts.events import EventMetadata, NewEvent
 from eventstore import NO_STREAM, Checkpoint, PostgresEventStore, apply_migrations
+from eventstore.notify import Wakeup
 from infra.gc_tuning import collecting_less
 from infra.settings import Settings
 from privacy.people import legacy_person_key as legacy
 from privacy.people import new_person_key
-from privacy.setup import protect
+from privacy.setup import hear_erasures, protect
 
 PEOPLE = 400
 ROUNDS = 5
@@ -110,7 +115,7 @@ async def audit_rate(dsn: str) -> float:
 
 def report_cost(what: str, off: list[float], on: list[float]) -> None:
     off_median, on_median = statistics.median(off), statistics.median(on)
-    print(f"{what:<12} codec off {off_median:9,.0f} events/s | on {on_median:9,.0f} events/s | "
+    print(f"{what:<24} codec off {off_median:9,.0f} events/s | on {on_median:9,.0f} events/s | "
           f"cost {100 * (off_median / on_median - 1):5.1f} % (target ≤ 15 %)")  # fmt: skip
 
 
@@ -119,15 +124,27 @@ async def run(dsn: str) -> None:
     plain = await PostgresEventStore.connect(dsn, min_size=1, max_size=2)
     sealed = await PostgresEventStore.connect(dsn, min_size=1, max_size=2)
     privacy = protect(sealed, SETTINGS)
-    figures: dict[str, list[tuple[float, float]]] = {"off": [], "on": []}
-    for round_ in range(ROUNDS):
-        # Fresh people each round (new streams); sealed ones with a key row, as the orchestrator makes them.
-        unsealed = [new_person_key() for _ in range(PEOPLE)]
-        people = [await privacy.people.key_for(f"569{round_}{n:07d}") for n in range(PEOPLE)]
-        figures["off"].append(await one_round(plain, unsealed))
-        figures["on"].append(await one_round(sealed, people))
-    for index, what in enumerate(("append", "read_stream")):
-        report_cost(what, [f[index] for f in figures["off"]], [f[index] for f in figures["on"]])
+    async with AsyncExitStack() as stack:
+        # A service's store: a follower's LISTEN connection (held here) hears erasures for it.
+        service = await PostgresEventStore.connect(dsn, min_size=1, max_size=3)
+        stack.push_async_callback(service.close)
+        hear_erasures(stack, service, protect(service, SETTINGS))
+        follower = Wakeup(service.pool)
+        stack.push_async_callback(follower.close)
+        await follower.ensure()
+        figures: dict[str, list[tuple[float, float]]] = {"off": [], "on": [], "service": []}
+        for round_ in range(ROUNDS):
+            # Fresh people each round (new streams); sealed ones with a key row, as the orchestrator makes them.
+            unsealed = [new_person_key() for _ in range(PEOPLE)]
+            people = [await privacy.people.key_for(f"569{round_}{n:07d}") for n in range(PEOPLE)]
+            served = [await privacy.people.key_for(f"568{round_}{n:07d}") for n in range(PEOPLE)]
+            figures["off"].append(await one_round(plain, unsealed))
+            figures["on"].append(await one_round(sealed, people))
+            figures["service"].append(await one_round(service, served))
+        for index, what in enumerate(("append", "read_stream")):
+            off = [f[index] for f in figures["off"]]
+            report_cost(f"{what}, no listener", off, [f[index] for f in figures["on"]])
+            report_cost(f"{what}, service", off, [f[index] for f in figures["service"]])
     await plain.close()
     await sealed.close()
     clear_dsn, sealed_dsn = await audited_store(dsn, sealed=False), await audited_store(dsn, sealed=True)
