@@ -128,7 +128,8 @@ async def run(dsn: str) -> None:
         # A service's store: a follower's LISTEN connection (held here) hears erasures for it.
         service = await PostgresEventStore.connect(dsn, min_size=1, max_size=3)
         stack.push_async_callback(service.close)
-        hear_erasures(stack, service, protect(service, SETTINGS))
+        serving = protect(service, SETTINGS)
+        hear_erasures(stack, service, serving)
         follower = Wakeup(service.pool)
         stack.push_async_callback(follower.close)
         await follower.ensure()
@@ -137,7 +138,8 @@ async def run(dsn: str) -> None:
             # Fresh people each round (new streams); sealed ones with a key row, as the orchestrator makes them.
             unsealed = [new_person_key() for _ in range(PEOPLE)]
             people = [await privacy.people.key_for(f"569{round_}{n:07d}") for n in range(PEOPLE)]
-            served = [await privacy.people.key_for(f"568{round_}{n:07d}") for n in range(PEOPLE)]
+            # The service made its people itself (as the orchestrator does): it holds their keys already.
+            served = [await serving.people.key_for(f"568{round_}{n:07d}") for n in range(PEOPLE)]
             figures["off"].append(await one_round(plain, unsealed))
             figures["on"].append(await one_round(sealed, people))
             figures["service"].append(await one_round(service, served))
