@@ -187,14 +187,19 @@ class Wakeup:
         except _CONNECTION_ERRORS as error:
             log.warning("eventstore_listen_failed", channel=self._channel, error=str(error))
             return
+        # Ours from here on, so that close() gives it back even if a cancel comes mid-LISTEN (a service
+        # stopping): a connection kept out of the pool makes closing the pool wait forever.
+        self._conn = conn
+        conn.add_termination_listener(self._on_termination)
         try:
             await conn.add_listener(self._channel, self._on_notify)
         except _CONNECTION_ERRORS as error:
             log.warning("eventstore_listen_failed", channel=self._channel, error=str(error))
-            await self._pool.release(conn)
+            await self.close()
             return
-        self._conn = conn
-        conn.add_termination_listener(self._on_termination)
+        except BaseException:
+            conn.terminate()  # cut mid-LISTEN, the server may listen on (a transaction per NOTIFY): a new one
+            raise
         self.event.set()  # anything committed while we were not listening must be looked at
         await self._hold_shared(conn)
 
@@ -236,10 +241,17 @@ class Wakeup:
         conn, self._conn = self._conn, None
         if conn is None:
             return
-        # A connection that died is released all the same: the pool replaces it.
-        with contextlib.suppress(*_CONNECTION_ERRORS):
-            conn.remove_termination_listener(self._on_termination)
-            await conn.remove_listener(self._channel, self._on_notify)
-            for shared in held:
-                await conn.remove_listener(shared.channel, shared._deliver)
-        await self._pool.release(conn)
+        # Released whatever happens: a connection kept out of the pool makes closing the pool wait forever.
+        unlistened = False
+        try:
+            with contextlib.suppress(*_CONNECTION_ERRORS):
+                conn.remove_termination_listener(self._on_termination)
+                await conn.remove_listener(self._channel, self._on_notify)
+                for shared in held:
+                    await conn.remove_listener(shared.channel, shared._deliver)
+                unlistened = True
+        finally:
+            if not unlistened:
+                with contextlib.suppress(asyncpg.InterfaceError):  # the pool took it back already
+                    conn.terminate()  # it may still listen: the pool opens a new connection instead
+            await self._pool.release(conn)

@@ -10,6 +10,7 @@ the last guard against two writers racing for the same version; its violation be
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections import defaultdict
 from collections.abc import AsyncGenerator, Collection, Sequence
@@ -17,6 +18,7 @@ from typing import Any, NamedTuple
 
 import asyncpg
 import orjson
+import structlog
 
 from contracts.events import EventMetadata, NewEvent, RecordedEvent
 from eventstore.checkpoint import load_checkpoint, load_checkpoints
@@ -36,6 +38,11 @@ from eventstore.store import (
     OrderPage,
 )
 from eventstore.subscription import BatchHandler, Subscription, follow
+
+log = structlog.get_logger(__name__)
+
+#: How long closing waits for connections still in use before it cuts them (a stopping service must stop).
+CLOSE_PATIENCE = 30.0
 
 _APPEND = "SELECT * FROM eventstore_append($1, $2, $3, $4, $5, $6, $7, $8, $9)"
 
@@ -268,7 +275,12 @@ class PostgresEventStore:
     async def close(self) -> None:
         await self._notifier.flush()
         if self._owns_pool:
-            await self.pool.close()
+            try:
+                await asyncio.wait_for(self.pool.close(), CLOSE_PATIENCE)
+            except TimeoutError:
+                in_use = self.pool.get_size() - self.pool.get_idle_size()
+                log.error("eventstore_pool_close_forced", connections_in_use=in_use, waited_seconds=CLOSE_PATIENCE)
+                self.pool.terminate()
 
     async def append(
         self,
