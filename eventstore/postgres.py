@@ -163,8 +163,16 @@ class Append(NamedTuple):
 
 
 def _append_args(
-    stream_id: str, expected_version: int, events: Sequence[NewEvent], inbox_id: str | None, *, notify: bool
+    stream_id: str,
+    expected_version: int,
+    events: Sequence[NewEvent],
+    inbox_id: str | None,
+    *,
+    notify: bool,
+    datas: list[dict[str, Any]] | None = None,
 ) -> tuple[object, ...]:
+    """The parameters of one ``eventstore_append`` call; ``datas``: the events' data as stored, when the codec
+    changed it."""
     return (
         stream_id,
         expected_version,
@@ -172,7 +180,7 @@ def _append_args(
         [event.event_id for event in events],
         [event.type for event in events],
         [event.schema_version for event in events],
-        [event.data for event in events],
+        [event.data for event in events] if datas is None else datas,
         [event.metadata.model_dump(mode="json") for event in events],
         notify,
     )
@@ -299,12 +307,12 @@ class PostgresEventStore:
         """
         if expected_version < ANY_VERSION:
             raise ValueError(f"expected_version must be >= 0 or ANY_VERSION, not {expected_version}")
-        codec = self.codec
-        if codec is not None:
-            await codec.prepare((stream_id,))
-            events = self._sealed(stream_id, events)
+        datas = None
+        if self.codec is not None:
+            await self.codec.prepare((stream_id,))
+            datas = self._sealed(stream_id, events)
         # In the caller's transaction only that transaction can NOTIFY at commit.
-        args = _append_args(stream_id, expected_version, events, inbox_id, notify=connection is not None)
+        args = _append_args(stream_id, expected_version, events, inbox_id, notify=connection is not None, datas=datas)
         executor = connection if connection is not None else self.pool
         retries = _ANY_VERSION_ATTEMPTS - 1 if expected_version == ANY_VERSION and connection is None else 0
         types = {event.type for event in events}
@@ -346,15 +354,11 @@ class PostgresEventStore:
             self._notifier.poke(types)  # committed: wake followers
         return AppendResult(stream_id, version, Checkpoint(transaction_id, position))
 
-    def _sealed(self, stream_id: str, events: Sequence[NewEvent]) -> list[NewEvent]:
-        """``events`` with their data as the codec stores it (after its ``prepare``)."""
+    def _sealed(self, stream_id: str, events: Sequence[NewEvent]) -> list[dict[str, Any]]:
+        """The data of ``events`` as the codec stores it (after its ``prepare``)."""
         codec = self.codec
         assert codec is not None
-        sealed = []
-        for event in events:
-            data = codec.seal(stream_id, event.type, event.data)
-            sealed.append(event if data is event.data else event.model_copy(update={"data": data}))
-        return sealed
+        return [codec.seal(stream_id, event.type, event.data) for event in events]
 
     async def append_many(self, appends: Sequence[Append]) -> list[AppendResult | ConcurrencyError]:
         """Several appends in one statement: one round trip, one transaction. Each keeps its meaning (inbox
@@ -362,14 +366,13 @@ class PostgresEventStore:
         others written. Any other failure (a race for the next version of an ANY_VERSION stream, a duplicate
         event id) raises, and nothing is written: the caller makes them again one by one."""
         args: list[object] = []
-        codec = self.codec
-        if codec is not None:
-            await codec.prepare({append.stream_id for append in appends})
-            appends = [append._replace(events=self._sealed(append.stream_id, append.events)) for append in appends]
+        if self.codec is not None:
+            await self.codec.prepare({append.stream_id for append in appends})
         for append in appends:
             if append.expected_version < ANY_VERSION:
                 raise ValueError(f"expected_version must be >= 0 or ANY_VERSION, not {append.expected_version}")
-            args.extend(_append_args(*append, notify=False))
+            datas = None if self.codec is None else self._sealed(append.stream_id, append.events)
+            args.extend(_append_args(*append, notify=False, datas=datas))
         # Like a lone append, a group made while this process has no other append under way may NOTIFY in
         # its own transaction (it announces even a group that wrote nothing: a wake-up too many is harmless).
         appended = {event.type for append in appends for event in append.events}

@@ -15,20 +15,25 @@ were until they get a key.
 
 from __future__ import annotations
 
-import base64
 import os
+from binascii import a2b_base64, b2a_base64
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any, Final
 
 import orjson
 
-from contracts.personal import PERSONAL_FIELDS, person_of_stream, personal_value, suppressed, with_personal_value
+from contracts.personal import PERSONAL_FIELDS, SUPPRESSED, person_of_stream
 from privacy.keyring import Keyring
 from privacy.people import is_legacy_person_key, is_unkeyed_technician
 
 SEALED: Final = "$sealed"
 _NONCE_BYTES = 12
 _SEALED_TEXT: Final = f'"{SEALED}"'
+#: The person of a stream, remembered for the streams read and written lately.
+_person_of: Final = lru_cache(maxsize=4096)(person_of_stream)
+#: Each event type's personal paths, split once.
+_PATHS: Final = {kind: tuple(tuple(path.split(".")) for path in paths) for kind, paths in PERSONAL_FIELDS.items()}
 
 
 def _technicians(stream_id: str) -> bool:
@@ -57,38 +62,65 @@ class PrivacyCodec:
         return _SEALED_TEXT in data
 
     def seal(self, stream_id: str, event_type: str, data: dict[str, Any]) -> dict[str, Any]:
-        paths = PERSONAL_FIELDS.get(event_type)
+        paths = _PATHS.get(event_type)
         if paths is None:
             return data
-        person = person_of_stream(stream_id)
+        person = _person_of(stream_id)
         if person is None:
             return data
-        values = [personal_value(data, path) for path in paths]
+        values = [_value(data, path) for path in paths]
         if all(value is None for value in values):
             return data
         key = self.keyring.key(person)
         unkeyed = is_legacy_person_key(person) or (_technicians(stream_id) and is_unkeyed_technician(person))
         if key is None and unkeyed:
             return data
-        sealed = suppressed(event_type, data)
+        sealed = _with_values(data, paths, [None if value is None else SUPPRESSED for value in values])
         if key is not None:
             nonce = os.urandom(_NONCE_BYTES)
             secret = key.encrypt(nonce, orjson.dumps(values), _associated(stream_id, event_type))
-            sealed = {**sealed, SEALED: base64.b64encode(nonce + secret).decode()}
+            sealed[SEALED] = b2a_base64(nonce + secret, newline=False).decode()
         return sealed
 
     def open(self, stream_id: str, event_type: str, data: dict[str, Any]) -> dict[str, Any]:
-        blob = data.pop(SEALED, None)
+        blob = data.pop(SEALED, None)  # the reader's own data (freshly decoded): opened in place
         if blob is None:
             return data
-        person = person_of_stream(stream_id)
+        person = _person_of(stream_id)
         key = None if person is None else self.keyring.key(person)
         if key is None:
             return data  # forgotten: the stored values are already the suppressed ones
-        raw = base64.b64decode(blob)
+        raw = a2b_base64(blob)
         values = orjson.loads(key.decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], _associated(stream_id, event_type)))
-        opened = data
-        for path, value in zip(PERSONAL_FIELDS[event_type], values, strict=True):
-            if value is not None:
-                opened = with_personal_value(opened, path, value)
-        return opened
+        return _with_values(data, _PATHS[event_type], values, own=True)
+
+
+def _value(data: dict[str, Any], path: tuple[str, ...]) -> Any:
+    value: Any = data
+    for name in path:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(name)
+    return value
+
+
+def _with_values(
+    data: dict[str, Any], paths: tuple[tuple[str, ...], ...], values: list[Any], *, own: bool = False
+) -> dict[str, Any]:
+    """``data`` with each non-null value set at its path, as ``contracts.personal.with_personal_value`` would
+    give path by path: the dicts along the paths copied once (``own``: the top one is the caller's to change)."""
+    copy = data if own else dict(data)
+    copied: dict[tuple[str, ...], dict[str, Any]] = {}
+    for path, value in zip(paths, values, strict=True):
+        if value is None:
+            continue
+        parent = copy
+        for depth in range(1, len(path)):
+            prefix = path[:depth]
+            nested = copied.get(prefix)
+            if nested is None:
+                nested = copied[prefix] = dict(parent[path[depth - 1]])
+                parent[path[depth - 1]] = nested
+            parent = nested
+        parent[path[-1]] = value
+    return copy
