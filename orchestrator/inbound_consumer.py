@@ -245,7 +245,8 @@ class CustomerOrderedConsumer(Generic[Item]):
                 lane.popleft()
                 del self._held[entry.sequence]
                 self._settled(entry.sequence)
-                self._gate_moved.set()
+                if self._gated:  # only a gated message waits for others to move: no wake-up per message
+                    self._gate_moved.set()
         finally:
             if not lane:
                 del self._lanes[key]
