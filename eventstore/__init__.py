@@ -25,7 +25,7 @@ from eventstore.memory import InMemoryEventStore
 from eventstore.migrations import EVENTSTORE_SQL_DIR, MigrationError, apply_migrations
 from eventstore.notify import NOTIFY_CHANNEL
 from eventstore.pool import create_pool, init_connection
-from eventstore.postgres import PostgresEventStore
+from eventstore.postgres import PostgresEventStore, stream_exists_sql
 from eventstore.selection import Selection
 from eventstore.store import (
     ANY_VERSION,
@@ -75,6 +75,7 @@ __all__ = [
     "load_checkpoints",
     "save_checkpoint",
     "save_checkpoints",
+    "stream_exists_sql",
 ]
 
 if TYPE_CHECKING:

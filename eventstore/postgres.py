@@ -75,6 +75,13 @@ ORDER BY stream_id, stream_version
 
 _STREAM_VERSION = "SELECT coalesce(max(stream_version), 0) FROM events WHERE stream_id = $1"
 
+
+def stream_exists_sql(placeholder: str) -> str:
+    """SQL that is true when the stream named by ``placeholder`` (``$3``) has events: for a statement on
+    another table that must know in the same round trip (``privacy.people``)."""
+    return f"EXISTS (SELECT 1 FROM events WHERE stream_id = {placeholder})"
+
+
 # Only transactions below the snapshot's xmin are final: anything at or above it may still commit with a
 # lower global_position than what we return, so it waits for a later read.
 _READ_ALL = f"""

@@ -18,11 +18,11 @@ in clear, are still written so (their stream has no key of its own to seal with)
 from __future__ import annotations
 
 import os
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
 
+from eventstore import stream_exists_sql
 from privacy.erasure_signal import ErasureSignal, announce
 from privacy.keyring import Keyring
 from privacy.master_key import MasterKey, normalise_phone
@@ -45,10 +45,22 @@ __all__ = [
 ]
 
 _FIND = "SELECT person_key, wrapped_key FROM privacy_people WHERE phone_lookup = $1"
-_CREATE = """
-INSERT INTO privacy_people (person_key, phone_lookup, wrapped_key) VALUES ($1, $2, $3)
-ON CONFLICT (phone_lookup) DO NOTHING
-RETURNING person_key
+# Found, or made: adopting the key of a customer from before sealing whose stream exists ($2, its stream $3,
+# $4 its wrapped data key), else the new random key ($5, $6). No row: another process made them meanwhile.
+_FIND_OR_CREATE = f"""
+WITH found AS (
+    SELECT person_key, wrapped_key FROM privacy_people WHERE phone_lookup = $1
+), made AS (
+    INSERT INTO privacy_people (person_key, phone_lookup, wrapped_key)
+    SELECT CASE WHEN adopt THEN $2::text ELSE $5::text END, $1, CASE WHEN adopt THEN $4::bytea ELSE $6::bytea END
+    FROM (SELECT {stream_exists_sql("$3")} AS adopt) AS legacy
+    WHERE NOT EXISTS (SELECT 1 FROM found)
+    ON CONFLICT (phone_lookup) DO NOTHING
+    RETURNING person_key, wrapped_key
+)
+SELECT person_key, wrapped_key FROM found
+UNION ALL
+SELECT person_key, wrapped_key FROM made
 """
 _ERASE = "DELETE FROM privacy_people WHERE person_key = $1"
 _KNOWN = "SELECT EXISTS (SELECT 1 FROM privacy_people WHERE person_key = $1)"
@@ -66,14 +78,12 @@ class People:
         master: MasterKey,
         keyring: Keyring,
         *,
-        legacy_stream_exists: Callable[[str], Awaitable[bool]],
         signal: ErasureSignal | None = None,
         max_size: int = DEFAULT_MAX_SIZE,
     ) -> None:
         self._pool = pool
         self._master = master
         self._keyring = keyring
-        self._legacy_stream_exists = legacy_stream_exists
         self._signal = signal or ErasureSignal()  # never live: every lookup asks the database
         self._max_size = max_size
         # phone lookup -> person key, oldest first; and back, to drop a person by key
@@ -101,21 +111,24 @@ class People:
         return bool(await self._pool.fetchval(_KNOWN, person_key))
 
     async def key_for(self, phone: str) -> str:
-        """The person key of this phone, made now (with a new data key) for someone new."""
-        found = await self.find(phone)
-        if found is not None:
-            return found
-        mark = self._signal.mark()
-        legacy = legacy_person_key(normalise_phone(phone))
-        person_key = legacy if await self._legacy_stream_exists(legacy) else new_person_key()
-        wrapped = self._master.wrap(person_key, os.urandom(32))
+        """The person key of this phone, made now (with a new data key) for someone new; one statement."""
         lookup = self._master.phone_lookup(phone)
-        created = await self._pool.fetchval(_CREATE, person_key, lookup, wrapped)
-        if created is None:  # another process made the person first
+        kept = self._kept(lookup)
+        if kept is not None:
+            return kept
+        mark = self._signal.mark()
+        legacy, new = legacy_person_key(normalise_phone(phone)), new_person_key()
+        data_key = os.urandom(32)  # wrapped for both candidates: the key is its associated data
+        row = await self._pool.fetchrow(
+            _FIND_OR_CREATE, lookup, legacy, f"customer-{legacy}", self._master.wrap(legacy, data_key),
+            new, self._master.wrap(new, data_key),
+        )  # fmt: skip
+        if row is None:  # another process made the person after this statement's snapshot
             found = await self.find(phone)
             assert found is not None
             return found
-        self._keyring.remember(person_key, wrapped, mark=mark)
+        person_key = str(row[0])
+        self._keyring.remember(person_key, bytes(row[1]), mark=mark)
         self._keep(lookup, person_key, mark)
         return person_key
 

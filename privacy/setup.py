@@ -63,11 +63,7 @@ def protect(store: PostgresEventStore, settings: Settings) -> Privacy:
     master = MasterKey(master_secret(settings))
     signal = ErasureSignal()
     keyring = Keyring(store.pool, master, signal)
-
-    async def legacy_stream_exists(person_key: str) -> bool:
-        return await store.stream_version(f"customer-{person_key}") > 0
-
-    people = People(store.pool, master, keyring, legacy_stream_exists=legacy_stream_exists, signal=signal)
+    people = People(store.pool, master, keyring, signal=signal)
     privacy = Privacy(master, keyring, people, PrivacyCodec(keyring), WamidPseudonyms(master.wamid_key), signal)
     if settings.privacy_sealing_off_for_benchmarks:
         # Everything else stays (random person keys, the keyed phone lookup): only the encryption is off.
