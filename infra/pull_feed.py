@@ -9,7 +9,8 @@ The consumer's ``max_ack_pending`` still bounds what is handed out and not yet a
 
 nats-py has no such "consume" call, so the feed speaks the JetStream API itself (``CONSUMER.MSG.NEXT`` with
 a reply subject of its own); messages are the client's usual :class:`~nats.aio.msg.Msg`, acknowledged as
-usual.
+usual. They are handed over as the connection's read loop receives them (``infra.on_arrival``): no task
+wakeup per message between the socket and ``on_message``.
 """
 
 from __future__ import annotations
@@ -21,10 +22,15 @@ from collections.abc import Callable, Iterable
 
 import nats.errors
 import orjson
+import structlog
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext, api
+
+from infra.on_arrival import handled_on_arrival, subscribe_on_arrival
+
+log = structlog.get_logger("pull_feed")
 
 #: A request whose end the server never told (a lost connection) is given up this long after it expired.
 _GRACE_SECONDS = 1.0
@@ -65,7 +71,12 @@ class PullFeed:
         self.refusal: str | None = None
 
     async def start(self) -> None:
-        self._subscription = await self._nc.subscribe(f"{self._inbox}.*", cb=self._received)
+        self._subscription = await subscribe_on_arrival(self._nc, f"{self._inbox}.*", self._arrived)
+
+    @property
+    def on_arrival(self) -> bool:
+        """Whether messages are handed over from the read loop itself (else by the subscription's task)."""
+        return handled_on_arrival(self._subscription)
 
     async def stop(self) -> None:
         subscription, self._subscription = self._subscription, None
@@ -117,7 +128,14 @@ class PullFeed:
                 waiting.cancel()
         return self.refusal
 
-    async def _received(self, message: Msg) -> None:
+    def _arrived(self, message: Msg) -> None:
+        # Inside the connection's read loop, which must not fail: what ``on_message`` raises is logged.
+        try:
+            self._received(message)
+        except Exception:
+            log.exception("pull_feed_message_not_taken", subject=self._subject)
+
+    def _received(self, message: Msg) -> None:
         status = message.headers.get(_STATUS) if message.headers else None
         if status is None:
             self._count_one()

@@ -7,23 +7,21 @@ wakes the caller through one future per message. Here a request's updates share 
 subjects are a counter under one inbox per connection, and an answer is read for the two facts the
 ingress needs: stored (or refused, and why) and whether it was a duplicate.
 
-A subscription with a callback hands each message from the connection's read loop to a task of its own
-through a queue: one more wakeup per answer. The inbox's subscription has no callback, and its queue is
-replaced by one that answers on arrival, from the read loop itself (``_AnswerOnArrival``). That queue is
-nats-py's ``Subscription._pending_queue``: should a release rename it, the inbox falls back to a callback
-(``AckInbox.on_arrival`` says which; a test pins it).
+Answers are handled as the connection's read loop receives them (``infra.on_arrival``), not by a task
+of the subscription's own: one wakeup less per answer (``AckInbox.on_arrival`` says which; a test pins it).
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Callable
 
 import orjson
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
+
+from infra.on_arrival import handled_on_arrival, subscribe_on_arrival
 
 #: The header a no-responders answer carries (no stream listens on the subject), and its value.
 _STATUS_HEADER = "Status"
@@ -57,17 +55,6 @@ class AckBatch:
             self.future.set_exception(AckRefused(reason))
 
 
-class _AnswerOnArrival(asyncio.Queue[Msg]):
-    """A subscription's pending queue that handles each message as the read loop puts it."""
-
-    def __init__(self, handle: Callable[[Msg], None]) -> None:
-        super().__init__()
-        self._handle = handle
-
-    def put_nowait(self, item: Msg) -> None:
-        self._handle(item)
-
-
 class AckInbox:
     """One subscription for every acknowledgement this connection is owed; ``reply_for`` names where."""
 
@@ -82,19 +69,12 @@ class AckInbox:
         if self._subscription is not None:
             return
         self._prefix = self._nc.new_inbox() + "."
-        # pending_bytes_limit=0: nothing is ever pending, the read loop's byte count must not refuse answers.
-        subscription = await self._nc.subscribe(self._prefix + "*", pending_bytes_limit=0)
-        if isinstance(getattr(subscription, "_pending_queue", None), asyncio.Queue):
-            subscription._pending_queue = _AnswerOnArrival(self._on_answer)
-        else:
-            await subscription.unsubscribe()
-            subscription = await self._nc.subscribe(self._prefix + "*", cb=self._on_answer_in_task)
-        self._subscription = subscription
+        self._subscription = await subscribe_on_arrival(self._nc, self._prefix + "*", self._on_answer)
 
     @property
     def on_arrival(self) -> bool:
         """Whether answers are handled from the read loop itself (else by the subscription's task)."""
-        return self._subscription is not None and isinstance(self._subscription._pending_queue, _AnswerOnArrival)
+        return handled_on_arrival(self._subscription)
 
     def reply_for(self, batch: AckBatch) -> str:
         """A reply subject whose answer counts for ``batch``."""
@@ -110,9 +90,6 @@ class AckInbox:
             self._owed.pop(reply, None)
         if batch.future.done() and not batch.future.cancelled():
             batch.future.exception()  # retrieved: a refusal after a failed publish is not "never retrieved"
-
-    async def _on_answer_in_task(self, msg: Msg) -> None:
-        self._on_answer(msg)
 
     def _on_answer(self, msg: Msg) -> None:
         # Runs inside the connection's read loop: nothing here may raise.
