@@ -7,12 +7,14 @@ The inbound dedupe key is the append's inbox id, so a redelivered update commits
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
 
 import structlog
+from prometheus_client import Counter
 
 from contracts.commands import CustomerCommand, HandleCustomerMessage, HandleTechnicianMessage, Understanding
 from contracts.inbound import InboundEnvelope, InboundError, InboundMessage, InboundStatus
@@ -40,6 +42,12 @@ class Outcome(StrEnum):
 
 def _outcome(appended: Appended) -> Outcome:
     return Outcome.DUPLICATE if appended.duplicate else Outcome.HANDLED
+
+
+@functools.cache
+def _handled(kind: str, outcome: Outcome) -> Counter:
+    """The counter of one kind and outcome, looked up once (not a label lookup per update)."""
+    return INBOUND_HANDLED.labels(kind, outcome.value)
 
 
 class InboundHandler:
@@ -72,7 +80,7 @@ class InboundHandler:
             outcome = await self._status(envelope)
         else:
             outcome = await self._error(envelope)
-        INBOUND_HANDLED.labels(envelope.kind, outcome.value).inc()
+        _handled(envelope.kind, outcome).inc()
         log.info(
             "inbound_handled",
             kind=envelope.kind,
