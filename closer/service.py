@@ -44,8 +44,8 @@ async def build(
 ) -> AsyncIterator[CloserService]:
     async with AsyncExitStack() as stack:
         # No session reset on release: the closer's statements leave no session state behind.
-        store = await service_store(stack, settings, store, max_size=4, reset_sessions=False)
         nc = await nats_connection(stack, settings, nats, name="closer")
+        store = await service_store(stack, settings, store, nats=nc, max_size=4, reset_sessions=False)
         js = nc.jetstream()
         await ensure_topology(
             js, inbound_retention_days=settings.inbound_retention_days, replicas=settings.jetstream_replicas

@@ -179,4 +179,5 @@ async def _forget(
         if erasure.outcome == ErasureOutcome.FORGOTTEN and erasure.person_key is not None:
             await privacy.people.erase(erasure.person_key, connection)
         await store.append(PRIVACY_REQUESTS_STREAM, ANY_VERSION, [recorded], connection=connection)
+    store.announce_committed([PersonForgotten.TYPE])
     return erasure

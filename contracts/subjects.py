@@ -26,6 +26,10 @@ LLM_CLASSIFY_TOPIC_SUBJECT = "conectapro.llm.classify_topic"
 LLM_REPHRASE_SUBJECT = "conectapro.llm.rephrase"
 LLM_QUEUE_GROUP = "llm_adapter"
 
+#: Core NATS (no stream may capture it): "events of these types committed", a wake-up for the event store's
+#: followers in every process (``infra.wakeups``). The payload names the types, comma-separated; empty: any.
+EVENTS_APPENDED_SUBJECT = "conectapro.eventstore.appended"
+
 #: Commands sent back to the orchestrator (closer timers, operator actions).
 COMMANDS_SUBJECT_PREFIX = "conectapro.commands"
 

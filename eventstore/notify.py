@@ -10,16 +10,22 @@ through the commits of others. Appends of types nobody waits for at once (``unhu
 records that only read models follow, which read every 250 ms anyway) wait up to ``unhurried_interval``
 for company before their NOTIFY, unless a hurried append comes. If a NOTIFY is lost (crash, connection
 error), followers still poll.
+
+A store may announce its appends some other way (:class:`Announcements`, e.g. NATS core): then nothing
+NOTIFYs in PostgreSQL and followers hear the announcements instead of LISTENing. PostgreSQL commits a
+transaction in every listening session of the database for each NOTIFY, so one LISTEN connection per
+follower costs the database work per append; a process keeps one LISTEN connection for its shared channels
+only (:func:`hold_shared_channels`), which costs nothing while events do not NOTIFY.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Awaitable, Callable, Collection, Iterable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 import structlog
@@ -47,6 +53,25 @@ def notify_payload(types: Iterable[str]) -> str:
     return "" if len(text) > _MAX_PAYLOAD else text
 
 
+def _wakes(types: frozenset[str] | None, payload: str) -> bool:
+    """Whether a follower of ``types`` (None: of all) wakes for an announcement of ``payload``."""
+    return types is None or not payload or not types.isdisjoint(payload.split(","))
+
+
+class Announcements(Protocol):
+    """Appends announced to the followers of every process without PostgreSQL NOTIFY (``infra.wakeups``).
+
+    A hint, as a NOTIFY is: one lost costs a follower its poll interval, never an event."""
+
+    async def announce(self, payload: str) -> None:
+        """Tell every process's followers that events of the types ``payload`` names committed."""
+        ...
+
+    def hear(self, on_payload: Callable[[str], None]) -> Callable[[], None]:
+        """Call ``on_payload`` with each announcement's payload until the function returned is called."""
+        ...
+
+
 class Notifier:
     """Sends NOTIFY on behalf of appends that have committed: at most one in flight, then a pause.
 
@@ -65,6 +90,13 @@ class Notifier:
         self._hurry = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._sending = False
+        self._announce: Callable[[str], Awaitable[None]] = self._notify
+        self._in_transactions = True
+
+    def announce_with(self, announce: Callable[[str], Awaitable[None]]) -> None:
+        """Send through ``announce`` instead of a NOTIFY (and no append takes a NOTIFY along any more)."""
+        self._announce = announce
+        self._in_transactions = False
 
     def unhurried(self, types: Collection[str]) -> None:
         """Appends of only these types may wake followers up to ``unhurried_interval`` late."""
@@ -75,7 +107,7 @@ class Notifier:
         should poke instead. It may when followers wait for its types at once (unhurried appends wait for
         company: one NOTIFY for many is cheaper for every listener) and no NOTIFY is being sent; the types
         of pokes waiting for company go along with it (if it writes nothing, :meth:`poke` them back)."""
-        if self._sending or not types or types <= self._unhurried:
+        if not self._in_transactions or self._sending or not types or types <= self._unhurried:
             return None
         payload = notify_payload(self._types | types)
         self._pending, self._types = False, set()
@@ -108,8 +140,7 @@ class Notifier:
                 payload, self._types = notify_payload(self._types), set()
                 self._sending = True
                 try:
-                    async with self._pool.acquire() as conn:
-                        await conn.execute(_NOTIFY.format(channel=NOTIFY_CHANNEL, payload=payload.replace("'", "''")))
+                    await self._announce(payload)
                 finally:
                     self._sending = False
                 await asyncio.sleep(self._min_interval)
@@ -117,6 +148,10 @@ class Notifier:
             log.warning("eventstore_notify_failed", error=str(error))  # followers fall back to polling
         finally:
             self._task = None
+
+    async def _notify(self, payload: str) -> None:
+        async with self._pool.acquire() as conn:
+            await conn.execute(_NOTIFY.format(channel=NOTIFY_CHANNEL, payload=payload.replace("'", "''")))
 
 
 @dataclass(eq=False)
@@ -158,13 +193,14 @@ def stop_listening_along(pool: asyncpg.Pool[Any], channel: SharedChannel) -> Non
 class Wakeup:
     """One LISTEN connection that sets :attr:`event` on every notification of the channel — with
     ``types``, only on those naming one of them (or naming none: an append that did not say). It also
-    listens on the pool's shared channels no other wake-up holds (:func:`listen_along`).
+    listens on the pool's shared channels no other wake-up holds (:func:`listen_along`); with no channel,
+    only on those.
 
     Losing it is not fatal: callers keep polling, and the next :meth:`ensure` listens again.
     """
 
     def __init__(
-        self, pool: asyncpg.Pool[Any], channel: str = NOTIFY_CHANNEL, types: Collection[str] | None = None
+        self, pool: asyncpg.Pool[Any], channel: str | None = NOTIFY_CHANNEL, types: Collection[str] | None = None
     ) -> None:
         self._pool = pool
         self._channel = channel
@@ -174,7 +210,7 @@ class Wakeup:
         self.event = asyncio.Event()
 
     def _on_notify(self, _conn: object, _pid: object, _channel: object, payload: object) -> None:
-        if self._types is None or not payload or not self._types.isdisjoint(str(payload).split(",")):
+        if _wakes(self._types, str(payload)):
             self.event.set()
 
     async def ensure(self) -> None:
@@ -192,7 +228,8 @@ class Wakeup:
         self._conn = conn
         conn.add_termination_listener(self._on_termination)
         try:
-            await conn.add_listener(self._channel, self._on_notify)
+            if self._channel is not None:
+                await conn.add_listener(self._channel, self._on_notify)
         except _CONNECTION_ERRORS as error:
             log.warning("eventstore_listen_failed", channel=self._channel, error=str(error))
             await self.close()
@@ -212,6 +249,9 @@ class Wakeup:
             except _CONNECTION_ERRORS as error:
                 log.warning("eventstore_listen_failed", channel=shared.channel, error=str(error))
                 return
+            except BaseException:
+                conn.terminate()  # cut mid-LISTEN, as in ensure(): it must not go back to the pool listening
+                raise
             shared.holder = self
             self._held.append(shared)
             shared.on_joined()
@@ -246,7 +286,8 @@ class Wakeup:
         try:
             with contextlib.suppress(*_CONNECTION_ERRORS):
                 conn.remove_termination_listener(self._on_termination)
-                await conn.remove_listener(self._channel, self._on_notify)
+                if self._channel is not None:
+                    await conn.remove_listener(self._channel, self._on_notify)
                 for shared in held:
                     await conn.remove_listener(shared.channel, shared._deliver)
                 unlistened = True
@@ -255,3 +296,43 @@ class Wakeup:
                 with contextlib.suppress(asyncpg.InterfaceError):  # the pool took it back already
                     conn.terminate()  # it may still listen: the pool opens a new connection instead
             await self._pool.release(conn)
+
+
+class HeardWakeup:
+    """A follower's wake-up from :class:`Announcements`: as :class:`Wakeup`, with no connection to hold."""
+
+    def __init__(self, announcements: Announcements, types: Collection[str] | None = None) -> None:
+        self._announcements = announcements
+        self._types = None if types is None else frozenset(types)
+        self._stop: Callable[[], None] | None = None
+        self.event = asyncio.Event()
+
+    def _on_payload(self, payload: str) -> None:
+        if _wakes(self._types, payload):
+            self.event.set()
+
+    async def ensure(self) -> None:
+        if self._stop is None:
+            self._stop = self._announcements.hear(self._on_payload)
+            self.event.set()  # anything committed before we heard must be looked at
+
+    async def wait(self, at_most: float) -> None:
+        await wait_event(self.event, at_most)
+
+    async def close(self) -> None:
+        stop, self._stop = self._stop, None
+        if stop is not None:
+            stop()
+
+
+async def hold_shared_channels(pool: asyncpg.Pool[Any], check_every: float = 1.0) -> None:
+    """Listen on the pool's shared channels (:func:`listen_along`) on a LISTEN connection of their own, until
+    cancelled: for a process whose followers keep none (they hear :class:`Announcements`). A lost connection
+    is let go at once (its termination) and replaced within ``check_every`` seconds."""
+    holder = Wakeup(pool, None)
+    try:
+        while True:
+            await holder.ensure()
+            await asyncio.sleep(check_every)
+    finally:
+        await holder.close()

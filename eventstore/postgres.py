@@ -3,9 +3,9 @@
 An append is a single call of the ``eventstore_append`` SQL function (``sql/0001_events.sql``) in
 autocommit: inbox row, version check and events commit together without a client-side BEGIN/COMMIT round
 trip and without locking the table; followers are woken by a NOTIFY sent once it has committed
-(``notify.py`` explains why not inside it). The unique index on (stream_id, stream_version) is
-the last guard against two writers racing for the same version; its violation becomes a
-:class:`ConcurrencyError`.
+(``notify.py`` explains why not inside it), or by announcements made elsewhere (:meth:`announce_over`).
+The unique index on (stream_id, stream_version) is the last guard against two writers racing for the same
+version; its violation becomes a :class:`ConcurrencyError`.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from contracts.events import EventMetadata, NewEvent, RecordedEvent
 from eventstore.checkpoint import load_checkpoint, load_checkpoints
 from eventstore.codec import EventCodec
 from eventstore.filtered import FilteredRow, OrderFilter
-from eventstore.notify import Notifier
+from eventstore.notify import Announcements, HeardWakeup, Notifier, Wakeup
 from eventstore.pool import AnyConnection, create_pool
 from eventstore.selection import Selection
 from eventstore.store import (
@@ -261,6 +261,30 @@ class PostgresEventStore:
         self._owns_pool = False
         #: Autocommit appends under way (an append alone may NOTIFY in its own transaction).
         self._appending = 0
+        self._announcements: Announcements | None = None
+
+    def announce_over(self, announcements: Announcements) -> None:
+        """Announce appends through ``announcements`` once committed, and wake followers from them: nothing
+        NOTIFYs or LISTENs in PostgreSQL any more (``eventstore.notify`` says why that is cheaper)."""
+        self._announcements = announcements
+        self._notifier.announce_with(announcements.announce)
+
+    @property
+    def announced_elsewhere(self) -> bool:
+        """Whether appends are announced through :meth:`announce_over` (followers then hold no LISTEN)."""
+        return self._announcements is not None
+
+    def wakeup(self, types: Collection[str] | None = None) -> Wakeup | HeardWakeup:
+        """A follower's wake-up on appends of ``types`` (None: of any)."""
+        if self._announcements is not None:
+            return HeardWakeup(self._announcements, types)
+        return Wakeup(self.pool, types=types)
+
+    def announce_committed(self, types: Collection[str]) -> None:
+        """Wake followers about appends of ``types`` made on a caller's connection, once it has committed
+        (they NOTIFY at commit themselves unless appends are announced elsewhere)."""
+        if self._announcements is not None:
+            self._notifier.poke(types)
 
     def notify_unhurried(self, types: Collection[str]) -> None:
         """Appends of only these types (records no follower waits for at once) wake followers up to 0.25 s
@@ -318,8 +342,9 @@ class PostgresEventStore:
         if self.codec is not None:
             await self.codec.prepare((stream_id,))
             datas = self._sealed(stream_id, events)
-        # In the caller's transaction only that transaction can NOTIFY at commit.
-        args = _append_args(stream_id, expected_version, events, inbox_id, notify=connection is not None, datas=datas)
+        # In the caller's transaction only that transaction can NOTIFY at commit (else announce_committed).
+        in_transaction = connection is not None and self._announcements is None
+        args = _append_args(stream_id, expected_version, events, inbox_id, notify=in_transaction, datas=datas)
         executor = connection if connection is not None else self.pool
         retries = _ANY_VERSION_ATTEMPTS - 1 if expected_version == ANY_VERSION and connection is None else 0
         types = {event.type for event in events}

@@ -1,4 +1,4 @@
-"""Following the global order on PostgreSQL: woken by LISTEN/NOTIFY, polling as the fallback.
+"""Following the global order on PostgreSQL: woken by NOTIFY or the store's announcements, polling as the fallback.
 
 :func:`follow` yields batches forever from a checkpoint held by the caller. :class:`Subscription` is the
 durable, exactly-once-effects variant: it keeps its checkpoint in the ``checkpoints`` table and calls the
@@ -19,7 +19,6 @@ import structlog
 
 from contracts.events import RecordedEvent
 from eventstore.checkpoint import CheckpointConflict, load_checkpoints, save_checkpoints
-from eventstore.notify import NOTIFY_CHANNEL, Wakeup
 from eventstore.pool import AnyConnection
 from eventstore.selection import Selection
 from eventstore.store import Checkpoint, OrderPage
@@ -76,16 +75,16 @@ async def follow_pages(
     """Each read of the global order after ``after`` that moved on, in gap-safe order, forever: its events
     (with ``only``, the selected ones, possibly none) and where it ended (``OrderPage.until``).
 
-    With ``listen`` a notification wakes the reader at once; without it (or when the LISTEN connection is
-    lost) it reads every ``poll_interval`` seconds. ``min_interval``: never read again sooner than that
-    after the previous read — under a steady stream of appends, a follower that may trail by that much
-    reads fewer, larger batches instead of one or two queries per append. ``wake_on``: only appends of these
-    event types wake the reader at once; the others are read at the next poll (the batches still hold
-    every event: the types only decide when to look). ``only``: a page holds only the selected events
+    With ``listen`` a notification (:meth:`PostgresEventStore.wakeup`) wakes the reader at once; without it
+    (or when the LISTEN connection is lost) it reads every ``poll_interval`` seconds. ``min_interval``: never
+    read again sooner than that after the previous read — under a steady stream of appends, a follower that
+    may trail by that much reads fewer, larger batches instead of one or two queries per append. ``wake_on``:
+    only appends of these event types wake the reader at once; the others are read at the next poll (the
+    batches still hold every event: the types only decide when to look). ``only``: a page holds only the selected events
     (``eventstore.selection``; the others are skipped in the database), its ``until`` moves past all.
     """
     loop = asyncio.get_running_loop()
-    wakeup = Wakeup(store.pool, NOTIFY_CHANNEL, wake_on)
+    wakeup = store.wakeup(wake_on)
     checkpoint = after
     retry = _FIRST_RETRY
     last_read = -min_interval

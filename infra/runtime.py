@@ -20,6 +20,7 @@ from nats.aio.client import Client as NATS
 from eventstore import PostgresEventStore
 from infra.jetstream import connect
 from infra.settings import Settings
+from infra.wakeups import wake_over_nats
 
 
 class Service(Protocol):
@@ -52,13 +53,17 @@ async def serve(builder: Builder, settings: Settings, stopping: asyncio.Event) -
 
 
 async def event_store(
-    stack: AsyncExitStack, settings: Settings, given: PostgresEventStore | None, **pool: Any
+    stack: AsyncExitStack, settings: Settings, given: PostgresEventStore | None, *, nats: NATS | None = None,
+    **pool: Any,
 ) -> PostgresEventStore:
-    """``given`` (its owner closes it), else a pool of the service's own, closed with ``stack``."""
+    """``given`` (its owner closes it and says how it wakes followers), else a pool of the service's own,
+    closed with ``stack``; with ``nats`` (opened before), its followers are woken over NATS, not NOTIFY."""
     if given is not None:
         return given
     store = await PostgresEventStore.connect(settings.required_database_url, **pool)
     stack.push_async_callback(store.close)
+    if nats is not None:
+        await wake_over_nats(stack, store, nats)
     return store
 
 

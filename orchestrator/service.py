@@ -101,12 +101,12 @@ async def build(
         # About two connections per partition: inbound lanes beyond that wait their turn for one (a decision
         # holds it only to read and to append, not while it understands). No session reset on release: the
         # orchestrator's statements leave no session state, and the reset was a round trip per use.
+        nc = await nats_connection(stack, settings, nats, name="orchestrator", drain=False)
         store = await service_store(
-            stack, settings, store, max_size=2 * settings.inbound_partitions + 4, reset_sessions=False
+            stack, settings, store, nats=nc, max_size=2 * settings.inbound_partitions + 4, reset_sessions=False
         )
         # Delivery statuses are followed by read models only: their wake-ups may gather for a moment.
         store.notify_unhurried([ReplyDeliveryUpdated.TYPE])
-        nc = await nats_connection(stack, settings, nats, name="orchestrator", drain=False)
         js = nc.jetstream()
         await ensure_topology(
             js, inbound_retention_days=settings.inbound_retention_days, replicas=settings.jetstream_replicas

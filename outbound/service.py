@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import structlog
+from nats.aio.client import Client as NATS
 
 from contracts.outbound import ReplyFailed, ReplySendAttempted, ReplySendSettled, ReplySent
 from eventstore import PostgresEventStore
@@ -76,13 +77,17 @@ async def build(
     *,
     graph_api: GraphApi | None = None,
     store: PostgresEventStore | None = None,
+    nats: NATS | None = None,
     clock: Callable[[], datetime] = utc_now,
 ) -> AsyncIterator[Sender]:
     """The sender; ``graph_api`` defaults to Meta's, as the settings name it."""
     graph_api = graph_api or GraphApi.from_settings(settings)
     async with AsyncExitStack() as stack:
+        # NATS to wake the sender when replies are queued (a store given is woken as its owner decided).
+        if store is None or settings.llm_rephrase_enabled:
+            nats = await nats_connection(stack, settings, nats, name="sender")
         # No session reset on release: the sender's statements leave no session state behind.
-        store = await service_store(stack, settings, store, max_size=4, reset_sessions=False)
+        store = await service_store(stack, settings, store, nats=nats, max_size=4, reset_sessions=False)
         # The sender's records are followed by read models only: their wake-ups may gather for a moment.
         store.notify_unhurried(SENDER_RECORD_TYPES)
         privacy = privacy_of(store)
@@ -97,10 +102,9 @@ async def build(
             )
         )
         reworder = None
-        if settings.llm_rephrase_enabled:
+        if nats is not None and settings.llm_rephrase_enabled:
             # Core NATS request/reply to the adapter; "no responders" (not running): the texts go as decided.
-            nc = await nats_connection(stack, settings, None, name="sender")
-            reworder = Reworder(LlmRequester(nc, settings.llm_rephrase_timeout_seconds))
+            reworder = Reworder(LlmRequester(nats, settings.llm_rephrase_timeout_seconds))
         log.info("sender_running", graph_api=graph_api.base_url, rephrase=reworder is not None)
         window = settings.sender_unconfirmed_resend_seconds
         yield Sender(ReplySender(store, client, clock=clock, unconfirmed_resend_seconds=window, reworder=reworder))

@@ -73,10 +73,9 @@ class ErasureSignal:
 
 
 def hear_along_followers(pool: asyncpg.Pool[Any], signal: ErasureSignal) -> Callable[[], None]:
-    """Feed ``signal`` from the LISTEN connection the process's followers of the store keep anyway
-    (``eventstore.notify.listen_along``: another listening session would cost a transaction per NOTIFY of
-    the database). Returns what stops it. A process without a follower never goes live: it asks the
-    database at every lookup."""
+    """Feed ``signal`` from the LISTEN connection the process keeps anyway (``eventstore.notify.listen_along``:
+    a follower's, or with followers woken over NATS the store's own, ``infra.wakeups``). Returns what stops
+    it. A process with neither never goes live: it asks the database at every lookup."""
     stopped = False
 
     def joined() -> None:

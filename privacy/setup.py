@@ -9,6 +9,7 @@ from typing import Any
 from weakref import WeakKeyDictionary, WeakSet
 
 import structlog
+from nats.aio.client import Client as NATS
 
 from eventstore import PostgresEventStore
 from infra.runtime import event_store
@@ -80,12 +81,14 @@ def privacy_of(store: object) -> Privacy | None:
 
 
 async def service_store(
-    stack: AsyncExitStack, settings: Settings, given: PostgresEventStore | None, **pool: Any
+    stack: AsyncExitStack, settings: Settings, given: PostgresEventStore | None, *, nats: NATS | None = None,
+    **pool: Any,
 ) -> PostgresEventStore:
-    """A service's store (``infra.runtime.event_store``), sealing personal fields: every service reads or
-    writes some. The service hears erasures while ``stack`` is open (on its followers' LISTEN connection),
-    so it keeps people and keys in memory between messages."""
-    store = await event_store(stack, settings, given, **pool)
+    """A service's store (``infra.runtime.event_store``; with ``nats`` its followers are woken over NATS),
+    sealing personal fields: every service reads or writes some. The service hears erasures while ``stack``
+    is open (on the LISTEN connection its store keeps), so it keeps people and keys in memory between
+    messages."""
+    store = await event_store(stack, settings, given, nats=nats, **pool)
     hear_erasures(stack, store, protect(store, settings))
     return store
 

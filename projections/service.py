@@ -8,11 +8,13 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
 import structlog
+from nats.aio.client import Client as NATS
 
 from conectapro.privacy_requests import KINDS
 from contracts.events import RecordedEvent
 from contracts.privacy_events import PersonForgotten
 from eventstore import PostgresEventStore
+from infra.runtime import nats_connection
 from infra.settings import Settings
 from infra.telemetry import background
 from privacy.setup import privacy_of, service_store
@@ -34,12 +36,17 @@ class Projections:
 
 
 @asynccontextmanager
-async def build(settings: Settings, *, store: PostgresEventStore | None = None) -> AsyncIterator[Projections]:
+async def build(
+    settings: Settings, *, store: PostgresEventStore | None = None, nats: NATS | None = None
+) -> AsyncIterator[Projections]:
     async with AsyncExitStack() as stack:
-        # One reader for every projection: a LISTEN connection, one to read and one to apply a batch.
-        # No session reset on release: batches take transaction-level locks only, and the staging tables
-        # are meant to stay (created once per connection).
-        store = await service_store(stack, settings, store, min_size=2, max_size=4, reset_sessions=False)
+        # NATS to wake the reader when events commit (a store given is woken as its owner decided).
+        if store is None:
+            nats = await nats_connection(stack, settings, nats, name="projections", drain=False)
+        # One reader for every projection: one connection to read and one to apply a batch, one to hear
+        # erasures. No session reset on release: batches take transaction-level locks only, and the staging
+        # tables are meant to stay (created once per connection).
+        store = await service_store(stack, settings, store, nats=nats, min_size=2, max_size=4, reset_sessions=False)
         privacy = privacy_of(store)
         counted = PrivacyRequestCounter()
 

@@ -64,9 +64,9 @@ async def build(
 ) -> AsyncIterator[OperatorApi]:
     token = operator_token(settings)
     async with AsyncExitStack() as stack:
-        store = await service_store(stack, settings, store, min_size=1, max_size=8)
-        # NATS for the dead-letter stream only: it reads parked messages, it publishes nothing.
+        # NATS for the dead-letter stream and for waking followers about the operators' appends.
         nc = await nats_connection(stack, settings, nats, name="operator_api", drain=False)
+        store = await service_store(stack, settings, store, nats=nc, min_size=1, max_size=8)
         config = ApiConfig(token=token, clock=clock, secure_cookies=settings.is_production)
         app = create_app(config, store=store, jetstream=nc.jetstream())
         yield OperatorApi(app, settings.operator_api_host, settings.operator_api_port)

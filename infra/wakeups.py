@@ -1,0 +1,94 @@
+"""The event store's followers woken over NATS core instead of PostgreSQL NOTIFY (``eventstore.notify``).
+
+Each process subscribes once to :data:`contracts.subjects.EVENTS_APPENDED_SUBJECT` and hands what it hears to
+its followers; its store publishes there once appends have committed. Core NATS, no JetStream: a wake-up is a
+hint (followers still poll), so nothing is stored or acknowledged. Announcements published while this process
+is disconnected wait in the client's buffer; those other processes made meanwhile are lost to it, and its
+followers find their events at their next poll.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from contextlib import AsyncExitStack
+
+import nats.errors
+import structlog
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+
+from contracts.subjects import EVENTS_APPENDED_SUBJECT
+from eventstore import NOTIFY_CHANNEL, PostgresEventStore
+from eventstore.notify import SharedChannel, hold_shared_channels, listen_along, stop_listening_along
+
+log = structlog.get_logger(__name__)
+
+
+class NatsAnnouncements:
+    """:class:`eventstore.notify.Announcements` on one NATS connection, with one subscription per process."""
+
+    def __init__(self, nc: NATS) -> None:
+        self._nc = nc
+        self._hearers: list[Callable[[str], None]] = []
+        self._subscription: Subscription | None = None
+
+    async def start(self) -> None:
+        self._subscription = await self._nc.subscribe(EVENTS_APPENDED_SUBJECT, cb=self._received)
+
+    async def close(self) -> None:
+        subscription, self._subscription = self._subscription, None
+        if subscription is not None:
+            with contextlib.suppress(nats.errors.Error):
+                await subscription.unsubscribe()
+
+    async def announce(self, payload: str) -> None:
+        try:
+            await self._nc.publish(EVENTS_APPENDED_SUBJECT, payload.encode())
+        except nats.errors.Error as error:
+            log.warning("eventstore_announce_failed", error=repr(error))  # followers fall back to polling
+
+    def hear(self, on_payload: Callable[[str], None]) -> Callable[[], None]:
+        self._hearers.append(on_payload)
+
+        def stop() -> None:
+            with contextlib.suppress(ValueError):
+                self._hearers.remove(on_payload)
+
+        return stop
+
+    def deliver(self, payload: str) -> None:
+        """Hand ``payload`` to this process's followers as if it had been announced."""
+        for hear in tuple(self._hearers):
+            hear(payload)
+
+    async def _received(self, msg: Msg) -> None:
+        self.deliver(msg.data.decode())
+
+
+async def wake_over_nats(stack: AsyncExitStack, store: PostgresEventStore, nc: NATS) -> None:
+    """From now until ``stack`` closes, ``store`` announces its appends on ``nc`` and its followers hear them
+    there (``nc`` must outlive the stack's other uses of the store: open it first).
+
+    The store keeps one LISTEN connection (``eventstore.notify.hold_shared_channels``): for the channels
+    shared along it (erasures) and for NOTIFYs of processes without NATS (commands), passed to the followers.
+    Events of NATS-woken stores do not NOTIFY, so that session costs PostgreSQL nothing per append."""
+    announcements = NatsAnnouncements(nc)
+    await announcements.start()
+    stack.push_async_callback(announcements.close)
+    store.announce_over(announcements)
+    notified = SharedChannel(
+        NOTIFY_CHANNEL, announcements.deliver, on_joined=lambda: announcements.deliver(""), on_lost=lambda: None
+    )
+    listen_along(store.pool, notified)
+    holder = asyncio.create_task(hold_shared_channels(store.pool), name="eventstore-listen")
+
+    async def stop() -> None:
+        stop_listening_along(store.pool, notified)
+        holder.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await holder
+
+    stack.push_async_callback(stop)

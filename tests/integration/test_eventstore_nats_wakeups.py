@@ -1,0 +1,146 @@
+"""Followers woken over NATS core instead of PostgreSQL NOTIFY (``infra.wakeups``), against the real servers:
+two stores, each with its own NATS connection, stand for two processes. Nothing NOTIFYs on the events channel
+in PostgreSQL; each store keeps one LISTEN connection, for erasures and for the NOTIFYs of a process without
+NATS (a command)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from datetime import UTC, datetime
+
+import asyncpg
+import pytest
+
+from conectapro.erasure import forget
+from contracts.privacy_events import ErasureOutcome
+from eventstore import NOTIFY_CHANNEL, PostgresEventStore
+from eventstore.store import NO_STREAM
+from eventstore.subscription import follow_pages
+from infra.jetstream import connect
+from infra.settings import Settings
+from infra.wakeups import wake_over_nats
+from privacy.setup import protect, service_store
+from tests.conftest import Infra
+from tests.eventstore_contract import HANG_GUARD, eventually, notes, raw, stream, texts
+from tests.integration.privacy_support import PRIVACY_MASTER_KEY
+
+pytestmark = pytest.mark.integration
+
+PHONE = "56912340001"
+
+
+def _now() -> datetime:
+    return datetime(2026, 12, 1, 12, tzinfo=UTC)
+
+
+@pytest.fixture
+async def stack() -> AsyncIterator[AsyncExitStack]:
+    async with AsyncExitStack() as stack:
+        yield stack
+
+
+async def _process(stack: AsyncExitStack, database: str, infra: Infra) -> PostgresEventStore:
+    """A store woken over a NATS connection of its own, as ``infra.runtime.event_store`` wires a service's."""
+    nc = await connect(infra.nats_url, "test-process")
+    stack.push_async_callback(nc.close)
+    store = await PostgresEventStore.connect(database, min_size=1, max_size=4)
+    stack.push_async_callback(store.close)
+    await wake_over_nats(stack, store, nc)
+    return store
+
+
+async def _listening_sessions(store: PostgresEventStore, channel: str, but: int = 0) -> int:
+    query = "SELECT count(*) FROM pg_stat_activity WHERE query = $1 AND pid <> $2"
+    return int(await store.pool.fetchval(query, f'LISTEN "{channel}"', but))
+
+
+async def test_a_follower_in_another_process_is_woken_over_nats_and_postgresql_hears_no_notify(
+    migrated_database: str, infra: Infra, stack: AsyncExitStack
+) -> None:
+    writer = await _process(stack, migrated_database, infra)
+    reader = await _process(stack, migrated_database, infra)
+    heard_in_postgresql: list[str] = []
+    spy = await asyncpg.connect(migrated_database)
+    stack.push_async_callback(spy.close)
+    await spy.add_listener(NOTIFY_CHANNEL, lambda *args: heard_in_postgresql.append(str(args[-1])))
+
+    # A poll of a minute: only a wake-up brings the appends within the guard.
+    pages = follow_pages(reader, poll_interval=60.0, wake_on={"ContractNoteTaken"})
+    stack.push_async_callback(pages.aclose)
+    first = asyncio.ensure_future(anext(pages))
+    await asyncio.sleep(0.5)  # the follower has read the empty order and sleeps
+    assert not first.done()
+    await writer.append(stream(), NO_STREAM, [raw("ContractRawData", {})])
+    await asyncio.sleep(0.5)
+    assert not first.done()  # a type it does not wait for: read at its next poll
+    await writer.append(stream(), NO_STREAM, notes("woken"))
+    page = await asyncio.wait_for(first, HANG_GUARD)
+    assert texts([event for event in page.events if event.type == "ContractNoteTaken"]) == ["woken"]
+
+    # One LISTEN connection per process (store), none per follower.
+    assert await _listening_sessions(reader, NOTIFY_CHANNEL, but=spy.get_server_pid()) == 2
+    await spy.execute("SELECT 1")  # a round trip: a notification sent before it would have arrived
+    assert heard_in_postgresql == []
+
+
+async def test_a_service_store_woken_over_nats_hears_erasures_on_a_listen_connection_of_its_own(
+    migrated_database: str, infra: Infra, stack: AsyncExitStack
+) -> None:
+    settings = Settings(database_url=migrated_database, privacy_master_key=PRIVACY_MASTER_KEY)
+    nc = await connect(infra.nats_url, "test-service")
+    stack.push_async_callback(nc.close)
+    service = await service_store(stack, settings, None, nats=nc, min_size=1, max_size=4)
+    privacy = protect(service, settings)
+    cli_store = await PostgresEventStore.connect(migrated_database, min_size=1, max_size=2)
+    stack.push_async_callback(cli_store.close)
+    cli = protect(cli_store, settings)  # erases, listens to nothing
+
+    async def live() -> bool:
+        return privacy.signal.live
+
+    await eventually(live)  # no follower: the service listens for erasures all the same
+    assert await _listening_sessions(service, "privacy_forgotten") == 1
+    person = await privacy.people.key_for(PHONE)
+    heard = privacy.signal.mark()
+    erasure = await forget(cli_store, cli, None, PHONE, requested_by="cli", force=False, now=_now)
+    assert (erasure.outcome, erasure.person_key) == (ErasureOutcome.FORGOTTEN, person)
+
+    async def erasure_heard() -> bool:
+        return privacy.signal.mark() != heard
+
+    await eventually(erasure_heard)
+    assert await privacy.people.find(PHONE) is None
+
+    # The connection lost: nothing trusted, then it listens again by itself.
+    await cli_store.pool.fetchval(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE query = 'LISTEN \"privacy_forgotten\"'"
+    )
+
+    async def deaf() -> bool:
+        return not privacy.signal.live
+
+    await eventually(deaf)
+    await eventually(live)
+
+
+async def test_an_append_of_a_process_without_nats_wakes_followers_through_the_one_listen_connection(
+    migrated_database: str, infra: Infra, stack: AsyncExitStack
+) -> None:
+    reader = await _process(stack, migrated_database, infra)
+    command = await PostgresEventStore.connect(migrated_database, min_size=1, max_size=2)  # NOTIFYs, as today
+    stack.push_async_callback(command.close)
+    pages = follow_pages(reader, poll_interval=60.0)
+    stack.push_async_callback(pages.aclose)
+
+    async def listening() -> bool:
+        return await _listening_sessions(command, NOTIFY_CHANNEL) == 1
+
+    await eventually(listening)
+    first = asyncio.ensure_future(anext(pages))
+    await asyncio.sleep(0.5)
+    assert not first.done()
+    await command.append(stream(), NO_STREAM, notes("from a command"))
+    page = await asyncio.wait_for(first, HANG_GUARD)
+    assert texts(page.events) == ["from a command"]
