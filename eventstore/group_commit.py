@@ -78,8 +78,10 @@ class GroupCommit:
         try:
             while self._queue:
                 if self._patience and not self._hurry.is_set():
+                    # A timeout on this task, not wait_for's task of its own (and its wake-ups) per group.
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._hurry.wait(), self._patience)
+                        async with asyncio.timeout(self._patience):
+                            await self._hurry.wait()
                 group, self._queue = self._queue[: self._max_group], self._queue[self._max_group :]
                 if not any(not p.patient for p in self._queue) and len(self._queue) < self._max_group:
                     self._hurry.clear()

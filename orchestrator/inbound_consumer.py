@@ -351,7 +351,8 @@ class CustomerOrderedConsumer(Generic[Item]):
                 if not released:
                     # Someone else holds the oldest pending message: look again when ours move, or shortly.
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._gate_moved.wait(), timeout=GATE_POLL_SECONDS)
+                        async with asyncio.timeout(GATE_POLL_SECONDS):  # no task per look, unlike wait_for
+                            await self._gate_moved.wait()
                     self._gate_moved.clear()
 
     async def _open_gate(self) -> bool:
