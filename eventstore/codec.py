@@ -5,7 +5,7 @@ The PostgreSQL store applies its codec at its boundary: :meth:`EventCodec.seal` 
 fields with their person's key (``privacy/codec.py``); the store knows nothing of keys or of which fields.
 A codec sees ``(stream_id, event_id, type, data)`` and returns the data to store or to hand out; the
 ``prepare`` calls let it fetch what it needs for a whole batch in one go before the synchronous per-event
-work.
+work; a read of given streams may instead fetch it in its own statement (:meth:`EventCodec.along`).
 """
 
 from __future__ import annotations
@@ -14,9 +14,28 @@ from collections.abc import Iterable
 from typing import Any, Protocol
 
 
+class Along(Protocol):
+    """What a codec fetches with a read's rows, in the read's own statement (one round trip instead of two):
+    ``sql``, a scalar SQL expression (``{}`` where its one parameter goes) selected as the rows' last column;
+    ``arg``, that parameter. :meth:`take` gets its value (read with the rows, in their snapshot) before they
+    are opened."""
+
+    @property
+    def sql(self) -> str: ...
+
+    @property
+    def arg(self) -> object: ...
+
+    def take(self, value: Any) -> None: ...
+
+
 class EventCodec(Protocol):
     async def prepare(self, stream_ids: Iterable[str]) -> None:
         """Called before a batch touching these streams is sealed or opened."""
+        ...
+
+    def along(self, stream_ids: Iterable[str]) -> Along | None:
+        """What a read of these streams should fetch with its rows instead of ``prepare`` (None: nothing)."""
         ...
 
     def seal(self, stream_id: str, event_type: str, data: dict[str, Any]) -> dict[str, Any]:

@@ -22,7 +22,7 @@ import structlog
 
 from contracts.events import EventMetadata, NewEvent, RecordedEvent
 from eventstore.checkpoint import load_checkpoint, load_checkpoints
-from eventstore.codec import EventCodec
+from eventstore.codec import Along, EventCodec
 from eventstore.filtered import FilteredRow, OrderFilter
 from eventstore.notify import Announcements, HeardWakeup, Notifier, Wakeup
 from eventstore.pool import AnyConnection, create_pool
@@ -191,6 +191,12 @@ def _append_args(
         [event.metadata.model_dump(mode="json") for event in events],
         notify,
     )
+
+
+@functools.cache
+def _with_along(read: str, along: str, parameter: int) -> str:
+    """A read selecting ``along`` (``eventstore.codec.Along``) as its last column, its parameter ``$parameter``."""
+    return read.replace(f"SELECT {_COLUMNS} FROM", f"SELECT {_COLUMNS}, {along.format(f'${parameter}')} FROM", 1)
 
 
 @functools.cache
@@ -440,8 +446,12 @@ class PostgresEventStore:
     async def read_stream(
         self, stream_id: str, from_version: int = 1, limit: int | None = None
     ) -> list[RecordedEvent]:
-        rows = await self.pool.fetch(_READ_STREAM, stream_id, from_version, limit)
-        return await self._opened([record_to_event(row) for row in rows])
+        along = None if self.codec is None else self.codec.along((stream_id,))
+        if along is None:
+            rows = await self.pool.fetch(_READ_STREAM, stream_id, from_version, limit)
+            return await self._opened([record_to_event(row) for row in rows])
+        rows = await self.pool.fetch(_with_along(_READ_STREAM, along.sql, 4), stream_id, from_version, limit, along.arg)
+        return self._opened_along(rows, along)
 
     async def read_streams(
         self,
@@ -455,11 +465,28 @@ class PostgresEventStore:
         streams: dict[str, list[RecordedEvent]] = defaultdict(list)
         kinds = None if types is None else list(types)
         executor = connection if connection is not None else self.pool
-        rows = await executor.fetch(_READ_STREAMS, list(stream_ids), kinds)
-        events = await self._opened([record_to_event(row) for row in rows])
+        along = None if self.codec is None else self.codec.along(stream_ids)
+        if along is None:
+            rows = await executor.fetch(_READ_STREAMS, list(stream_ids), kinds)
+            events = await self._opened([record_to_event(row) for row in rows])
+        else:
+            rows = await executor.fetch(_with_along(_READ_STREAMS, along.sql, 3), list(stream_ids), kinds, along.arg)
+            events = self._opened_along(rows, along)
         for event in events:
             streams[event.stream_id].append(event)
         return dict(streams)
+
+    def _opened_along(self, rows: list[asyncpg.Record], along: Along) -> list[RecordedEvent]:
+        """The events of rows read with ``along``'s column, opened with what it fetched."""
+        codec = self.codec
+        assert codec is not None
+        events = [record_to_event(row) for row in rows]
+        if rows:
+            along.take(rows[0][-1])
+        for event in events:
+            if codec.is_sealed(event.data):
+                event.__dict__["data"] = codec.open(event.stream_id, event.type, event.data)
+        return events
 
     async def _opened(self, events: list[RecordedEvent]) -> list[RecordedEvent]:
         """``events`` with their data opened by the codec (the envelopes are fresh: opened in place)."""

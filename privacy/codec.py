@@ -24,7 +24,7 @@ from typing import Any, Final
 import orjson
 
 from contracts.personal import PERSONAL_FIELDS, SUPPRESSED, person_of_stream
-from privacy.keyring import Keyring
+from privacy.keyring import Keyring, KeysAlong
 from privacy.people import is_legacy_person_key, is_unkeyed_technician
 
 SEALED: Final = "$sealed"
@@ -54,6 +54,9 @@ class PrivacyCodec:
         people = {person for person in map(person_of_stream, stream_ids) if person is not None}
         if people:
             await self.keyring.load(people)
+
+    def along(self, stream_ids: Iterable[str]) -> KeysAlong | None:
+        return self.keyring.along({person for person in map(_person_of, stream_ids) if person is not None})
 
     def is_sealed(self, data: dict[str, Any]) -> bool:
         return SEALED in data

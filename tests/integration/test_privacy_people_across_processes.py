@@ -1,20 +1,27 @@
 """People and their keys kept in memory between messages, against the real PostgreSQL: two stores on one
 database stand for two processes (an orchestrator, and the CLI or a second orchestrator erasing). A known
 person costs no query while erasures are heard; an erasure in the other process is heard when it commits;
-a lost LISTEN connection makes the memory untrusted until it listens again."""
+a lost LISTEN connection makes the memory untrusted until it listens again; a process that hears nothing
+reads a person's key with their events, in the same statement."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
+from typing import Any
+from uuid import uuid4
 
+import asyncpg
 import pytest
 
 from conectapro.erasure import forget
+from contracts.events import EventMetadata, NewEvent
+from contracts.personal import SUPPRESSED
 from contracts.privacy_events import ErasureOutcome
-from eventstore import PostgresEventStore
+from eventstore import NO_STREAM, PostgresEventStore
 from eventstore.notify import Wakeup
+from eventstore.pool import init_connection
 from infra.settings import Settings
 from privacy.setup import Privacy, hear_erasures, protect
 from tests.integration.privacy_support import PRIVACY_MASTER_KEY
@@ -23,6 +30,7 @@ from tests.integration.projections_support import eventually
 pytestmark = pytest.mark.integration
 
 PHONE = "56912340001"
+METADATA = EventMetadata(correlation_id="across-processes", recorded_at=datetime(2026, 12, 1, 12, tzinfo=UTC))
 
 
 def _now() -> datetime:
@@ -142,3 +150,42 @@ async def test_a_lost_listen_connection_leaves_nothing_trusted_until_it_listens_
     again = await orchestrator.people.key_for(PHONE)
     assert again != person
     assert await orchestrator.people.find(PHONE) == again
+
+
+async def test_a_store_that_hears_no_erasures_reads_keys_with_the_events_in_one_statement(
+    read_models_database: str, stack: AsyncExitStack
+) -> None:
+    writer, orchestrator, _ = await _process(stack, read_models_database)
+    person = await orchestrator.people.key_for(PHONE)
+    stream = f"customer-{person}"
+    received = {"wamid": "wamid.across.1", "role": "customer", "phone": PHONE, "profile_name": "Camila",
+                "message_type": "text", "text": "hola", "received_at": _now().isoformat()}  # fmt: skip
+    message = NewEvent(event_id=uuid4(), type="MessageReceived", data=received, metadata=METADATA)
+    await writer.append(stream, NO_STREAM, [message])
+    statements: list[str] = []
+
+    async def logged(connection: asyncpg.Connection[Any]) -> None:
+        await init_connection(connection)
+        connection.add_query_logger(lambda query: statements.append(query.query))
+
+    # A process with no follower of the store (the operator API, a command): nothing tells it of erasures.
+    pool = await asyncpg.create_pool(read_models_database, min_size=1, max_size=1, init=logged)
+    stack.push_async_callback(pool.close)
+    api_store = PostgresEventStore(pool)
+    protect(api_store, Settings(privacy_master_key=PRIVACY_MASTER_KEY))
+
+    def reads() -> list[str]:
+        return [sql for sql in statements if "events" in sql or "privacy_people" in sql]
+
+    [event] = await api_store.read_stream(stream)
+    assert event.data["phone"] == PHONE and event.data["text"] == "hola"
+    [read] = reads()
+    assert "privacy_people" in read  # the key came with the events: one round trip
+
+    await orchestrator.people.erase(person)
+    statements.clear()
+    [event] = await api_store.read_stream(stream)
+    assert event.data["phone"] == SUPPRESSED and event.data["text"] == SUPPRESSED
+    [event] = (await api_store.read_streams([stream]))[stream]
+    assert event.data["phone"] == SUPPRESSED
+    assert len(reads()) == 2
