@@ -7,10 +7,10 @@ so the figure covers sealed and untouched events alike. The audit re-decides the
 pre-sealing keys, as a store written before sealing) and once sealed (people with data keys), each read
 by what ``conectapro audit --all --jobs 1`` runs. Prints events/s for each and the cost of sealing (target
 ≤ 15 %), and for appends and reads the process's CPU per event (steadier than rates on a shared VM). Appends
-and reads are measured twice sealed: by a store that hears no erasures (a process with no follower of the
-store, as the operator API or a command: an append asks the key table first, a read fetches the keys in its
-own statement) and by one that does (a service: its followers' LISTEN connection hears them, so keys stay
-in memory between reads). The kinds of store take turns a slice of people at a time.
+and reads are measured twice sealed: by a store that hears no erasures (a process without a LISTEN
+connection, as a one-shot command: an append asks the key table first, a read fetches the keys in its own
+statement) and by one that does (a service: the LISTEN connection its process keeps hears them, so keys
+stay in memory between reads). The kinds of store take turns a slice of people at a time.
 What sealing costs the whole pipeline is ``bench_privacy_pipeline``'s.
 """
 

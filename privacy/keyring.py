@@ -5,7 +5,7 @@ Without a master key the keyring holds no key (a reader that needs no personal v
 run without ``PRIVACY_MASTER_KEY``, reads every sealed field as forgotten). A key is kept from one
 :meth:`Keyring.load` to the next only while the process listens for erasures: an erasure anywhere drops it
 here when its notification arrives, and one in this process at once (:meth:`Keyring.drop`). A process
-that does not listen (the operator API, a one-shot command, a test's store) asks the database at every load;
+that does not listen (a one-shot command, a test's store) asks the database at every load;
 its reads of people's streams fetch the keys in their own statement (:class:`KeysAlong`): one round trip.
 A process that follows the store also drops a key when it reads the ``PersonForgotten`` event
 (:meth:`Keyring.drop_forgotten`).
