@@ -1,7 +1,8 @@
 """The event store's followers woken over NATS core instead of PostgreSQL NOTIFY (``eventstore.notify``).
 
-Each process subscribes once to :data:`contracts.subjects.EVENTS_APPENDED_SUBJECT` and hands what it hears to
-its followers; its store publishes there once appends have committed. Core NATS, no JetStream: a wake-up is a
+A process with followers subscribes once to :data:`contracts.subjects.EVENTS_APPENDED_SUBJECT` (when the first
+one starts: a process without followers is not woken by every append) and hands what it hears to them; its
+store publishes there once appends have committed. Core NATS, no JetStream: a wake-up is a
 hint (followers still poll), so nothing is stored or acknowledged. Announcements published while this process
 is disconnected wait in the client's buffer; those other processes made meanwhile are lost to it, and its
 followers find their events at their next poll.
@@ -33,16 +34,21 @@ class NatsAnnouncements:
     def __init__(self, nc: NATS) -> None:
         self._nc = nc
         self._hearers: list[Callable[[str], None]] = []
-        self._subscription: Subscription | None = None
-
-    async def start(self) -> None:
-        self._subscription = await self._nc.subscribe(EVENTS_APPENDED_SUBJECT, cb=self._received)
+        self._subscribing: asyncio.Task[Subscription | None] | None = None
 
     async def close(self) -> None:
-        subscription, self._subscription = self._subscription, None
+        subscribing, self._subscribing = self._subscribing, None
+        subscription = await subscribing if subscribing is not None else None
         if subscription is not None:
             with contextlib.suppress(nats.errors.Error):
                 await subscription.unsubscribe()
+
+    async def _subscribe(self) -> Subscription | None:
+        try:
+            return await self._nc.subscribe(EVENTS_APPENDED_SUBJECT, cb=self._received)
+        except nats.errors.Error as error:
+            log.warning("eventstore_announcements_unheard", error=repr(error))  # followers poll
+            return None
 
     async def announce(self, payload: str) -> None:
         try:
@@ -52,6 +58,8 @@ class NatsAnnouncements:
 
     def hear(self, on_payload: Callable[[str], None]) -> Callable[[], None]:
         self._hearers.append(on_payload)
+        if self._subscribing is None:
+            self._subscribing = asyncio.get_running_loop().create_task(self._subscribe())
 
         def stop() -> None:
             with contextlib.suppress(ValueError):
@@ -76,7 +84,6 @@ async def wake_over_nats(stack: AsyncExitStack, store: PostgresEventStore, nc: N
     shared along it (erasures) and for NOTIFYs of processes without NATS (commands), passed to the followers.
     Events of NATS-woken stores do not NOTIFY, so that session costs PostgreSQL nothing per append."""
     announcements = NatsAnnouncements(nc)
-    await announcements.start()
     stack.push_async_callback(announcements.close)
     store.announce_over(announcements)
     notified = SharedChannel(

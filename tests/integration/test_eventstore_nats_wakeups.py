@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 import pytest
+from nats.aio.client import Client as NATS
 
 from conectapro.erasure import forget
 from contracts.privacy_events import ErasureOutcome
@@ -41,14 +42,14 @@ async def stack() -> AsyncIterator[AsyncExitStack]:
         yield stack
 
 
-async def _process(stack: AsyncExitStack, database: str, infra: Infra) -> PostgresEventStore:
+async def _process(stack: AsyncExitStack, database: str, infra: Infra) -> tuple[PostgresEventStore, NATS]:
     """A store woken over a NATS connection of its own, as ``infra.runtime.event_store`` wires a service's."""
     nc = await connect(infra.nats_url, "test-process")
     stack.push_async_callback(nc.close)
     store = await PostgresEventStore.connect(database, min_size=1, max_size=4)
     stack.push_async_callback(store.close)
     await wake_over_nats(stack, store, nc)
-    return store
+    return store, nc
 
 
 async def _listening_sessions(store: PostgresEventStore, channel: str, but: int = 0) -> int:
@@ -59,8 +60,9 @@ async def _listening_sessions(store: PostgresEventStore, channel: str, but: int 
 async def test_a_follower_in_another_process_is_woken_over_nats_and_postgresql_hears_no_notify(
     migrated_database: str, infra: Infra, stack: AsyncExitStack
 ) -> None:
-    writer = await _process(stack, migrated_database, infra)
-    reader = await _process(stack, migrated_database, infra)
+    writer, _ = await _process(stack, migrated_database, infra)
+    reader, _ = await _process(stack, migrated_database, infra)
+    _, idle = await _process(stack, migrated_database, infra)  # follows nothing
     heard_in_postgresql: list[str] = []
     spy = await asyncpg.connect(migrated_database)
     stack.push_async_callback(spy.close)
@@ -80,9 +82,11 @@ async def test_a_follower_in_another_process_is_woken_over_nats_and_postgresql_h
     assert texts([event for event in page.events if event.type == "ContractNoteTaken"]) == ["woken"]
 
     # One LISTEN connection per process (store), none per follower.
-    assert await _listening_sessions(reader, NOTIFY_CHANNEL, but=spy.get_server_pid()) == 2
+    assert await _listening_sessions(reader, NOTIFY_CHANNEL, but=spy.get_server_pid()) == 3
     await spy.execute("SELECT 1")  # a round trip: a notification sent before it would have arrived
     assert heard_in_postgresql == []
+    await idle.flush()  # a round trip: an announcement sent before it would have arrived
+    assert idle.stats["in_msgs"] == 0  # a process without followers is not woken by appends
 
 
 async def test_a_service_store_woken_over_nats_hears_erasures_on_a_listen_connection_of_its_own(
@@ -128,7 +132,7 @@ async def test_a_service_store_woken_over_nats_hears_erasures_on_a_listen_connec
 async def test_an_append_of_a_process_without_nats_wakes_followers_through_the_one_listen_connection(
     migrated_database: str, infra: Infra, stack: AsyncExitStack
 ) -> None:
-    reader = await _process(stack, migrated_database, infra)
+    reader, _ = await _process(stack, migrated_database, infra)
     command = await PostgresEventStore.connect(migrated_database, min_size=1, max_size=2)  # NOTIFYs, as today
     stack.push_async_callback(command.close)
     pages = follow_pages(reader, poll_interval=60.0)
