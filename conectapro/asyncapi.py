@@ -128,6 +128,19 @@ def _channels(components: dict[str, Any]) -> dict[str, dict[str, Any]]:
             ),
             "send": "orchestrator",
         },
+        "eventstore_appended": {
+            "address": subjects.EVENTS_APPENDED_SUBJECT,
+            "description": "Core NATS, nothing stored: events committed to the event store, a wake-up for its "
+            "followers in every process (a hint: they still poll). Published by every service's store after "
+            "commit, coalesced.",
+            "payload": {
+                "type": "string",
+                "description": "The event types appended, comma-separated (UTF-8); empty: any type.",
+            },
+            "headers": _headers(),
+            "send": "every service's event store",
+            "receive": "followers of the event store",
+        },
     }
 
 
@@ -135,8 +148,9 @@ def pipeline_document() -> dict[str, Any]:
     result: dict[str, Any] = document()
     result["info"]["title"] = TITLE
     result["info"]["description"] = (
-        "Every NATS subject of ConectaPro: the JetStream streams (INBOUND, COMMANDS, DEADLETTER) and the "
-        "LLM adapter's core NATS request/reply in the queue group llm_adapter."
+        "Every NATS subject of ConectaPro: the JetStream streams (INBOUND, COMMANDS, DEADLETTER), the "
+        "LLM adapter's core NATS request/reply in the queue group llm_adapter, and the event store's core NATS "
+        "wake-ups."
     )
     components = result["components"]
     for channel_id, channel in _channels(components).items():
@@ -149,7 +163,7 @@ def pipeline_document() -> dict[str, Any]:
         result["channels"][channel_id] = {
             "address": channel["address"],
             "description": channel["description"],
-            "bindings": {"nats": {"bindingVersion": "custom", "stream": channel["stream"]}},
+            "bindings": {"nats": {"bindingVersion": "custom", **{k: v for k, v in channel.items() if k == "stream"}}},
             "messages": {"Message": {"$ref": f"#/components/messages/{message}"}},
             **({"parameters": channel["parameters"]} if "parameters" in channel else {}),
         }
