@@ -11,6 +11,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js import JetStreamContext
+from nats.js.api import ClusterInfo
+from nats.js.errors import ServiceUnavailableError
 
 from audit.runner import run_audit
 from contracts.subjects import COMMANDS_STREAM, DEADLETTER_STREAM, INBOUND_STREAM
@@ -33,6 +38,19 @@ def cluster(tmp_path: Path) -> Iterator[NatsCluster]:
         yield nodes
     finally:
         nodes.stop()
+
+
+async def cluster_of(js: JetStreamContext, stream: str, timeout: float = 60.0) -> ClusterInfo | None:
+    """The stream's cluster as the servers report it, asked again while they cannot answer yet: an observer
+    that was connected to the killed node reconnects first, and a loaded cluster may still be electing."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return (await js.stream_info(stream)).cluster
+        except (NatsTimeout, NoRespondersError, ServiceUnavailableError):
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.2)
 
 
 def cluster_settings(database_url: str, nats_url: str) -> Settings:
@@ -80,7 +98,7 @@ async def test_a_duplicate_storm_survives_the_stream_leader_killed(
         killed_at = time.monotonic()
         refused = await storm
         await wait_until_handled(migrated_database, STORM, STORM.total, timeout=60)
-        survived = (await js.stream_info(INBOUND_STREAM)).cluster
+        survived = await cluster_of(js, INBOUND_STREAM)
         stopping.set()
         await asyncio.wait_for(consuming, 30)
 
