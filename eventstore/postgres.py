@@ -275,11 +275,6 @@ class PostgresEventStore:
         self._announcements = announcements
         self._notifier.announce_with(announcements.announce)
 
-    @property
-    def announced_elsewhere(self) -> bool:
-        """Whether appends are announced through :meth:`announce_over` (followers then hold no LISTEN)."""
-        return self._announcements is not None
-
     def wakeup(self, types: Collection[str] | None = None) -> Wakeup | HeardWakeup:
         """A follower's wake-up on appends of ``types`` (None: of any)."""
         if self._announcements is not None:
