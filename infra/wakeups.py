@@ -24,6 +24,7 @@ from nats.aio.subscription import Subscription
 from contracts.subjects import EVENTS_APPENDED_SUBJECT
 from eventstore import NOTIFY_CHANNEL, PostgresEventStore
 from eventstore.notify import SharedChannel, hold_shared_channels, listen_along, stop_listening_along
+from infra.on_arrival import subscribe_on_arrival
 
 log = structlog.get_logger(__name__)
 
@@ -45,7 +46,8 @@ class NatsAnnouncements:
 
     async def _subscribe(self) -> Subscription | None:
         try:
-            return await self._nc.subscribe(EVENTS_APPENDED_SUBJECT, cb=self._received)
+            # From the read loop: a wake-up only sets the followers' events (no task, no extra loop pass).
+            return await subscribe_on_arrival(self._nc, EVENTS_APPENDED_SUBJECT, self._received)
         except nats.errors.Error as error:
             log.warning("eventstore_announcements_unheard", error=repr(error))  # followers poll
             return None
@@ -72,8 +74,8 @@ class NatsAnnouncements:
         for hear in tuple(self._hearers):
             hear(payload)
 
-    async def _received(self, msg: Msg) -> None:
-        self.deliver(msg.data.decode())
+    def _received(self, msg: Msg) -> None:
+        self.deliver(msg.data.decode(errors="replace"))  # never raises: it runs in the read loop
 
 
 async def wake_over_nats(stack: AsyncExitStack, store: PostgresEventStore, nc: NATS) -> None:
