@@ -106,6 +106,19 @@ def _channels(components: dict[str, Any]) -> dict[str, dict[str, Any]]:
             "headers": _headers(**{subjects.REASON_HEADER: reason, "Nats-Msg-Id": _string("ingress:<sha256>")}),
             "send": "ingress",
         },
+        "deadletter_ingress_part": {
+            "address": f"{subjects.DEADLETTER_INGRESS}.{{person}}.{{letter}}",
+            "stream": subjects.DEADLETTER_STREAM,
+            "description": "One part of an authentic webhook the ingress could not parse (an update without its "
+            "id, a change without its value), as a webhook of its own; the readable rest was published.",
+            "parameters": {
+                "person": {"description": f"the person token of the part's sender, or {subjects.NO_PERSON}"},
+                "letter": {"description": "a token of the letter's sha256: the durable record of its parking"},
+            },
+            "payload": webhook,
+            "headers": _headers(**{subjects.REASON_HEADER: reason, "Nats-Msg-Id": _string("ingress:<sha256>")}),
+            "send": "ingress",
+        },
         "deadletter_orchestrator": {
             "address": f"{subjects.DEADLETTER_ORCHESTRATOR}.{{person}}",
             "stream": subjects.DEADLETTER_STREAM,

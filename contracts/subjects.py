@@ -15,7 +15,11 @@ INBOUND_SUBJECTS = f"{INBOUND_SUBJECT_PREFIX}.>"
 DEADLETTER_STREAM = "DEADLETTER"
 DEADLETTER_SUBJECT_PREFIX = "conectapro.deadletter"
 DEADLETTER_SUBJECTS = f"{DEADLETTER_SUBJECT_PREFIX}.>"
+#: A webhook body the ingress could not read at all (not JSON, or no webhook envelope): whose it is, nobody
+#: can tell. One unreadable part of a readable webhook goes further down (:func:`ingress_part_subject`).
 DEADLETTER_INGRESS = f"{DEADLETTER_SUBJECT_PREFIX}.ingress"
+#: Stands for the person token of an unreadable part that names nobody (or several people).
+NO_PERSON = "unknown"
 #: An inbound update the orchestrator parked: ``.<person token>`` follows, copied from the update's subject
 #: (:func:`dead_letter_subject`); letters parked before person tokens have none.
 DEADLETTER_ORCHESTRATOR = f"{DEADLETTER_SUBJECT_PREFIX}.orchestrator"
@@ -115,8 +119,21 @@ def dead_letter_subject(base: str, original_subject: str) -> str:
     return base if token is None else f"{base}.{token}"
 
 
-def dead_letter_person_filter(person_token: str) -> str:
-    return f"{DEADLETTER_ORCHESTRATOR}.{person_token}"
+def ingress_part_subject(person_token: str | None, letter_key: str) -> str:
+    """``conectapro.deadletter.ingress.<person token | unknown>.<token of the letter>``: one unreadable part of
+    a webhook (an update without its id, ...). The person token lets erasure find it by subject; the last
+    token makes the subject the durable record of "this part was parked" (as ``inbound_subject`` does for
+    updates), so a retry of the POST days later does not park it again."""
+    return f"{DEADLETTER_INGRESS}.{person_token or NO_PERSON}.{dedupe_token(letter_key)}"
+
+
+def dead_letter_person_filters(person_token: str) -> tuple[str, ...]:
+    """Every letter about one person: the orchestrator's of their updates, the ingress's of their parts."""
+    return f"{DEADLETTER_ORCHESTRATOR}.{person_token}", f"{DEADLETTER_INGRESS}.{person_token}.*"
+
+
+#: The ingress's letters of parts that name nobody: erasure reads them through, looking for the phone.
+INGRESS_PARTS_OF_NOBODY = f"{DEADLETTER_INGRESS}.{NO_PERSON}.*"
 
 
 def dead_letter_source(subject: str) -> str:

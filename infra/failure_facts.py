@@ -11,9 +11,11 @@ JSON error's line and column, PostgreSQL's SQLSTATE, an OS error's errno.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from json import JSONDecodeError
 
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 #: How many of a validation error's problems are listed.
 LISTED_PROBLEMS = 5
@@ -35,11 +37,21 @@ def describe_failure(error: BaseException) -> str:
     return text
 
 
+def describe_problems(problems: Sequence[ErrorDetails]) -> str:
+    """What :func:`describe_failure` says of a validation error, for some of its problems only (those of
+    one part of the input)."""
+    return f"{ValidationError.__name__} ({_problem_facts(problems)})"
+
+
+def _problem_facts(problems: Sequence[ErrorDetails]) -> str:
+    listed = [f"{_location(item['loc'])}: {item['type']}" for item in problems[:LISTED_PROBLEMS]]
+    more = len(problems) - len(listed)
+    return "; ".join(listed) + (f"; {more} more" if more > 0 else "")
+
+
 def _facts(error: BaseException) -> str:
     if isinstance(error, ValidationError):
-        problems = [f"{_location(item['loc'])}: {item['type']}" for item in error.errors()[:LISTED_PROBLEMS]]
-        more = error.error_count() - len(problems)
-        return "; ".join(problems) + (f"; {more} more" if more > 0 else "")
+        return _problem_facts(error.errors())
     if isinstance(error, JSONDecodeError):  # orjson's JSONDecodeError is one too
         return f"line {error.lineno} column {error.colno}"
     if isinstance(error, UnicodeDecodeError | UnicodeEncodeError):

@@ -20,7 +20,9 @@ class IngressMetrics:
             "ingress_duplicates", "Updates already published before, not published again", registry=self.registry
         )
         self.dead_letters = Counter(
-            "ingress_dead_letters", "Authentic payloads parked in the dead-letter stream", registry=self.registry
+            "ingress_dead_letters",
+            "Authentic payloads, or unreadable parts of them, parked in the dead-letter stream",
+            registry=self.registry,
         )
         self.publish_seconds = Histogram(
             "ingress_publish_seconds",

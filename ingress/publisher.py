@@ -11,13 +11,15 @@ from dataclasses import dataclass
 from nats.aio.client import Client as NATS
 from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
 
 from contracts.inbound import InboundEnvelope, InboundError, dump_envelope
-from contracts.subjects import DEADLETTER_INGRESS, KIND_HEADER, REASON_HEADER
+from contracts.subjects import DEADLETTER_INGRESS, DEADLETTER_STREAM, KIND_HEADER, REASON_HEADER, ingress_part_subject
 from infra.telemetry import enabled as tracing_enabled
 from infra.telemetry import inject_context, publishing
 from ingress.acks import AckBatch, AckInbox, AckRefused
 from ingress.dedupe import SeenIds
+from ingress.unreadable_parts import UnreadablePart
 
 #: Younger than this (by Meta's timestamp), an update's earlier copy is still in JetStream's duplicate
 #: window (10 minutes; half of it, for clock skew between Meta and us).
@@ -65,6 +67,7 @@ class InboundPublisher:
         self._nc = nc
         self._js = js
         self._seen = SeenIds(js, partitions, person_token)
+        self._person_token = person_token
         self._acks = AckInbox(nc)
         self._ack_timeout = ack_timeout
 
@@ -152,6 +155,37 @@ class InboundPublisher:
             )
         except (TimeoutError, NatsError) as error:
             raise BrokerUnavailable(f"dead-letter publish not acknowledged: {error!r}") from error
+
+    async def park_parts(self, parts: Sequence[UnreadablePart]) -> int:
+        """Park each unreadable part of a webhook whose other parts were published; how many were parked now
+        (a retry of the POST finds its parts parked already: each part's subject is its durable record)."""
+        if not parts:
+            return 0
+        self._require_connection()
+        parked = 0
+        for part in parts:
+            token = self._person_token(part.person) if part.person else None
+            subject = ingress_part_subject(token, part.letter_key)
+            try:
+                if await self._stored(subject):
+                    continue
+                await self._js.publish(
+                    subject,
+                    part.body,
+                    timeout=self._ack_timeout,
+                    headers={"Nats-Msg-Id": f"ingress:{part.letter_key}", REASON_HEADER: part.reason[:1000]},
+                )
+            except (TimeoutError, NatsError) as error:
+                raise BrokerUnavailable(f"dead-letter publish not acknowledged: {error!r}") from error
+            parked += 1
+        return parked
+
+    async def _stored(self, subject: str) -> bool:
+        try:
+            await self._js.get_last_msg(DEADLETTER_STREAM, subject)
+        except NotFoundError:
+            return False
+        return True
 
     def _require_connection(self) -> None:
         if not self._nc.is_connected:

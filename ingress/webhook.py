@@ -5,8 +5,9 @@ so the per-request path has no routing, dependency solving or middleware in it (
 per second those cost more than the work itself).
 
 Contract with Meta: 200 means "stored, do not send again". So 200 is answered only after JetStream
-acknowledged every update of the request (or the payload was parked as a dead letter); when NATS is
-down or slow the answer is 503 and Meta retries.
+acknowledged every update of the request, and parked as a dead letter every part of it that could not be
+read (``ingress.unreadable_parts``: one update without its id costs only itself), or the whole payload when
+it cannot be read at all; when NATS is down or slow the answer is 503 and Meta retries.
 """
 
 from __future__ import annotations
@@ -21,11 +22,11 @@ from pydantic import ValidationError
 
 from contracts.inbound import normalize
 from contracts.lone_surrogates import loads_keeping_lone_surrogates, may_hold_lone_surrogates
-from contracts.whatsapp import WebhookPayload
 from infra.failure_facts import describe_failure
 from ingress.metrics import IngressMetrics
 from ingress.publisher import BrokerUnavailable, InboundPublisher
 from ingress.signature import SignatureCheck, check_signature
+from ingress.unreadable_parts import read_webhook
 
 log = structlog.get_logger("ingress")
 
@@ -59,7 +60,7 @@ class WebhookReceiver:
         if check is SignatureCheck.INVALID:
             return refusal(403, "signature_invalid", "invalid X-Hub-Signature-256", bytes=len(body))
         try:
-            payload = WebhookPayload.model_validate(_json_of(body))
+            payload, unreadable = read_webhook(_json_of(body))
         except (orjson.JSONDecodeError, ValidationError, TypeError) as error:
             return await self._dead_letter(body, error)
         envelopes = normalize(payload)
@@ -68,22 +69,27 @@ class WebhookReceiver:
         publish_started = time.perf_counter()
         try:
             report = await self._publisher.publish(envelopes)
+            parked = await self._publisher.park_parts(unreadable)
         except BrokerUnavailable as error:
             return refusal(503, "unavailable", "broker unavailable, retry later", error=str(error))
         self._metrics.publish_seconds.observe(time.perf_counter() - publish_started)
         if report.duplicates:
             self._metrics.duplicates.inc(report.duplicates)
-        return WebhookAnswer(
-            200,
-            {"published": report.published, "duplicates": report.duplicates},
-            "accepted",
-            {
-                "updates": len(envelopes),
-                "published": report.published,
-                "duplicates": report.duplicates,
-                "ids": [envelope.dedupe_key for envelope in envelopes[:LOGGED_IDS]],
-            },
-        )
+        answer: dict[str, object] = {"published": report.published, "duplicates": report.duplicates}
+        log_fields: dict[str, object] = {
+            "updates": len(envelopes),
+            "published": report.published,
+            "duplicates": report.duplicates,
+            "ids": [envelope.dedupe_key for envelope in envelopes[:LOGGED_IDS]],
+        }
+        if not unreadable:
+            return WebhookAnswer(200, answer, "accepted", log_fields)
+        self._metrics.dead_letters.inc(parked)
+        # 200 still: the readable updates are stored, and Meta sending the same bytes again cannot fix the rest.
+        answer["parked"] = len(unreadable)
+        log_fields["parked"] = len(unreadable)
+        log_fields["reasons"] = [part.reason for part in unreadable[:LOGGED_IDS]]
+        return WebhookAnswer(200, answer, "parts_parked", log_fields)
 
     async def _dead_letter(self, body: bytes, error: Exception) -> WebhookAnswer:
         reason = _reason(error)

@@ -8,8 +8,10 @@ phone in body and headers, is only what no token can name:
 
 * updates published before subjects carried person tokens (``LEGACY_INBOUND_FILTER``), as long as
   ``INBOUND`` keeps them (its max age; nothing is read once none is left), and letters parked from them;
-* the ingress's letters (webhook bodies no parser could read, so nobody could say whose they are) and the
-  commands' letters: both rare, kept until an operator handles them.
+* the ingress's letters of webhook bodies no parser could read, and of unreadable parts of a webhook that
+  name nobody (so nobody could say whose they are), and the commands' letters: all rare, kept until an
+  operator handles them. (An unreadable part that names its sender — a message without its id — carries
+  that person's token.)
 
 Each message is deleted with ``STREAM.MSG.DELETE``, which overwrites it on disk; a purge with a subject
 filter would only mark it deleted, leaving the phone in the stream's files until the block is compacted.
@@ -27,8 +29,9 @@ from contracts.subjects import (
     DEADLETTER_STREAM,
     DEADLETTER_SUBJECT_PREFIX,
     INBOUND_STREAM,
+    INGRESS_PARTS_OF_NOBODY,
     LEGACY_INBOUND_FILTER,
-    dead_letter_person_filter,
+    dead_letter_person_filters,
     inbound_person_filter,
 )
 from privacy.master_key import normalise_phone
@@ -36,16 +39,17 @@ from privacy.master_key import normalise_phone
 STREAMS = (INBOUND_STREAM, DEADLETTER_STREAM)
 
 #: Per stream: the subjects holding one person's messages, given their token.
-_BY_TOKEN: dict[str, Callable[[str], str]] = {
-    INBOUND_STREAM: inbound_person_filter,
-    DEADLETTER_STREAM: dead_letter_person_filter,
+_BY_TOKEN: dict[str, Callable[[str], tuple[str, ...]]] = {
+    INBOUND_STREAM: lambda token: (inbound_person_filter(token),),
+    DEADLETTER_STREAM: dead_letter_person_filters,
 }
 #: Per stream: the subjects whose messages are read one by one (no person token).
 _READ_THROUGH: dict[str, tuple[str, ...]] = {
     INBOUND_STREAM: (LEGACY_INBOUND_FILTER,),
-    # One token after the prefix: every letter without a person token (the ingress's, the commands', the
-    # orchestrator's parked before tokens); those with one have a further token.
-    DEADLETTER_STREAM: (f"{DEADLETTER_SUBJECT_PREFIX}.*",),
+    # One token after the prefix: every letter without a person token (the ingress's whole bodies, the
+    # commands', the orchestrator's parked before tokens); those with one have a further token. And the
+    # ingress's unreadable parts that name nobody.
+    DEADLETTER_STREAM: (f"{DEADLETTER_SUBJECT_PREFIX}.*", INGRESS_PARTS_OF_NOBODY),
 }
 
 
@@ -61,8 +65,8 @@ async def delete_messages_of(
     removed = 0
     for stream in streams:
         by_token = _BY_TOKEN.get(stream)
-        if by_token is not None:
-            removed += await delete_stored(js, stream, by_token(token))
+        for subjects in by_token(token) if by_token is not None else ():
+            removed += await delete_stored(js, stream, subjects)
         for subjects in _READ_THROUGH.get(stream, (">",)):
             async for message in _messages(js, stream, subjects):
                 if _holds(message, needle):

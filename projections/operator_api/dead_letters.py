@@ -1,7 +1,8 @@
 """The dead-letter stream as operators read it: what was parked, from where, when and why.
 
-``DEADLETTER`` holds authentic webhook payloads the ingress could not parse and inbound messages or timer
-commands the orchestrator could not handle after its retries, each with its reason in a header. It is
+``DEADLETTER`` holds authentic webhook payloads (or parts of one) the ingress could not parse and inbound
+messages or timer commands the orchestrator could not handle after its retries, each with its reason in a
+header. It is
 read here over NATS (JetStream's stored-message API, one message per request), by stream sequence: the
 pages stay stable while new letters arrive. The counts by source are the ``dead_letters_parked`` gauge.
 """
@@ -33,7 +34,8 @@ from contracts.subjects import (
 
 class DeadLetterSource(StrEnum):
     """Who parked it: the subject's token after the prefix (the orchestrator's letters of inbound updates
-    have a person token after it, ``contracts.subjects.dead_letter_subject``)."""
+    have a person token after it, ``contracts.subjects.dead_letter_subject``, and so have the ingress's
+    letters of unreadable parts, ``contracts.subjects.ingress_part_subject``)."""
 
     INGRESS = "ingress"
     ORCHESTRATOR = "orchestrator"
@@ -81,9 +83,9 @@ class DeadLetters:
 
     async def page(self, *, after: int, limit: int, source: DeadLetterSource | None) -> list[DeadLetter]:
         """Up to ``limit`` letters with a sequence above ``after``, oldest first."""
-        # The orchestrator's letters sit on two subject shapes (with and without a person token): read past
-        # the others' for it (letters are few).
-        exact = source is not None and source is not DeadLetterSource.ORCHESTRATOR
+        # The orchestrator's and the ingress's letters sit on subjects of several shapes (with and without a
+        # person token): read past the others' for them (letters are few).
+        exact = source is DeadLetterSource.COMMANDS
         subject = f"{DEADLETTER_SUBJECT_PREFIX}.{source.value if exact and source else '>'}"
         js = await self._js()
         letters: list[DeadLetter] = []

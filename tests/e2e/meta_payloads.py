@@ -100,7 +100,8 @@ class Delivery:
     changes: tuple[int, ...] = ()
     #: Write lone surrogates and every non-ASCII character as JSON escapes (Python's encoder) or as UTF-8.
     escaped: bool = False
-    #: A field every webhook has is left out: the POST is no webhook and is parked whole by the ingress.
+    #: A field every webhook has is left out (the first message's id, else the first change's value): that
+    #: part is parked by the ingress, the rest of the POST is read as usual.
     broken: bool = False
     #: Meta delivers the same bytes again afterwards.
     retried: bool = False
@@ -193,13 +194,22 @@ def _payload(delivery: Delivery, names: Names) -> dict[str, Any]:
     ]
     payload: dict[str, Any] = {"object": "whatsapp_business_account", "entry": entries}
     if delivery.broken:
-        # A message without its id, or a change without its value: not a webhook we can read.
+        # A message without its id, or a change without its value: a part of the webhook we cannot read.
         first = entries[0]["changes"][0]
         if first["value"].get("messages"):
             del first["value"]["messages"][0]["id"]
         else:
             del first["value"]
     return payload
+
+
+def broken_part(delivery: Delivery, names: Names) -> tuple[str, dict[str, Any]]:
+    """What of a broken delivery the ingress parks: ("message", the message as sent) or ("change", the change
+    as sent), found in its letter at ``entry[0].changes[0]`` (``.value.messages[0]`` for a message)."""
+    first = _payload(delivery, names)["entry"][0]["changes"][0]
+    if "value" in first:
+        return "message", first["value"]["messages"][0]
+    return "change", first
 
 
 def _value(group: list[Update], names: Names, n: int) -> dict[str, Any]:
@@ -299,8 +309,11 @@ class Promises:
     answerable: frozenset[str]
     #: Messages naming nobody: each is recorded as an account error.
     senderless: frozenset[str]
-    #: Updates in the POST, duplicates included.
+    #: Readable updates in the POST, duplicates included.
     updates: int
+    #: Parts of the POST the ingress parks (a broken delivery's message without its id, or change without
+    #: its value, with every update in it).
+    parked: int = 0
 
 
 def promises(delivery: Delivery, names: Names) -> Promises:
@@ -308,9 +321,12 @@ def promises(delivery: Delivery, names: Names) -> Promises:
     errors: set[tuple[int, str, int]] = set()
     answerable: set[str] = set()
     senderless: set[str] = set()
+    unreadable = _unreadable(delivery)
     for n, group in enumerate(_groups(delivery)):
         single_contact = len({m.sender for m in group if isinstance(m, Message) and m.with_contact}) == 1
-        for update in group:
+        for i, update in enumerate(group):
+            if n == 0 and i in unreadable:
+                continue
             if isinstance(update, AccountError):
                 errors.add((update.code, _without_lone_surrogates(update.title), n))
                 continue
@@ -324,7 +340,19 @@ def promises(delivery: Delivery, names: Names) -> Promises:
             # Without `from`, Meta's rule: the change's only contact is the sender.
             named = update.with_from or single_contact
             (answerable if named else senderless).add(wamid)
-    return Promises(frozenset(ids), len(errors), frozenset(answerable), frozenset(senderless), len(delivery.updates))
+    readable = len(delivery.updates) - len(unreadable)
+    parked = int(delivery.broken)
+    return Promises(frozenset(ids), len(errors), frozenset(answerable), frozenset(senderless), readable, parked)
+
+
+def _unreadable(delivery: Delivery) -> set[int]:
+    """Where in the first change the updates are that a broken delivery loses to the dead-letter stream: its
+    first message, or every update of it when it holds no message."""
+    if not delivery.broken:
+        return set()
+    first = _groups(delivery)[0]
+    message = next((i for i, u in enumerate(first) if isinstance(u, Message)), None)
+    return {message} if message is not None else set(range(len(first)))
 
 
 def _groups(delivery: Delivery) -> list[list[Update]]:

@@ -8,8 +8,9 @@ Each goes through the real ingress, NATS, orchestrator, PostgreSQL, sender and o
 
 * no request gets a 5xx (an authentic one always gets 200);
 * every message naming its sender gets a reply (sent, not refused) or is parked with a reason, visible in
-  ``/v1/deadletters``; one naming nobody is recorded as an account error; a POST that is no webhook is
-  parked whole by the ingress;
+  ``/v1/deadletters``; one naming nobody is recorded as an account error; a part of a POST the models
+  cannot read (a message without its id, a change without its value) is parked by the ingress, once, and
+  the rest of that POST is published and decided as usual;
 * every update is published exactly once (by ``Nats-Msg-Id``) and every message decided once;
 * the audit re-decides the store and finds it clean.
 
@@ -24,6 +25,7 @@ import asyncio
 import base64
 import dataclasses
 import itertools
+import json
 import os
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
@@ -36,9 +38,20 @@ from nats.js.errors import NotFoundError
 
 from audit.runner import run_audit
 from contracts.inbound import InboundMessage, parse_envelope
+from contracts.lone_surrogates import loads_keeping_lone_surrogates
 from contracts.subjects import INBOUND_STREAM, KIND_HEADER
 from orchestrator import consumer
-from tests.e2e.meta_payloads import AccountError, Delivery, Message, Names, Status, body_of, deliveries, promises
+from tests.e2e.meta_payloads import (
+    AccountError,
+    Delivery,
+    Message,
+    Names,
+    Status,
+    body_of,
+    broken_part,
+    deliveries,
+    promises,
+)
 from tests.e2e.pipeline import SECRET, Pipeline
 from tests.whatsapp_builders import signed
 
@@ -71,6 +84,18 @@ SURROGATE_IN_A_FIELD_NAME = Delivery(
 )
 
 
+#: One message without its id among 30 updates, sent twice: it alone is parked (once), the others decided.
+ONE_UNREADABLE = Delivery(
+    updates=(
+        *(Message(id=n, sender=n % 5, type="text", text=f"hola necesito gasfiter en ñuñoa {n}", other="", name="Ana")
+          for n in range(20)),
+        *(Status(id=n, status="delivered", recipient=n % 5) for n in range(10)),
+    ),
+    broken=True,
+    retried=True,
+)  # fmt: skip
+
+
 @dataclass
 class Outcomes:
     """What the pipeline did about some wamids, as far as it has got."""
@@ -90,9 +115,9 @@ class WebhookPath:
         self.pipeline = pipeline
         self._letters_seen = {"orchestrator": 0, "ingress": 0}
         self._parked: dict[str, str] = {}  # wamid -> reason, of every message the orchestrator parked
-        # body -> reason, of every payload the ingress parked (one body, one letter: an earlier example may
-        # have parked the same bytes)
-        self._parked_bodies: dict[bytes, str] = {}
+        # body -> reason, of every part of a POST the ingress parked (one part, one letter: an earlier
+        # example may have parked the same one)
+        self._parked_parts: dict[bytes, str] = {}
 
     async def check(self, sent: list[Delivery], names: Names) -> None:
         js = self.pipeline.nats.jetstream()
@@ -101,22 +126,20 @@ class WebhookPath:
         answerable: set[str] = set()
         senderless: set[str] = set()
         errors = 0
-        parked_bodies: list[bytes] = []
+        parked_parts: list[tuple[str, Any]] = []
         for n, delivery in enumerate(sent):
             names = dataclasses.replace(names, delivery=n)
             body = body_of(delivery, names)
-            if delivery.broken:
-                await self._post(body, dead_letter=True)
-                parked_bodies.append(body)
-                continue
             owed = promises(delivery, names)
             fresh = owed.ids - published_ids
-            answer = await self._post(body)
+            answer = await self._post(body, parked=owed.parked)
             assert answer["published"] == len(fresh) + owed.errors, (answer, len(fresh), owed.errors)
             assert answer["published"] + answer["duplicates"] == owed.updates
             if delivery.retried:
-                again = await self._post(body)
+                again = await self._post(body, parked=owed.parked)
                 assert (again["published"], again["duplicates"]) == (0, owed.updates)
+            if delivery.broken:
+                parked_parts.append(broken_part(delivery, names))
             # A wamid published by an earlier delivery is a duplicate here, whatever this copy says.
             answerable |= owed.answerable - published_ids
             senderless |= owed.senderless - published_ids
@@ -124,15 +147,15 @@ class WebhookPath:
             errors += owed.errors
         await self._all_settled(answerable, senderless)
         await self._published_once(inbound_before, published_ids, errors)
-        await self._parked_by_ingress(parked_bodies)
+        await self._parked_by_ingress(parked_parts)
         await self._decided_once(answerable)
 
-    async def _post(self, body: bytes, *, dead_letter: bool = False) -> dict[str, Any]:
+    async def _post(self, body: bytes, *, parked: int) -> dict[str, Any]:
         signed_body, headers = signed(body, SECRET)
         response = await self.pipeline.http.post("/webhook", content=signed_body, headers=headers)
         assert response.status_code == 200, response.text
         answer: dict[str, Any] = response.json()
-        assert bool(answer.get("dead_letter")) is dead_letter, answer
+        assert "dead_letter" not in answer and answer.get("parked", 0) == parked, answer
         return answer
 
     async def _all_settled(self, answerable: set[str], senderless: set[str], timeout: float = 120.0) -> None:
@@ -184,11 +207,16 @@ class WebhookPath:
                 self._parked[envelope.wamid] = reason
         return self._parked
 
-    async def _parked_by_ingress(self, bodies: list[bytes]) -> None:
+    async def _parked_by_ingress(self, parts: list[tuple[str, Any]]) -> None:
         async for payload, reason in self._new_letters("ingress"):
-            self._parked_bodies[payload] = reason
-        for body in bodies:
-            assert self._parked_bodies.get(body), f"a POST that is no webhook was not parked: {body[:200]!r}"
+            assert payload not in self._parked_parts, "a part was parked twice"
+            self._parked_parts[payload] = reason
+        letters = [(loads_keeping_lone_surrogates(payload), reason) for payload, reason in self._parked_parts.items()]
+        for kind, part in parts:
+            # As the ingress read it: keys with a lone surrogate get U+FFFD, values keep theirs.
+            expected = loads_keeping_lone_surrogates(json.dumps(part))
+            found = [reason for letter, reason in letters if _part_of(letter, kind) == expected]
+            assert found and all(found), f"an unreadable {kind} was not parked with a reason: {part!r:.200}"
 
     async def _new_letters(self, source: str) -> AsyncIterator[tuple[bytes, str]]:
         while True:
@@ -235,6 +263,15 @@ class WebhookPath:
         assert not twice, f"decided twice: {[row['cause'] for row in twice]}"
 
 
+def _part_of(letter: Any, kind: str) -> Any:
+    """The part an ingress letter holds (a webhook of its own, ``ingress.unreadable_parts``)."""
+    try:
+        change = letter["entry"][0]["changes"][0]
+        return change["value"]["messages"][0] if kind == "message" else change
+    except (LookupError, TypeError):
+        return None  # a letter of another kind of part
+
+
 async def _last_sequence(js: Any, stream: str) -> int:
     try:
         info = await js.stream_info(stream)
@@ -258,6 +295,7 @@ async def test_whatever_meta_delivers_is_answered_or_parked_published_once_and_a
     @given(sent=st.lists(deliveries(MAX_UPDATES), min_size=1, max_size=3))
     @example(sent=[THOUSAND])
     @example(sent=[SURROGATE_IN_A_FIELD_NAME])
+    @example(sent=[ONE_UNREADABLE])
     def whatever_meta_delivers(sent: list[Delivery]) -> None:
         asyncio.run_coroutine_threadsafe(path.check(sent, Names(next(spaces))), loop).result()
 

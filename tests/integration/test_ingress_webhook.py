@@ -188,6 +188,61 @@ async def test_a_malformed_authentic_payload_is_dead_lettered_and_answered_200(
     assert await ingress.stored() == []
 
 
+def _thousand_with_one_without_its_id() -> dict[str, object]:
+    """Meta's largest batch: 1,000 messages of 40 senders, the 500th without its id."""
+    senders = [f"569770000{n:02d}" for n in range(40)]
+    payload = batch([(f"wamid.K{n:04d}", senders[n % 40], f"mensaje {n}") for n in range(1000)])
+    del payload["entry"][0]["changes"][0]["value"]["messages"][500]["id"]
+    return payload
+
+
+async def test_one_update_without_its_id_is_parked_alone_and_the_other_999_are_published(ingress: Ingress) -> None:
+    payload = _thousand_with_one_without_its_id()
+    sender = "56977000020"  # the 500th's
+
+    response = await ingress.post(payload)
+
+    assert response.status_code == 200
+    assert response.json() == {"published": 999, "duplicates": 0, "parked": 1}
+    stored = [h["Nats-Msg-Id"] for _, _, h in await ingress.stored()]
+    assert stored == [f"wamid.K{n:04d}" for n in range(1000) if n != 500]
+    [(subject, data, headers)] = await ingress.stored(DEADLETTER_STREAM)
+    assert subject.startswith(f"conectapro.deadletter.ingress.{TOKENS(sender)}.")  # erasure finds it by token
+    assert "messages.500.id: missing" in headers[REASON_HEADER]
+    letter = orjson.loads(data)
+    assert letter["entry"][0]["changes"][0]["value"]["messages"][0]["text"]["body"] == "mensaje 500"
+    assert b"56977000021" not in data  # nobody else's data goes with it
+    metrics = (await ingress.http.get("/metrics")).text
+    assert 'ingress_requests_total{outcome="parts_parked"} 1.0' in metrics
+    assert "ingress_dead_letters_total 1.0" in metrics
+
+
+async def test_a_retry_of_a_post_with_an_unreadable_update_publishes_and_parks_nothing_again(ingress: Ingress) -> None:
+    payload = _thousand_with_one_without_its_id()
+    await ingress.post(payload)
+    # Days later the duplicate windows have forgotten it (a stream made anew remembers no id): the letter's
+    # subject is what remembers.
+    [(subject, data, _)] = await ingress.stored(DEADLETTER_STREAM)
+    await ingress.js.delete_stream(DEADLETTER_STREAM)
+    await ensure_topology(ingress.js)
+    await ingress.js.publish(subject, data)
+
+    again = await ingress.post(payload)
+
+    assert again.json() == {"published": 0, "duplicates": 999, "parked": 1}
+    assert len(await ingress.stored()) == 999
+    assert [s for s, _, _ in await ingress.stored(DEADLETTER_STREAM)] == [subject]
+
+
+async def test_a_post_with_an_unreadable_update_and_a_wrong_signature_is_refused(ingress: Ingress) -> None:
+    body, headers = signed(_thousand_with_one_without_its_id(), "another-secret")
+
+    response = await ingress.http.post("/webhook", content=body, headers=headers)
+
+    assert response.status_code == 403
+    assert await ingress.stored() == []
+
+
 async def test_a_body_over_the_limit_is_refused_with_413(ingress: Ingress) -> None:
     response = await ingress.post(b"x" * (4 * 1024 * 1024 + 1))
 

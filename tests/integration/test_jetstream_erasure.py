@@ -25,6 +25,7 @@ from contracts.subjects import (
 from contracts.whatsapp import WebhookPayload
 from infra.jetstream import ensure_topology
 from ingress.publisher import InboundPublisher
+from ingress.unreadable_parts import read_webhook
 from privacy.jetstream_erasure import delete_messages_of
 from privacy.person_tokens import PersonTokens
 from tests.whatsapp_builders import batch, statuses, text_message
@@ -145,3 +146,28 @@ async def test_dead_letters_go_too_those_parked_with_a_token_found_by_it(js: Jet
     assert removed == 3
     assert await _count(js, DEADLETTER_STREAM) == 20
     assert counting.reads <= 3 + 4
+
+
+async def test_unreadable_parts_the_ingress_parked_go_too_by_token_or_read_through(
+    nats_client: NATS, js: JetStreamContext
+) -> None:
+    publisher = InboundPublisher(nats_client, js, partitions=PARTITIONS, person_token=TOKENS)
+    hers = text_message("wamid.PART1", CAMILA, "hola")
+    del hers["entry"][0]["changes"][0]["value"]["messages"][0]["id"]  # names her: parked under her token
+    no_value = text_message("wamid.PART2", CAMILA, "irarrázaval 1234")
+    del no_value["entry"][0]["changes"][0]["value"]["metadata"]["phone_number_id"]  # a change: nobody for sure
+    others = [text_message(f"wamid.PO{n}", phone, "hola") for n, phone in enumerate(OTHERS[:20])]
+    for payload in others:
+        del payload["entry"][0]["changes"][0]["value"]["messages"][0]["type"]
+    for payload in [hers, no_value, *others]:
+        _, parts = read_webhook(payload)
+        assert await publisher.park_parts(parts) == 1
+
+    counting = CountingJetStream(js)
+    removed = await delete_messages_of(cast(JetStreamContext, counting), CAMILA, person_token=TOKENS)
+
+    assert removed == 2
+    assert await _holding(js, DEADLETTER_STREAM, CAMILA) == 0
+    assert await _count(js, DEADLETTER_STREAM) == 20
+    # Hers by token, the one naming nobody read through, the "no more"s: not the 20 others'.
+    assert counting.reads <= 2 + 6

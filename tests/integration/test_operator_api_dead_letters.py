@@ -9,7 +9,13 @@ import httpx
 import pytest
 from nats.aio.client import Client as NATS
 
-from contracts.subjects import DEADLETTER_INGRESS, DEADLETTER_ORCHESTRATOR, ORIGINAL_SUBJECT_HEADER, REASON_HEADER
+from contracts.subjects import (
+    DEADLETTER_INGRESS,
+    DEADLETTER_ORCHESTRATOR,
+    ORIGINAL_SUBJECT_HEADER,
+    REASON_HEADER,
+    ingress_part_subject,
+)
 from eventstore import PostgresEventStore
 from infra.jetstream import ensure_topology
 from projections.operator_api.app import ApiConfig, create_app
@@ -59,6 +65,23 @@ async def test_letters_are_filtered_by_source_and_paged_by_sequence(api: httpx.A
 
     assert [i["reason"] for i in first["items"] + second["items"]] == ["invalid JSON: bad byte", "invalid JSON: empty"]
     assert second["next_after"] is None
+
+
+async def test_the_ingress_letters_of_unreadable_parts_are_listed_as_the_ingress_s(
+    api: httpx.AsyncClient, nats_client: NATS
+) -> None:
+    js = nats_client.jetstream()
+    parts = [
+        ("0" * 32, "unreadable message at entry.0.changes.0.value.messages.0: ValidationError (...)"),
+        (None, "unreadable change at entry.0.changes.1: ValidationError (...)"),
+    ]
+    for token, reason in parts:
+        await js.publish(ingress_part_subject(token, reason), b"{}", headers={REASON_HEADER: reason})
+
+    page = (await api.get("/v1/deadletters", params={"source": "ingress"}, headers=AUTH)).json()
+
+    reasons = [item["reason"] for item in page["items"]]
+    assert reasons == ["invalid JSON: bad byte", "invalid JSON: empty", *(reason for _, reason in parts)]
 
 
 async def test_one_letter_comes_with_its_payload(api: httpx.AsyncClient) -> None:
