@@ -47,6 +47,11 @@ class Connection:
             return await self.send(request)
 
     async def send(self, request: PreparedRequest) -> int:
+        status, _ = await self.exchange(request)
+        return status
+
+    async def exchange(self, request: PreparedRequest) -> tuple[int, bytes]:
+        """Sends ``request``; the answer's status and body."""
         self.writer.write(request.raw)
         head = await self.reader.readuntil(b"\r\n\r\n")
         status = int(head.split(b" ", 2)[1])
@@ -54,9 +59,7 @@ class Connection:
         for line in head.split(b"\r\n"):
             if line.lower().startswith(b"content-length:"):
                 length = int(line.split(b":", 1)[1])
-        if length:
-            await self.reader.readexactly(length)
-        return status
+        return status, await self.reader.readexactly(length) if length else b""
 
     def close(self) -> None:
         self.writer.close()
