@@ -10,7 +10,7 @@ BENCHMARKS = [
     "bench.bench_privacy",
     "bench.bench_ingress",
     "bench.bench_pipeline",
-    "bench.bench_full_path",
+    "bench.bench_floor_path",  # the floor, then the full path (bench_full_path) in the same process
     "bench.bench_privacy_pipeline",
     "bench.bench_sender",
     "bench.bench_projections",
