@@ -1,4 +1,5 @@
-"""What customers type, made safe to store: normalised once, where an inbound message enters our contracts.
+"""What customers type, made safe to store: normalised once, where an inbound message enters our contracts
+(and the texts of Meta's error objects, ``contracts.whatsapp.WhatsAppError``, which may echo it).
 
 PostgreSQL's jsonb refuses ``\\u0000`` and JSON encoders refuse lone surrogates, so a text carrying either
 would fail every time it is stored. Control characters no person types (C0 and C1, DEL) are removed, but

@@ -20,9 +20,11 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import to_jsonable_python
+
+from contracts.customer_text import clean
 
 
 def unix_seconds_to_datetime(raw: str | None) -> datetime | None:
@@ -96,6 +98,11 @@ class VerificationQuery(WaModel):
 class ErrorData(WaModel):
     details: str | None = None
 
+    @field_validator("details")
+    @classmethod
+    def _clean(cls, text: str | None) -> str | None:
+        return clean(text)
+
 
 class WhatsAppError(WaModel):
     """An error object, as found in ``value.errors``, ``statuses[].errors`` and ``messages[].errors``."""
@@ -105,6 +112,14 @@ class WhatsAppError(WaModel):
     message: str | None = None
     error_data: ErrorData | None = None
     href: str | None = None
+
+    # Meta's texts, but recorded (``ReplyDeliveryUpdated``, ``WhatsAppErrorReported``) and they may echo what a
+    # customer sent: normalised as customer text is, or a NUL would have PostgreSQL refuse the update, retried
+    # then parked.
+    @field_validator("title", "message", "href")
+    @classmethod
+    def _clean(cls, text: str | None) -> str | None:
+        return clean(text)
 
 
 class Profile(WaModel):

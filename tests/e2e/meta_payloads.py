@@ -17,8 +17,9 @@ from typing import Any
 import orjson
 from hypothesis import strategies as st
 
+from contracts.customer_text import clean
+
 PHONE_NUMBER_ID = "106540352242922"
-REPLACEMENT = "\ufffd"
 
 #: Strings a person or a broken client may send: controls, lone surrogates, bidi controls, SQL, HTML.
 _ODD_PIECES = [
@@ -293,10 +294,6 @@ def _status(s: Status, names: Names) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------- promises
 
 
-def _without_lone_surrogates(text: str) -> str:
-    return "".join(REPLACEMENT if 0xD800 <= ord(ch) < 0xE000 else ch for ch in text)
-
-
 @dataclass(frozen=True)
 class Promises:
     """What the pipeline owes for one delivery that is a webhook."""
@@ -318,7 +315,7 @@ class Promises:
 
 def promises(delivery: Delivery, names: Names) -> Promises:
     ids: dict[str, None] = {}
-    errors: set[tuple[int, str, int]] = set()
+    errors: set[tuple[int, str | None, int]] = set()
     answerable: set[str] = set()
     senderless: set[str] = set()
     unreadable = _unreadable(delivery)
@@ -328,7 +325,8 @@ def promises(delivery: Delivery, names: Names) -> Promises:
             if n == 0 and i in unreadable:
                 continue
             if isinstance(update, AccountError):
-                errors.add((update.code, _without_lone_surrogates(update.title), n))
+                # Two errors whose texts differ only by what normalisation removes are one error.
+                errors.add((update.code, clean(update.title), n))
                 continue
             if isinstance(update, Status):
                 ids.setdefault(f"{names.outbound_wamid(update.id)}:{update.status}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,6 +23,7 @@ from contracts.customer_text import MAX_TEXT_CHARS
 from contracts.subjects import partition_of
 from orchestrator import consumer
 from tests.e2e.pipeline import PARTITIONS, SECRET, Pipeline, text_of
+from tests.fixtures_paths import local_whatsapp_fixtures_dir, real_whatsapp_fixtures_dir
 from tests.whatsapp_builders import signed, text_message
 
 APOLOGY = "Tuvimos un problema con tu mensaje, ¿puedes escribirlo de nuevo?"
@@ -173,3 +175,43 @@ async def test_a_message_that_cannot_be_handled_is_parked_and_its_customer_told_
     assert '"ApologiseForFailedMessage"' in str(recorded) and unlucky not in str(recorded)
     report = await audit_stream(pipeline.store, stream_id)
     assert report.clean, report.render()
+
+
+def _fixture(directory: Path, name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((directory / name).read_text(encoding="utf-8"))
+    return data
+
+
+async def test_control_characters_in_a_status_error_or_an_account_error_are_removed_and_recorded(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Were they refused, the updates would be parked after these (short) retries: the wait below sees it.
+    monkeypatch.setattr(consumer, "BACKOFF_SECONDS", (0.05,) * 5)
+    failed = _fixture(real_whatsapp_fixtures_dir(), "meta_status_failed_131049.json")
+    [error] = failed["entry"][0]["changes"][0]["value"]["statuses"][0]["errors"]
+    error["title"] = "This message was\u0000 not delivered\u0007 to maintain healthy ecosystem engagement."
+    account = _fixture(local_whatsapp_fixtures_dir(), "value_errors_only.json")
+    [problem] = account["entry"][0]["changes"][0]["value"]["errors"]
+    problem.update(title="Something\u0000 went wrong", message="Something went\u001b wrong")
+    problem["error_data"]["details"] = "No se pudo\u0000 procesar el webhook\u0085 para este número."
+
+    for payload in (failed, account):
+        assert (await pipeline.post(payload)).json()["published"] == 1
+
+    recorded: dict[str, Any] = {}
+    for _ in range(600):
+        rows = await pipeline.store.pool.fetch(
+            "SELECT type, data FROM events WHERE type IN ('ReplyDeliveryUpdated', 'WhatsAppErrorReported')"
+        )
+        recorded = {row["type"]: row["data"] for row in rows}
+        parked = (await pipeline.operator_api.get("/v1/deadletters", params={"source": "orchestrator"})).json()
+        assert parked["items"] == [], [item["reason"] for item in parked["items"]]
+        if len(recorded) == 2:
+            break
+        await asyncio.sleep(0.05)
+    assert recorded["ReplyDeliveryUpdated"]["error_title"] == (
+        "This message was not delivered to maintain healthy ecosystem engagement."
+    )
+    reported = recorded["WhatsAppErrorReported"]
+    assert (reported["title"], reported["message"]) == ("Something went wrong", "Something went wrong")
+    assert reported["details"] == "No se pudo procesar el webhook para este número."

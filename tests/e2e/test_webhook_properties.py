@@ -205,6 +205,9 @@ class WebhookPath:
             envelope = parse_envelope(payload)
             if isinstance(envelope, InboundMessage):
                 self._parked[envelope.wamid] = reason
+            else:
+                # Statuses and account errors are Meta's facts, their texts normalised: each is recorded.
+                raise AssertionError(f"an update of kind {envelope.kind} was parked: {reason}")
         return self._parked
 
     async def _parked_by_ingress(self, parts: list[tuple[str, Any]]) -> None:

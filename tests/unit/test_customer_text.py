@@ -10,9 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from contracts.customer_text import MAX_TEXT_CHARS, normalise_text
-from contracts.inbound import InboundMessage, dump_envelope, normalize, parse_envelope
+from contracts.inbound import InboundError, InboundMessage, InboundStatus, dump_envelope, normalize, parse_envelope
 from contracts.whatsapp import WebhookPayload
-from tests.whatsapp_builders import text_message
+from tests.whatsapp_builders import statuses, text_message
 
 #: What a hostile or odd client sends: controls, lone surrogates, bidi overrides, combining marks, emoji.
 _ODD = st.sampled_from(
@@ -148,3 +148,23 @@ def test_a_shared_place_is_normalised_too() -> None:
 
     assert isinstance(envelope, InboundMessage) and envelope.location is not None
     assert (envelope.location.name, envelope.location.address) == ("Casa", "Irarrázaval")
+
+
+@given(_HOSTILE)
+def test_the_texts_of_a_status_error_and_an_account_error_are_normalised_and_raw_keeps_them(title: str) -> None:
+    status = statuses("56987650001", ["wamid.OUT1"])
+    value = status["entry"][0]["changes"][0]["value"]
+    value["statuses"] = value["statuses"][:1]
+    value["statuses"][0]["errors"] = [{"code": 131026, "title": title, "error_data": {"details": title}}]
+    value["errors"] = [{"code": 131000, "title": title, "message": title, "href": title}]
+
+    [delivery, account] = normalize(WebhookPayload.model_validate(status))
+
+    expected = normalise_text(title).text
+    assert isinstance(delivery, InboundStatus) and isinstance(account, InboundError)
+    [error] = delivery.errors
+    assert (error.title, error.error_data and error.error_data.details) == (expected, expected)
+    assert (account.error.title, account.error.message, account.error.href) == (expected,) * 3
+    assert delivery.raw["errors"][0]["title"] == title
+    # What the consumer reads back is what was published.
+    assert parse_envelope(dump_envelope(account)).dedupe_key == account.dedupe_key
