@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from contracts import subjects
+from contracts import subjects, wakeup_topics
 from contracts.commands import TIMER_COMMANDS
 from contracts.inbound import InboundEnvelope
 from contracts.whatsapp import WebhookPayload
@@ -142,10 +142,20 @@ def _channels(components: dict[str, Any]) -> dict[str, dict[str, Any]]:
             "send": "orchestrator",
         },
         "eventstore_appended": {
-            "address": subjects.EVENTS_APPENDED_SUBJECT,
+            "address": subjects.EVENTS_APPENDED_SUBJECT + "".join(f".{{{name}}}" for name in wakeup_topics.TOPIC_NAMES),
             "description": "Core NATS, nothing stored: events committed to the event store, a wake-up for its "
-            "followers in every process (a hint: they still poll). Published by every service's store after "
-            "commit, coalesced.",
+            "followers in every process (a hint: they still poll). Published once by every service's store "
+            "after commit, coalesced; each token says whether the events touch one wake-up topic, so a process "
+            "subscribes only to the topics its followers wake on.",
+            "parameters": {
+                name: {
+                    "description": f"'{name}' when the events include "
+                    + (", ".join(sorted(types)) if types else "a type of no other topic")
+                    + f", else '{wakeup_topics.UNTOUCHED}'",
+                    "enum": [name, wakeup_topics.UNTOUCHED],
+                }
+                for name, types in (*wakeup_topics.WAKEUP_TOPICS, (wakeup_topics.OTHER_TOPIC, frozenset[str]()))
+            },
             "payload": {
                 "type": "string",
                 "description": "The event types appended, comma-separated (UTF-8); empty: any type.",

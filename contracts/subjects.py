@@ -31,7 +31,8 @@ LLM_REPHRASE_SUBJECT = "conectapro.llm.rephrase"
 LLM_QUEUE_GROUP = "llm_adapter"
 
 #: Core NATS (no stream may capture it): "events of these types committed", a wake-up for the event store's
-#: followers in every process (``infra.wakeups``). The payload names the types, comma-separated; empty: any.
+#: followers in every process (``infra.wakeups``), followed by one token per wake-up topic
+#: (``contracts.wakeup_topics``). The payload names the types, comma-separated; empty: any.
 EVENTS_APPENDED_SUBJECT = "conectapro.eventstore.appended"
 
 #: Commands sent back to the orchestrator (closer timers, operator actions).

@@ -67,8 +67,9 @@ class Announcements(Protocol):
         """Tell every process's followers that events of the types ``payload`` names committed."""
         ...
 
-    def hear(self, on_payload: Callable[[str], None]) -> Callable[[], None]:
-        """Call ``on_payload`` with each announcement's payload until the function returned is called."""
+    def hear(self, on_payload: Callable[[str], None], types: Collection[str] | None = None) -> Callable[[], None]:
+        """Call ``on_payload`` with the payload of each announcement of ``types`` (None: of any; it may also
+        call it for others) until the function returned is called."""
         ...
 
 
@@ -313,7 +314,7 @@ class HeardWakeup:
 
     async def ensure(self) -> None:
         if self._stop is None:
-            self._stop = self._announcements.hear(self._on_payload)
+            self._stop = self._announcements.hear(self._on_payload, self._types)
             self.event.set()  # anything committed before we heard must be looked at
 
     async def wait(self, at_most: float) -> None:

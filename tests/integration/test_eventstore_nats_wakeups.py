@@ -15,6 +15,7 @@ import pytest
 from nats.aio.client import Client as NATS
 
 from conectapro.erasure import forget
+from contracts.outbound import ReplyQueued
 from contracts.privacy_events import ErasureOutcome
 from eventstore import NOTIFY_CHANNEL, PostgresEventStore
 from eventstore.store import NO_STREAM
@@ -148,3 +149,36 @@ async def test_an_append_of_a_process_without_nats_wakes_followers_through_the_o
     await command.append(stream(), NO_STREAM, notes("from a command"))
     page = await asyncio.wait_for(first, HANG_GUARD)
     assert texts(page.events) == ["from a command"]
+
+
+async def test_a_process_hears_only_the_topics_its_followers_wake_on_each_announcement_once(
+    migrated_database: str, infra: Infra, stack: AsyncExitStack
+) -> None:
+    writer, _ = await _process(stack, migrated_database, infra)
+    sender, sender_nc = await _process(stack, migrated_database, infra)  # follows replies only
+    both, both_nc = await _process(stack, migrated_database, infra)  # follows replies and everything
+    followers = {
+        "sender": follow_pages(sender, poll_interval=60.0, wake_on={ReplyQueued.TYPE}),
+        "replies": follow_pages(both, poll_interval=60.0, wake_on={ReplyQueued.TYPE}),
+        "everything": follow_pages(both, poll_interval=60.0),
+    }
+    for pages in followers.values():
+        stack.push_async_callback(pages.aclose)
+    pending = {name: asyncio.ensure_future(anext(pages)) for name, pages in followers.items()}
+    await asyncio.sleep(0.5)  # each follower has read the empty order and sleeps, subscribed
+    assert not any(next_page.done() for next_page in pending.values())
+
+    await writer.append(stream(), NO_STREAM, [raw("ContractRawData", {})])
+    page = await asyncio.wait_for(pending.pop("everything"), HANG_GUARD)
+    assert [event.type for event in page.events] == ["ContractRawData"]
+    await sender_nc.flush()  # a round trip: an announcement routed to it before would have arrived
+    assert sender_nc.stats["in_msgs"] == 0  # its follower wakes on no type of that append's topics
+    assert both_nc.stats["in_msgs"] == 1
+
+    await writer.append(stream(), NO_STREAM, [raw(ReplyQueued.TYPE, {})])
+    for name in ("sender", "replies"):
+        page = await asyncio.wait_for(pending.pop(name), HANG_GUARD)
+        assert [event.type for event in page.events][-1] == ReplyQueued.TYPE
+    await both_nc.flush()
+    assert sender_nc.stats["in_msgs"] == 1
+    assert both_nc.stats["in_msgs"] == 2  # two followers, two filters that match: the announcement once
