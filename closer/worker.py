@@ -229,10 +229,12 @@ class Closer:
             await self._run(stopping, tick_seconds)
 
     async def _run(self, stopping: asyncio.Event, tick_seconds: float) -> None:
-        # Only customer streams have timers: the rest of the order is skipped in the database.
+        # Only customer streams have timers: the rest of the order is skipped in the database. No wake-ups: it
+        # reads at most once per window anyway, so polling at that pace finds the same events without hearing
+        # of every commit (this process then receives no announcement at all).
         subscription = self._store.subscribe(
-            CONSUMER, self.index_batch, batch_size=self._batch_size, min_interval=INDEX_WINDOW,
-            only=Selection(stream_prefix=CUSTOMER_STREAM_PREFIX),
+            CONSUMER, self.index_batch, batch_size=self._batch_size, poll_interval=INDEX_WINDOW,
+            min_interval=INDEX_WINDOW, listen=False, only=Selection(stream_prefix=CUSTOMER_STREAM_PREFIX),
         )  # fmt: skip
         indexing = asyncio.create_task(subscription.run(), name="closer-index")
         try:

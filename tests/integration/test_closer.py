@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -18,13 +19,17 @@ from nats.js.errors import NotFoundError
 
 from closer.deadlines import TimerDurations
 from closer.timers import CLOSER_SQL_DIR
-from closer.worker import Closer, JetStreamCommandPublisher
+from closer.worker import CONSUMER, Closer, JetStreamCommandPublisher
 from contracts.events import RecordedEvent
 from contracts.outbound import ReplyQueued
 from contracts.subjects import COMMANDS_STREAM
 from eventstore import PostgresEventStore, apply_migrations
-from infra.jetstream import ensure_topology
+from eventstore.store import Checkpoint
+from infra.jetstream import connect, ensure_topology
+from infra.wakeups import wake_over_nats
 from orchestrator.commands_consumer import commands_consumer_name, run_command_partitions
+from tests.conftest import Infra
+from tests.eventstore_contract import HANG_GUARD, eventually
 from tests.unit.audit_support import CAMILA, T0, World, customer_key, offered_to_juana
 
 pytestmark = pytest.mark.integration
@@ -174,3 +179,39 @@ async def test_the_closer_service_loop_indexes_and_ticks_until_stopped(running: 
     finally:
         stopping.set()
         await loop
+
+
+async def test_the_closer_takes_no_wake_ups_and_indexes_what_it_polls(migrated_database: str, infra: Infra) -> None:
+    await apply_migrations(migrated_database, extra_dirs=[CLOSER_SQL_DIR])
+    async with AsyncExitStack() as stack:
+
+        async def process(name: str) -> tuple[PostgresEventStore, NATS]:
+            """A store woken over a NATS connection of its own, as a service's is."""
+            nc = await connect(infra.nats_url, name)
+            stack.push_async_callback(nc.close)
+            store = await PostgresEventStore.connect(migrated_database, max_size=4)
+            stack.push_async_callback(store.close)
+            await wake_over_nats(stack, store, nc)
+            return store, nc
+
+        writer, _ = await process("orchestrator")
+        store, nc = await process("closer")
+        js = nc.jetstream()
+        await ensure_topology(js)
+        world = World(writer)
+        closer = Closer(store, JetStreamCommandPublisher(js, partitions=PARTITIONS), TimerDurations(),
+                        clock=lambda: world.now)  # fmt: skip
+        stopping = asyncio.Event()
+        loop = asyncio.create_task(closer.run(stopping, tick_seconds=0.05))
+        stack.push_async_callback(asyncio.wait_for, loop, HANG_GUARD)
+        stack.callback(stopping.set)
+        heard = nc.stats["in_msgs"]
+
+        await world.says(CAMILA, "hola, se me rompió la cañería del baño")
+
+        async def indexed() -> bool:
+            return await store.load_checkpoint(CONSUMER) != Checkpoint.START
+
+        await eventually(indexed)
+        await nc.flush()  # a round trip: an announcement routed to it before would have arrived
+        assert nc.stats["in_msgs"] == heard  # nothing was due, nothing published: no message at all
