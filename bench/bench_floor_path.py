@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -164,6 +165,7 @@ async def floor_stack(standin: GraphStandIn, webhook_port: int) -> AsyncIterator
             process.wait(30)
         nats_server.stop()
         postgres.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 async def floor_path() -> list[Phase]:
