@@ -32,6 +32,7 @@ from contracts.intent import UnderstandingSource
 from contracts.lead_events import (
     ConversationHandedBack,
     ConversationTaken,
+    HandBackAuthority,
     IntentExtracted,
     MessageReceived,
     SenderRole,
@@ -89,7 +90,11 @@ def _operator_command(stream_id: str, first: StoredEvent) -> CustomerCommand | N
             return TakeConversation(command_id=first.correlation_id, customer_key=customer_key, operator=event.by)
         case ConversationHandedBack():
             return HandBackConversation(
-                command_id=first.correlation_id, customer_key=customer_key, operator=event.by
+                command_id=first.correlation_id,
+                customer_key=customer_key,
+                operator=event.by,
+                by_admin=event.authority is HandBackAuthority.ADMIN,
+                recorded_when_anyone_could=event.authority is None,
             )
         case ReplyQueued(written_by=str(operator)):
             text = event.message.plain_text

@@ -64,6 +64,8 @@ from orchestrator.identity import People, deliveries_stream_id
 
 INDENT = " " * 22
 _TEXT_CHARS = 300
+#: Said of a hand-back an admin made of a conversation someone else held (or nobody did).
+_OVERRIDE = " (an admin's override)"
 # A phone number however it is written: "56912345678", "+56912345678", "+56 9 1234 5678".
 _PHONE_LIKE = re.compile(r"(?<![\w.])\+?\d(?:[ -]?\d){7,14}(?![\w])")
 
@@ -286,7 +288,9 @@ _RENDERERS: Mapping[type[Event], Callable[[_Renderer, Any], None]] = {
     MessageNotUnderstood: _simple(lambda r, e: f"not understood ({e.in_a_row} in a row)"),
     ConversationHandedOver: _simple(lambda r, e: f"handed over to a person ({e.reason})"),
     ConversationTaken: _simple(lambda r, e: f"taken by operator {e.by}"),
-    ConversationHandedBack: _simple(lambda r, e: f"handed back to the bot by operator {e.by}"),
+    ConversationHandedBack: _simple(
+        lambda r, e: f"handed back to the bot by operator {e.by}{_OVERRIDE if e.authority == 'admin' else ''}"
+    ),
     ErasureRefused: _simple(lambda r, e: f"erasure asked for, refused ({e.reason})"),
     ErasureRequested: _simple(
         lambda r, e: f"erasure confirmed by the customer: forgotten once goodbye {e.goodbye_reply_id} is sent"

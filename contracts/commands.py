@@ -241,10 +241,16 @@ class WriteToCustomer(Command):
 
 
 class HandBackConversation(Command):
-    """An operator gives a handed-over conversation back to the bot, which resumes where the flow was."""
+    """An operator gives a handed-over conversation back to the bot, which resumes where the flow was: the
+    operator who took it, or an admin."""
 
     customer_key: CustomerKey
     operator: OperatorName
+    #: The operator's role when they acted is admin (who may hand back a conversation someone else holds).
+    by_admin: bool = False
+    #: Rebuilt by the audit from a hand-back recorded while anyone could hand back (its event names no
+    #: authority): re-decided under that rule. Never set by an operator's request.
+    recorded_when_anyone_could: bool = False
 
 
 OperatorConversationCommand = TakeConversation | WriteToCustomer | HandBackConversation

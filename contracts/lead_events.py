@@ -210,6 +210,15 @@ class ConversationTaken(Event):
     taken_at: datetime
 
 
+class HandBackAuthority(StrEnum):
+    """Why an operator could hand a conversation back."""
+
+    #: They took it (and hold it).
+    HOLDER = "holder"
+    #: An admin's override: someone else holds it, or nobody does.
+    ADMIN = "admin"
+
+
 class ConversationHandedBack(Event):
     """An operator gave the conversation back to the bot, which resumes where the flow was."""
 
@@ -218,6 +227,8 @@ class ConversationHandedBack(Event):
 
     by: str = Field(min_length=1)
     handed_back_at: datetime
+    #: Absent on hand-backs recorded while any agent could hand back any conversation.
+    authority: HandBackAuthority | None = Field(default=None, exclude_if=lambda value: value is None)
 
 
 # ------------------------------------------------------------------------------------- erasure request

@@ -4,8 +4,8 @@ A customer who asks for a person, or whose messages the bot could not use ``NOT_
 a row, is told a person will answer, and the conversation goes to ``handed_over`` remembering the state it
 was in (``CustomerState.resume_at``). While handed over the bot records the customer's messages and stays
 silent. An operator takes the conversation, writes to the customer (a ``ReplyQueued`` naming them, sent like
-every reply) only inside WhatsApp's customer service window, and hands it back: the flow resumes where it
-was, with its pending question.
+every reply) only inside WhatsApp's customer service window, and hands it back (they, or an admin): the flow
+resumes where it was, with its pending question.
 
 An operator's action the state does not allow raises :class:`ConversationActionRejected` with the reason;
 nothing is recorded for it.
@@ -22,6 +22,7 @@ from contracts.lead_events import (
     ConversationHandedOver,
     ConversationState,
     ConversationTaken,
+    HandBackAuthority,
     HandOverReason,
 )
 from contracts.lead_events import ConversationTrigger as CT
@@ -51,6 +52,7 @@ class Refusal(StrEnum):
     NOT_HANDED_OVER = "not_handed_over"
     NOT_TAKEN = "not_taken"
     WINDOW_CLOSED = "window_closed"
+    NOT_THEIRS_TO_HAND_BACK = "not_theirs_to_hand_back"
 
 
 class ConversationActionRejected(ValueError):
@@ -129,8 +131,24 @@ def write(d: Decision, c: WriteToCustomer) -> None:
 
 def hand_back(d: Decision, c: HandBackConversation) -> None:
     _must_be_handed_over(d.state)
-    d.emit(ConversationHandedBack(by=c.operator, handed_back_at=d.now))
+    d.emit(ConversationHandedBack(by=c.operator, handed_back_at=d.now, authority=_hand_back_authority(d.state, c)))
     d.change_conversation(CT.HANDED_BACK)
     # Outside the window WhatsApp would refuse it: the customer hears the pending question when they write.
     if window_open(d.state, d.now) and d.state.phone is not None:
         d.reply_customer(repeat_pending(d.state, HANDED_BACK))
+
+
+def _hand_back_authority(state: CustomerState, c: HandBackConversation) -> HandBackAuthority | None:
+    """As writing: the operator who took the conversation; or an admin, whoever holds it (a supervisor's
+    override when its holder is away). None: re-deciding a hand-back recorded before this rule."""
+    if c.recorded_when_anyone_could:
+        return None
+    if state.taken_by == c.operator:
+        return HandBackAuthority.HOLDER
+    if c.by_admin:
+        return HandBackAuthority.ADMIN
+    holder = f"it is taken by {state.taken_by}" if state.taken_by else "nobody has taken it"
+    raise ConversationActionRejected(
+        Refusal.NOT_THEIRS_TO_HAND_BACK,
+        f"only the operator who took the conversation, or an admin, hands it back ({holder})",
+    )

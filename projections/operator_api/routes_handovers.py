@@ -1,7 +1,8 @@
 """``/v1/handovers`` and the actions on a handed-over conversation: take it, write to the customer, hand it
 back to the bot. The same actions as the console's (``conversation_actions``), for machine clients: the
 bearer token says the client may call the API, the body names the operator account that acts (an agent or
-an admin), and every event records that name."""
+an admin), and every event records that name. Writing and handing back are for the operator who took the
+conversation (an admin may also hand back one someone else holds)."""
 
 from __future__ import annotations
 
@@ -69,7 +70,7 @@ async def take(state: State, customer_id: CustomerId, body: OperatorIn) -> Hando
         state,
         customer_id,
         body.operator,
-        lambda id_: TakeConversation(command_id=id_, customer_key=customer_id, operator=body.operator),
+        lambda id_, _: TakeConversation(command_id=id_, customer_key=customer_id, operator=body.operator),
     )
 
 
@@ -85,8 +86,8 @@ async def write(state: State, customer_id: CustomerId, body: MessageIn) -> Hando
     if text is None:
         raise invalid("body", "text", "the text is empty or holds control characters")
     return await _act(state, customer_id, body.operator,
-                      lambda id_: WriteToCustomer(command_id=id_, customer_key=customer_id, operator=body.operator,
-                                                  text=text))  # fmt: skip
+                      lambda id_, _: WriteToCustomer(command_id=id_, customer_key=customer_id,
+                                                     operator=body.operator, text=text))  # fmt: skip
 
 
 @router.post(
@@ -95,10 +96,11 @@ async def write(state: State, customer_id: CustomerId, body: MessageIn) -> Hando
     responses=responses(400, 401, 403, 404, 409, 422, 503),
 )
 async def hand_back(state: State, customer_id: CustomerId, body: OperatorIn) -> HandoverOut:
-    """Back to the bot, which resumes where the flow was (``ConversationHandedBack``)."""
+    """Back to the bot, which resumes where the flow was (``ConversationHandedBack``). Only by the operator who
+    took the conversation, or an admin (409 otherwise, as writing)."""
     return await _act(state, customer_id, body.operator,
-                      lambda id_: HandBackConversation(command_id=id_, customer_key=customer_id,
-                                                       operator=body.operator))  # fmt: skip
+                      lambda id_, admin: HandBackConversation(command_id=id_, customer_key=customer_id,
+                                                              operator=body.operator, by_admin=admin))  # fmt: skip
 
 
 async def _current(state: State, customer_id: str) -> HandoverOut:
@@ -109,15 +111,16 @@ async def _current(state: State, customer_id: str) -> HandoverOut:
 
 
 async def _act(
-    state: State, customer_id: str, operator: str, command_of: Callable[[str], OperatorConversationCommand]
+    state: State, customer_id: str, operator: str, command_of: Callable[[str, bool], OperatorConversationCommand]
 ) -> HandoverOut:
+    """``command_of(command id, whether the operator is an admin)``."""
     account = await OperatorAccountStore(state.store, clock=state.clock).get(operator)
     if account is None:
         raise invalid("body", "operator", "no operator account has that name")
     if not account.may(OperatorRole.AGENT):
         raise HTTPException(403, detail=f"operator {operator} may not answer customers (role or disabled)")
     await _current(state, customer_id)  # 404 before anything is decided
-    command = command_of(action_id(operator))
+    command = command_of(action_id(operator), account.may(OperatorRole.ADMIN))
     try:
         await execute(state.store, command, clock=state.clock, directory=state.directory)
     except ConversationActionRejected as refused:

@@ -100,7 +100,8 @@ _DECISIONS: dict[str, Callable[[Data], str]] = {
     "MessageNotUnderstood": lambda d: f"not understood ({d.get('in_a_row')} in a row)",
     "ConversationHandedOver": lambda d: f"handed over to a person ({d.get('reason')})",
     "ConversationTaken": lambda d: f"taken by operator {d.get('by')}",
-    "ConversationHandedBack": lambda d: f"handed back to the bot by operator {d.get('by')}",
+    "ConversationHandedBack": lambda d: f"handed back to the bot by operator {d.get('by')}"
+                                        + (" (an admin's override)" if d.get("authority") == "admin" else ""),
     "ErasureRefused": lambda d: f"erasure asked for, refused ({d.get('reason')})",
     "ErasureRequested": lambda d: f"erasure confirmed: forgotten once goodbye {d.get('goodbye_reply_id')} is sent",
 }  # fmt: skip

@@ -1,6 +1,7 @@
 """Handing a conversation to a person, in a real browser: a customer asks for a person in the simulator, an
-agent finds it in the console's queue, takes it, writes (the customer reads it in the simulator) and hands
-it back; the bot asks its pending question again. The screenshot of the console's queue comes from here."""
+agent finds it in the console's queue, opens it (no hand-back button before taking it), takes it, writes
+(the customer reads it in the simulator) and hands it back; the bot asks its pending question again. The
+screenshot of the console's queue comes from here."""
 
 from __future__ import annotations
 
@@ -43,7 +44,11 @@ async def test_an_agent_takes_writes_and_hands_back_a_conversation(
         await console.reload()
     await expect(row).to_contain_text("esperando")
     await console.screenshot(path=str(screenshots / "console-handovers.png"), full_page=True)
-    await row.get_by_role("button", name="Tomar").click()
+    await row.get_by_role("link").click()
+    # Handing back is for whoever took the conversation (or an admin): no button before taking it.
+    await expect(console.get_by_role("button", name="Tomar conversación")).to_be_visible()
+    await expect(console.get_by_role("button", name="Devolver al asistente")).to_have_count(0)
+    await console.get_by_role("button", name="Tomar conversación").click()
 
     await expect(console.locator(".notice")).to_contain_text("Conversación tomada")
     await expect(console.locator("#handover")).to_contain_text("La atiende beto")

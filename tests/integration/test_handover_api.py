@@ -23,7 +23,12 @@ pytestmark = pytest.mark.integration
 
 TOKEN = "handover-test-token-0123456789"
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
-PASSWORDS = {"ana": "ana-password-123", "vera": "vera-password-123"}
+PASSWORDS = {
+    "ana": "ana-password-123",
+    "beto": "beto-password-123",
+    "carla": "carla-password-123",
+    "vera": "vera-password-123",
+}
 KEY = customer_key(CAMILA)
 
 
@@ -32,6 +37,8 @@ async def world(store: PostgresEventStore) -> World:
     world = World(store)
     accounts = OperatorAccountStore(store, clock=lambda: world.now)
     await accounts.add("ana", OperatorRole.AGENT, PASSWORDS["ana"], by="cli")
+    await accounts.add("beto", OperatorRole.AGENT, PASSWORDS["beto"], by="cli")
+    await accounts.add("carla", OperatorRole.ADMIN, PASSWORDS["carla"], by="cli")
     await accounts.add("vera", OperatorRole.VIEWER, PASSWORDS["vera"], by="cli")
     await offered_to_juana(world)
     await world.says(CAMILA, "quiero hablar con una persona")
@@ -73,6 +80,25 @@ async def test_an_agent_takes_writes_and_hands_back_through_the_json_api(
     assert back.json()["handed_over"] is False
     refused = await act(api, "messages", operator="ana", text="¿sigue ahí?")
     assert refused.status_code == 409 and "not handed over" in refused.json()["detail"]
+    assert (await audit_stream(store, customer_stream(CAMILA))).clean
+
+
+async def test_only_the_agent_who_took_the_conversation_or_an_admin_hands_it_back(
+    api: httpx.AsyncClient, store: PostgresEventStore
+) -> None:
+    nobody = await act(api, "hand-back", operator="beto")
+    assert nobody.status_code == 409 and "nobody has taken it" in nobody.json()["detail"]
+    assert (await act(api, "take", operator="ana")).status_code == 200
+    another = await act(api, "hand-back", operator="beto")
+    assert another.status_code == 409
+    assert another.json()["detail"] == (
+        "only the operator who took the conversation, or an admin, hands it back (it is taken by ana)"
+    )
+    assert (await api.get(f"/v1/conversations/{KEY}/handover", headers=BEARER)).json()["taken_by"] == "ana"
+    back = await act(api, "hand-back", operator="carla")  # an admin: a supervisor's override
+    assert back.status_code == 200 and back.json()["handed_over"] is False
+    [handed_back] = [e for e in await store.read_stream(customer_stream(CAMILA)) if e.type == "ConversationHandedBack"]
+    assert (handed_back.data["by"], handed_back.data["authority"]) == ("carla", "admin")
     assert (await audit_stream(store, customer_stream(CAMILA))).clean
 
 
@@ -148,6 +174,26 @@ async def test_in_the_console_an_agent_takes_writes_and_hands_back(
     assert "devuelta al asistente" in (await api.get(back.headers["location"])).text
     types = [e.type for e in await store.read_stream(customer_stream(CAMILA))]
     assert types.count("ConversationTaken") == 1 and types.count("ConversationHandedBack") == 1
+
+
+async def test_in_the_console_the_hand_back_button_is_only_for_the_holder_and_admins(
+    api: httpx.AsyncClient, store: PostgresEventStore
+) -> None:
+    buttons = {}
+    for name in ("ana", "beto", "carla"):
+        await log_in(api, name)
+        if name == "ana":
+            csrf = csrf_of(await api.get("/console/handovers"))
+            await api.post(f"/console/conversations/{KEY}/take", data={"csrf": csrf})
+        page = await api.get(f"/console/conversations/{KEY}")
+        buttons[name] = ("Tomar conversación" in page.text, "Devolver al asistente" in page.text)
+    assert buttons == {"ana": (False, True), "beto": (True, False), "carla": (True, True)}
+
+    await log_in(api, "beto")  # an agent who did not take it, sending the form anyway
+    csrf = csrf_of(await api.get(f"/console/conversations/{KEY}"))
+    refused = await api.post(f"/console/conversations/{KEY}/hand-back", data={"csrf": csrf})
+    assert "Solo quien tomó la conversación" in (await api.get(refused.headers["location"])).text
+    assert not [e for e in await store.read_stream(customer_stream(CAMILA)) if e.type == "ConversationHandedBack"]
 
 
 async def test_in_the_console_outside_the_window_the_page_says_why(api: httpx.AsyncClient, world: World) -> None:

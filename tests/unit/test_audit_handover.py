@@ -53,6 +53,42 @@ async def test_a_message_signed_by_an_operator_who_had_not_taken_the_conversatio
     assert "take the conversation before writing (it is taken by ana)" in " ".join(divergence.lines)
 
 
+async def test_a_hand_back_recorded_while_anyone_could_hand_back_still_audits_clean() -> None:
+    events = await handed_over_and_back(World())
+    i = next(i for i, e in enumerate(events) if e.type == "ConversationHandedBack")
+    assert events[i].data["authority"] == "holder"
+    # As the earlier code stored it: no authority, by an agent who had not taken the conversation.
+    old = {key: value for key, value in events[i].data.items() if key != "authority"} | {"by": "beto"}
+    report = audit_events(tampered(events, i, data=old))
+    assert report.clean, report.render()
+
+
+async def test_a_hand_back_signed_by_an_agent_who_had_not_taken_the_conversation_is_reported() -> None:
+    events = await handed_over_and_back(World())
+    i = next(i for i, e in enumerate(events) if e.type == "ConversationHandedBack")
+    report = audit_events(tampered(events, i, data={**events[i].data, "by": "beto"}))
+    [divergence] = report.divergences[customer_stream(CAMILA)]
+    assert divergence.cause == "back-1"
+    assert "only the operator who took the conversation, or an admin" in " ".join(divergence.lines)
+
+
+async def test_an_admin_handing_back_a_conversation_another_operator_took_audits_clean() -> None:
+    world = World()
+    await offered_to_juana(world)
+    await world.says(CAMILA, "quiero hablar con una persona")
+    for command in (
+        TakeConversation(command_id="take-1", customer_key=KEY, operator="ana"),
+        HandBackConversation(command_id="back-1", customer_key=KEY, operator="carla", by_admin=True),
+    ):
+        await execute(world.store, command, clock=lambda: world.now, directory=world.directory)
+    events = await world.events()
+    assert [e.data["authority"] for e in events if e.type == "ConversationHandedBack"] == ["admin"]
+    report = audit_events(events)
+    assert report.clean, report.render()
+    text = render_timeline(await load_timeline(world.store, customer_stream(CAMILA)))
+    assert "handed back to the bot by operator carla (an admin's override)" in text
+
+
 async def test_a_changed_hand_over_is_reported_at_the_message_that_caused_it() -> None:
     events = await handed_over_and_back(World())
     i = next(i for i, e in enumerate(events) if e.type == "ConversationHandedOver")

@@ -19,6 +19,7 @@ from contracts.commands import (
     ExpireConversation,
     FollowUpJob,
     HandBackConversation,
+    TakeConversation,
     TimeoutOffer,
 )
 from contracts.intent import Urgency
@@ -87,8 +88,10 @@ async def test_a_handed_over_draft_does_not_expire_and_its_clock_restarts_when_h
     await world.says(CAMILA, "quiero hablar con una persona")
     assert await timers(world) == []
     world.advance(hours=8)
+    take = TakeConversation(command_id="take", customer_key=customer_key(CAMILA), operator="ana")
     back = HandBackConversation(command_id="back", customer_key=customer_key(CAMILA), operator="ana")
-    await execute(world.store, back, clock=lambda: world.now)
+    for command in (take, back):
+        await execute(world.store, command, clock=lambda: world.now)
     deadline = await only(world)
     assert deadline.kind is TimerKind.DRAFT_ABANDONED
     assert deadline.due_at == world.now + timedelta(hours=6)

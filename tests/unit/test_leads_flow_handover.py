@@ -10,10 +10,12 @@ import pytest
 from contracts.commands import HandBackConversation, TakeConversation, Understanding, WriteToCustomer
 from contracts.intent import IntentName, UnderstandingSource
 from contracts.lead_events import (
+    ConversationHandedBack,
     ConversationHandedOver,
     ConversationState,
     ConversationTaken,
     ConversationTrigger,
+    HandBackAuthority,
     HandOverReason,
     MessageNotUnderstood,
 )
@@ -55,8 +57,8 @@ def write(text: str = "Hola, soy Ana de ConectaPro", operator: str = "ana", n: i
     return WriteToCustomer(command_id=f"write-{n}", customer_key=CUSTOMER, operator=operator, text=text)
 
 
-def hand_back(operator: str = "ana") -> HandBackConversation:
-    return HandBackConversation(command_id="back", customer_key=CUSTOMER, operator=operator)
+def hand_back(operator: str = "ana", *, by_admin: bool = False) -> HandBackConversation:
+    return HandBackConversation(command_id="back", customer_key=CUSTOMER, operator=operator, by_admin=by_admin)
 
 
 @pytest.mark.parametrize(
@@ -139,6 +141,7 @@ def test_a_technician_accepting_while_handed_over_moves_the_state_it_resumes_at(
     new = s.accept(PEDRO)
     assert transitions(new) == [("handed_over", "technician_assigned", "handed_over")]
     assert s.conversation() is S.HANDED_OVER and s.state.resume_at is S.JOB_IN_PROGRESS
+    s.run(take())
     s.run(hand_back())
     assert s.conversation() is S.JOB_IN_PROGRESS
     assert fold(s.events) == s.state
@@ -153,6 +156,51 @@ def test_writing_needs_the_conversation_taken_by_the_writer() -> None:
     s.run(take("beto"))
     with pytest.raises(ConversationActionRejected, match="taken by beto"):
         s.run(write(operator="ana"))
+
+
+def test_handing_back_is_for_the_operator_who_took_the_conversation_as_writing_is() -> None:
+    s = Scenario(PEDRO)
+    s.customer(asks_for_person())
+    with pytest.raises(ConversationActionRejected, match="nobody has taken it") as nobody:
+        s.run(hand_back("beto"))
+    assert nobody.value.refusal is Refusal.NOT_THEIRS_TO_HAND_BACK
+    s.run(take("ana"))
+    recorded = len(s.events)
+    with pytest.raises(ConversationActionRejected, match="taken by ana"):
+        s.run(hand_back("beto"))
+    assert len(s.events) == recorded and s.conversation() is S.HANDED_OVER  # nothing recorded for it
+    [back] = of_type(s.run(hand_back("ana")), ConversationHandedBack)
+    assert (back.by, back.authority) == ("ana", HandBackAuthority.HOLDER)
+
+
+def test_an_admin_hands_back_a_conversation_someone_else_holds_or_nobody_took() -> None:
+    for holder in ("ana", None):
+        s = Scenario(PEDRO)
+        s.customer(asks_for_person())
+        if holder:
+            s.run(take(holder))
+        [back] = of_type(s.run(hand_back("carla", by_admin=True)), ConversationHandedBack)
+        assert (back.by, back.authority) == ("carla", HandBackAuthority.ADMIN)
+        assert s.conversation() is S.IDLE
+
+
+def test_an_admin_who_took_the_conversation_hands_it_back_as_its_holder() -> None:
+    s = Scenario(PEDRO)
+    s.customer(asks_for_person())
+    s.run(take("carla"))
+    [back] = of_type(s.run(hand_back("carla", by_admin=True)), ConversationHandedBack)
+    assert back.authority is HandBackAuthority.HOLDER
+
+
+def test_a_hand_back_recorded_while_anyone_could_is_re_decided_as_recorded() -> None:
+    s = Scenario(PEDRO)
+    s.customer(asks_for_person())
+    s.run(take("ana"))
+    old = HandBackConversation(
+        command_id="back", customer_key=CUSTOMER, operator="beto", recorded_when_anyone_could=True
+    )
+    [back] = of_type(s.run(old), ConversationHandedBack)
+    assert back.authority is None and "authority" not in back.model_dump(mode="json")  # as events were stored
 
 
 def test_nobody_acts_on_a_conversation_the_bot_is_answering() -> None:
@@ -182,6 +230,7 @@ def test_writing_is_refused_outside_the_24_hour_window_and_allowed_again_once_th
 def test_handing_back_outside_the_window_sends_nothing() -> None:
     s = Scenario(PEDRO)
     s.customer(asks_for_person())
+    s.run(take())
     s.now += timedelta(hours=25)
     back = s.run(hand_back())
     assert customer_replies(back) == []

@@ -123,6 +123,8 @@ OPERATOR_ACTIONS: list[Action] = [
     _operator(TakeConversation(command_id="take", customer_key=CUSTOMER, operator="ana")),
     _operator(WriteToCustomer(command_id="write", customer_key=CUSTOMER, operator="ana", text="Hola, soy Ana")),
     _operator(HandBackConversation(command_id="back", customer_key=CUSTOMER, operator="ana")),
+    _operator(HandBackConversation(command_id="back-beto", customer_key=CUSTOMER, operator="beto")),  # refused
+    _operator(HandBackConversation(command_id="back-admin", customer_key=CUSTOMER, operator="carla", by_admin=True)),
 ]
 ACTIONS = [*MESSAGE_ACTIONS, *TIMER_ACTIONS, *OPERATOR_ACTIONS]
 FIRST_TIMER = len(MESSAGE_ACTIONS)

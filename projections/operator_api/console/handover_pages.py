@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from audit.runner import audit_stream
 from contracts.commands import HandBackConversation, OperatorConversationCommand, TakeConversation, WriteToCustomer
+from contracts.operator_events import OperatorRole
 from eventstore import ConcurrencyError
 from orchestrator.domain.handover import ConversationActionRejected, Refusal
 from orchestrator.domain.ids import CUSTOMER_STREAM_PREFIX, PROVIDER_STREAM_PREFIX
@@ -31,6 +32,9 @@ router = APIRouter(prefix="/console", include_in_schema=False)
 _REFUSED: dict[Refusal, str] = {
     Refusal.NOT_HANDED_OVER: "La conversación no está derivada a una persona: la atiende el asistente.",
     Refusal.NOT_TAKEN: "Toma la conversación antes de escribir (la tiene otra persona o nadie).",
+    Refusal.NOT_THEIRS_TO_HAND_BACK: (
+        "Solo quien tomó la conversación, o un administrador, puede devolverla al asistente."
+    ),
     Refusal.WINDOW_CLOSED: (
         "No se puede escribir: pasaron más de 24 horas desde el último mensaje del cliente (la ventana de "
         "atención de WhatsApp está cerrada). Podrás escribirle cuando vuelva a escribir."
@@ -79,8 +83,8 @@ async def hand_back(
     request: Request, state: State, operator: CheckedForm, _: AgentOrAbove, customer_id: str
 ) -> Response:
     return await _act(request, state, operator, customer_id, "Conversación devuelta al asistente.",
-                      lambda key, id_: HandBackConversation(command_id=id_, customer_key=key,
-                                                            operator=operator.name))  # fmt: skip
+                      lambda key, id_: HandBackConversation(command_id=id_, customer_key=key, operator=operator.name,
+                                                            by_admin=operator.may(OperatorRole.ADMIN)))  # fmt: skip
 
 
 async def _act(
