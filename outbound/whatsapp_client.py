@@ -15,6 +15,7 @@ No event store here: the sender that owns this client turns :class:`SentMessage`
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
 from collections.abc import Callable
@@ -24,13 +25,6 @@ from typing import Any, Protocol
 import aiohttp
 import orjson
 import structlog
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception_type,
-    stop_after_attempt,
-    stop_before_delay,
-)
 
 from infra.logging import mask_phone
 from infra.telemetry import client_span, inject_context
@@ -122,7 +116,7 @@ class SendLimiter(Protocol):
 
 
 class _TransientAttempt(Exception):
-    """Internal: one attempt failed in a way worth retrying. Carries the classification to ``wait``."""
+    """Internal: one attempt failed in a way worth retrying. Carries the classification to the backoff."""
 
     def __init__(self, failure: SendFailure) -> None:
         super().__init__(failure.reason)
@@ -179,43 +173,32 @@ class WhatsAppClient:
         to = str(payload.get("to", ""))
         context = {"to": mask_phone(to), "message_type": payload.get("type", "text")}
         policy = self.retry
+        # A plain loop, not a retry library's: nearly every send succeeds at once, and the library's objects
+        # per call (state, futures, stop and wait strategies) cost as much as the attempt's own work.
+        started = time.monotonic()
+        attempt = 1
+        while True:
+            try:
+                return await self._attempt(payload, to, attempt, context)
+            except _TransientAttempt as error:
+                failure = error.failure
+            wait = self._backoff(attempt, failure)
+            # No retry that would start past the total budget, nor past the last attempt.
+            if attempt >= policy.max_attempts or time.monotonic() - started + wait >= policy.max_total_seconds:
+                log.warning("whatsapp_send_gave_up", **context, attempts=attempt, reason=failure.reason)
+                raise TransientSendError.from_failure(failure, attempt)
+            log.info("whatsapp_send_retry_scheduled", **context, attempt=attempt, wait_seconds=round(wait, 3))
+            await asyncio.sleep(wait)
+            attempt += 1
 
-        def wait(state: RetryCallState) -> float:
-            # Exponential with jitter (spreads out senders that failed together), but never shorter than
-            # the failure itself asks for: 6 s for a pair rate limit, Retry-After when Meta sends one.
-            exponential = min(policy.max_backoff, policy.initial_backoff * 2.0 ** (state.attempt_number - 1))
-            exponential += random.uniform(0, policy.jitter)
-            outcome = state.outcome
-            error = outcome.exception() if outcome is not None else None
-            if isinstance(error, _TransientAttempt):
-                return max(exponential, error.failure.min_backoff * policy.min_backoff_scale)
-            return exponential
-
-        def before_sleep(state: RetryCallState) -> None:
-            log.info(
-                "whatsapp_send_retry_scheduled",
-                **context,
-                attempt=state.attempt_number,
-                wait_seconds=round(state.upcoming_sleep, 3),
-            )
-
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(policy.max_attempts) | stop_before_delay(policy.max_total_seconds),
-            wait=wait,
-            retry=retry_if_exception_type(_TransientAttempt),
-            before_sleep=before_sleep,
-            reraise=True,
-        )
-        attempt = 0
-        try:
-            async for attempt_manager in retrying:
-                with attempt_manager:
-                    attempt = attempt_manager.retry_state.attempt_number
-                    return await self._attempt(payload, to, attempt, context)
-        except _TransientAttempt as exhausted:
-            log.warning("whatsapp_send_gave_up", **context, attempts=attempt, reason=exhausted.failure.reason)
-            raise TransientSendError.from_failure(exhausted.failure, attempt) from None
-        raise AssertionError("unreachable: tenacity either returns, retries or re-raises")  # pragma: no cover
+    def _backoff(self, attempt: int, failure: SendFailure) -> float:
+        """Seconds before the next attempt: exponential with jitter (spreads out senders that failed together),
+        but never shorter than the failure itself asks for: 6 s for a pair rate limit, Retry-After when Meta
+        sends one."""
+        policy = self.retry
+        exponential = min(policy.max_backoff, policy.initial_backoff * 2.0 ** (attempt - 1))
+        exponential += random.uniform(0, policy.jitter)
+        return max(exponential, failure.min_backoff * policy.min_backoff_scale)
 
     async def _attempt(self, payload: dict[str, Any], to: str, attempt: int, context: dict[str, Any]) -> SentMessage:
         if self._limiter is not None:
