@@ -20,7 +20,7 @@ from infra.telemetry import background
 from privacy.setup import privacy_of, service_store
 from projections.catalog import PROJECTIONS
 from projections.privacy_counts import PrivacyRequestCounter
-from projections.runner import ProjectionRunner
+from projections.runner import BATCH_WINDOW, ProjectionRunner
 
 log = structlog.get_logger("projections")
 
@@ -40,7 +40,8 @@ async def build(
     settings: Settings, *, store: PostgresEventStore | None = None, nats: NATS | None = None
 ) -> AsyncIterator[Projections]:
     async with AsyncExitStack() as stack:
-        # NATS to wake the reader when events commit (a store given is woken as its owner decided).
+        # A store woken over NATS, as every service's (its one LISTEN connection carries the erasure signal;
+        # the reader itself polls); a store given is woken as its owner decided.
         if store is None:
             nats = await nats_connection(stack, settings, nats, name="projections", drain=False)
         # One reader for every projection: one connection to read and one to apply a batch, one to hear
@@ -55,7 +56,10 @@ async def build(
                 privacy.keyring.drop_forgotten(events)
             counted(events)
 
+        # No wake-ups: under load the reader reads once per window whether woken or not, so it polls at that
+        # pace and this process receives no announcement (idle, read models show a change within a window).
         runner = ProjectionRunner(
-            store, list(PROJECTIONS.values()), after_batch=after_batch, after_batch_types={PersonForgotten.TYPE, *KINDS}
-        )
+            store, list(PROJECTIONS.values()), listen=False, poll_interval=BATCH_WINDOW,
+            after_batch=after_batch, after_batch_types={PersonForgotten.TYPE, *KINDS},
+        )  # fmt: skip
         yield Projections(runner)

@@ -3,18 +3,27 @@ batch is never applied twice, and a runner stopped anywhere resumes to the same 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 
 import pytest
+from nats.aio.client import Client as NATS
 
 from bench.bench_projections import Synthetic
 from eventstore import Checkpoint, CheckpointConflict, PostgresEventStore, load_checkpoint, save_checkpoint
+from infra.jetstream import connect
+from infra.settings import Settings
+from infra.wakeups import wake_over_nats
 from projections.batch import lock_key
 from projections.catalog import PROJECTIONS
 from projections.lag import measure, measure_all
 from projections.rebuild import rebuild
 from projections.runner import ProjectionRunner
+from projections.service import build
+from tests.conftest import Infra
 from tests.integration.projections_support import (
+    CATCH_UP_TIMEOUT,
     eventually,
     live,
     project,
@@ -157,3 +166,32 @@ async def test_the_lags_of_all_projections_at_once_are_each_projections_own(stor
         (lag.projection, lag.events, lag.checkpoint_position) for lag in one_by_one
     ]  # the seconds go on counting between the two
     assert {lag.events for lag in lags} == {0, appended}
+
+
+async def test_the_projections_service_takes_no_wake_ups_and_projects_what_it_polls(
+    read_models_database: str, infra: Infra
+) -> None:
+    async with AsyncExitStack() as stack:
+
+        async def process(name: str) -> tuple[PostgresEventStore, NATS]:
+            """A store woken over a NATS connection of its own, as a service's is."""
+            nc = await connect(infra.nats_url, name)
+            stack.push_async_callback(nc.close)
+            store = await PostgresEventStore.connect(read_models_database, max_size=4)
+            stack.push_async_callback(store.close)
+            await wake_over_nats(stack, store, nc)
+            return store, nc
+
+        writer, _ = await process("orchestrator")
+        store, nc = await process("projections")
+        service = await stack.enter_async_context(build(Settings(database_url=read_models_database), store=store))
+        stopping = asyncio.Event()
+        running = asyncio.create_task(service.run(stopping))
+        stack.push_async_callback(asyncio.wait_for, running, CATCH_UP_TIMEOUT)
+        stack.callback(stopping.set)
+        heard = nc.stats["in_msgs"]
+
+        await synthetic_conversations(writer, 40)
+        await wait_until_caught_up(writer, PROJECTIONS.values())
+        await nc.flush()  # a round trip: an announcement routed to it before would have arrived
+        assert nc.stats["in_msgs"] == heard
