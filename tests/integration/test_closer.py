@@ -25,11 +25,11 @@ from contracts.outbound import ReplyQueued
 from contracts.subjects import COMMANDS_STREAM
 from eventstore import PostgresEventStore, apply_migrations
 from eventstore.store import Checkpoint
-from infra.jetstream import connect, ensure_topology
-from infra.wakeups import wake_over_nats
+from infra.jetstream import ensure_topology
 from orchestrator.commands_consumer import commands_consumer_name, run_command_partitions
 from tests.conftest import Infra
 from tests.eventstore_contract import HANG_GUARD, eventually
+from tests.integration.wakeup_support import woken_process
 from tests.unit.audit_support import CAMILA, T0, World, customer_key, offered_to_juana
 
 pytestmark = pytest.mark.integration
@@ -184,18 +184,8 @@ async def test_the_closer_service_loop_indexes_and_ticks_until_stopped(running: 
 async def test_the_closer_takes_no_wake_ups_and_indexes_what_it_polls(migrated_database: str, infra: Infra) -> None:
     await apply_migrations(migrated_database, extra_dirs=[CLOSER_SQL_DIR])
     async with AsyncExitStack() as stack:
-
-        async def process(name: str) -> tuple[PostgresEventStore, NATS]:
-            """A store woken over a NATS connection of its own, as a service's is."""
-            nc = await connect(infra.nats_url, name)
-            stack.push_async_callback(nc.close)
-            store = await PostgresEventStore.connect(migrated_database, max_size=4)
-            stack.push_async_callback(store.close)
-            await wake_over_nats(stack, store, nc)
-            return store, nc
-
-        writer, _ = await process("orchestrator")
-        store, nc = await process("closer")
+        writer, _ = await woken_process(stack, migrated_database, infra.nats_url, "orchestrator")
+        store, nc = await woken_process(stack, migrated_database, infra.nats_url, "closer")
         js = nc.jetstream()
         await ensure_topology(js)
         world = World(writer)

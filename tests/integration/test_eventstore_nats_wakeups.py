@@ -22,11 +22,11 @@ from eventstore.store import NO_STREAM
 from eventstore.subscription import follow_pages
 from infra.jetstream import connect
 from infra.settings import Settings
-from infra.wakeups import wake_over_nats
 from privacy.setup import protect, service_store
 from tests.conftest import Infra
 from tests.eventstore_contract import HANG_GUARD, eventually, notes, raw, stream, texts
 from tests.integration.privacy_support import PRIVACY_MASTER_KEY
+from tests.integration.wakeup_support import woken_process
 
 pytestmark = pytest.mark.integration
 
@@ -44,13 +44,7 @@ async def stack() -> AsyncIterator[AsyncExitStack]:
 
 
 async def _process(stack: AsyncExitStack, database: str, infra: Infra) -> tuple[PostgresEventStore, NATS]:
-    """A store woken over a NATS connection of its own, as ``infra.runtime.event_store`` wires a service's."""
-    nc = await connect(infra.nats_url, "test-process")
-    stack.push_async_callback(nc.close)
-    store = await PostgresEventStore.connect(database, min_size=1, max_size=4)
-    stack.push_async_callback(store.close)
-    await wake_over_nats(stack, store, nc)
-    return store, nc
+    return await woken_process(stack, database, infra.nats_url)
 
 
 async def _listening_sessions(store: PostgresEventStore, channel: str, but: int = 0) -> int:

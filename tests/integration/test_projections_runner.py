@@ -8,13 +8,10 @@ from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 
 import pytest
-from nats.aio.client import Client as NATS
 
 from bench.bench_projections import Synthetic
 from eventstore import Checkpoint, CheckpointConflict, PostgresEventStore, load_checkpoint, save_checkpoint
-from infra.jetstream import connect
 from infra.settings import Settings
-from infra.wakeups import wake_over_nats
 from projections.batch import lock_key
 from projections.catalog import PROJECTIONS
 from projections.lag import measure, measure_all
@@ -31,6 +28,7 @@ from tests.integration.projections_support import (
     synthetic_conversations,
     wait_until_caught_up,
 )
+from tests.integration.wakeup_support import woken_process
 
 pytestmark = pytest.mark.integration
 
@@ -172,18 +170,8 @@ async def test_the_projections_service_takes_no_wake_ups_and_projects_what_it_po
     read_models_database: str, infra: Infra
 ) -> None:
     async with AsyncExitStack() as stack:
-
-        async def process(name: str) -> tuple[PostgresEventStore, NATS]:
-            """A store woken over a NATS connection of its own, as a service's is."""
-            nc = await connect(infra.nats_url, name)
-            stack.push_async_callback(nc.close)
-            store = await PostgresEventStore.connect(read_models_database, max_size=4)
-            stack.push_async_callback(store.close)
-            await wake_over_nats(stack, store, nc)
-            return store, nc
-
-        writer, _ = await process("orchestrator")
-        store, nc = await process("projections")
+        writer, _ = await woken_process(stack, read_models_database, infra.nats_url, "orchestrator")
+        store, nc = await woken_process(stack, read_models_database, infra.nats_url, "projections")
         service = await stack.enter_async_context(build(Settings(database_url=read_models_database), store=store))
         stopping = asyncio.Event()
         running = asyncio.create_task(service.run(stopping))
