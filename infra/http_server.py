@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from typing import Any, Literal
 
@@ -10,6 +11,37 @@ import structlog
 import uvicorn
 
 log = structlog.get_logger(__name__)
+
+
+class QuietServer(uvicorn.Server):
+    """uvicorn's server without its tenth-of-a-second tick: one turn a second, and at once on exit.
+
+    uvicorn's main loop wakes ten times a second to see whether it should exit and, every tenth time,
+    to refresh its ``Date`` header: an idle service woke the process for nothing, each time at the cost
+    of a cold start of the loop. Here ``should_exit`` wakes the loop itself, and the header is refreshed
+    once a second, as often as before.
+    """
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        self._exit_requested = asyncio.Event()
+        super().__init__(config)
+
+    @property
+    def should_exit(self) -> bool:
+        return self._exit_requested.is_set()
+
+    @should_exit.setter
+    def should_exit(self, value: bool) -> None:
+        if value:
+            self._exit_requested.set()
+        else:
+            self._exit_requested.clear()
+
+    async def main_loop(self) -> None:
+        # on_tick(0): the turn that refreshes the Date header, checks should_exit and the request limit.
+        while not await self.on_tick(0):
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._exit_requested.wait(), timeout=1.0)
 
 
 async def serve_until_stopped(
@@ -42,7 +74,7 @@ async def serve_until_stopped(
         proxy_headers=proxy_headers,
         http=http,
     )
-    server = uvicorn.Server(config)
+    server = QuietServer(config)
     sockets = [shared_port_socket(host, port)] if reuse_port else None
     server_task = asyncio.create_task(server.serve(sockets), name=f"{name}-http")
     log.info(f"{name}_listening", host=host, port=port)

@@ -53,6 +53,16 @@ async def _app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": answer})
 
 
+async def until_listening(port: int) -> None:
+    for _ in range(200):
+        with contextlib.suppress(OSError):
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"nothing listens on {port}")
+
+
 @pytest.fixture
 async def port() -> AsyncIterator[int]:
     port = free_port()
@@ -60,12 +70,7 @@ async def port() -> AsyncIterator[int]:
     server = asyncio.create_task(
         serve_until_stopped(_app, host="127.0.0.1", port=port, stopping=stopping, name="test", http=OneSendPerResponse)
     )
-    for _ in range(100):
-        with contextlib.suppress(OSError):
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.close()
-            break
-        await asyncio.sleep(0.05)
+    await until_listening(port)
     yield port
     stopping.set()
     await server
