@@ -15,7 +15,6 @@ No event store here: the sender that owns this client turns :class:`SentMessage`
 
 from __future__ import annotations
 
-import asyncio
 import random
 import time
 from collections.abc import Callable
@@ -25,6 +24,8 @@ from typing import Any, Protocol
 import aiohttp
 import orjson
 import structlog
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
+from tenacity.stop import stop_base
 
 from infra.logging import mask_phone
 from infra.telemetry import client_span, inject_context
@@ -115,8 +116,20 @@ class SendLimiter(Protocol):
     async def acquire(self, recipient: str) -> float: ...
 
 
+class _PastBudget(stop_base):
+    """No retry that would start past the total budget, counted from the first attempt (made before tenacity's
+    own clock started)."""
+
+    def __init__(self, started: float, budget_seconds: float) -> None:
+        self.started = started
+        self.budget_seconds = budget_seconds
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        return time.monotonic() - self.started + retry_state.upcoming_sleep >= self.budget_seconds
+
+
 class _TransientAttempt(Exception):
-    """Internal: one attempt failed in a way worth retrying. Carries the classification to the backoff."""
+    """Internal: one attempt failed in a way worth retrying. Carries the classification to ``wait``."""
 
     def __init__(self, failure: SendFailure) -> None:
         super().__init__(failure.reason)
@@ -172,24 +185,53 @@ class WhatsAppClient:
         are exhausted."""
         to = str(payload.get("to", ""))
         context = {"to": mask_phone(to), "message_type": payload.get("type", "text")}
-        policy = self.retry
-        # A plain loop, not a retry library's: nearly every send succeeds at once, and the library's objects
-        # per call (state, futures, stop and wait strategies) cost as much as the attempt's own work.
         started = time.monotonic()
+        # The first attempt goes alone: nearly every send succeeds at once, and a retry library's state,
+        # futures and strategies per call would cost as much as the attempt's own work.
+        try:
+            return await self._attempt(payload, to, 1, context)
+        except _TransientAttempt as first:
+            return await self._retry(payload, to, context, first.failure, started)
+
+    async def _retry(
+        self, payload: dict[str, Any], to: str, context: dict[str, Any], first: SendFailure, started: float
+    ) -> SentMessage:
+        """Attempts 2.. under tenacity: its attempt 1 stands for the attempt already made and failed."""
+        policy = self.retry
+
+        def wait(state: RetryCallState) -> float:
+            outcome = state.outcome
+            error = outcome.exception() if outcome is not None else None
+            failure = error.failure if isinstance(error, _TransientAttempt) else first
+            return self._backoff(state.attempt_number, failure)
+
+        def before_sleep(state: RetryCallState) -> None:
+            log.info(
+                "whatsapp_send_retry_scheduled",
+                **context,
+                attempt=state.attempt_number,
+                wait_seconds=round(state.upcoming_sleep, 3),
+            )
+
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(policy.max_attempts) | _PastBudget(started, policy.max_total_seconds),
+            wait=wait,
+            retry=retry_if_exception_type(_TransientAttempt),
+            before_sleep=before_sleep,
+            reraise=True,
+        )
         attempt = 1
-        while True:
-            try:
-                return await self._attempt(payload, to, attempt, context)
-            except _TransientAttempt as error:
-                failure = error.failure
-            wait = self._backoff(attempt, failure)
-            # No retry that would start past the total budget, nor past the last attempt.
-            if attempt >= policy.max_attempts or time.monotonic() - started + wait >= policy.max_total_seconds:
-                log.warning("whatsapp_send_gave_up", **context, attempts=attempt, reason=failure.reason)
-                raise TransientSendError.from_failure(failure, attempt)
-            log.info("whatsapp_send_retry_scheduled", **context, attempt=attempt, wait_seconds=round(wait, 3))
-            await asyncio.sleep(wait)
-            attempt += 1
+        try:
+            async for attempt_manager in retrying:
+                with attempt_manager:
+                    attempt = attempt_manager.retry_state.attempt_number
+                    if attempt == 1:
+                        raise _TransientAttempt(first)
+                    return await self._attempt(payload, to, attempt, context)
+        except _TransientAttempt as exhausted:
+            log.warning("whatsapp_send_gave_up", **context, attempts=attempt, reason=exhausted.failure.reason)
+            raise TransientSendError.from_failure(exhausted.failure, attempt) from None
+        raise AssertionError("unreachable: tenacity either returns, retries or re-raises")  # pragma: no cover
 
     def _backoff(self, attempt: int, failure: SendFailure) -> float:
         """Seconds before the next attempt: exponential with jitter (spreads out senders that failed together),
