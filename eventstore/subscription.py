@@ -112,7 +112,9 @@ async def follow_pages(
                 retry = min(retry * 2, poll_interval, _LAST_RETRY)
                 continue
             retry = _FIRST_RETRY
-            await wakeup.wait(poll_interval)
+            # Counted from the read's start, as min_interval is: a follower that polls (no wake-ups) at its
+            # batch window reads once per window, not once per window plus the time its batch took.
+            await wakeup.wait(max(0.0, last_read + poll_interval - loop.time()))
     finally:
         await wakeup.close()
 

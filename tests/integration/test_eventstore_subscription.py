@@ -27,6 +27,7 @@ from eventstore import (
 from eventstore.notify import NOTIFY_CHANNEL, Notifier, Wakeup
 from eventstore.pool import AnyConnection
 from eventstore.postgres import Append
+from eventstore.subscription import follow_pages
 from tests.eventstore_contract import HANG_GUARD, eventually, notes, raw, stream, texts
 
 pytestmark = pytest.mark.integration
@@ -405,3 +406,18 @@ async def test_checkpoints_moved_together_are_refused_together_if_one_moved_mean
     assert await load_checkpoints(store.pool, ["one", "two", "three"]) == {
         "one": Checkpoint(12, 9), "two": Checkpoint(12, 9), "three": Checkpoint.START
     }
+
+
+async def test_a_polling_follower_counts_its_poll_interval_from_its_last_read_not_from_its_batch_end(
+    store: PostgresEventStore,
+) -> None:
+    loop = asyncio.get_running_loop()
+    pages = follow_pages(store, poll_interval=2.0, listen=False)
+    async with contextlib.aclosing(pages):
+        await store.append(stream(), NO_STREAM, notes("first"))
+        assert texts((await asyncio.wait_for(anext(pages), HANG_GUARD)).events) == ["first"]
+        await store.append(stream(), NO_STREAM, notes("second"))
+        await asyncio.sleep(2.1)  # its batch took longer than the poll interval: the next read is due
+        resumed = loop.time()
+        assert texts((await asyncio.wait_for(anext(pages), HANG_GUARD)).events) == ["second"]
+        assert loop.time() - resumed < 1.0  # not a whole interval more
